@@ -1,0 +1,135 @@
+# thaw — plain GNU make. Outputs go to $(BUILD) (default build/).
+#   make [all]      library (static + shared), the thaw command, tests, examples
+#   make test       install missing packages, build, run the test suite
+#   make demo       install missing packages, build, run the demo
+#   make bench      benchmarks with ratios against baselines from the same run
+#   make asan|ubsan|tsan   rerun the suite under a sanitizer (in build/<name>/)
+#   make install|uninstall [PREFIX=/usr/local] [DESTDIR=]
+#   make format | clean | deps
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+PCDIR ?= $(LIBDIR)/pkgconfig
+BUILD ?= build
+SAN ?=
+
+MAJOR := 1
+VERSION := 1.0.0
+
+CC ?= cc
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+THAW_CFLAGS := -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers \
+	-fPIC -fvisibility=hidden -D_GNU_SOURCE -Iinclude -MMD -MP
+ifneq ($(SAN),)
+THAW_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
+LDFLAGS_SAN := -fsanitize=$(SAN)
+endif
+LIBS := -luring -lzstd -lxxhash -lcurl -lpthread
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRCS := $(sort $(wildcard uffd/*.c) $(filter-out restore/cli%.c,$(wildcard restore/*.c)))
+CLI_SRCS := $(sort $(wildcard restore/cli*.c))
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TESTLIB_SRCS := $(sort $(filter-out tests/test_%.c,$(wildcard tests/*.c)))
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+STATIC_LIB := $(BUILD)/libthaw.a
+SHARED_LIB := $(BUILD)/libthaw.so.$(VERSION)
+THAW_BIN := $(BUILD)/thaw
+PC_FILE := $(BUILD)/thaw.pc
+
+.PHONY: all test bench demo install uninstall clean format asan ubsan tsan deps fuzz
+all: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(TEST_BINS) $(EXAMPLE_BINS) $(PC_FILE)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(THAW_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS) libthaw.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libthaw.so.$(MAJOR) -Wl,--version-script=libthaw.map \
+		$(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(LIB_OBJS) $(LIBS)
+	$(Q)ln -sf libthaw.so.$(VERSION) $(BUILD)/libthaw.so.$(MAJOR)
+	$(Q)ln -sf libthaw.so.$(MAJOR) $(BUILD)/libthaw.so
+
+$(THAW_BIN): $(CLI_OBJS) $(STATIC_LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) -lm
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(STATIC_LIB) $(LIBS) -lm
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) -lm
+
+$(PC_FILE): thaw.pc.in Makefile
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' $< > $@
+
+deps:
+	$(Q)./scripts/deps.sh
+
+test: deps all
+	$(Q)THAW_BUILD=$(BUILD) ./tests/run.sh
+
+demo: deps all
+	$(Q)THAW_BUILD=$(BUILD) ./scripts/demo.sh
+
+bench: deps all
+	$(Q)THAW_BUILD=$(BUILD) ./scripts/bench.sh
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT=-O1 test
+ubsan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/ubsan SAN=undefined OPT=-O1 test
+tsan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT=-O1 test
+
+INSTALL_FILES := $(DESTDIR)$(LIBDIR)/libthaw.a $(DESTDIR)$(LIBDIR)/libthaw.so.$(VERSION) \
+	$(DESTDIR)$(LIBDIR)/libthaw.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libthaw.so \
+	$(DESTDIR)$(INCDIR)/thaw.h $(DESTDIR)$(PCDIR)/thaw.pc $(DESTDIR)$(BINDIR)/thaw
+
+install: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(PC_FILE)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libthaw.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libthaw.so.$(MAJOR)
+	ln -sf libthaw.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libthaw.so
+	install -m 644 include/thaw.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(PC_FILE) $(DESTDIR)$(PCDIR)/
+	install -m 755 $(THAW_BIN) $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(INSTALL_FILES)
+
+format:
+	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] tests/*.[ch] examples/*.[ch])
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * thaw — lazy restore of memory snapshots with userfaultfd.
+ *
+ * Conventions: every function that can fail returns 0 (or a count) on
+ * success and a negative error code on failure: -errno, or one of the
+ * -THAW_E_* codes below. thaw_strerror() turns any of them into text.
+ * Options structs begin with `size_t sz` (set it to sizeof the struct);
+ * a NULL options pointer or a zero field means the default. Objects are
+ * opaque; every *_free / *_close accepts NULL.
+ */
+#ifndef THAW_H
+#define THAW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define THAW_VERSION_MAJOR 1
+#define THAW_VERSION_MINOR 0
+#define THAW_VERSION_PATCH 0
+#define THAW_VERSION_STRING "1.0.0"
+
+#ifndef THAW_API
+#define THAW_API __attribute__((visibility("default")))
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Types                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The project's own error codes, returned negated like errno values. */
+enum thaw_error {
+	THAW_E_BASE = 4096,
+	THAW_E_BAD_SNAPSHOT = THAW_E_BASE, /* malformed snapshot; the message names the field */
+	THAW_E_VERSION,			   /* snapshot format version not supported */
+	THAW_E_HASH,			   /* a chunk's bytes do not match its recorded hash */
+	THAW_E_CODEC,			   /* a chunk failed to decompress */
+	THAW_E_HTTP,			   /* HTTP error status (message carries the status) */
+	THAW_E_CHANGED,			   /* the object changed on the server (412) */
+	THAW_E_NET,			   /* network failure after every retry and mirror */
+	THAW_E_UFFD_FEATURE,		   /* kernel lacks a userfaultfd feature we need */
+	THAW_E_POISONED,		   /* some chunks could not be had and were poisoned */
+	THAW_E_TARGET_GONE,		   /* the restored address space went away */
+	THAW_E_END
+};
+
+enum thaw_log_level {
+	THAW_LOG_ERROR = 0,
+	THAW_LOG_WARN = 1,
+	THAW_LOG_INFO = 2,
+	THAW_LOG_DEBUG = 3,
+};
+
+/*
+ * Log sink. Called from any thread the library runs (including the
+ * restore's manager thread); `msg` is one line without a newline and is
+ * valid only during the call. With no sink set, the library stays silent
+ * unless the environment variable THAW_LOG names a level
+ * (error|warn|info|debug), in which case lines at or above it go to stderr.
+ */
+typedef void (*thaw_log_fn)(enum thaw_log_level level, const char *msg, void *ctx);
+
+/*
+ * Progress of long work (writing, verifying). `done` and `total` are in
+ * bytes of raw memory. Called from the calling thread.
+ */
+typedef void (*thaw_progress_fn)(uint64_t done, uint64_t total, void *ctx);
+
+/* Chunk kinds as stored in the snapshot. */
+enum thaw_chunk_kind {
+	THAW_CHUNK_ZERO = 0, /* every byte zero, nothing stored */
+	THAW_CHUNK_RAW = 1,  /* stored uncompressed */
+	THAW_CHUNK_ZSTD = 2, /* one zstd frame */
+	THAW_CHUNK_DUP = 3,  /* same bytes as an earlier chunk, stored once */
+	THAW_CHUNK_KINDS
+};
+
+struct thaw_open_opts {
+	size_t sz;
+	thaw_log_fn log_fn; /* log sink for this snapshot and its restores */
+	void *log_ctx;
+	/* On failure a one-line message naming what was wrong is written here. */
+	char *err_buf;
+	size_t err_buf_size;
+
+	/* HTTP stores (ignored for local files). */
+	const char *const *mirrors; /* NULL-terminated URLs of the same object, tried in turn */
+	const char *const *headers; /* NULL-terminated "Name: value" request headers */
+	const char *cacert;	    /* CA bundle path for https; NULL = system default */
+	int insecure;		    /* nonzero: do not verify TLS peers (explicit opt-out) */
+	const char *aws_sigv4;	    /* "provider:region:service"; keys from AWS_* env vars */
+	int connect_timeout_ms;	    /* 0 = 5000 */
+	int low_speed_timeout_ms;   /* abort a transfer stalled this long; 0 = 10000 */
+	int max_retries;	    /* per request and URL; 0 = 6, negative = none */
+};
+
+struct thaw_snapshot_info {
+	uint32_t version;
+	uint32_t page_size;
+	uint32_t chunk_size;
+	uint64_t region_count;
+	uint64_t chunk_count;
+	uint64_t chunks_by_kind[THAW_CHUNK_KINDS];
+	uint64_t raw_bytes;    /* sum of region lengths */
+	uint64_t stored_bytes; /* chunk data section length */
+	uint64_t file_size;
+	uint64_t tables_len; /* bytes from offset 0 a reader needs before serving faults */
+	char digest[33];     /* hex xxh3-128 of header and tables: pins the snapshot */
+};
+
+struct thaw_region_info {
+	uint64_t addr; /* address in the source */
+	uint64_t len;  /* bytes, a multiple of the page size */
+	int prot;      /* PROT_* */
+	uint32_t flags;
+	const char *name; /* owned by the snapshot, valid until it is closed */
+	uint64_t first_chunk;
+	uint64_t chunk_count;
+};
+
+struct thaw_chunk_info {
+	uint64_t region;
+	uint64_t addr; /* source address of the chunk's first byte */
+	uint32_t len;  /* raw bytes (the last chunk of a region may be short) */
+	enum thaw_chunk_kind kind;
+	uint64_t stored_off;
+	uint32_t stored_len;
+	uint64_t hash; /* xxh3-64 of the raw bytes */
+};
+
+/* Restore placement and behaviour flags. */
+#define THAW_RESTORE_FIXED_ADDR (1u << 0)     /* map at the recorded addresses (MAP_FIXED_NOREPLACE) */
+#define THAW_RESTORE_NO_BACKGROUND (1u << 1) /* fetch only what is touched */
+
+struct thaw_restore_opts {
+	size_t sz;
+	unsigned flags;		/* THAW_RESTORE_* */
+	int background_threads; /* decompression threads for the background pass; 0 = online CPUs */
+};
+
+#define THAW_LAT_BUCKETS 32
+
+struct thaw_stats {
+	uint64_t faults;	   /* page-fault events received */
+	uint64_t pages_fault;	   /* pages installed to serve a fault */
+	uint64_t pages_background; /* pages installed by the background pass */
+	uint64_t pages_zero;	   /* of those, installed as zero pages */
+	uint64_t chunks_fetched;   /* chunks read from the store */
+	uint64_t chunks_poisoned;  /* chunks that could not be had */
+	uint64_t bytes_read;	   /* stored bytes read from the store */
+	/* Fault service latency: bucket i counts services of [2^i, 2^(i+1)) µs
+	 * (bucket 0 also holds anything under 1 µs). */
+	uint64_t fault_lat_hist[THAW_LAT_BUCKETS];
+	uint64_t fault_p50_us;
+	uint64_t fault_p99_us;
+	uint64_t start_us;	 /* time thaw_restore_start took */
+	uint64_t resident_us;	 /* start to fully resident; 0 while not yet */
+	int resident;		 /* 1 once every page is resident and ranges unregistered */
+	/* HTTP stores */
+	uint64_t http_requests;
+	uint64_t http_bytes;
+	uint64_t http_retries;
+	uint64_t http_failures;
+	uint64_t http_fault_p50_us, http_fault_p99_us; /* fault lane request latency */
+	uint64_t http_bg_p50_us, http_bg_p99_us;       /* background lane */
+};
+
+struct thaw_writer_opts {
+	size_t sz;
+	uint32_t chunk_size; /* 4 KiB … 2 MiB, a power of two; 0 = 64 KiB */
+	int level;	     /* zstd level; 0 = 3 */
+	int threads;	     /* compression threads; 0 = online CPUs */
+	thaw_progress_fn progress;
+	void *progress_ctx;
+	thaw_log_fn log_fn;
+	void *log_ctx;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
+};
+
+/* One region to write. Exactly one source: mem, else fd, else pid. */
+struct thaw_region_desc {
+	size_t sz;
+	uint64_t addr; /* recorded address, page aligned */
+	uint64_t len;  /* page multiple */
+	int prot;
+	uint32_t flags;
+	const char *name; /* copied */
+	const void *mem;  /* bytes in this process; must stay valid until thaw_writer_close */
+	int fd;		  /* when mem is NULL and fd >= 0: read with pread at fd_offset (fd not owned) */
+	uint64_t fd_offset;
+	pid_t pid; /* when mem is NULL and fd < 0: read from this process at addr */
+};
+
+/* Flags for thaw_writer_add_process. */
+#define THAW_PROCESS_SKIP_FILE_MAPPINGS (1u << 0) /* only anonymous memory */
+
+/* ------------------------------------------------------------------ */
+/* Functions                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Text for any code this library returns (negative or positive). Static storage. */
+THAW_API const char *thaw_strerror(int err);
+
+/* Library version as "MAJOR.MINOR.PATCH". Static storage. */
+THAW_API const char *thaw_version(void);
+
+/*
+ * Open a snapshot: a path, file://PATH, or an http(s):// URL. Reads and
+ * validates the header and tables; a bad field fails with
+ * -THAW_E_BAD_SNAPSHOT and a message naming it (opts->err_buf and the log).
+ * On success *out is owned by the caller: close it with
+ * thaw_snapshot_close, after every restore made from it has been freed.
+ */
+THAW_API int thaw_snapshot_open(const char *uri, const struct thaw_open_opts *opts,
+				struct thaw_snapshot **out);
+THAW_API void thaw_snapshot_close(struct thaw_snapshot *snap);
+
+THAW_API int thaw_snapshot_get_info(const struct thaw_snapshot *snap, struct thaw_snapshot_info *info);
+THAW_API size_t thaw_snapshot_region_count(const struct thaw_snapshot *snap);
+/* Fill *info for region i; -EINVAL if i is out of range. */
+THAW_API int thaw_snapshot_region(const struct thaw_snapshot *snap, size_t i, struct thaw_region_info *info);
+/* Fill *info for chunk i (index over the whole snapshot); -EINVAL if out of range. */
+THAW_API int thaw_snapshot_chunk(const struct thaw_snapshot *snap, uint64_t i, struct thaw_chunk_info *info);
+/*
+ * Read, decode and hash-check chunk i into buf (at least the chunk's len
+ * bytes, caller owned). Returns the chunk's length, or -THAW_E_HASH,
+ * -THAW_E_CODEC, an I/O or network error. Thread-safe.
+ */
+THAW_API ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *snap, uint64_t i, void *buf, size_t buf_len);
+
+/*
+ * Start a lazy restore: map every region (anonymous, private), register
+ * it with userfaultfd and return; pages arrive on first touch and, unless
+ * THAW_RESTORE_NO_BACKGROUND, in the background. *out is owned by the
+ * caller (thaw_restore_free). The snapshot must outlive the restore.
+ */
+THAW_API int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
+				struct thaw_restore **out);
+/* Address where region i lives in this process, or NULL if out of range. */
+THAW_API void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i);
+/*
+ * Wait until every page is resident. Returns 0 when resident,
+ * -ETIMEDOUT if timeout_ms passed first (negative timeout: wait forever),
+ * -THAW_E_POISONED once complete if some chunks were poisoned, or the
+ * error that stopped the restore.
+ */
+THAW_API int thaw_restore_wait(struct thaw_restore *r, int timeout_ms);
+/* Snapshot of the counters; safe to call while the restore runs. */
+THAW_API int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st);
+/*
+ * Finish population (fetching whatever is still missing), stop the
+ * manager thread and free the handle. The memory stays mapped, fully
+ * populated, and belongs to the caller (munmap it when done).
+ */
+THAW_API void thaw_restore_free(struct thaw_restore *r);
+
+/*
+ * Create a snapshot file at path. Regions are added, then thaw_writer_close
+ * reads, chunks, compresses (on opts->threads threads) and writes them.
+ * *out is owned by the caller until thaw_writer_close or thaw_writer_abort.
+ */
+THAW_API int thaw_writer_open(const char *path, const struct thaw_writer_opts *opts,
+			      struct thaw_writer **out);
+THAW_API int thaw_writer_add_region(struct thaw_writer *w, const struct thaw_region_desc *desc);
+/*
+ * Add every readable mapping of process pid (read from /proc/PID/maps;
+ * pages /proc/PID/pagemap shows were never populated are recorded as zero
+ * without being read). The caller keeps the process stopped until
+ * thaw_writer_close returns. Returns the number of regions added.
+ */
+THAW_API int thaw_writer_add_process(struct thaw_writer *w, pid_t pid, unsigned flags);
+/* Write the snapshot and free the writer (also on failure, leaving no file). */
+THAW_API int thaw_writer_close(struct thaw_writer *w);
+/* Discard the writer and any partial file. */
+THAW_API void thaw_writer_abort(struct thaw_writer *w);
+
+/*
+ * Bare userfaultfd round trip, the floor a lazy restore is measured
+ * against: registers `pages` fresh pages, touches them in `order` (an
+ * array of page indexes, or NULL for ascending) from the calling thread
+ * while a handler thread installs each with UFFDIO_COPY from a ready
+ * buffer. Fills per-touch latencies in ns into lat_ns (pages entries).
+ */
+THAW_API int thaw_bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* THAW_H */

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * thaw snapshot format v1: on-disk layout and its validating parser.
+ *
+ * Layout (all integers little-endian, every section 8-byte aligned):
+ *
+ *   offset 0          struct thaw__fmt_header (THAW__FMT_HEADER_SIZE bytes)
+ *   region_off        region_count × struct thaw__fmt_region
+ *   names_off         names_len bytes: region names, not NUL-terminated
+ *   chunk_off         chunk_count × struct thaw__fmt_chunk
+ *   zmask_off         chunk_count × zmask_words u64: bit p set = page p of the chunk is zero
+ *   tables_len        = end of the last table = data_off
+ *   data_off          data_len bytes of chunk data
+ *   file_size         = data_off + data_len
+ *
+ * The digest is xxh3-128 over the header (with its digest field zeroed)
+ * followed by bytes [header_size, tables_len). A reader reads tables_len
+ * bytes once and needs nothing else to serve faults.
+ *
+ * Chunks: region r covers chunks [first_chunk, first_chunk + ceil(len /
+ * chunk_size)), in address order; regions are stored in ascending address
+ * order and their chunk ranges follow each other. A ZERO chunk stores
+ * nothing (offset 0, length 0). A DUP chunk's `ref` names an earlier
+ * non-ZERO, non-DUP chunk whose stored bytes it shares; its offset and
+ * length repeat the target's. The hash is xxh3-64 of the raw bytes.
+ */
+#ifndef THAW_RESTORE_FORMAT_H
+#define THAW_RESTORE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "thaw.h"
+
+#define THAW__FMT_MAGIC "THAWSNAP"
+#define THAW__FMT_VERSION 1
+#define THAW__FMT_HEADER_SIZE 160
+#define THAW__FMT_CODEC_ZSTD 1
+#define THAW__CHUNK_MIN 4096u
+#define THAW__CHUNK_MAX (2u << 20)
+#define THAW__CHUNK_DEFAULT (64u << 10)
+#define THAW__NAME_MAX 4096
+
+struct thaw__fmt_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;
+	uint32_t page_size;
+	uint32_t chunk_size;
+	uint32_t codec;
+	uint32_t flags; /* must be 0 in v1 */
+	uint64_t region_count;
+	uint64_t region_off;
+	uint64_t names_off;
+	uint64_t names_len;
+	uint64_t chunk_count;
+	uint64_t chunk_off;
+	uint64_t zmask_off;
+	uint64_t tables_len;
+	uint64_t data_off;
+	uint64_t data_len;
+	uint64_t file_size;
+	uint64_t raw_bytes; /* sum of region lengths */
+	uint64_t reserved[2];
+	uint8_t digest[16];
+};
+
+struct thaw__fmt_region {
+	uint64_t addr;
+	uint64_t len;
+	uint32_t prot;
+	uint32_t flags;
+	uint64_t first_chunk;
+	uint32_t name_off; /* into the names table */
+	uint32_t name_len;
+};
+
+struct thaw__fmt_chunk {
+	uint64_t offset; /* absolute file offset of the stored bytes */
+	uint32_t stored_len;
+	uint8_t kind; /* enum thaw_chunk_kind */
+	uint8_t pad[3];
+	uint64_t hash; /* xxh3-64 of the raw bytes */
+	uint32_t ref;  /* DUP: target chunk id; otherwise 0 */
+	uint32_t pad2;
+};
+
+_Static_assert(sizeof(struct thaw__fmt_header) == THAW__FMT_HEADER_SIZE, "header size");
+_Static_assert(sizeof(struct thaw__fmt_region) == 40, "region entry size");
+_Static_assert(sizeof(struct thaw__fmt_chunk) == 32, "chunk entry size");
+
+/* A validated snapshot layout, parsed from the first tables_len bytes. */
+struct thaw__layout {
+	struct thaw__fmt_header hdr;
+	void *tables; /* owned: the tables_len bytes read from offset 0 */
+	const struct thaw__fmt_region *regions;
+	const char *names;
+	const struct thaw__fmt_chunk *chunks;
+	const uint64_t *zmask;
+	uint32_t zmask_words;	  /* u64 words of zero mask per chunk */
+	uint32_t pages_per_chunk; /* chunk_size / page_size */
+	char **region_names;	  /* owned, NUL-terminated copies */
+	uint64_t *chunk_region;	  /* owned: region index of each chunk */
+};
+
+/*
+ * Validate the fixed header in buf (at least THAW__FMT_HEADER_SIZE bytes)
+ * against a file of file_size bytes; on success *tables_len tells how many
+ * bytes from offset 0 the full parse needs. Errors: -THAW_E_BAD_SNAPSHOT or
+ * -THAW_E_VERSION with a message naming the field written to err.
+ */
+int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tables_len, char *err,
+			      size_t err_len);
+
+/*
+ * Parse and validate everything in tables (tables_len bytes from offset 0,
+ * ownership passes to *out on success, stays with the caller on failure).
+ */
+int thaw__layout_parse(void *tables, uint64_t tables_len, uint64_t file_size, struct thaw__layout *out,
+		       char *err, size_t err_len);
+void thaw__layout_free(struct thaw__layout *l);
+
+/* Raw length of chunk id (short for the last chunk of a region). */
+uint32_t thaw__layout_chunk_len(const struct thaw__layout *l, uint64_t id);
+/* Source address of chunk id's first byte. */
+uint64_t thaw__layout_chunk_addr(const struct thaw__layout *l, uint64_t id);
+/* The chunk whose stored bytes back id: id itself, or its DUP target. */
+const struct thaw__fmt_chunk *thaw__layout_stored(const struct thaw__layout *l, uint64_t id);
+
+#endif
