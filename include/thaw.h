@@ -33,6 +33,10 @@ extern "C" {
 /* Types                                                               */
 /* ------------------------------------------------------------------ */
 
+struct thaw_snapshot; /* an open snapshot (file or URL) */
+struct thaw_restore;  /* a lazy restore in progress */
+struct thaw_writer;   /* a snapshot being written */
+
 /* The project's own error codes, returned negated like errno values. */
 enum thaw_error {
 	THAW_E_BASE = 4096,
