@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The restore's engine callbacks, all on the manager thread: map a fault to
+ * its chunk, fetch missing chunks on the fault lane (adjacent ones in one
+ * read), and keep the background lane busy in address order while
+ * faults always go first.
+ */
+#include "restore.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+/* Largest coalesced read on the fault lane: enough for a burst of neighbours. */
+#define FAULT_RUN_MAX (1u << 20)
+
+static const struct mapped_region *region_of(const struct thaw_restore *r, uint64_t addr)
+{
+	size_t lo = 0, hi = r->nregions;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct mapped_region *m = &r->by_addr[mid];
+		if (addr < m->base)
+			hi = mid;
+		else if (addr >= m->base + m->len)
+			lo = mid + 1;
+		else
+			return m;
+	}
+	return NULL;
+}
+
+/* Does chunk b's stored data start right where chunk a's ends? */
+static bool stored_adjacent(const struct thaw__layout *l, uint64_t a, uint64_t b)
+{
+	const struct thaw__fmt_chunk *sa = thaw__layout_stored(l, a),
+				     *sb = thaw__layout_stored(l, b);
+	return l->chunk_region[a] == l->chunk_region[b] &&
+	       sa->offset + sa->stored_len == sb->offset;
+}
+
+static void fetch_done(struct thaw__store_req *req, int err);
+
+/* Read chunks [first, first+count) (already FETCHING) on lane. */
+static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
+			 enum thaw__lane lane)
+{
+	const struct thaw__fmt_chunk *a = thaw__layout_stored(r->lay, first);
+	const struct thaw__fmt_chunk *z = thaw__layout_stored(r->lay, first + count - 1);
+	uint64_t len = z->offset + z->stored_len - a->offset;
+	struct fetch *f = malloc(sizeof(*f) + len);
+	int err = f ? 0 : -ENOMEM;
+	if (f) {
+		*f = (struct fetch){
+		    .r = r, .first = first, .count = count, .submit_ns = thaw__now_ns()};
+		atomic_init(&f->refs, 1);
+		f->req.off = a->offset;
+		f->req.len = (uint32_t)len;
+		f->req.buf = f->data;
+		f->req.lane = lane;
+		f->req.done = fetch_done;
+		atomic_fetch_add(&r->fetches_alive[lane], 1);
+		err = r->snap->store->ops->submit(r->stream, &f->req);
+		if (err) {
+			atomic_fetch_sub(&r->fetches_alive[lane], 1);
+			free(f);
+		}
+	}
+	if (err)
+		for (uint32_t i = 0; i < count; i++)
+			thaw__populate_poison(r, first + i, err);
+}
+
+static void fetch_done(struct thaw__store_req *req, int err)
+{
+	struct fetch *f = (struct fetch *)req;
+	struct thaw_restore *r = f->r;
+	const struct thaw__fmt_chunk *first = thaw__layout_stored(r->lay, f->first);
+	if (!err)
+		atomic_fetch_add_explicit(&r->c.bytes_read, req->len, memory_order_relaxed);
+	for (uint32_t i = 0; i < f->count; i++) {
+		uint64_t id = f->first + i;
+		uint8_t expect = CHUNK_FETCHING;
+		if (atomic_load(&r->state[id]) != CHUNK_FETCHING)
+			continue; /* a fault-lane copy of it got there first */
+		if (err) {
+			/* A fault-lane duplicate is still on its way: let it decide. */
+			if (req->lane == THAW__LANE_BACKGROUND && atomic_load(&r->fault_ns[id]))
+				continue;
+			if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))
+				thaw__populate_poison(r, id, err);
+			continue;
+		}
+		const void *src =
+		    f->data + (thaw__layout_stored(r->lay, id)->offset - first->offset);
+		if (atomic_load(&r->fault_ns[id]) || !r->nworkers) {
+			/* Someone is waiting: decode here rather than queue behind the workers. */
+			if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))
+				thaw__populate_chunk(r, r->decoder, r->scratch, id, src);
+			continue;
+		}
+		atomic_fetch_add(&f->refs, 1);
+		atomic_store_explicit(&r->queued_in[id], f, memory_order_release);
+		atomic_store_explicit(&r->state[id], CHUNK_QUEUED, memory_order_release);
+		thaw__workers_push(r, id);
+	}
+	if (req->lane == THAW__LANE_BACKGROUND && !err) {
+		/* No fault since this range went out: ask for more at once next time. */
+		if (!r->fault_since_bg && r->bg_size < r->snap->store->bg_max)
+			r->bg_size *= 2;
+		r->fault_since_bg = false;
+	}
+	thaw__fetch_put(f);
+}
+
+static void add_pending(struct thaw_restore *r, uint64_t id)
+{
+	if (r->npending == r->pending_cap) {
+		size_t cap = r->pending_cap ? r->pending_cap * 2 : 64;
+		uint64_t *p = realloc(r->pending, cap * sizeof(*p));
+		if (!p) {
+			thaw__populate_poison(r, id, -ENOMEM);
+			return;
+		}
+		r->pending = p;
+		r->pending_cap = cap;
+	}
+	r->pending[r->npending++] = id;
+}
+
+static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
+{
+	struct thaw_restore *r = ctx;
+	const struct thaw__layout *l = r->lay;
+	const struct mapped_region *m = region_of(r, addr);
+	atomic_fetch_add_explicit(&r->c.faults, 1, memory_order_relaxed);
+	if (!m) {
+		thaw__warn(r->log, "fault at 0x%llx outside every restored region",
+			   (unsigned long long)addr);
+		return;
+	}
+	uint64_t id = l->regions[m->index].first_chunk + (addr - m->base) / l->hdr.chunk_size;
+	uint64_t now = thaw__now_ns();
+	uint64_t none = 0;
+	atomic_compare_exchange_strong(&r->fault_ns[id], &none, now);
+	r->fault_since_bg = true;
+	if (r->bg_size > r->snap->store->bg_min)
+		r->bg_size /= 2;
+
+	if (l->chunks[id].kind == THAW_CHUNK_ZERO) {
+		uint32_t len = thaw__layout_chunk_len(l, id);
+		int err = thaw__install_zero(r->eng, thaw__restore_chunk_dst(r, id), len);
+		if (err == -ESRCH)
+			thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+		atomic_fetch_add_explicit(&r->c.pages_zero, len / l->hdr.page_size,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&r->c.pages_fault, len / l->hdr.page_size,
+					  memory_order_relaxed);
+		thaw__restore_record_fault(r, now);
+		atomic_store(&r->fault_ns[id], 0);
+		return;
+	}
+	uint8_t st = CHUNK_MISSING;
+	if (atomic_compare_exchange_strong(&r->state[id], &st, CHUNK_FETCHING)) {
+		add_pending(r, id);
+		return;
+	}
+	if (st == CHUNK_QUEUED) {
+		/* Fetched by the background pass, not decoded yet: do it now. */
+		struct fetch *f = atomic_load_explicit(&r->queued_in[id], memory_order_acquire);
+		if (atomic_compare_exchange_strong(&r->state[id], &st, CHUNK_DECODING)) {
+			const struct thaw__fmt_chunk *first = thaw__layout_stored(l, f->first);
+			thaw__populate_chunk(
+			    r, r->decoder, r->scratch, id,
+			    f->data + (thaw__layout_stored(l, id)->offset - first->offset));
+		}
+		return;
+	}
+	if (st == CHUNK_FETCHING && none == 0 && r->stream) {
+		/* In flight on the background lane: fetch it on the fault lane too,
+		 * so the fault never waits behind a large transfer. */
+		add_pending(r, id);
+		return;
+	}
+	if (st == CHUNK_DONE || st == CHUNK_POISONED)
+		thaw__install_wake(r->eng, addr, l->hdr.page_size);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Faults of one batch: sort, then one read per run of stored-adjacent chunks. */
+static void submit_pending(struct thaw_restore *r)
+{
+	if (!r->npending)
+		return;
+	qsort(r->pending, r->npending, sizeof(*r->pending), cmp_u64);
+	size_t i = 0;
+	while (i < r->npending) {
+		uint64_t first = r->pending[i];
+		uint32_t count = 1;
+		uint64_t bytes = thaw__layout_stored(r->lay, first)->stored_len;
+		while (i + count < r->npending && r->pending[i + count] == first + count &&
+		       stored_adjacent(r->lay, first + count - 1, first + count) &&
+		       bytes + thaw__layout_stored(r->lay, first + count)->stored_len <=
+			   FAULT_RUN_MAX) {
+			bytes += thaw__layout_stored(r->lay, first + count)->stored_len;
+			count++;
+		}
+		submit_fetch(r, first, count, THAW__LANE_FAULT);
+		i += count;
+	}
+	r->npending = 0;
+}
+
+static void submit_redo(struct thaw_restore *r)
+{
+	pthread_mutex_lock(&r->redo_lock);
+	uint64_t *ids = r->redo;
+	size_t n = r->nredo;
+	r->redo = NULL;
+	r->nredo = r->redo_cap = 0;
+	pthread_mutex_unlock(&r->redo_lock);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t expect = CHUNK_MISSING;
+		if (atomic_compare_exchange_strong(&r->state[ids[i]], &expect, CHUNK_FETCHING))
+			submit_fetch(r, ids[i], 1, THAW__LANE_FAULT);
+	}
+	free(ids);
+}
+
+/* Keep the background lane full: next missing chunks in address order. */
+static void submit_background(struct thaw_restore *r)
+{
+	const struct thaw__layout *l = r->lay;
+	const struct thaw__store *s = r->snap->store;
+	while (r->bg_cursor < r->nchunks && atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) <
+						(int)s->inflight[THAW__LANE_BACKGROUND]) {
+		uint64_t first = r->bg_cursor;
+		uint8_t expect = CHUNK_MISSING;
+		if (l->chunks[first].kind == THAW_CHUNK_ZERO ||
+		    !atomic_compare_exchange_strong(&r->state[first], &expect, CHUNK_FETCHING)) {
+			r->bg_cursor++;
+			continue;
+		}
+		uint32_t count = 1;
+		uint64_t bytes = thaw__layout_stored(l, first)->stored_len;
+		while (first + count < r->nchunks &&
+		       stored_adjacent(l, first + count - 1, first + count) &&
+		       bytes + thaw__layout_stored(l, first + count)->stored_len <= r->bg_size) {
+			expect = CHUNK_MISSING;
+			if (!atomic_compare_exchange_strong(&r->state[first + count], &expect,
+							    CHUNK_FETCHING))
+				break;
+			bytes += thaw__layout_stored(l, first + count)->stored_len;
+			count++;
+		}
+		r->bg_cursor = first + count;
+		submit_fetch(r, first, count, THAW__LANE_BACKGROUND);
+	}
+}
+
+/* Everything is in: unregister so the memory costs nothing more, and stop. */
+static void finish(struct thaw_restore *r)
+{
+	for (size_t i = 0; i < r->nregions; i++) {
+		int err =
+		    thaw__engine_unregister(r->eng, r->region_base[i], r->lay->regions[i].len);
+		if (err)
+			thaw__warn(r->log, "unregistering region %zu: %s", i, thaw_strerror(err));
+	}
+	r->finished = true;
+	atomic_store(&r->resident_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);
+	pthread_mutex_lock(&r->done_lock);
+	r->resident = true;
+	pthread_cond_broadcast(&r->done_cond);
+	pthread_mutex_unlock(&r->done_lock);
+	thaw__info(r->log, "restore resident after %llu us",
+		   (unsigned long long)atomic_load(&r->resident_us));
+	thaw__engine_request_stop(r->eng);
+}
+
+static void on_tick(void *ctx)
+{
+	struct thaw_restore *r = ctx;
+	if (r->finished)
+		return;
+	submit_pending(r);
+	submit_redo(r);
+	if (!(r->flags & THAW_RESTORE_NO_BACKGROUND) || atomic_load(&r->finish_requested))
+		submit_background(r);
+	if (atomic_load(&r->chunks_left) == 0)
+		finish(r);
+}
+
+static int on_start(void *ctx, struct thaw__engine *e)
+{
+	struct thaw_restore *r = ctx;
+	int err = r->snap->store->ops->stream_open(r->snap->store, e, &r->stream);
+	if (err)
+		thaw__err(r->log, "opening the snapshot store for the restore: %s",
+			  thaw_strerror(err));
+	thaw__engine_notify(e); /* a first tick: start the background pass */
+	return err;
+}
+
+static void on_stop(void *ctx)
+{
+	struct thaw_restore *r = ctx;
+	const struct thaw__store_ops *ops = r->snap->store->ops;
+	if (!r->finished)
+		thaw__restore_fail(r, -ECANCELED); /* waiters must not sleep on a dead loop */
+	if (!r->stream)
+		return;
+	/* Keep the transport counters: stats stay readable after the stream is gone. */
+	pthread_mutex_lock(&r->done_lock);
+	if (ops->stream_stats)
+		ops->stream_stats(r->stream, &r->net_final);
+	struct thaw__store_stream *st = r->stream;
+	r->stream = NULL;
+	pthread_mutex_unlock(&r->done_lock);
+	ops->stream_close(st);
+}
+
+const struct thaw__engine_ops thaw__restore_ops = {
+    .start = on_start,
+    .fault = on_fault,
+    .tick = on_tick,
+    .stop = on_stop,
+};

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/* Decode and install fetched chunks, on the manager thread or a worker. */
+#include "restore.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "codec.h"
+
+void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns)
+{
+	uint64_t us = (thaw__now_ns() - since_ns) / 1000;
+	unsigned b = 0;
+	while (us > 1 && b < THAW_LAT_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	atomic_fetch_add_explicit(&r->c.lat_hist[b], 1, memory_order_relaxed);
+}
+
+/* A chunk reached DONE or POISONED: account for it and see if all are. */
+static void chunk_finished(struct thaw_restore *r, uint64_t id, bool installed)
+{
+	uint32_t pages = thaw__layout_chunk_len(r->lay, id) / r->lay->hdr.page_size;
+	uint64_t waited = atomic_load_explicit(&r->fault_ns[id], memory_order_acquire);
+	if (installed) {
+		if (waited) {
+			thaw__restore_record_fault(r, waited);
+			atomic_fetch_add_explicit(&r->c.pages_fault, pages, memory_order_relaxed);
+		} else {
+			atomic_fetch_add_explicit(&r->c.pages_background, pages,
+						  memory_order_relaxed);
+		}
+	}
+	if (atomic_fetch_sub_explicit(&r->chunks_left, 1, memory_order_acq_rel) == 1)
+		thaw__engine_notify(r->eng);
+}
+
+/* Installs retry while the address space is changing; in-process that is rare and brief. */
+static int install_retrying(struct thaw_restore *r, uint64_t dst, const void *src, uint32_t len)
+{
+	for (int i = 0;; i++) {
+		int err = src ? thaw__install_copy(r->eng, dst, src, len, true)
+			      : thaw__install_poison(r->eng, dst, len);
+		if (err != -EAGAIN || i >= 10000)
+			return err;
+		sched_yield();
+	}
+}
+
+void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
+{
+	uint64_t dst = thaw__restore_chunk_dst(r, id);
+	uint32_t len = thaw__layout_chunk_len(r->lay, id);
+	thaw__err(r->log,
+		  "chunk %llu (source address 0x%llx, %u bytes) could not be restored: %s; "
+		  "poisoned, touching it raises SIGBUS",
+		  (unsigned long long)id, (unsigned long long)thaw__layout_chunk_addr(r->lay, id),
+		  len, thaw_strerror(why));
+	int err = install_retrying(r, dst, NULL, len);
+	if (err == -ESRCH)
+		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+	else if (err)
+		thaw__err(r->log, "poisoning chunk %llu failed: %s", (unsigned long long)id,
+			  thaw_strerror(err));
+	atomic_store_explicit(&r->state[id], CHUNK_POISONED, memory_order_release);
+	atomic_fetch_add_explicit(&r->c.chunks_poisoned, 1, memory_order_relaxed);
+	chunk_finished(r, id, false);
+}
+
+/* A chunk that failed its check goes back to MISSING for the manager to fetch again. */
+static void refetch(struct thaw_restore *r, uint64_t id, int why)
+{
+	if (++r->attempts[id] >= RESTORE_MAX_ATTEMPTS) {
+		thaw__populate_poison(r, id, why);
+		return;
+	}
+	thaw__warn(r->log, "chunk %llu: %s; fetching it again", (unsigned long long)id,
+		   thaw_strerror(why));
+	atomic_store_explicit(&r->state[id], CHUNK_MISSING, memory_order_release);
+	pthread_mutex_lock(&r->redo_lock);
+	if (r->nredo == r->redo_cap) {
+		size_t cap = r->redo_cap ? r->redo_cap * 2 : 64;
+		uint64_t *p = realloc(r->redo, cap * sizeof(*p));
+		if (!p) {
+			pthread_mutex_unlock(&r->redo_lock);
+			thaw__populate_poison(r, id, -ENOMEM);
+			return;
+		}
+		r->redo = p;
+		r->redo_cap = cap;
+	}
+	r->redo[r->nredo++] = id;
+	pthread_mutex_unlock(&r->redo_lock);
+	thaw__engine_notify(r->eng);
+}
+
+int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void *scratch,
+			 uint64_t id, const void *src)
+{
+	const struct thaw__fmt_chunk *st = thaw__layout_stored(r->lay, id);
+	uint32_t len = thaw__layout_chunk_len(r->lay, id);
+	const void *bytes = src;
+	int err;
+	/* Raw chunks are installed straight from the fetched bytes once their hash holds. */
+	if (st->kind == THAW_CHUNK_RAW)
+		err = thaw__hash64(src, len) == st->hash ? 0 : -THAW_E_HASH;
+	else {
+		err =
+		    thaw__decode_chunk(dec, st->kind, src, st->stored_len, scratch, len, st->hash);
+		bytes = scratch;
+	}
+	if (err) {
+		refetch(r, id, err);
+		return 0;
+	}
+	err = install_retrying(r, thaw__restore_chunk_dst(r, id), bytes, len);
+	if (err == -ESRCH) {
+		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+		return err;
+	}
+	if (err) {
+		thaw__populate_poison(r, id, err);
+		return 0;
+	}
+	atomic_store_explicit(&r->state[id], CHUNK_DONE, memory_order_release);
+	atomic_fetch_add_explicit(&r->c.chunks_fetched, 1, memory_order_relaxed);
+	chunk_finished(r, id, true);
+	return 0;
+}
+
+void thaw__fetch_put(struct fetch *f)
+{
+	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	struct thaw_restore *r = f->r;
+	atomic_fetch_sub_explicit(&r->fetches_alive[f->req.lane], 1, memory_order_acq_rel);
+	free(f);
+	thaw__engine_notify(r->eng);
+}
+
+void thaw__workers_push(struct thaw_restore *r, uint64_t id)
+{
+	pthread_mutex_lock(&r->q_lock);
+	/* The queue holds at most every chunk once at a time, so nchunks slots never overflow. */
+	r->queue[(r->q_head + r->q_len) % r->q_cap] = id;
+	r->q_len++;
+	pthread_cond_signal(&r->q_cond);
+	pthread_mutex_unlock(&r->q_lock);
+}
+
+static bool pop(struct thaw_restore *r, uint64_t *id)
+{
+	pthread_mutex_lock(&r->q_lock);
+	while (!r->q_len && !r->q_quit)
+		pthread_cond_wait(&r->q_cond, &r->q_lock);
+	bool got = r->q_len > 0;
+	if (got) {
+		*id = r->queue[r->q_head];
+		r->q_head = (r->q_head + 1) % r->q_cap;
+		r->q_len--;
+	}
+	pthread_mutex_unlock(&r->q_lock);
+	return got;
+}
+
+static void *worker_main(void *arg)
+{
+	struct thaw_restore *r = arg;
+	/* Background work yields the CPU to the faulting threads and the manager. */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+	struct thaw__decoder *dec = NULL;
+	void *scratch = malloc(r->lay->hdr.chunk_size);
+	if (thaw__decoder_new(&dec) || !scratch)
+		thaw__restore_fail(r, -ENOMEM);
+	uint64_t id;
+	while (pop(r, &id)) {
+		struct fetch *f = atomic_load_explicit(&r->queued_in[id], memory_order_acquire);
+		uint8_t expect = CHUNK_QUEUED;
+		/* A fault may have taken the chunk already; then only the hold is dropped. */
+		if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING)) {
+			const struct thaw__fmt_chunk *first = thaw__layout_stored(r->lay, f->first);
+			const struct thaw__fmt_chunk *st = thaw__layout_stored(r->lay, id);
+			if (dec && scratch)
+				thaw__populate_chunk(r, dec, scratch, id,
+						     f->data + (st->offset - first->offset));
+			else
+				thaw__populate_poison(r, id, -ENOMEM);
+		}
+		thaw__fetch_put(f);
+	}
+	thaw__decoder_free(dec);
+	free(scratch);
+	return NULL;
+}
+
+int thaw__workers_start(struct thaw_restore *r, int n)
+{
+	r->q_cap = r->nchunks ? r->nchunks : 1;
+	r->queue = malloc(r->q_cap * sizeof(*r->queue));
+	r->workers = calloc((size_t)n, sizeof(*r->workers));
+	if (!r->queue || !r->workers)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		int err = pthread_create(&r->workers[i], NULL, worker_main, r);
+		if (err)
+			return -err;
+		r->nworkers++;
+	}
+	return 0;
+}
+
+void thaw__workers_stop(struct thaw_restore *r)
+{
+	pthread_mutex_lock(&r->q_lock);
+	r->q_quit = true;
+	pthread_cond_broadcast(&r->q_cond);
+	pthread_mutex_unlock(&r->q_lock);
+	for (int i = 0; i < r->nworkers; i++)
+		pthread_join(r->workers[i], NULL);
+	r->nworkers = 0;
+}

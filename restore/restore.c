@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/* Lazy restore lifecycle: map, register, start the engine; wait; stats; free. */
+#include "restore.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+
+uint64_t thaw__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t thaw__restore_chunk_dst(const struct thaw_restore *r, uint64_t id)
+{
+	uint64_t region = r->lay->chunk_region[id];
+	return r->region_base[region] +
+	       (thaw__layout_chunk_addr(r->lay, id) - r->lay->regions[region].addr);
+}
+
+void thaw__restore_fail(struct thaw_restore *r, int err)
+{
+	pthread_mutex_lock(&r->done_lock);
+	if (!r->error) {
+		r->error = err;
+		thaw__err(r->log, "restore stopped: %s", thaw_strerror(err));
+	}
+	pthread_cond_broadcast(&r->done_cond);
+	pthread_mutex_unlock(&r->done_lock);
+	thaw__engine_request_stop(r->eng);
+}
+
+static int cmp_base(const void *a, const void *b)
+{
+	const struct mapped_region *x = a, *y = b;
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+static void unmap_regions(struct thaw_restore *r)
+{
+	for (size_t i = 0; i < r->nregions; i++)
+		if (r->region_base[i])
+			munmap((void *)r->region_base[i], r->lay->regions[i].len);
+}
+
+static int map_regions(struct thaw_restore *r)
+{
+	const struct thaw__layout *l = r->lay;
+	bool fixed = r->flags & THAW_RESTORE_FIXED_ADDR;
+	for (size_t i = 0; i < r->nregions; i++) {
+		const struct thaw__fmt_region *reg = &l->regions[i];
+		int mflags =
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (fixed ? MAP_FIXED_NOREPLACE : 0);
+		void *p =
+		    mmap(fixed ? (void *)reg->addr : NULL, reg->len, (int)reg->prot, mflags, -1, 0);
+		if (p == MAP_FAILED || (fixed && p != (void *)reg->addr)) {
+			int err = p == MAP_FAILED ? -errno : -EEXIST;
+			if (p != MAP_FAILED)
+				munmap(p, reg->len); /* a kernel that ignored MAP_FIXED_NOREPLACE */
+			thaw__err(r->log, "mapping region %zu (%s) at 0x%llx, %llu bytes: %s", i,
+				  l->region_names[i], (unsigned long long)reg->addr,
+				  (unsigned long long)reg->len,
+				  err == -EEXIST ? "the address range is already in use"
+						 : thaw_strerror(err));
+			return err;
+		}
+		r->region_base[i] = (uint64_t)p;
+		r->by_addr[i] = (struct mapped_region){
+		    .base = (uint64_t)p, .len = reg->len, .index = (uint32_t)i};
+	}
+	qsort(r->by_addr, r->nregions, sizeof(*r->by_addr), cmp_base);
+	for (size_t i = 0; i < r->nregions; i++) {
+		int err = thaw__engine_register(r->eng, r->region_base[i], l->regions[i].len);
+		if (err) {
+			thaw__err(r->log, "registering region %zu with userfaultfd: %s", i,
+				  thaw_strerror(err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void restore_release(struct thaw_restore *r)
+{
+	/* Workers install through the engine, so they stop before it goes. */
+	thaw__workers_stop(r);
+	thaw__engine_free(r->eng);
+	thaw__decoder_free(r->decoder);
+	free(r->scratch);
+	free(r->pending);
+	free(r->redo);
+	free(r->queue);
+	free(r->workers);
+	free((void *)r->state);
+	free((void *)r->queued_in);
+	free((void *)r->fault_ns);
+	free(r->attempts);
+	free(r->region_base);
+	free(r->by_addr);
+	pthread_mutex_destroy(&r->redo_lock);
+	pthread_mutex_destroy(&r->q_lock);
+	pthread_cond_destroy(&r->q_cond);
+	pthread_mutex_destroy(&r->done_lock);
+	pthread_cond_destroy(&r->done_cond);
+	free(r);
+}
+
+static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_restore **out)
+{
+	const struct thaw__layout *l = &snap->layout;
+	struct thaw_restore *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->snap = snap;
+	r->lay = l;
+	r->log = &snap->log;
+	r->flags = flags;
+	r->nregions = l->hdr.region_count;
+	r->nchunks = l->hdr.chunk_count;
+	pthread_mutex_init(&r->redo_lock, NULL);
+	pthread_mutex_init(&r->q_lock, NULL);
+	pthread_cond_init(&r->q_cond, NULL);
+	pthread_mutex_init(&r->done_lock, NULL);
+	pthread_cond_init(&r->done_cond, NULL);
+	*out = r;
+	/* calloc of large arrays maps zero pages lazily, so start-up stays flat in size. */
+	size_t n = r->nchunks ? r->nchunks : 1;
+	r->state = calloc(n, sizeof(*r->state));
+	r->queued_in = calloc(n, sizeof(*r->queued_in));
+	r->fault_ns = calloc(n, sizeof(*r->fault_ns));
+	r->attempts = calloc(n, 1);
+	r->region_base = calloc(r->nregions + 1, sizeof(*r->region_base));
+	r->by_addr = calloc(r->nregions + 1, sizeof(*r->by_addr));
+	r->scratch = malloc(l->hdr.chunk_size);
+	if (!r->state || !r->queued_in || !r->fault_ns || !r->attempts || !r->region_base ||
+	    !r->by_addr || !r->scratch)
+		return -ENOMEM;
+	uint64_t nonzero = 0;
+	for (uint64_t i = 0; i < r->nchunks; i++)
+		nonzero += l->chunks[i].kind != THAW_CHUNK_ZERO;
+	atomic_init(&r->chunks_left, nonzero);
+	r->bg_size = snap->store->bg_min;
+	return thaw__decoder_new(&r->decoder);
+}
+
+int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
+		       struct thaw_restore **out)
+{
+	struct thaw_restore_opts o = {0};
+	if (!snap || !out)
+		return -EINVAL;
+	if (opts)
+		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	*out = NULL;
+	if (snap->layout.hdr.page_size != (uint32_t)sysconf(_SC_PAGESIZE)) {
+		thaw__err(&snap->log, "snapshot page size %u differs from this machine's %ld",
+			  snap->layout.hdr.page_size, sysconf(_SC_PAGESIZE));
+		return -EINVAL;
+	}
+	uint64_t t0 = thaw__now_ns();
+	struct thaw_restore *r = NULL;
+	int err = restore_alloc(snap, o.flags, &r);
+	if (!err) {
+		r->t_start_ns = t0;
+		struct thaw__engine_opts eo = {
+		    .ops = &thaw__restore_ops, .ctx = r, .log = r->log, .uffd = -1};
+		err = thaw__engine_new(&eo, &r->eng);
+	}
+	if (!err)
+		err = map_regions(r);
+	int threads =
+	    o.background_threads > 0 ? o.background_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (!err && !(o.flags & THAW_RESTORE_NO_BACKGROUND))
+		err = thaw__workers_start(r, threads > 0 ? threads : 1);
+	if (!err)
+		err = thaw__engine_run(r->eng);
+	if (err) {
+		if (r) {
+			unmap_regions(r);
+			restore_release(r);
+		}
+		return err;
+	}
+	r->start_us = (thaw__now_ns() - t0) / 1000;
+	*out = r;
+	return 0;
+}
+
+void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i)
+{
+	if (!r || i >= r->nregions)
+		return NULL;
+	return (void *)r->region_base[i];
+}
+
+int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
+{
+	if (!r)
+		return -EINVAL;
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	if (timeout_ms >= 0) {
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+	}
+	int err = 0;
+	pthread_mutex_lock(&r->done_lock);
+	while (!r->resident && !r->error && !err) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&r->done_cond, &r->done_lock);
+		else
+			err = pthread_cond_timedwait(&r->done_cond, &r->done_lock, &deadline);
+	}
+	int result = r->error ? r->error : r->resident ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&r->done_lock);
+	if (!result && atomic_load(&r->c.chunks_poisoned))
+		result = -THAW_E_POISONED;
+	return result;
+}
+
+static uint64_t percentile_us(const uint64_t *hist, uint64_t total, double q)
+{
+	if (!total)
+		return 0;
+	uint64_t want = (uint64_t)(q * (double)total), seen = 0;
+	for (unsigned b = 0; b < THAW_LAT_BUCKETS; b++) {
+		if (seen + hist[b] > want) {
+			/* Interpolate inside the bucket [2^b, 2^(b+1)). */
+			double lo = b ? (double)(1ull << b) : 0, hi = (double)(2ull << b);
+			return (uint64_t)(lo + (hi - lo) * ((double)(want - seen) + 0.5) /
+						   (double)hist[b]);
+		}
+		seen += hist[b];
+	}
+	return 1ull << (THAW_LAT_BUCKETS - 1);
+}
+
+int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
+{
+	if (!r || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->faults = atomic_load(&r->c.faults);
+	st->pages_fault = atomic_load(&r->c.pages_fault);
+	st->pages_background = atomic_load(&r->c.pages_background);
+	st->pages_zero = atomic_load(&r->c.pages_zero);
+	st->chunks_fetched = atomic_load(&r->c.chunks_fetched);
+	st->chunks_poisoned = atomic_load(&r->c.chunks_poisoned);
+	st->bytes_read = atomic_load(&r->c.bytes_read);
+	uint64_t total = 0;
+	for (unsigned b = 0; b < THAW_LAT_BUCKETS; b++)
+		total += st->fault_lat_hist[b] = atomic_load(&r->c.lat_hist[b]);
+	st->fault_p50_us = percentile_us(st->fault_lat_hist, total, 0.50);
+	st->fault_p99_us = percentile_us(st->fault_lat_hist, total, 0.99);
+	st->start_us = r->start_us;
+	st->resident_us = atomic_load(&r->resident_us);
+	st->resident = st->resident_us != 0;
+	const struct thaw__store_ops *ops = r->snap->store->ops;
+	struct thaw_restore *rw = (struct thaw_restore *)r; /* the lock, not the counters */
+	pthread_mutex_lock(&rw->done_lock);
+	if (ops->stream_stats && r->stream)
+		ops->stream_stats(r->stream, st);
+	else {
+		st->http_requests = r->net_final.http_requests;
+		st->http_bytes = r->net_final.http_bytes;
+		st->http_retries = r->net_final.http_retries;
+		st->http_failures = r->net_final.http_failures;
+		st->http_fault_p50_us = r->net_final.http_fault_p50_us;
+		st->http_fault_p99_us = r->net_final.http_fault_p99_us;
+		st->http_bg_p50_us = r->net_final.http_bg_p50_us;
+		st->http_bg_p99_us = r->net_final.http_bg_p99_us;
+	}
+	pthread_mutex_unlock(&rw->done_lock);
+	return 0;
+}
+
+/*
+ * The restore stopped early: closing the uffd would let untouched pages
+ * fill with zeros, so every chunk not yet installed is poisoned first.
+ */
+static void poison_unfinished(struct thaw_restore *r)
+{
+	for (uint64_t id = 0; id < r->nchunks; id++) {
+		uint8_t st = atomic_load(&r->state[id]);
+		if (r->lay->chunks[id].kind != THAW_CHUNK_ZERO && st != CHUNK_DONE &&
+		    st != CHUNK_POISONED)
+			thaw__populate_poison(r, id, -ECANCELED);
+	}
+}
+
+void thaw_restore_free(struct thaw_restore *r)
+{
+	if (!r)
+		return;
+	/* The caller keeps the memory, so it must be whole: populate what is left first. */
+	atomic_store(&r->finish_requested, true);
+	thaw__engine_notify(r->eng);
+	int err = thaw_restore_wait(r, -1);
+	thaw__engine_request_stop(r->eng);
+	thaw__engine_join(r->eng);
+	thaw__workers_stop(r);
+	if (err && err != -THAW_E_POISONED && err != -THAW_E_TARGET_GONE)
+		poison_unfinished(r);
+	restore_release(r);
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A lazy restore: the state shared by its three modules.
+ *   restore.c   lifecycle and the public calls (start, wait, stats, free)
+ *   fetch.c     manager thread: faults, coalesced fetches, the background pass
+ *   populate.c  decode + install of a fetched chunk, and the decode workers
+ *
+ * Chunk states move MISSING → FETCHING → (QUEUED →) DECODING → DONE or
+ * POISONED; DECODING → MISSING again when a chunk fails its hash and is
+ * fetched once more. Whoever wins the compare-and-swap into DECODING
+ * installs the chunk, so a chunk is installed once even when a fault and
+ * the background pass both fetched it.
+ */
+#ifndef THAW_RESTORE_RESTORE_H
+#define THAW_RESTORE_RESTORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snapshot.h"
+
+enum chunk_state {
+	CHUNK_MISSING = 0,
+	CHUNK_FETCHING,
+	CHUNK_QUEUED, /* bytes fetched, waiting for a decode worker */
+	CHUNK_DECODING,
+	CHUNK_DONE,
+	CHUNK_POISONED,
+};
+
+#define RESTORE_MAX_ATTEMPTS 3
+
+/* One store read covering chunks [first, first + count), stored back to back. */
+struct fetch {
+	struct thaw__store_req req;
+	struct thaw_restore *r;
+	uint64_t first;
+	uint32_t count;
+	atomic_int refs; /* the manager's hold + one per chunk queued for a worker */
+	uint64_t submit_ns;
+	unsigned char data[];
+};
+
+/* A mapped region, sorted by address for fault lookup. */
+struct mapped_region {
+	uint64_t base;
+	uint64_t len;
+	uint32_t index; /* region index in the snapshot */
+};
+
+struct restore_counters {
+	atomic_uint_fast64_t faults, pages_fault, pages_background, pages_zero;
+	atomic_uint_fast64_t chunks_fetched, chunks_poisoned, bytes_read;
+	atomic_uint_fast64_t lat_hist[THAW_LAT_BUCKETS];
+};
+
+struct thaw_restore {
+	struct thaw_snapshot *snap;
+	const struct thaw__layout *lay;
+	const struct thaw__logger *log;
+	struct thaw__engine *eng;
+	struct thaw__store_stream *stream;
+	unsigned flags;
+
+	uint64_t *region_base; /* restored address of each region */
+	struct mapped_region *by_addr;
+	size_t nregions;
+	uint64_t nchunks;
+
+	_Atomic uint8_t *state;		    /* enum chunk_state per chunk */
+	_Atomic(struct fetch *) *queued_in; /* QUEUED chunks: the fetch holding their bytes */
+	atomic_uint_fast64_t *fault_ns;	    /* when a fault first waited on the chunk; 0 = none */
+	uint8_t *attempts;		    /* fetches that failed their hash check */
+	atomic_uint_fast64_t chunks_left;   /* non-zero chunks not yet DONE or POISONED */
+
+	/* Manager thread only. */
+	struct thaw__decoder *decoder;
+	void *scratch; /* chunk_size bytes */
+	uint64_t *pending;
+	size_t npending, pending_cap;
+	uint64_t bg_cursor;
+	uint32_t bg_size;
+	bool fault_since_bg;
+	bool finished;
+	atomic_int fetches_alive[THAW__LANES];
+
+	/* Chunks to fetch again (hash mismatch in a worker), drained by the manager. */
+	pthread_mutex_t redo_lock;
+	uint64_t *redo;
+	size_t nredo, redo_cap;
+
+	/* Decode workers. */
+	pthread_mutex_t q_lock;
+	pthread_cond_t q_cond;
+	uint64_t *queue; /* ring of chunk ids */
+	size_t q_head, q_len, q_cap;
+	bool q_quit;
+	pthread_t *workers;
+	int nworkers;
+
+	/* Completion, waited on by thaw_restore_wait. */
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond;
+	atomic_bool finish_requested; /* thaw_restore_free: populate even without background */
+	bool resident;
+	int error;
+
+	struct thaw_stats net_final; /* transport counters kept when the stream closes */
+
+	uint64_t t_start_ns;
+	uint64_t start_us;
+	atomic_uint_fast64_t resident_us;
+	struct restore_counters c;
+};
+
+uint64_t thaw__now_ns(void);
+
+/* Restored address of chunk id's first byte. */
+uint64_t thaw__restore_chunk_dst(const struct thaw_restore *r, uint64_t id);
+
+/* fetch.c — engine callbacks, manager thread. */
+extern const struct thaw__engine_ops thaw__restore_ops;
+
+/* populate.c */
+/*
+ * Decode chunk id's stored bytes at src and install them; the caller has
+ * moved the chunk to DECODING. Any thread; dec and scratch are the
+ * caller's. Returns 0, or -ESRCH when the target address space is gone.
+ */
+int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void *scratch,
+			 uint64_t id, const void *src);
+/* Poison chunk id (it could not be had) and count it finished. */
+void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why);
+/* A fault that waited since since_ns was served: add it to the histogram. */
+void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns);
+/* Drop one hold on a fetch; the last frees it and lets the manager refill. */
+void thaw__fetch_put(struct fetch *f);
+int thaw__workers_start(struct thaw_restore *r, int n);
+void thaw__workers_push(struct thaw_restore *r, uint64_t id);
+void thaw__workers_stop(struct thaw_restore *r);
+/* Mark the restore failed (first error wins) and wake waiters. */
+void thaw__restore_fail(struct thaw_restore *r, int err);
+
+#endif
