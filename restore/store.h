@@ -43,7 +43,8 @@ struct thaw__store_ops {
 	int (*submit)(struct thaw__store_stream *st, struct thaw__store_req *req);
 	/* Any thread: add the stream's transport counters (http_*) to st. NULL if none. */
 	void (*stream_stats)(const struct thaw__store_stream *st, struct thaw_stats *stats);
-	/* Manager thread, with no request in flight: release ring users. */
+	/* Manager thread: release ring users. Requests still in flight complete
+	 * with -ECANCELED (their done() runs now or while the engine drains). */
 	void (*stream_close)(struct thaw__store_stream *st);
 	void (*close)(struct thaw__store *s);
 };

@@ -40,8 +40,9 @@ struct thaw__engine_ops {
 	void (*unmap)(void *ctx, uint64_t start, uint64_t end);
 	void (*remap)(void *ctx, uint64_t from, uint64_t to, uint64_t len);
 	void (*fork)(void *ctx, int child_uffd); /* child_uffd owned by the callee */
-	/* Once, when stopping: cancel ring users. The loop then drains every
-	 * outstanding ring request before the thread ends. */
+	/* Once, whenever the loop ends (asked to, or on its own error): cancel
+	 * ring users. The loop then drains every outstanding ring request
+	 * before the thread ends. */
 	void (*stop)(void *ctx);
 };
 
