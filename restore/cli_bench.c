@@ -1,0 +1,976 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * thaw bench: one workload (a touch pattern over a snapshot's pages) run on
+ * memory restored four ways, so each figure has its baseline from the same
+ * machine: lazy (thaw), eager (decode everything first), mmap (the
+ * kernel's own lazy paging of a file in page cache) and floor (a bare
+ * userfaultfd round trip per page).
+ */
+#include "cli_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static const char bench_help[] =
+    "Usage: thaw bench SNAP [OPTIONS]\n"
+    "\n"
+    "Restore SNAP's memory and run a touch pattern over its pages (one 8-byte read\n"
+    "per touched page), timing the restore, every touch and the whole run.\n"
+    "\n"
+    "  --mode M          lazy (default): thaw_restore_start, then the touches, with the\n"
+    "                      background pass on; afterwards wait until fully resident\n"
+    "                    eager: decode every non-zero chunk into fresh anonymous memory\n"
+    "                      on all CPUs, then the touches\n"
+    "                    mmap: write the raw image to a temporary file first (not timed,\n"
+    "                      left in page cache), map it MAP_PRIVATE, then the touches\n"
+    "                    floor: thaw_bench_floor, a bare userfaultfd round trip per\n"
+    "                      touched page in the same order (--threads is ignored)\n"
+    "  --touch T         seq (default): every page in address order\n"
+    "                    random:P%: P percent of the pages, chosen at random, each once\n"
+    "  --only K          touch only pages whose chunk is K: zero (all-zero chunks) or\n"
+    "                    data (every other kind); default: all pages\n"
+    "  --threads N       split the touch list among N threads (default 1)\n"
+    "  --no-background   lazy: fetch only what is touched (no resident time then)\n"
+    "  --seed S          seed for random:P% (default 1)\n"
+    "  --tmpdir DIR      mmap: where the temporary image goes (default: the snapshot's\n"
+    "                    directory, else $TMPDIR or /tmp)\n"
+    "  --json            one JSON object instead of the table\n"
+    "  -h, --help        this text\n"
+    "\n"
+    "Figures: restore start (time until memory is usable: thaw_restore_start, the\n"
+    "eager decode, the mmap calls), first access, faults and per-touch latency\n"
+    "(fault p50/p99 are over the slowest touches, as many as there were faults),\n"
+    "touch time, total (restore start to last touch), and for lazy with the\n"
+    "background pass the time until every page was resident.\n";
+
+enum bench_mode { MODE_LAZY, MODE_EAGER, MODE_MMAP, MODE_FLOOR };
+static const char *const mode_names[] = {"lazy", "eager", "mmap", "floor"};
+enum only_kind { ONLY_ALL, ONLY_ZERO, ONLY_DATA };
+static const char *const only_names[] = {"all", "zero", "data"};
+
+enum {
+	OPT_MODE = 256,
+	OPT_TOUCH,
+	OPT_ONLY,
+	OPT_THREADS,
+	OPT_NOBG,
+	OPT_SEED,
+	OPT_TMPDIR,
+	OPT_JSON,
+};
+
+static const struct option bench_opts[] = {
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"touch", required_argument, NULL, OPT_TOUCH},
+    {"only", required_argument, NULL, OPT_ONLY},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"no-background", no_argument, NULL, OPT_NOBG},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"tmpdir", required_argument, NULL, OPT_TMPDIR},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+struct bench_args {
+	const char *uri;
+	enum bench_mode mode;
+	double pct; /* < 0: seq */
+	const char *touch_text;
+	enum only_kind only;
+	int threads;
+	bool no_bg;
+	uint64_t seed;
+	const char *tmpdir;
+	bool json;
+};
+
+/* One touched page: which region, which page in it. */
+struct touch {
+	uint32_t region;
+	uint32_t page;
+};
+
+struct bench {
+	struct bench_args a;
+	struct thaw_snapshot *snap;
+	struct thaw_snapshot_info info;
+	size_t nreg;
+	struct thaw_region_info *reg;
+	uint64_t *reg_first_page; /* global index of each region's first page */
+	uint64_t pages_total;
+	uint32_t page;
+
+	struct touch *touch;
+	size_t ntouch;
+	uint64_t *lat_ns; /* per touch */
+	char **base;	  /* where each region lives for the touches */
+
+	/* results */
+	uint64_t t0_ns, ready_ns, first_ns, end_ns, resident_ns;
+	bool have_resident;
+	uint64_t faults, pages_fault, pages_background, pages_zero, chunks_fetched, chunks_poisoned,
+	    bytes_read;
+	uint64_t lib_p50_us, lib_p99_us;
+	bool have_lib;
+	uint64_t checksum;
+};
+
+/* splitmix64: a small, well-mixed seeded sequence for choosing pages. */
+static uint64_t next_rand(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static int parse_bench_args(int argc, char **argv, struct bench_args *a)
+{
+	const char *cmd = "bench";
+	long v;
+	int c;
+	memset(a, 0, sizeof(*a));
+	a->pct = -1;
+	a->touch_text = "seq";
+	a->threads = 1;
+	a->seed = 1;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", bench_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_MODE: {
+			int m = -1;
+			for (int i = 0; i < 4; i++)
+				if (!strcmp(optarg, mode_names[i]))
+					m = i;
+			if (m < 0)
+				return cli_usage_err(
+				    cmd, "bad --mode '%s': want lazy, eager, mmap or floor",
+				    optarg);
+			a->mode = (enum bench_mode)m;
+			break;
+		}
+		case OPT_TOUCH:
+			if (!strcmp(optarg, "seq")) {
+				a->pct = -1;
+			} else if (!strncmp(optarg, "random:", 7)) {
+				char *end;
+				errno = 0;
+				double p = strtod(optarg + 7, &end);
+				if (*end == '%')
+					end++;
+				if (errno || end == optarg + 7 || *end || !(p >= 0 && p <= 100))
+					return cli_usage_err(cmd,
+							     "bad --touch '%s': want random:P%% "
+							     "with P from 0 to 100",
+							     optarg);
+				a->pct = p;
+			} else {
+				return cli_usage_err(
+				    cmd, "bad --touch '%s': want seq or random:P%%", optarg);
+			}
+			a->touch_text = optarg;
+			break;
+		case OPT_ONLY:
+			if (!strcmp(optarg, "zero"))
+				a->only = ONLY_ZERO;
+			else if (!strcmp(optarg, "data"))
+				a->only = ONLY_DATA;
+			else if (!strcmp(optarg, "all"))
+				a->only = ONLY_ALL;
+			else
+				return cli_usage_err(cmd, "bad --only '%s': want zero, data or all",
+						     optarg);
+			break;
+		case OPT_THREADS:
+			if (cli_parse_int(optarg, 1, 256, &v))
+				return cli_usage_err(cmd, "bad --threads '%s': want 1 to 256",
+						     optarg);
+			a->threads = (int)v;
+			break;
+		case OPT_NOBG:
+			a->no_bg = true;
+			break;
+		case OPT_SEED:
+			if (cli_parse_u64(optarg, &a->seed))
+				return cli_usage_err(cmd, "bad --seed '%s': want a number", optarg);
+			break;
+		case OPT_TMPDIR:
+			a->tmpdir = optarg;
+			break;
+		case OPT_JSON:
+			a->json = true;
+			break;
+		case 'h':
+			fputs(bench_help, stdout);
+			return -1;
+		case ':':
+			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_err(cmd, "missing SNAP (the snapshot to benchmark)");
+	if (optind + 1 < argc)
+		return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	a->uri = argv[optind];
+	if (a->no_bg && a->mode != MODE_LAZY)
+		return cli_usage_err(cmd, "--no-background applies to --mode lazy only");
+	return 0;
+}
+
+/* ---- the touch list ---- */
+
+/* Which pages may be touched under --only, as a bitmap over global pages. */
+static int eligible_pages(struct bench *b, uint8_t **out)
+{
+	uint8_t *ok = malloc(b->pages_total ? b->pages_total : 1);
+	if (!ok)
+		return -ENOMEM;
+	memset(ok, b->a.only == ONLY_ALL, b->pages_total);
+	if (b->a.only == ONLY_ALL) {
+		*out = ok;
+		return 0;
+	}
+	bool want_zero = b->a.only == ONLY_ZERO;
+	for (uint64_t i = 0; i < b->info.chunk_count; i++) {
+		struct thaw_chunk_info ci;
+		int r = thaw_snapshot_chunk(b->snap, i, &ci);
+		if (r < 0) {
+			free(ok);
+			return r;
+		}
+		if ((ci.kind == THAW_CHUNK_ZERO) != want_zero || ci.region >= b->nreg)
+			continue;
+		uint64_t first =
+		    b->reg_first_page[ci.region] + (ci.addr - b->reg[ci.region].addr) / b->page;
+		uint64_t n = (ci.len + b->page - 1) / b->page;
+		if (first + n <= b->pages_total)
+			memset(ok + first, 1, n);
+	}
+	*out = ok;
+	return 0;
+}
+
+static uint32_t region_of(const struct bench *b, uint64_t g)
+{
+	size_t lo = 0, hi = b->nreg;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (b->reg_first_page[mid] <= g)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (uint32_t)lo;
+}
+
+static int build_touches(struct bench *b)
+{
+	uint8_t *ok;
+	int r = eligible_pages(b, &ok);
+	if (r < 0)
+		return r;
+	uint64_t n = 0;
+	for (uint64_t g = 0; g < b->pages_total; g++)
+		n += ok[g];
+	uint64_t *cand = malloc((n ? n : 1) * sizeof(*cand));
+	if (!cand) {
+		free(ok);
+		return -ENOMEM;
+	}
+	n = 0;
+	for (uint64_t g = 0; g < b->pages_total; g++)
+		if (ok[g])
+			cand[n++] = g;
+	free(ok);
+
+	uint64_t k = n;
+	if (b->a.pct >= 0) {
+		k = (uint64_t)llround((double)n * b->a.pct / 100.0);
+		/* Partial Fisher-Yates: the first k entries become a random
+		 * selection in random order, each page at most once. */
+		uint64_t s = b->a.seed;
+		for (uint64_t i = 0; i < k; i++) {
+			uint64_t j = i + next_rand(&s) % (n - i);
+			uint64_t t = cand[i];
+			cand[i] = cand[j];
+			cand[j] = t;
+		}
+	}
+	b->touch = malloc((k ? k : 1) * sizeof(*b->touch));
+	b->lat_ns = calloc(k ? k : 1, sizeof(*b->lat_ns));
+	if (!b->touch || !b->lat_ns) {
+		free(cand);
+		return -ENOMEM;
+	}
+	for (uint64_t i = 0; i < k; i++) {
+		uint32_t reg = region_of(b, cand[i]);
+		b->touch[i] = (struct touch){reg, (uint32_t)(cand[i] - b->reg_first_page[reg])};
+	}
+	b->ntouch = k;
+	free(cand);
+	return 0;
+}
+
+/* ---- touching ---- */
+
+struct toucher {
+	struct bench *b;
+	size_t from, to;
+	pthread_barrier_t *go;
+	uint64_t sum;
+	uint64_t end_ns;
+	uint64_t first_ns;
+};
+
+/* One 8-byte read per touch at a page offset that varies with the page,
+ * so a checksum over all reads depends on the bytes, not only page 0's. */
+static void touch_range(struct toucher *t)
+{
+	struct bench *b = t->b;
+	uint64_t sum = 0;
+	uint32_t words = b->page / 8;
+	for (size_t i = t->from; i < t->to; i++) {
+		const struct touch *e = &b->touch[i];
+		uint64_t g = b->reg_first_page[e->region] + e->page;
+		size_t off = (size_t)e->page * b->page + ((g * 2654435761u) >> 5) % words * 8;
+		const volatile uint64_t *p = (const volatile uint64_t *)(b->base[e->region] + off);
+		uint64_t s = cli_now_ns();
+		uint64_t v = *p;
+		uint64_t f = cli_now_ns();
+		b->lat_ns[i] = f - s;
+		if (i == t->from)
+			t->first_ns = f;
+		sum += v ^ g;
+	}
+	t->sum = sum;
+	t->end_ns = cli_now_ns();
+}
+
+static void *toucher_main(void *arg)
+{
+	struct toucher *t = arg;
+	pthread_barrier_wait(t->go);
+	touch_range(t);
+	return NULL;
+}
+
+/*
+ * Threads are created before the restore starts and released by a
+ * barrier after it, so thread creation is not part of the timed run.
+ */
+struct touch_team {
+	int n;
+	pthread_t tid[256];
+	struct toucher t[256];
+	pthread_barrier_t go;
+};
+
+static int team_prepare(struct touch_team *tm, struct bench *b)
+{
+	tm->n = b->a.threads;
+	size_t per = b->ntouch / (size_t)tm->n, extra = b->ntouch % (size_t)tm->n, at = 0;
+	for (int i = 0; i < tm->n; i++) {
+		size_t len = per + ((size_t)i < extra);
+		tm->t[i] = (struct toucher){.b = b, .from = at, .to = at + len, .go = &tm->go};
+		at += len;
+	}
+	if (tm->n == 1)
+		return 0;
+	pthread_barrier_init(&tm->go, NULL, (unsigned)tm->n + 1);
+	for (int i = 0; i < tm->n; i++) {
+		int r = pthread_create(&tm->tid[i], NULL, toucher_main, &tm->t[i]);
+		if (r) {
+			/* Cannot release a barrier sized for threads that never came. */
+			fprintf(stderr, "thaw bench: cannot start touch thread: %s\n", strerror(r));
+			exit(CLI_FAIL);
+		}
+	}
+	return 0;
+}
+
+/* Run the touches (bases must be set); fills first/end times and checksum. */
+static void team_run(struct touch_team *tm, struct bench *b)
+{
+	if (tm->n == 1) {
+		touch_range(&tm->t[0]);
+	} else {
+		pthread_barrier_wait(&tm->go);
+		for (int i = 0; i < tm->n; i++)
+			pthread_join(tm->tid[i], NULL);
+		pthread_barrier_destroy(&tm->go);
+	}
+	b->end_ns = 0;
+	b->first_ns = UINT64_MAX;
+	b->checksum = 0;
+	for (int i = 0; i < tm->n; i++) {
+		if (tm->t[i].end_ns > b->end_ns)
+			b->end_ns = tm->t[i].end_ns;
+		if (tm->t[i].to > tm->t[i].from && tm->t[i].first_ns < b->first_ns)
+			b->first_ns = tm->t[i].first_ns;
+		b->checksum += tm->t[i].sum;
+	}
+	if (b->first_ns == UINT64_MAX)
+		b->first_ns = b->ready_ns;
+}
+
+static uint64_t minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)ru.ru_minflt;
+}
+
+/* ---- the four modes ---- */
+
+static int run_lazy(struct bench *b, struct touch_team *tm)
+{
+	struct thaw_restore_opts ro = {.sz = sizeof(ro),
+				       .flags = b->a.no_bg ? THAW_RESTORE_NO_BACKGROUND : 0};
+	struct thaw_restore *r = NULL;
+	b->t0_ns = cli_now_ns();
+	int e = thaw_restore_start(b->snap, &ro, &r);
+	b->ready_ns = cli_now_ns();
+	if (e < 0) {
+		cli_err("bench", "cannot start a restore of %s: %s", b->a.uri, thaw_strerror(e));
+		return e;
+	}
+	for (size_t i = 0; i < b->nreg; i++)
+		b->base[i] = thaw_restore_region_addr(r, i);
+	team_run(tm, b);
+	if (!b->a.no_bg) {
+		e = thaw_restore_wait(r, -1);
+		b->resident_ns = cli_now_ns();
+		b->have_resident = e == 0;
+		if (e < 0)
+			cli_err("bench", "restore did not complete: %s", thaw_strerror(e));
+	}
+	struct thaw_stats st;
+	if (thaw_restore_stats(r, &st) == 0) {
+		b->faults = st.faults;
+		b->pages_fault = st.pages_fault;
+		b->pages_background = st.pages_background;
+		b->pages_zero = st.pages_zero;
+		b->chunks_fetched = st.chunks_fetched;
+		b->chunks_poisoned = st.chunks_poisoned;
+		b->bytes_read = st.bytes_read;
+		b->lib_p50_us = st.fault_p50_us;
+		b->lib_p99_us = st.fault_p99_us;
+		b->have_lib = true;
+	}
+	cli_restore_release(r, b->snap);
+	return e < 0 ? e : 0;
+}
+
+struct decoder {
+	struct bench *b;
+	atomic_uint_fast64_t next;
+	atomic_uint_fast64_t bytes_read;
+	atomic_int err;
+	atomic_uint_fast64_t bad_chunk;
+};
+
+static void *decoder_main(void *arg)
+{
+	struct decoder *d = arg;
+	struct bench *b = d->b;
+	for (;;) {
+		uint64_t i = atomic_fetch_add(&d->next, 1);
+		if (i >= b->info.chunk_count || atomic_load(&d->err))
+			break;
+		struct thaw_chunk_info ci;
+		int r = thaw_snapshot_chunk(b->snap, i, &ci);
+		if (r == 0 && ci.kind == THAW_CHUNK_ZERO)
+			continue; /* fresh anonymous memory is zero already */
+		if (r == 0) {
+			char *dst = b->base[ci.region] + (ci.addr - b->reg[ci.region].addr);
+			ssize_t n = thaw_snapshot_read_chunk(b->snap, i, dst, ci.len);
+			r = n < 0 ? (int)n : 0;
+			atomic_fetch_add(&d->bytes_read, ci.stored_len);
+		}
+		if (r < 0) {
+			atomic_store(&d->bad_chunk, i);
+			atomic_store(&d->err, r);
+		}
+	}
+	return NULL;
+}
+
+static int map_anon_regions(struct bench *b)
+{
+	for (size_t i = 0; i < b->nreg; i++) {
+		void *p = mmap(NULL, b->reg[i].len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		b->base[i] = p;
+	}
+	return 0;
+}
+
+static void unmap_regions(struct bench *b)
+{
+	for (size_t i = 0; i < b->nreg; i++)
+		if (b->base[i])
+			munmap(b->base[i], b->reg[i].len);
+}
+
+static int run_eager(struct bench *b, struct touch_team *tm)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		ncpu = 1;
+	if (ncpu > 256)
+		ncpu = 256;
+	struct decoder d = {.b = b};
+	pthread_t tid[256];
+	b->t0_ns = cli_now_ns();
+	int e = map_anon_regions(b);
+	if (e < 0) {
+		cli_err("bench", "cannot map %s of memory: %s", "the regions", strerror(-e));
+		unmap_regions(b);
+		return e;
+	}
+	int started = 0;
+	for (; started < ncpu - 1; started++)
+		if (pthread_create(&tid[started], NULL, decoder_main, &d))
+			break;
+	decoder_main(&d);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	b->ready_ns = cli_now_ns();
+	e = atomic_load(&d.err);
+	if (e < 0) {
+		cli_err("bench", "chunk %llu: %s", (unsigned long long)atomic_load(&d.bad_chunk),
+			thaw_strerror(e));
+		unmap_regions(b);
+		return e;
+	}
+	b->resident_ns = b->ready_ns;
+	b->have_resident = true;
+	b->bytes_read = atomic_load(&d.bytes_read);
+	uint64_t f0 = minor_faults();
+	team_run(tm, b);
+	b->faults = minor_faults() - f0;
+	b->pages_fault = b->faults;
+	unmap_regions(b);
+	return 0;
+}
+
+/* The raw image, regions back to back, written to a file (not timed). */
+static int write_image(struct bench *b, int fd)
+{
+	char *buf = malloc(b->info.chunk_size);
+	if (!buf)
+		return -ENOMEM;
+	uint64_t off = 0;
+	int r = 0;
+	for (size_t i = 0; i < b->nreg && r == 0; i++) {
+		for (uint64_t c = 0; c < b->reg[i].chunk_count && r == 0; c++) {
+			uint64_t id = b->reg[i].first_chunk + c;
+			struct thaw_chunk_info ci;
+			r = thaw_snapshot_chunk(b->snap, id, &ci);
+			if (r < 0)
+				break;
+			uint64_t at = off + (ci.addr - b->reg[i].addr);
+			if (ci.kind == THAW_CHUNK_ZERO)
+				continue; /* a hole reads as zero */
+			ssize_t n = thaw_snapshot_read_chunk(b->snap, id, buf, b->info.chunk_size);
+			if (n < 0) {
+				r = (int)n;
+				cli_err("bench", "chunk %llu: %s", (unsigned long long)id,
+					thaw_strerror(r));
+				break;
+			}
+			ssize_t w = pwrite(fd, buf, (size_t)n, (off_t)at);
+			if (w != n)
+				r = w < 0 ? -errno : -ENOSPC;
+		}
+		off += b->reg[i].len;
+	}
+	if (r == 0 && ftruncate(fd, (off_t)off) < 0)
+		r = -errno;
+	free(buf);
+	return r;
+}
+
+static int run_mmap(struct bench *b, struct touch_team *tm)
+{
+	char path[4096];
+	const char *dir = b->a.tmpdir;
+	char snapdir[4096];
+	if (!dir && !strstr(b->a.uri, "://")) {
+		snprintf(snapdir, sizeof(snapdir), "%s", b->a.uri);
+		char *slash = strrchr(snapdir, '/');
+		if (slash)
+			*slash = 0;
+		dir = slash ? (snapdir[0] ? snapdir : "/") : ".";
+	}
+	if (!dir)
+		dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	if ((size_t)snprintf(path, sizeof(path), "%s/.thaw-bench-image-XXXXXX", dir) >=
+	    sizeof(path)) {
+		cli_err("bench", "--tmpdir path too long");
+		return -ENAMETOOLONG;
+	}
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		cli_err("bench", "cannot create a temporary image in %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	unlink(path); /* the mapping keeps it alive; nothing is left behind */
+	int e = write_image(b, fd);
+	if (e < 0) {
+		cli_err("bench", "cannot write the temporary image in %s: %s", dir,
+			thaw_strerror(e));
+		close(fd);
+		return e;
+	}
+	b->t0_ns = cli_now_ns();
+	uint64_t off = 0;
+	for (size_t i = 0; i < b->nreg; i++) {
+		void *p =
+		    mmap(NULL, b->reg[i].len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)off);
+		if (p == MAP_FAILED) {
+			e = -errno;
+			cli_err("bench", "cannot map the temporary image: %s", strerror(-e));
+			unmap_regions(b);
+			close(fd);
+			return e;
+		}
+		b->base[i] = p;
+		off += b->reg[i].len;
+	}
+	b->ready_ns = cli_now_ns();
+	uint64_t f0 = minor_faults();
+	team_run(tm, b);
+	b->faults = minor_faults() - f0;
+	b->pages_fault = b->faults;
+	unmap_regions(b);
+	close(fd);
+	return 0;
+}
+
+struct page_pos {
+	uint64_t page;
+	uint64_t pos;
+};
+
+static int cmp_page_pos(const void *x, const void *y)
+{
+	const struct page_pos *a = x, *b = y;
+	return a->page < b->page ? -1 : a->page > b->page;
+}
+
+static int run_floor(struct bench *b)
+{
+	/* The floor touches fresh pages of its own, as many as the touch list
+	 * has; each touch gets its page's rank among the touched pages so the
+	 * access pattern (sequential or scattered) is the same. */
+	uint32_t *order = NULL;
+	if (b->a.pct >= 0) {
+		size_t n = b->ntouch;
+		struct page_pos *pp = malloc((n ? n : 1) * sizeof(*pp));
+		order = malloc((n ? n : 1) * sizeof(*order));
+		if (!pp || !order) {
+			free(pp);
+			free(order);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++)
+			pp[i] = (struct page_pos){
+			    b->reg_first_page[b->touch[i].region] + b->touch[i].page, i};
+		qsort(pp, n, sizeof(*pp), cmp_page_pos);
+		for (size_t r = 0; r < n; r++)
+			order[pp[r].pos] = (uint32_t)r;
+		free(pp);
+	}
+	b->t0_ns = cli_now_ns();
+	int e = thaw_bench_floor(b->ntouch, order, b->lat_ns);
+	b->end_ns = cli_now_ns();
+	free(order);
+	if (e < 0) {
+		cli_err("bench", "floor: %s", thaw_strerror(e));
+		return e;
+	}
+	b->ready_ns = b->t0_ns;
+	b->first_ns = b->t0_ns + (b->ntouch ? b->lat_ns[0] : 0);
+	b->faults = b->pages_fault = b->ntouch;
+	return 0;
+}
+
+/* ---- results ---- */
+
+struct lat_summary {
+	double touch_p50_us, touch_p99_us, touch_max_us;
+	double fault_p50_us, fault_p99_us;
+	uint64_t hist[64]; /* touches in [2^i, 2^(i+1)) ns */
+};
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+static double pick_us(const uint64_t *sorted, size_t from, size_t n, double q)
+{
+	if (!n)
+		return NAN;
+	return (double)sorted[from + (size_t)((double)(n - 1) * q + 0.5)] / 1e3;
+}
+
+/*
+ * Touches that took a fault are the slowest ones: with K faults counted
+ * (by the library, or the kernel's minor-fault counter), the fault
+ * latencies are the top K touch latencies. That avoids guessing a
+ * threshold between a resident read and a fault.
+ */
+static int summarize(const struct bench *b, struct lat_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	size_t n = b->ntouch;
+	uint64_t *sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, b->lat_ns, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	for (size_t i = 0; i < n; i++) {
+		unsigned bkt = sorted[i] ? 63 - (unsigned)__builtin_clzll(sorted[i]) : 0;
+		s->hist[bkt]++;
+	}
+	s->touch_p50_us = pick_us(sorted, 0, n, 0.5);
+	s->touch_p99_us = pick_us(sorted, 0, n, 0.99);
+	s->touch_max_us = n ? (double)sorted[n - 1] / 1e3 : NAN;
+	size_t k = b->faults < n ? (size_t)b->faults : n;
+	s->fault_p50_us = pick_us(sorted, n - k, k, 0.5);
+	s->fault_p99_us = pick_us(sorted, n - k, k, 0.99);
+	free(sorted);
+	return 0;
+}
+
+static double ms_between(uint64_t a, uint64_t b)
+{
+	return b >= a ? (double)(b - a) / 1e6 : 0.0;
+}
+
+static void print_json(const struct bench *b, const struct lat_summary *s)
+{
+	struct cli_json j;
+	char hex[24];
+	cli_json_init(&j, stdout);
+	cli_json_obj_begin(&j, NULL);
+	cli_json_str(&j, "snapshot", b->a.uri);
+	cli_json_str(&j, "mode", mode_names[b->a.mode]);
+	cli_json_str(&j, "touch", b->a.touch_text);
+	cli_json_str(&j, "only", only_names[b->a.only]);
+	cli_json_u64(&j, "threads", b->a.mode == MODE_FLOOR ? 1 : (uint64_t)b->a.threads);
+	cli_json_u64(&j, "seed", b->a.seed);
+	cli_json_bool(&j, "background", b->a.mode == MODE_LAZY && !b->a.no_bg);
+	cli_json_u64(&j, "raw_bytes", b->info.raw_bytes);
+	cli_json_u64(&j, "stored_bytes", b->info.stored_bytes);
+	cli_json_u64(&j, "chunk_size", b->info.chunk_size);
+	cli_json_u64(&j, "pages_total", b->pages_total);
+	cli_json_u64(&j, "touches", b->ntouch);
+	cli_json_f64(&j, "restore_start_us", (double)(b->ready_ns - b->t0_ns) / 1e3, 1);
+	cli_json_f64(&j, "first_access_us", (double)(b->first_ns - b->t0_ns) / 1e3, 1);
+	cli_json_u64(&j, "faults", b->faults);
+	cli_json_u64(&j, "pages_fault", b->pages_fault);
+	cli_json_u64(&j, "pages_background", b->pages_background);
+	cli_json_u64(&j, "pages_zero", b->pages_zero);
+	cli_json_u64(&j, "chunks_fetched", b->chunks_fetched);
+	cli_json_u64(&j, "chunks_poisoned", b->chunks_poisoned);
+	cli_json_u64(&j, "bytes_read", b->bytes_read);
+	cli_json_f64(&j, "fault_p50_us", s->fault_p50_us, 2);
+	cli_json_f64(&j, "fault_p99_us", s->fault_p99_us, 2);
+	cli_json_f64(&j, "touch_p50_us", s->touch_p50_us, 3);
+	cli_json_f64(&j, "touch_p99_us", s->touch_p99_us, 3);
+	cli_json_f64(&j, "touch_max_us", s->touch_max_us, 1);
+	if (b->have_lib) {
+		cli_json_u64(&j, "lib_fault_p50_us", b->lib_p50_us);
+		cli_json_u64(&j, "lib_fault_p99_us", b->lib_p99_us);
+	}
+	cli_json_f64(&j, "touch_ms", ms_between(b->ready_ns, b->end_ns), 3);
+	cli_json_f64(&j, "total_ms", ms_between(b->t0_ns, b->end_ns), 3);
+	if (b->have_resident)
+		cli_json_f64(&j, "resident_ms", ms_between(b->t0_ns, b->resident_ns), 3);
+	else
+		cli_json_null(&j, "resident_ms");
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)b->checksum);
+	cli_json_str(&j, "checksum", b->a.mode == MODE_FLOOR ? NULL : hex);
+	cli_json_arr_begin(&j, "touch_hist");
+	for (int i = 0; i < 64; i++) {
+		if (!s->hist[i])
+			continue;
+		cli_json_obj_begin(&j, NULL);
+		cli_json_u64(&j, "ge_ns", i ? 1ull << i : 0);
+		cli_json_u64(&j, "count", s->hist[i]);
+		cli_json_obj_end(&j);
+	}
+	cli_json_arr_end(&j);
+	cli_json_obj_end(&j);
+}
+
+static void fmt_ns(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 1000)
+		snprintf(buf, len, "%llu ns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%llu us", (unsigned long long)(ns / 1000));
+	else
+		snprintf(buf, len, "%llu ms", (unsigned long long)(ns / 1000000));
+}
+
+static void print_text(const struct bench *b, const struct lat_summary *s)
+{
+	char a[32], c[32];
+	printf("thaw bench %s\n", b->a.uri);
+	printf("  mode              %s%s\n", mode_names[b->a.mode],
+	       b->a.mode == MODE_LAZY
+		   ? (b->a.no_bg ? " (no background pass)" : " (background pass on)")
+		   : "");
+	printf("  touch             %s%s%s: %zu of %llu pages, %d thread%s\n", b->a.touch_text,
+	       b->a.only != ONLY_ALL ? ", only " : "",
+	       b->a.only != ONLY_ALL ? only_names[b->a.only] : "", b->ntouch,
+	       (unsigned long long)b->pages_total, b->a.mode == MODE_FLOOR ? 1 : b->a.threads,
+	       b->a.mode == MODE_FLOOR || b->a.threads == 1 ? "" : "s");
+	printf("  snapshot          raw %s, stored %s\n",
+	       cli_fmt_bytes(b->info.raw_bytes, a, sizeof(a)),
+	       cli_fmt_bytes(b->info.stored_bytes, c, sizeof(c)));
+	printf("  restore start     %10.3f ms   (until the memory is usable)\n",
+	       ms_between(b->t0_ns, b->ready_ns));
+	printf("  first access      %10.3f ms   (from restore start)\n",
+	       ms_between(b->t0_ns, b->first_ns));
+	printf("  touches           %10.3f ms\n", ms_between(b->ready_ns, b->end_ns));
+	printf("  total             %10.3f ms   (restore start to last touch)\n",
+	       ms_between(b->t0_ns, b->end_ns));
+	if (b->have_resident)
+		printf("  fully resident    %10.3f ms\n", ms_between(b->t0_ns, b->resident_ns));
+	printf("  faults            %10llu\n", (unsigned long long)b->faults);
+	printf("  fault latency     p50 %.2f us, p99 %.2f us\n", s->fault_p50_us, s->fault_p99_us);
+	printf("  touch latency     p50 %.3f us, p99 %.3f us, max %.1f us\n", s->touch_p50_us,
+	       s->touch_p99_us, s->touch_max_us);
+	if (b->have_lib) {
+		printf("  library           %llu pages by fault, %llu in background, %llu zero; "
+		       "%llu chunks read, %s\n",
+		       (unsigned long long)b->pages_fault, (unsigned long long)b->pages_background,
+		       (unsigned long long)b->pages_zero, (unsigned long long)b->chunks_fetched,
+		       cli_fmt_bytes(b->bytes_read, a, sizeof(a)));
+		printf("                    fault service p50 %llu us, p99 %llu us; %llu chunks "
+		       "poisoned\n",
+		       (unsigned long long)b->lib_p50_us, (unsigned long long)b->lib_p99_us,
+		       (unsigned long long)b->chunks_poisoned);
+	} else if (b->bytes_read) {
+		printf("  bytes read        %s\n", cli_fmt_bytes(b->bytes_read, a, sizeof(a)));
+	}
+	uint64_t max = 0;
+	for (int i = 0; i < 64; i++)
+		if (s->hist[i] > max)
+			max = s->hist[i];
+	if (!max)
+		return;
+	printf("  per-touch latency histogram\n");
+	for (int i = 0; i < 64; i++) {
+		if (!s->hist[i])
+			continue;
+		char lo[24], hi[24], bar[41];
+		fmt_ns(i ? 1ull << i : 0, lo, sizeof(lo));
+		fmt_ns(1ull << (i + 1), hi, sizeof(hi));
+		int w = (int)((s->hist[i] * 40 + max - 1) / max);
+		memset(bar, '#', (size_t)w);
+		bar[w] = 0;
+		printf("    %7s - %-7s %10llu  %s\n", lo, hi, (unsigned long long)s->hist[i], bar);
+	}
+}
+
+static int bench_setup(struct bench *b)
+{
+	int r = thaw_snapshot_get_info(b->snap, &b->info);
+	if (r < 0)
+		return r;
+	b->page = b->info.page_size;
+	b->nreg = thaw_snapshot_region_count(b->snap);
+	b->reg = calloc(b->nreg ? b->nreg : 1, sizeof(*b->reg));
+	b->reg_first_page = calloc(b->nreg ? b->nreg : 1, sizeof(*b->reg_first_page));
+	b->base = calloc(b->nreg ? b->nreg : 1, sizeof(*b->base));
+	if (!b->reg || !b->reg_first_page || !b->base)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->nreg; i++) {
+		r = thaw_snapshot_region(b->snap, i, &b->reg[i]);
+		if (r < 0)
+			return r;
+		b->reg_first_page[i] = b->pages_total;
+		b->pages_total += b->reg[i].len / b->page;
+	}
+	if (b->pages_total > UINT32_MAX)
+		return -EOVERFLOW;
+	return build_touches(b);
+}
+
+int cli_bench(int argc, char **argv)
+{
+	const char *cmd = "bench";
+	struct bench b;
+	memset(&b, 0, sizeof(b));
+	int r = parse_bench_args(argc, argv, &b.a);
+	if (r)
+		return r < 0 ? CLI_OK : r;
+	struct cli_log log;
+	cli_log_init(&log);
+	if (cli_open_snapshot(cmd, b.a.uri, &log, &b.snap) < 0)
+		return CLI_FAIL;
+	int ret = CLI_FAIL;
+	r = bench_setup(&b);
+	if (r < 0) {
+		cli_err(cmd, "cannot prepare the touch list for %s: %s", b.a.uri, thaw_strerror(r));
+		goto out;
+	}
+	static struct touch_team team; /* 256 thread slots: too big for the stack */
+	if (b.a.mode != MODE_FLOOR)
+		team_prepare(&team, &b);
+	switch (b.a.mode) {
+	case MODE_LAZY:
+		r = run_lazy(&b, &team);
+		break;
+	case MODE_EAGER:
+		r = run_eager(&b, &team);
+		break;
+	case MODE_MMAP:
+		r = run_mmap(&b, &team);
+		break;
+	case MODE_FLOOR:
+		r = run_floor(&b);
+		break;
+	}
+	if (r < 0)
+		goto out;
+	struct lat_summary s;
+	if (summarize(&b, &s) < 0) {
+		cli_err(cmd, "out of memory");
+		goto out;
+	}
+	if (b.a.json)
+		print_json(&b, &s);
+	else
+		print_text(&b, &s);
+	ret = CLI_OK;
+out:
+	free(b.touch);
+	free(b.lat_ns);
+	free(b.reg);
+	free(b.reg_first_page);
+	free(b.base);
+	thaw_snapshot_close(b.snap);
+	return ret;
+}

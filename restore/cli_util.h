@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the `thaw` command's subcommands: option values,
+ * sizes, the log sink, a progress bar and a small JSON writer. The command
+ * uses only include/thaw.h from the library.
+ */
+#ifndef THAW_CLI_UTIL_H
+#define THAW_CLI_UTIL_H
+
+#include "thaw.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit statuses of every subcommand. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* A subcommand: argv[0] is its name. Returns one of the statuses above. */
+int cli_create(int argc, char **argv);
+int cli_info(int argc, char **argv);
+int cli_verify(int argc, char **argv);
+int cli_extract(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+
+/* "thaw CMD: message" on stderr. */
+void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints the message and "Try 'thaw CMD --help'."; returns CLI_USAGE. */
+int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Option values. Each returns 0, or -EINVAL when the text is not a whole
+ * valid value (trailing junk, overflow, empty).
+ */
+/* Decimal, or hexadecimal with a 0x prefix. */
+int cli_parse_u64(const char *s, uint64_t *out);
+/* A byte count with an optional binary suffix: 4096, 64K, 2M, 1G, 64KiB. */
+int cli_parse_size(const char *s, uint64_t *out);
+/* A decimal int in [lo, hi]. */
+int cli_parse_int(const char *s, long lo, long hi, long *out);
+
+/* Human-readable byte count ("1.50 GiB") into buf; returns buf. */
+const char *cli_fmt_bytes(uint64_t n, char *buf, size_t len);
+/* "rwx" style text of PROT_* bits into a 4-byte buffer; returns buf. */
+const char *cli_fmt_prot(int prot, char buf[4]);
+const char *cli_chunk_kind_name(enum thaw_chunk_kind k);
+
+uint64_t cli_now_ns(void);
+
+/*
+ * The log sink every subcommand installs. Errors and warnings go to stderr
+ * as "thaw: ..."; info and debug lines only when THAW_LOG asks for them.
+ * While `mute_errors` is set, error lines are dropped because the caller
+ * is about to print the same text from an err_buf with more context.
+ */
+struct cli_log {
+	atomic_int mute_errors;
+	int max_level;
+};
+void cli_log_init(struct cli_log *l);
+void cli_log_fn(enum thaw_log_level level, const char *msg, void *ctx);
+
+/*
+ * Open a snapshot with the log sink installed; on failure print
+ * "thaw CMD: cannot open URI: why" and return the error.
+ */
+int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
+		      struct thaw_snapshot **out);
+
+/*
+ * Free a restore and unmap its regions (they stay mapped after
+ * thaw_restore_free and belong to the caller). Accepts NULL.
+ */
+void cli_restore_release(struct thaw_restore *r, const struct thaw_snapshot *s);
+
+/*
+ * A progress bar on stderr, drawn only when stderr is a terminal and at
+ * most ten times a second. Use from one thread at a time.
+ */
+struct cli_progress {
+	bool on;
+	const char *label;
+	uint64_t start_ns;
+	uint64_t last_draw_ns;
+};
+void cli_progress_init(struct cli_progress *p, const char *label);
+void cli_progress_update(struct cli_progress *p, uint64_t done, uint64_t total);
+/* Erase the bar so the next line starts clean. */
+void cli_progress_done(struct cli_progress *p);
+/* Adapter for thaw_progress_fn; ctx is a struct cli_progress. */
+void cli_progress_fn(uint64_t done, uint64_t total, void *ctx);
+
+/*
+ * A JSON writer with two-space indentation. Keys are given for members of
+ * objects and NULL for array elements and the top-level value.
+ */
+#define CLI_JSON_DEPTH 16
+struct cli_json {
+	FILE *f;
+	int depth;
+	bool has_items[CLI_JSON_DEPTH];
+};
+void cli_json_init(struct cli_json *j, FILE *f);
+void cli_json_obj_begin(struct cli_json *j, const char *key);
+void cli_json_obj_end(struct cli_json *j);
+void cli_json_arr_begin(struct cli_json *j, const char *key);
+void cli_json_arr_end(struct cli_json *j);
+void cli_json_str(struct cli_json *j, const char *key, const char *val);
+void cli_json_u64(struct cli_json *j, const char *key, uint64_t val);
+void cli_json_i64(struct cli_json *j, const char *key, int64_t val);
+/* A number with `decimals` digits after the point; NaN/inf become null. */
+void cli_json_f64(struct cli_json *j, const char *key, double val, int decimals);
+void cli_json_bool(struct cli_json *j, const char *key, bool val);
+void cli_json_null(struct cli_json *j, const char *key);
+
+#endif
