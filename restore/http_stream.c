@@ -1,0 +1,737 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Asynchronous range GETs for a restore: libcurl's multi interface driven
+ * by the restore engine's io_uring ring, so faults, file reads and HTTP
+ * share one loop on one thread. curl's socket callback arms one-shot poll
+ * requests on the ring; its timer callback arms a ring timeout; their
+ * completions call curl_multi_socket_action.
+ *
+ * Two lanes, each its own multi handle and so its own connection pool:
+ * a fault never waits for a connection busy with a multi-MiB background
+ * range. Each lane runs at most store->inflight[lane] transfers and
+ * queues the rest. Failed attempts are retried after a backoff that is a
+ * ring timeout (the manager thread never sleeps), then the next mirror
+ * is tried; only then does the request fail.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+struct hstream;
+
+/* One queued or running request. */
+struct xfer {
+	struct xfer *prev, *next; /* on its lane's queue or running list */
+	struct hstream *st;
+	struct thaw__store_req *req; /* NULL once completed (a zombie awaiting its timer) */
+	enum thaw__lane lane;
+	CURL *easy;
+	struct thaw__http_resp resp;
+	char errbuf[CURL_ERROR_SIZE];
+	size_t url;
+	unsigned urls_tried;
+	int retry;    /* retries on the current URL */
+	bool probing; /* the current transfer checks an unpinned mirror */
+	unsigned char *probe_buf;
+	struct thaw__ring_req backoff;
+	bool backoff_armed;
+	uint64_t t0_us;
+	int first_err; /* the failure on the first URL tried: the one reported */
+};
+
+struct xlist {
+	struct xfer *head, *tail;
+};
+
+/* A socket curl asked us to watch. */
+struct hsock {
+	struct thaw__ring_req req;
+	struct hsock *prev, *next;
+	struct lane *lane;
+	curl_socket_t fd;
+	unsigned want;	   /* POLLIN / POLLOUT curl wants */
+	unsigned armed_ev; /* what the armed poll waits for */
+	bool armed, cancelling, removed, dispatching, rearm;
+};
+
+struct lane {
+	struct hstream *st;
+	enum thaw__lane id;
+	CURLM *multi;
+	unsigned limit, running;
+	struct xlist queue, active;
+	/* curl's timer: one ring timeout, moved earlier by cancel + re-arm. */
+	struct thaw__ring_req timer;
+	bool timer_armed, timer_cancelling, timer_rearm;
+	uint64_t timer_want_us, timer_armed_us; /* 0: none */
+	CURL *pool[16];
+	unsigned npool;
+	struct thaw__http_hist hist;
+};
+
+struct hstream {
+	struct thaw__http_store *s;
+	struct thaw__engine *e;
+	struct lane lanes[THAW__LANES];
+	struct hsock *socks;
+	struct xlist backing_off; /* waiting for their backoff timeout */
+	struct xlist failed;	  /* failed outside a completion: reported from the kick */
+	struct thaw__ring_req kick;
+	bool kick_armed;
+	unsigned ring_users; /* our ring requests outstanding */
+	bool closing;
+	uint64_t seed;
+	uint64_t requests, bytes, retries, failures;
+};
+
+static void list_add(struct xlist *l, struct xfer *x, bool front)
+{
+	if (front) {
+		x->prev = NULL;
+		x->next = l->head;
+		if (l->head)
+			l->head->prev = x;
+		else
+			l->tail = x;
+		l->head = x;
+	} else {
+		x->next = NULL;
+		x->prev = l->tail;
+		if (l->tail)
+			l->tail->next = x;
+		else
+			l->head = x;
+		l->tail = x;
+	}
+}
+
+static void list_del(struct xlist *l, struct xfer *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		l->head = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	else
+		l->tail = x->prev;
+	x->prev = x->next = NULL;
+}
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+static void stat_add(uint64_t *c, uint64_t n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+static void stream_free(struct hstream *st)
+{
+	for (int l = 0; l < THAW__LANES; l++) {
+		struct lane *ln = &st->lanes[l];
+		for (unsigned i = 0; i < ln->npool; i++)
+			curl_easy_cleanup(ln->pool[i]);
+		ln->npool = 0;
+	}
+	free(st);
+}
+
+/* Every ring completion ends here: the last one of a closed stream frees it. */
+static void ring_put(struct hstream *st)
+{
+	st->ring_users--;
+	if (st->closing && !st->ring_users)
+		stream_free(st);
+}
+
+static void process_rearms(struct hstream *st);
+
+/* ------------------------------------------------------------------ */
+/* Completing requests                                                 */
+/* ------------------------------------------------------------------ */
+
+static void xfer_free(struct xfer *x)
+{
+	free(x->probe_buf);
+	free(x);
+}
+
+/* Report req's end to its owner; x is freed unless its backoff timer is still out. */
+static void finish(struct xfer *x, int err)
+{
+	struct hstream *st = x->st;
+	struct thaw__store_req *req = x->req;
+	x->req = NULL;
+	if (!err)
+		thaw__http_hist_add(&st->lanes[x->lane].hist, thaw__http_now_us() - x->t0_us);
+	else if (err != -ECANCELED)
+		stat_add(&st->failures, 1);
+	if (!x->backoff_armed)
+		xfer_free(x);
+	if (req)
+		req->done(req, err);
+}
+
+static void kick_done(struct thaw__ring_req *rr, int res, bool more)
+{
+	struct hstream *st = container_of(rr, struct hstream, kick);
+	st->kick_armed = false;
+	struct xfer *x;
+	while ((x = st->failed.head)) {
+		list_del(&st->failed, x);
+		finish(x, x->first_err);
+	}
+	process_rearms(st);
+	ring_put(st);
+}
+
+/* Fail x from a context where done() must not run (inside submit): report it from the ring. */
+static void finish_later(struct xfer *x, int err)
+{
+	struct hstream *st = x->st;
+	x->first_err = err;
+	list_add(&st->failed, x, false);
+	if (!st->kick_armed && !thaw__ring_timeout(st->e, &st->kick, 0)) {
+		st->kick_armed = true;
+		st->ring_users++;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting transfers                                                  */
+/* ------------------------------------------------------------------ */
+
+static CURL *lane_easy(struct lane *ln)
+{
+	if (ln->npool)
+		return ln->pool[--ln->npool];
+	CURL *e = curl_easy_init();
+	if (!e)
+		return NULL;
+	/* Fewer, larger reads per readiness event for large ranges. */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE,
+			 ln->id == THAW__LANE_FAULT ? 256L << 10 : 1024L << 10);
+	return e;
+}
+
+static void lane_easy_put(struct lane *ln, CURL *e)
+{
+	if (ln->npool < sizeof(ln->pool) / sizeof(ln->pool[0]))
+		ln->pool[ln->npool++] = e;
+	else
+		curl_easy_cleanup(e);
+}
+
+/* Start x's next attempt on its lane (a slot is free). 0 or -err. */
+static int start(struct xfer *x)
+{
+	struct hstream *st = x->st;
+	struct thaw__http_store *s = st->s;
+	struct lane *ln = &st->lanes[x->lane];
+	struct thaw__http_expect want;
+	void *buf;
+	x->probing = !thaw__http_url_pinned(s, x->url);
+	if (x->probing) {
+		uint64_t len =
+		    s->head_len < THAW__HTTP_PROBE_LEN ? s->head_len : THAW__HTTP_PROBE_LEN;
+		if (!x->probe_buf && !(x->probe_buf = malloc(THAW__HTTP_PROBE_LEN)))
+			return -ENOMEM;
+		want = (struct thaw__http_expect){.off = 0, .len = len, .total = s->base.size};
+		buf = x->probe_buf;
+	} else {
+		want = (struct thaw__http_expect){.off = x->req->off,
+						  .len = x->req->len,
+						  .total = s->base.size,
+						  .pin = &s->urls[x->url]};
+		buf = x->req->buf;
+	}
+	x->easy = lane_easy(ln);
+	if (!x->easy)
+		return -ENOMEM;
+	thaw__http_resp_reset(&x->resp, &want, buf);
+	if (thaw__http_easy_setup(s, x->easy, x->url, &x->resp, x->errbuf) ||
+	    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x) != CURLE_OK) {
+		lane_easy_put(ln, x->easy);
+		x->easy = NULL;
+		return -EINVAL;
+	}
+	if (curl_multi_add_handle(ln->multi, x->easy) != CURLM_OK) {
+		lane_easy_put(ln, x->easy);
+		x->easy = NULL;
+		return -ENOMEM;
+	}
+	list_add(&ln->active, x, false);
+	ln->running++;
+	stat_add(&st->requests, 1);
+	return 0;
+}
+
+/* Start queued requests while the lane has free slots. */
+static void pump(struct lane *ln)
+{
+	struct xfer *x;
+	while (ln->running < ln->limit && (x = ln->queue.head)) {
+		list_del(&ln->queue, x);
+		int err = start(x);
+		if (err)
+			finish_later(x, err);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Finished transfers                                                  */
+/* ------------------------------------------------------------------ */
+
+static void backoff_done(struct thaw__ring_req *rr, int res, bool more)
+{
+	struct xfer *x = container_of(rr, struct xfer, backoff);
+	struct hstream *st = x->st;
+	x->backoff_armed = false;
+	if (!x->req) {
+		xfer_free(x); /* completed (cancelled) while its timer was out */
+	} else {
+		list_del(&st->backing_off, x);
+		list_add(&st->lanes[x->lane].queue, x, true);
+		pump(&st->lanes[x->lane]);
+	}
+	process_rearms(st);
+	ring_put(st);
+}
+
+/* Give up on x's current URL: the next mirror, or the end. */
+static void next_url(struct xfer *x, const struct thaw__http_outcome *o)
+{
+	struct thaw__http_store *s = x->st->s;
+	if (!x->first_err)
+		x->first_err = o->err;
+	thaw__warn(&s->log, "%s: bytes %llu-%llu: %s%s", s->urls[x->url].url,
+		   (unsigned long long)x->req->off,
+		   (unsigned long long)(x->req->off + x->req->len - 1), o->why,
+		   ++x->urls_tried < s->nurls ? "; trying the next mirror" : "");
+	if (x->urls_tried >= s->nurls) {
+		thaw__err(&s->log, "%s: bytes %llu-%llu failed after every retry and mirror",
+			  s->urls[0].url, (unsigned long long)x->req->off,
+			  (unsigned long long)(x->req->off + x->req->len - 1));
+		finish(x, x->first_err == -THAW_E_CHANGED || x->first_err == -THAW_E_HTTP
+			      ? x->first_err
+			      : -THAW_E_NET);
+		return;
+	}
+	x->url = (x->url + 1) % s->nurls;
+	x->retry = 0;
+	struct lane *ln = &x->st->lanes[x->lane];
+	list_add(&ln->queue, x, true);
+	pump(ln);
+}
+
+static void retry_later(struct xfer *x, const struct thaw__http_outcome *o)
+{
+	struct hstream *st = x->st;
+	struct thaw__http_store *s = st->s;
+	x->retry++;
+	stat_add(&st->retries, 1);
+	uint64_t ms = thaw__http_backoff_ms(x->retry, o->retry_after_ms, &st->seed);
+	thaw__info(&s->log, "%s: bytes %llu-%llu: %s; retry %d/%d in %llu ms", s->urls[x->url].url,
+		   (unsigned long long)x->req->off,
+		   (unsigned long long)(x->req->off + x->req->len - 1), o->why, x->retry,
+		   s->max_retries, (unsigned long long)ms);
+	int err = thaw__ring_timeout(st->e, &x->backoff, ms * 1000000u);
+	if (err) {
+		/* No timer to wait on: go straight to the next URL rather than stall. */
+		next_url(x, o);
+		return;
+	}
+	x->backoff_armed = true;
+	st->ring_users++;
+	list_add(&st->backing_off, x, false);
+}
+
+static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
+{
+	struct hstream *st = ln->st;
+	struct thaw__http_store *s = st->s;
+	list_del(&ln->active, x);
+	ln->running--;
+	lane_easy_put(ln, x->easy);
+	x->easy = NULL;
+	stat_add(&st->bytes, x->resp.received);
+
+	struct thaw__http_outcome o;
+	thaw__http_judge(&x->resp, rc, x->errbuf, &o);
+	if (o.verdict == THAW__HTTP_OK && x->probing) {
+		int err = thaw__http_probe_check(s, &x->resp, x->probe_buf, o.why, sizeof(o.why));
+		if (!err)
+			err = thaw__http_pin(s, x->url, &x->resp);
+		if (err) {
+			o.verdict = err == -ENOMEM ? THAW__HTTP_FAIL : THAW__HTTP_NEXT_URL;
+			o.err = err;
+		} else {
+			/* The mirror holds the same object: now the real request, in the same slot. */
+			list_add(&ln->queue, x, true);
+			return;
+		}
+	}
+	switch (o.verdict) {
+	case THAW__HTTP_OK:
+		__atomic_store_n(&s->active, (unsigned)x->url, __ATOMIC_RELAXED);
+		finish(x, 0);
+		break;
+	case THAW__HTTP_RETRY:
+		if (s->max_retries >= 0 && x->retry < s->max_retries) {
+			retry_later(x, &o);
+			break;
+		}
+		/* fall through */
+	case THAW__HTTP_NEXT_URL:
+		next_url(x, &o);
+		break;
+	case THAW__HTTP_FAIL:
+		thaw__err(&s->log, "%s: bytes %llu-%llu: %s", s->urls[x->url].url,
+			  (unsigned long long)x->req->off,
+			  (unsigned long long)(x->req->off + x->req->len - 1), o.why);
+		finish(x, o.err);
+		break;
+	}
+}
+
+static void check_done(struct lane *ln)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(ln->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		CURL *easy = m->easy_handle;
+		CURLcode rc = m->data.result;
+		struct xfer *x = NULL;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+		curl_multi_remove_handle(ln->multi, easy);
+		if (x)
+			ended(ln, x, rc);
+	}
+	pump(ln);
+}
+
+static void socket_action(struct lane *ln, curl_socket_t fd, int ev)
+{
+	int running;
+	curl_multi_socket_action(ln->multi, fd, ev, &running);
+	check_done(ln);
+}
+
+/* ------------------------------------------------------------------ */
+/* curl's sockets and timer on the ring                                */
+/* ------------------------------------------------------------------ */
+
+static void sock_update(struct hsock *sk);
+
+static void sock_unlink_free(struct hsock *sk)
+{
+	struct hstream *st = sk->lane->st;
+	if (sk->prev)
+		sk->prev->next = sk->next;
+	else
+		st->socks = sk->next;
+	if (sk->next)
+		sk->next->prev = sk->prev;
+	free(sk);
+}
+
+static void poll_done(struct thaw__ring_req *rr, int res, bool more)
+{
+	struct hsock *sk = container_of(rr, struct hsock, req);
+	struct lane *ln = sk->lane;
+	struct hstream *st = ln->st;
+	sk->armed = sk->cancelling = false;
+	if (!sk->removed && !st->closing && res != -ECANCELED) {
+		int ev = 0;
+		if (res < 0) {
+			ev = CURL_CSELECT_ERR;
+		} else {
+			/* On HUP/ERR let curl read or write to learn what happened. */
+			unsigned r = (unsigned)res;
+			if ((r & (POLLIN | POLLHUP | POLLERR)) && (sk->want & POLLIN))
+				ev |= CURL_CSELECT_IN;
+			if ((r & (POLLOUT | POLLHUP | POLLERR)) && (sk->want & POLLOUT))
+				ev |= CURL_CSELECT_OUT;
+		}
+		sk->dispatching = true;
+		socket_action(ln, sk->fd, ev);
+		sk->dispatching = false;
+	}
+	sock_update(sk);
+	process_rearms(st);
+	ring_put(st);
+}
+
+static void sock_arm(struct hsock *sk)
+{
+	struct hstream *st = sk->lane->st;
+	int err = thaw__ring_poll(st->e, &sk->req, sk->fd, sk->want, false);
+	if (err) {
+		thaw__warn(&st->s->log, "HTTP: cannot poll a socket on the ring (%s); retrying",
+			   thaw_strerror(err));
+		sk->rearm = true;
+		return;
+	}
+	sk->rearm = false;
+	sk->armed = true;
+	sk->armed_ev = sk->want;
+	st->ring_users++;
+}
+
+/* Bring the ring's poll in line with what curl wants. */
+static void sock_update(struct hsock *sk)
+{
+	struct hstream *st = sk->lane->st;
+	if (sk->armed) {
+		if ((sk->removed || sk->armed_ev != sk->want) && !sk->cancelling &&
+		    !thaw__ring_cancel(st->e, &sk->req))
+			sk->cancelling = true;
+		return;
+	}
+	if (sk->removed) {
+		if (!sk->dispatching)
+			sock_unlink_free(sk);
+		return;
+	}
+	if (sk->want && !sk->dispatching)
+		sock_arm(sk);
+}
+
+static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct lane *ln = userp;
+	struct hsock *sk = socketp;
+	if (what == CURL_POLL_REMOVE) {
+		if (sk) {
+			curl_multi_assign(ln->multi, fd, NULL);
+			sk->removed = true;
+			sk->want = 0;
+			sock_update(sk);
+		}
+		return 0;
+	}
+	if (!sk) {
+		sk = calloc(1, sizeof(*sk));
+		if (!sk)
+			return -1; /* curl fails the transfer */
+		sk->req.done = poll_done;
+		sk->lane = ln;
+		sk->fd = fd;
+		sk->next = ln->st->socks;
+		if (sk->next)
+			sk->next->prev = sk;
+		ln->st->socks = sk;
+		curl_multi_assign(ln->multi, fd, sk);
+	}
+	sk->want = (what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0);
+	/* While its poll completion is being handled, the socket is re-armed right after. */
+	if (!sk->dispatching)
+		sock_update(sk);
+	return 0;
+}
+
+static void timer_update(struct lane *ln);
+
+static void timer_done(struct thaw__ring_req *rr, int res, bool more)
+{
+	struct lane *ln = container_of(rr, struct lane, timer);
+	struct hstream *st = ln->st;
+	ln->timer_armed = ln->timer_cancelling = false;
+	ln->timer_armed_us = 0;
+	if (!st->closing) {
+		if (ln->timer_want_us && thaw__http_now_us() >= ln->timer_want_us) {
+			ln->timer_want_us = 0;
+			socket_action(ln, CURL_SOCKET_TIMEOUT, 0);
+		}
+		timer_update(ln);
+	}
+	process_rearms(st);
+	ring_put(st);
+}
+
+static void timer_update(struct lane *ln)
+{
+	struct hstream *st = ln->st;
+	if (!ln->timer_want_us || st->closing)
+		return; /* an armed timer fires harmlessly */
+	if (ln->timer_armed) {
+		/* Only a deadline moving earlier needs a cancel; a later one re-arms on expiry. */
+		if (ln->timer_armed_us > ln->timer_want_us + 50 && !ln->timer_cancelling &&
+		    !thaw__ring_cancel(st->e, &ln->timer))
+			ln->timer_cancelling = true;
+		return;
+	}
+	uint64_t now = thaw__http_now_us();
+	uint64_t us = ln->timer_want_us > now ? ln->timer_want_us - now : 0;
+	if (thaw__ring_timeout(st->e, &ln->timer, us * 1000u)) {
+		ln->timer_rearm = true;
+		return;
+	}
+	ln->timer_rearm = false;
+	ln->timer_armed = true;
+	ln->timer_armed_us = now + us;
+	st->ring_users++;
+}
+
+static int timer_cb(CURLM *multi, long ms, void *userp)
+{
+	struct lane *ln = userp;
+	ln->timer_want_us = ms < 0 ? 0 : thaw__http_now_us() + (uint64_t)ms * 1000u;
+	timer_update(ln);
+	return 0;
+}
+
+/* Ring submissions that failed (ring full) are tried again after any completion. */
+static void process_rearms(struct hstream *st)
+{
+	if (st->closing)
+		return;
+	for (struct hsock *sk = st->socks; sk; sk = sk->next)
+		if (sk->rearm && !sk->armed && !sk->removed && sk->want)
+			sock_arm(sk);
+	for (int l = 0; l < THAW__LANES; l++)
+		if (st->lanes[l].timer_rearm)
+			timer_update(&st->lanes[l]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Store ops                                                           */
+/* ------------------------------------------------------------------ */
+
+int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_req *req)
+{
+	struct hstream *st = (struct hstream *)sst;
+	if (st->closing)
+		return -ECANCELED;
+	if (req->lane >= THAW__LANES || !req->len || req->off > st->s->base.size ||
+	    req->len > st->s->base.size - req->off)
+		return -EINVAL;
+	struct xfer *x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->st = st;
+	x->req = req;
+	x->lane = req->lane;
+	x->url = __atomic_load_n(&st->s->active, __ATOMIC_RELAXED);
+	x->backoff.done = backoff_done;
+	x->t0_us = thaw__http_now_us();
+	req->priv = x;
+	struct lane *ln = &st->lanes[x->lane];
+	list_add(&ln->queue, x, false);
+	pump(ln);
+	return 0;
+}
+
+static uint64_t stat_get(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+void thaw__http_stream_stats(const struct thaw__store_stream *sst, struct thaw_stats *stats)
+{
+	const struct hstream *st = (const struct hstream *)sst;
+	stats->http_requests += stat_get(&st->requests);
+	stats->http_bytes += stat_get(&st->bytes);
+	stats->http_retries += stat_get(&st->retries);
+	stats->http_failures += stat_get(&st->failures);
+	stats->http_fault_p50_us = thaw__http_hist_pct(&st->lanes[THAW__LANE_FAULT].hist, 50);
+	stats->http_fault_p99_us = thaw__http_hist_pct(&st->lanes[THAW__LANE_FAULT].hist, 99);
+	stats->http_bg_p50_us = thaw__http_hist_pct(&st->lanes[THAW__LANE_BACKGROUND].hist, 50);
+	stats->http_bg_p99_us = thaw__http_hist_pct(&st->lanes[THAW__LANE_BACKGROUND].hist, 99);
+}
+
+int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
+			   struct thaw__store_stream **out)
+{
+	struct thaw__http_store *s = (struct thaw__http_store *)store;
+	struct hstream *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->s = s;
+	st->e = e;
+	st->kick.done = kick_done;
+	st->seed = thaw__http_now_us() ^ (uint64_t)(uintptr_t)st;
+	for (int l = 0; l < THAW__LANES; l++) {
+		struct lane *ln = &st->lanes[l];
+		ln->st = st;
+		ln->id = (enum thaw__lane)l;
+		ln->limit = store->inflight[l] ? store->inflight[l] : 1;
+		ln->timer.done = timer_done;
+		ln->multi = curl_multi_init();
+		if (!ln->multi) {
+			for (int k = 0; k < l; k++)
+				curl_multi_cleanup(st->lanes[k].multi);
+			free(st);
+			return -ENOMEM;
+		}
+		curl_multi_setopt(ln->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+		curl_multi_setopt(ln->multi, CURLMOPT_SOCKETDATA, ln);
+		curl_multi_setopt(ln->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+		curl_multi_setopt(ln->multi, CURLMOPT_TIMERDATA, ln);
+		/* Keep every lane connection alive between requests. */
+		curl_multi_setopt(ln->multi, CURLMOPT_MAXCONNECTS, (long)ln->limit * 2);
+	}
+	*out = (struct thaw__store_stream *)st;
+	return 0;
+}
+
+void thaw__http_stream_close(struct thaw__store_stream *sst)
+{
+	struct hstream *st = (struct hstream *)sst;
+	if (!st)
+		return;
+	struct xfer *x;
+	for (int l = 0; l < THAW__LANES; l++) {
+		struct lane *ln = &st->lanes[l];
+		while ((x = ln->active.head)) {
+			list_del(&ln->active, x);
+			ln->running--;
+			curl_multi_remove_handle(ln->multi, x->easy);
+			lane_easy_put(ln, x->easy);
+			x->easy = NULL;
+			finish(x, -ECANCELED);
+		}
+		while ((x = ln->queue.head)) {
+			list_del(&ln->queue, x);
+			finish(x, -ECANCELED);
+		}
+	}
+	while ((x = st->failed.head)) {
+		list_del(&st->failed, x);
+		finish(x, -ECANCELED);
+	}
+	/* Backoff timers are cancelled; each xfer is freed when its timer completes. */
+	while ((x = st->backing_off.head)) {
+		list_del(&st->backing_off, x);
+		thaw__ring_cancel(st->e, &x->backoff);
+		finish(x, -ECANCELED);
+	}
+	st->closing = true;
+	for (int l = 0; l < THAW__LANES; l++) {
+		struct lane *ln = &st->lanes[l];
+		curl_multi_cleanup(ln->multi);
+		ln->multi = NULL;
+		if (ln->timer_armed && !ln->timer_cancelling)
+			thaw__ring_cancel(st->e, &ln->timer);
+	}
+	/* Sockets curl did not report removed: stop watching them. */
+	struct hsock *sk = st->socks, *next;
+	for (; sk; sk = next) {
+		next = sk->next;
+		sk->removed = true;
+		if (sk->armed) {
+			if (!sk->cancelling)
+				thaw__ring_cancel(st->e, &sk->req);
+			sk->cancelling = true;
+		} else {
+			sock_unlink_free(sk);
+		}
+	}
+	if (!st->ring_users)
+		stream_free(st);
+}
