@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+/* The `thaw` command, run as a user would: exit codes, messages, JSON, bytes. */
+#include "testlib.h"
+#include "thaw.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BASE	0x7f1200000000ull
+#define OUT_LEN (256 * 1024)
+
+static char out[OUT_LEN];
+
+static const char *thaw_bin(void)
+{
+	static char path[600];
+	snprintf(path, sizeof(path), "%s", test_build_path("thaw"));
+	if (access(path, X_OK) != 0)
+		test_fail(__FILE__, __LINE__, "no thaw binary at %s (build it first)", path);
+	return path;
+}
+
+/* Value of the first "key": NUMBER at or after `from` in a JSON text. */
+static double json_num_from(const char *from, const char *key)
+{
+	char pat[128];
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	const char *p = strstr(from, pat);
+	if (!p)
+		test_fail(__FILE__, __LINE__, "no \"%s\" in JSON output:\n%.2000s", key, from);
+	p += strlen(pat);
+	if (!strncmp(p, "null", 4))
+		return -1;
+	char *end;
+	double v = strtod(p, &end);
+	if (end == p)
+		test_fail(__FILE__, __LINE__, "\"%s\" is not a number in:\n%.2000s", key, from);
+	return v;
+}
+
+static double json_num(const char *key)
+{
+	return json_num_from(out, key);
+}
+
+static bool json_has(const char *key)
+{
+	char pat[128];
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	return strstr(out, pat) != NULL;
+}
+
+static void write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, buf, len), (ssize_t)len);
+	CHECK_EQ(close(fd), 0);
+}
+
+static void *read_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	CHECK_MSG(fd >= 0, "open %s: %s", path, strerror(errno));
+	off_t sz = lseek(fd, 0, SEEK_END);
+	char *buf = malloc((size_t)sz + 1);
+	CHECK(buf);
+	CHECK_EQ(pread(fd, buf, (size_t)sz, 0), sz);
+	close(fd);
+	*len = (size_t)sz;
+	return buf;
+}
+
+/*
+ * A 4 MiB image in 64 chunks of 64 KiB: chunks 0-15 zero, 16-31 random,
+ * 32-63 text-like (compressible), so every common chunk kind appears.
+ */
+#define IMG_LEN (4u << 20)
+static uint8_t *make_image(const char *path)
+{
+	uint8_t *img = calloc(1, IMG_LEN);
+	CHECK(img);
+	test_fill_random(img + (1u << 20), 1u << 20, 7);
+	for (size_t i = 2u << 20; i < IMG_LEN; i += 16)
+		snprintf((char *)img + i, 17, "line %010zu\n", i);
+	write_file(path, img, IMG_LEN);
+	return img;
+}
+
+static void create_snap(const char *img, const char *snap)
+{
+	int st = test_run(out, sizeof(out), "%s create --raw %s --base 0x%llx -o %s", thaw_bin(),
+			  img, BASE, snap);
+	CHECK_MSG(st == 0, "create exited %d:\n%s", st, out);
+}
+
+static int cli_usage_errors(void)
+{
+	static const struct {
+		const char *args;
+		const char *says;
+	} cases[] = {
+	    {"", "no command"},
+	    {"frobnicate", "unknown command 'frobnicate'"},
+	    {"create --raw /dev/null --base 0x1000", "missing -o"},
+	    {"create -o x.snap --raw img --base 0x1000 --chunk-size 3000", "--chunk-size"},
+	    {"create -o x.snap --raw img --base 0x1000 --chunk-size 4M", "--chunk-size"},
+	    {"create -o x.snap --raw img", "--raw needs --base"},
+	    {"create -o x.snap --raw img --base 0x1001", "not aligned"},
+	    {"create -o x.snap", "--raw FILE --base ADDR, or --pid PID"},
+	    {"create -o x.snap --pid 1 --raw img --base 0", "cannot be combined"},
+	    {"info --frobnicate x.snap", "unknown option '--frobnicate'"},
+	    {"info", "missing SNAP"},
+	    {"verify x.snap --threads zero", "bad --threads"},
+	    {"extract x.snap", "missing -o"},
+	    {"bench x.snap --mode turbo", "bad --mode"},
+	    {"bench x.snap --touch random:150%", "bad --touch"},
+	    {"bench x.snap --mode eager --no-background", "--no-background"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* Usage errors stop before anything is read or written. */
+		int st = test_run(out, sizeof(out), "%s %s", thaw_bin(), cases[i].args);
+		CHECK_MSG(st == 2, "'thaw %s' exited %d, want 2:\n%s", cases[i].args, st, out);
+		CHECK_MSG(strstr(out, cases[i].says), "'thaw %s' should say \"%s\":\n%s",
+			  cases[i].args, cases[i].says, out);
+	}
+	return 0;
+}
+
+static int cli_help(void)
+{
+	static const char *const cmds[] = {"create", "info", "verify", "extract", "bench"};
+	int st = test_run(out, sizeof(out), "%s --help", thaw_bin());
+	CHECK_EQ(st, 0);
+	for (size_t i = 0; i < 5; i++)
+		CHECK_MSG(strstr(out, cmds[i]), "--help does not mention %s:\n%s", cmds[i], out);
+	for (size_t i = 0; i < 5; i++) {
+		st = test_run(out, sizeof(out), "%s %s --help", thaw_bin(), cmds[i]);
+		CHECK_MSG(st == 0, "thaw %s --help exited %d", cmds[i], st);
+		char want[64];
+		snprintf(want, sizeof(want), "Usage: thaw %s", cmds[i]);
+		CHECK_MSG(strstr(out, want), "thaw %s --help:\n%s", cmds[i], out);
+	}
+	st = test_run(out, sizeof(out), "%s --version", thaw_bin());
+	CHECK_EQ(st, 0);
+	CHECK(strstr(out, THAW_VERSION_STRING));
+	return 0;
+}
+
+static int cli_create_info(void)
+{
+	const char *img = test_path("img"), *snap = test_path("img.snap");
+	free(make_image(img));
+	create_snap(img, snap);
+	CHECK_MSG(strstr(out, "1 regions") && strstr(out, "raw 4.00 MiB"), "summary:\n%s", out);
+
+	int st = test_run(out, sizeof(out), "%s info %s --json", thaw_bin(), snap);
+	CHECK_MSG(st == 0, "info exited %d:\n%s", st, out);
+	CHECK_EQ(json_num("version"), 1);
+	CHECK_EQ(json_num("page_size"), 4096);
+	CHECK_EQ(json_num("chunk_size"), 65536);
+	CHECK_EQ(json_num("raw_bytes"), IMG_LEN);
+	CHECK_EQ(json_num("region_count"), 1);
+	CHECK_EQ(json_num("chunk_count"), 64);
+	CHECK_EQ(json_num("zero"), 16);
+	CHECK_EQ(json_num("zero") + json_num("raw") + json_num("zstd") + json_num("dup"), 64);
+	/* Random data does not compress; text does: stored is between. */
+	double stored = json_num("stored_bytes");
+	CHECK_GT(stored, 1u << 20);
+	CHECK_LT(stored, 3u << 20);
+	CHECK_EQ(json_num("addr"), BASE);
+	CHECK_EQ(json_num("end"), BASE + IMG_LEN);
+	CHECK_MSG(strstr(out, "\"prot\": \"rw-\"") && strstr(out, "\"name\": \"img\""), "%s", out);
+	CHECK(strstr(out, "\"digest\": \""));
+
+	/* The text form carries the same facts. */
+	st = test_run(out, sizeof(out), "%s info %s", thaw_bin(), snap);
+	CHECK_EQ(st, 0);
+	CHECK_MSG(strstr(out, "0x00007f1200000000") && strstr(out, "16 zero") && strstr(out, "rw-"),
+		  "%s", out);
+
+	/* A different chunk size changes the index. */
+	st = test_run(out, sizeof(out), "%s create --raw %s --base 0x%llx -o %s --chunk-size 1M",
+		      thaw_bin(), img, BASE, snap);
+	CHECK_EQ(st, 0);
+	st = test_run(out, sizeof(out), "%s info --json %s", thaw_bin(), snap);
+	CHECK_EQ(st, 0);
+	CHECK_EQ(json_num("chunk_size"), 1u << 20);
+	CHECK_EQ(json_num("chunk_count"), 4);
+
+	/* A file that is not a page multiple is refused, saying why. */
+	const char *odd = test_path("odd");
+	write_file(odd, "abc", 3);
+	st = test_run(out, sizeof(out), "%s create --raw %s --base 0x%llx -o %s", thaw_bin(), odd,
+		      BASE, test_path("odd.snap"));
+	CHECK_MSG(st == 1 && strstr(out, "multiple of the page size"), "status %d:\n%s", st, out);
+	CHECK(access(test_path("odd.snap"), F_OK) != 0);
+	/* A missing snapshot fails naming it. */
+	st = test_run(out, sizeof(out), "%s info %s", thaw_bin(), test_path("nope.snap"));
+	CHECK_MSG(st == 1 && strstr(out, "nope.snap"), "status %d:\n%s", st, out);
+	return 0;
+}
+
+static int cli_verify_corrupt(void)
+{
+	const char *img = test_path("img"), *snap = test_path("img.snap");
+	free(make_image(img));
+	create_snap(img, snap);
+	int st = test_run(out, sizeof(out), "%s verify %s", thaw_bin(), snap);
+	CHECK_MSG(st == 0 && strstr(out, "OK") && strstr(out, "0 bad"), "status %d:\n%s", st, out);
+
+	/* Find a zstd chunk and flip a byte in the middle of its stored bytes. */
+	struct thaw_snapshot *s;
+	CHECK_OK(thaw_snapshot_open(snap, NULL, &s));
+	struct thaw_snapshot_info in;
+	CHECK_OK(thaw_snapshot_get_info(s, &in));
+	struct thaw_chunk_info ci;
+	uint64_t victim = UINT64_MAX;
+	for (uint64_t i = 0; i < in.chunk_count && victim == UINT64_MAX; i++) {
+		CHECK_OK(thaw_snapshot_chunk(s, i, &ci));
+		if (ci.kind == THAW_CHUNK_ZSTD)
+			victim = i;
+	}
+	thaw_snapshot_close(s);
+	CHECK_MSG(victim != UINT64_MAX, "no zstd chunk in the fixture");
+	int fd = open(snap, O_RDWR);
+	CHECK(fd >= 0);
+	uint8_t b;
+	off_t at = (off_t)(ci.stored_off + ci.stored_len / 2);
+	CHECK_EQ(pread(fd, &b, 1, at), 1);
+	b ^= 0x5a;
+	CHECK_EQ(pwrite(fd, &b, 1, at), 1);
+	close(fd);
+
+	st = test_run(out, sizeof(out), "%s verify %s", thaw_bin(), snap);
+	char want[128];
+	snprintf(want, sizeof(want), "bad chunk %llu at 0x%llx", (unsigned long long)victim,
+		 (unsigned long long)ci.addr);
+	CHECK_MSG(st == 1, "verify of a corrupt snapshot exited %d:\n%s", st, out);
+	CHECK_MSG(strstr(out, want), "want \"%s\" in:\n%s", want, out);
+	CHECK_MSG(strstr(out, "FAILED"), "%s", out);
+	/* Exactly one line names a bad chunk. */
+	CHECK(strstr(strstr(out, "bad chunk") + 1, "bad chunk") == NULL);
+
+	st = test_run(out, sizeof(out), "%s verify --json %s", thaw_bin(), snap);
+	CHECK_EQ(st, 1);
+	CHECK_MSG(strstr(out, "\"ok\": false"), "%s", out);
+	CHECK_EQ(json_num("bad_chunks"), 1);
+	CHECK_EQ(json_num("chunk"), victim);
+	CHECK_EQ(json_num("addr"), ci.addr);
+	return 0;
+}
+
+static int cli_extract_roundtrip(void)
+{
+	const char *img = test_path("img"), *snap = test_path("img.snap"),
+		   *back = test_path("back");
+	uint8_t *orig = make_image(img);
+	create_snap(img, snap);
+	int st = test_run(out, sizeof(out), "%s extract %s -o %s", thaw_bin(), snap, back);
+	CHECK_MSG(st == 0, "extract exited %d:\n%s", st, out);
+	size_t len;
+	uint8_t *got = read_file(back, &len);
+	CHECK_EQ(len, IMG_LEN);
+	CHECK_MSG(memcmp(got, orig, IMG_LEN) == 0, "extracted bytes differ from the image");
+	free(got);
+
+	st = test_run(out, sizeof(out), "%s extract %s -o %s --region 0", thaw_bin(), snap, back);
+	CHECK_EQ(st, 0);
+	got = read_file(back, &len);
+	CHECK(len == IMG_LEN && memcmp(got, orig, IMG_LEN) == 0);
+	free(got);
+
+	st = test_run(out, sizeof(out), "%s extract %s -o %s --region 3", thaw_bin(), snap, back);
+	CHECK_MSG(st == 1 && strstr(out, "no region 3"), "status %d:\n%s", st, out);
+	free(orig);
+	return 0;
+}
+
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	char *p = strrchr(buf, ')');
+	return p ? p[2] : 0;
+}
+
+/* Index of the region recorded at addr, from `thaw info --json` in out. */
+static long region_at(uint64_t addr)
+{
+	const char *p = strstr(out, "\"regions\": [");
+	CHECK(p);
+	while ((p = strstr(p, "\"index\": "))) {
+		long idx = (long)json_num_from(p, "index");
+		if ((uint64_t)json_num_from(p, "addr") == addr)
+			return idx;
+		p++;
+	}
+	return -1;
+}
+
+#define PID_LEN (8u << 20)
+
+static int cli_create_pid(void)
+{
+	int pfd[2];
+	CHECK_EQ(pipe(pfd), 0);
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		uint8_t *m =
+		    mmap(NULL, PID_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			_exit(1);
+		/* Known bytes, with a never-touched hole in the middle. */
+		test_fill_random(m, PID_LEN / 2, 99);
+		memset(m + PID_LEN * 3 / 4, 0xab, PID_LEN / 4);
+		uint64_t a = (uintptr_t)m;
+		if (write(pfd[1], &a, sizeof(a)) != sizeof(a))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	uint64_t addr = 0;
+	CHECK_EQ(read(pfd[0], &addr, sizeof(addr)), (ssize_t)sizeof(addr));
+	uint8_t *want = calloc(1, PID_LEN);
+	test_fill_random(want, PID_LEN / 2, 99);
+	memset(want + PID_LEN * 3 / 4, 0xab, PID_LEN / 4);
+
+	const char *snap = test_path("proc.snap"), *back = test_path("region");
+	int st =
+	    test_run(out, sizeof(out), "%s create --pid %d -o %s", thaw_bin(), (int)child, snap);
+	CHECK_MSG(st == 0, "create --pid exited %d:\n%s", st, out);
+	char s = proc_state(child);
+	CHECK_MSG(s != 'T' && s != 't', "the process was left stopped (state %c)", s);
+
+	st = test_run(out, sizeof(out), "%s info --json %s", thaw_bin(), snap);
+	CHECK_EQ(st, 0);
+	long idx = region_at(addr);
+	CHECK_MSG(idx >= 0, "no region at 0x%llx in:\n%.3000s", (unsigned long long)addr, out);
+	st = test_run(out, sizeof(out), "%s extract %s --region %ld -o %s", thaw_bin(), snap, idx,
+		      back);
+	CHECK_MSG(st == 0, "extract exited %d:\n%s", st, out);
+	size_t len;
+	uint8_t *got = read_file(back, &len);
+	CHECK_EQ(len, PID_LEN);
+	CHECK_MSG(memcmp(got, want, PID_LEN) == 0, "the extracted region differs from the child's");
+	free(got);
+
+	/* --leave-stopped leaves it stopped; our SIGCONT brings it back. */
+	st = test_run(out, sizeof(out), "%s create --pid %d -o %s --leave-stopped", thaw_bin(),
+		      (int)child, snap);
+	CHECK_MSG(st == 0, "create --leave-stopped exited %d:\n%s", st, out);
+	s = proc_state(child);
+	CHECK_MSG(s == 'T' || s == 't', "state %c after --leave-stopped", s);
+	kill(child, SIGCONT);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+
+	/* A process that is gone fails cleanly. */
+	st = test_run(out, sizeof(out), "%s create --pid %d -o %s", thaw_bin(), (int)child,
+		      test_path("gone.snap"));
+	CHECK_MSG(st == 1 && strstr(out, "no process"), "status %d:\n%s", st, out);
+	free(want);
+	return 0;
+}
+
+static int cli_bench_json(void)
+{
+	static const char *const modes[] = {"lazy", "eager", "mmap", "floor"};
+	static const char *const fields[] = {
+	    "mode",	   "restore_start_us", "faults",       "pages_fault", "pages_background",
+	    "bytes_read",  "fault_p50_us",     "fault_p99_us", "touch_ms",    "total_ms",
+	    "resident_ms", "touches",	       "checksum"};
+	const char *img = test_path("img"), *snap = test_path("img.snap");
+	free(make_image(img));
+	create_snap(img, snap);
+	char sum[3][32] = {{0}};
+	for (int m = 0; m < 4; m++) {
+		int st =
+		    test_run(out, sizeof(out), "%s bench %s --mode %s --touch random:50%% --json",
+			     thaw_bin(), snap, modes[m]);
+		CHECK_MSG(st == 0, "bench --mode %s exited %d:\n%s", modes[m], st, out);
+		for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
+			CHECK_MSG(json_has(fields[f]), "bench --mode %s: no \"%s\":\n%s", modes[m],
+				  fields[f], out);
+		char want[64];
+		snprintf(want, sizeof(want), "\"mode\": \"%s\"", modes[m]);
+		CHECK(strstr(out, want));
+		CHECK_EQ(json_num("touches"), IMG_LEN / 4096 / 2);
+		CHECK_GE(json_num("total_ms"), json_num("touch_ms"));
+		CHECK_GT(json_num("faults"), 0);
+		CHECK_GE(json_num("fault_p99_us"), json_num("fault_p50_us"));
+		if (m < 3) {
+			const char *c = strstr(out, "\"checksum\": \"");
+			CHECK(c);
+			snprintf(sum[m], sizeof(sum[m]), "%.16s", c + 13);
+		}
+	}
+	/* The same pages were read in lazy, eager and mmap: same bytes, same sum. */
+	CHECK_MSG(!strcmp(sum[0], sum[1]) && !strcmp(sum[0], sum[2]),
+		  "checksums differ: lazy %s eager %s mmap %s", sum[0], sum[1], sum[2]);
+
+	/* Lazy with background: resident time and a fully fetched snapshot. */
+	int st = test_run(out, sizeof(out), "%s bench %s --mode lazy --json", thaw_bin(), snap);
+	CHECK_EQ(st, 0);
+	CHECK_GE(json_num("resident_ms"), 0);
+	CHECK_EQ(json_num("pages_fault") + json_num("pages_background"), IMG_LEN / 4096);
+	/* Without it, only what was touched: no resident time. */
+	st =
+	    test_run(out, sizeof(out), "%s bench %s --mode lazy --no-background --threads 2 --json",
+		     thaw_bin(), snap);
+	CHECK_EQ(st, 0);
+	CHECK_EQ(json_num("resident_ms"), -1);
+	CHECK_EQ(json_num("pages_background"), 0);
+	/* The human table names its figures. */
+	st = test_run(out, sizeof(out), "%s bench %s --mode eager --touch clustered:10%%",
+		      thaw_bin(), snap);
+	CHECK_EQ(st, 0);
+	CHECK_MSG(strstr(out, "restore start") && strstr(out, "fault latency"), "%s", out);
+	return 0;
+}
+
+static const struct test_case cases[] = {
+    {"usage_errors", cli_usage_errors, 30},
+    {"help", cli_help, 10},
+    {"create_info", cli_create_info, 30},
+    {"verify_corrupt", cli_verify_corrupt, 30},
+    {"extract_roundtrip", cli_extract_roundtrip, 30},
+    {"create_pid", cli_create_pid, 60},
+    {"bench_json", cli_bench_json, 90},
+};
+
+TEST_MAIN(cases)
