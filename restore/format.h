@@ -120,6 +120,14 @@ int thaw__layout_parse(void *tables, uint64_t tables_len, uint64_t file_size, st
 		       char *err, size_t err_len);
 void thaw__layout_free(struct thaw__layout *l);
 
+/*
+ * The header digest: xxh3-128 (canonical byte order) of hdr with its digest
+ * field taken as zero, followed by tables[header_size, tables_len). tables
+ * holds the whole tables_len bytes from offset 0 (its header copy is ignored).
+ */
+void thaw__layout_digest(const struct thaw__fmt_header *hdr, const void *tables,
+			 uint64_t tables_len, uint8_t digest[16]);
+
 /* Raw length of chunk id (short for the last chunk of a region). */
 uint32_t thaw__layout_chunk_len(const struct thaw__layout *l, uint64_t id);
 /* Source address of chunk id's first byte. */
