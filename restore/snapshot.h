@@ -3,14 +3,26 @@
 #ifndef THAW_RESTORE_SNAPSHOT_H
 #define THAW_RESTORE_SNAPSHOT_H
 
+#include <pthread.h>
+
 #include "format.h"
 #include "store.h"
+
+#define THAW__DECODER_POOL 8
+
+struct thaw__snap_decoder; /* a decoder plus its staging buffer (snapshot.c) */
 
 struct thaw_snapshot {
 	struct thaw__layout layout;
 	struct thaw__store *store; /* owned */
 	struct thaw__logger log;
 	char *uri; /* owned */
+	uint64_t chunks_by_kind[THAW_CHUNK_KINDS];
+	/* Idle decoders for thaw_snapshot_read_chunk, reused across calls and
+	 * threads; at most THAW__DECODER_POOL are kept. */
+	pthread_mutex_t pool_lock;
+	struct thaw__snap_decoder *pool[THAW__DECODER_POOL];
+	unsigned pool_n;
 };
 
 /* Write "fmt..." into err (if any) and log it at error level. Returns code. */
