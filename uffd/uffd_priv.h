@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to uffd/: the engine's state and the userfaultfd definitions that
+ * Debian 12's linux-libc-dev (6.1) lacks although the running kernel has them.
+ */
+#ifndef THAW_UFFD_PRIV_H
+#define THAW_UFFD_PRIV_H
+
+#include <liburing.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC	    0xAA
+#define USERFAULTFD_IOC_NEW _IO(USERFAULTFD_IOC, 0x00)
+#endif
+/* Values from include/uapi/linux/userfaultfd.h since Linux 6.6. */
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON (1 << 14)
+#endif
+#ifndef _UFFDIO_POISON
+#define _UFFDIO_POISON (0x08)
+#endif
+#ifndef UFFDIO_POISON
+struct uffdio_poison {
+	struct uffdio_range range;
+#define UFFDIO_POISON_MODE_DONTWAKE ((__u64)1 << 0)
+	__u64 mode;
+	__s64 updated; /* written by the kernel: bytes poisoned or -errno */
+};
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
+#define THAW__MSG_BATCH 64
+#define THAW__CQE_BATCH 64
+
+struct thaw__engine {
+	const struct thaw__engine_ops *ops;
+	void *ctx;
+	const struct thaw__logger *log;
+	int uffd;
+	int efd; /* eventfd behind notify and request_stop */
+	bool user_mode_only;
+	bool adopted;
+	bool poison;	   /* UFFDIO_POISON usable on this uffd */
+	uint64_t features; /* negotiated UFFD_FEATURE_* (adopted: what the kernel offers) */
+	uint64_t page_size;
+	unsigned ring_entries;
+
+	/* Thread lifecycle, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool setup_done;
+	int setup_err;
+	bool thread_live; /* created and not yet joined */
+	bool ran;
+	pthread_t thread;
+	int loop_err;
+	atomic_bool stop_requested;
+
+	/* Manager thread only (mgr and ring_up are also read by the ring calls' guard). */
+	pthread_t mgr;
+	bool ring_up;
+	struct io_uring ring;
+	struct __kernel_timespec *timeouts; /* one per SQ slot, read by the kernel at submit */
+	unsigned inflight;		    /* ring requests whose last CQE has not arrived */
+	unsigned own_inflight;		    /* of which the engine's own polls and cancels */
+	struct thaw__ring_req uffd_req, efd_req, cancel_req;
+	bool uffd_armed, efd_armed;
+	bool stopping; /* stop() has run */
+	bool polls_cancelled;
+	struct uffd_msg msgs[THAW__MSG_BATCH];
+};
+
+/* uffd_open.c: open with exactly these flags (dev first, then syscall); fd or -errno. */
+int thaw__uffd_open_flags(int flags);
+/* UFFDIO_API handshake asking for want; *got receives what the kernel enabled. */
+int thaw__uffd_api(int fd, uint64_t want, uint64_t *got);
+/* Features this kernel offers, learnt on a throwaway uffd opened with flags. */
+int thaw__uffd_probe(int flags, uint64_t *features);
+/* Writes the names of the UFFD_FEATURE_* bits in mask into buf ("A|B"). */
+void thaw__uffd_feature_names(uint64_t mask, char *buf, size_t len);
+
+#endif
