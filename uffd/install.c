@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Installing pages: UFFDIO_COPY, ZEROPAGE, POISON and WAKE. Thread-safe:
+ * they touch nothing but the uffd, and the kernel serialises per page.
+ *
+ * Resuming: each call reports progress only through its return value, so a
+ * caller that gets -EAGAIN (the address space is changing: let the manager
+ * read the pending events) simply retries the same whole call later. The
+ * pages already installed then answer EEXIST and are skipped as done.
+ */
+#include "uffd_priv.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+enum install_kind { INSTALL_COPY, INSTALL_ZERO, INSTALL_POISON };
+
+static const char *const kind_names[] = {"UFFDIO_COPY", "UFFDIO_ZEROPAGE", "UFFDIO_POISON"};
+
+/* One ioctl over [dst, dst+len); returns 0 or -errno and sets *done to the bytes it installed. */
+static int install_once(struct thaw__engine *e, enum install_kind kind, uint64_t dst,
+			const char *src, uint64_t len, bool wake, int64_t *done)
+{
+	int ret;
+	switch (kind) {
+	case INSTALL_COPY: {
+		struct uffdio_copy c = {
+		    .dst = dst,
+		    .src = (uint64_t)(uintptr_t)src,
+		    .len = len,
+		    .mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
+		};
+		ret = ioctl(e->uffd, UFFDIO_COPY, &c);
+		*done = c.copy;
+		break;
+	}
+	case INSTALL_ZERO: {
+		struct uffdio_zeropage z = {
+		    .range = {.start = dst, .len = len},
+		    .mode = wake ? 0 : UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+		};
+		ret = ioctl(e->uffd, UFFDIO_ZEROPAGE, &z);
+		*done = z.zeropage;
+		break;
+	}
+	default: {
+		struct uffdio_poison p = {
+		    .range = {.start = dst, .len = len},
+		    .mode = wake ? 0 : UFFDIO_POISON_MODE_DONTWAKE,
+		};
+		ret = ioctl(e->uffd, UFFDIO_POISON, &p);
+		*done = p.updated;
+		break;
+	}
+	}
+	if (ret == 0) {
+		*done = (int64_t)len;
+		return 0;
+	}
+	int err = -errno;
+	if (*done < 0)
+		*done = 0; /* the field holds -errno when nothing was installed */
+	return err;
+}
+
+/*
+ * The kernel stops at the first page it cannot fill. After partial progress it
+ * reports only the count (with EAGAIN), so continue from there to learn why;
+ * a page already present (EEXIST) is skipped as done.
+ */
+static int install(struct thaw__engine *e, enum install_kind kind, uint64_t dst, const void *src,
+		   uint64_t len, bool wake)
+{
+	uint64_t off = 0;
+	bool skipped = false;
+	while (off < len) {
+		int64_t done = 0;
+		int ret = install_once(e, kind, dst + off, src ? (const char *)src + off : NULL,
+				       len - off, wake, &done);
+		off += (uint64_t)done;
+		if (ret == 0 || done > 0)
+			continue;
+		switch (ret) {
+		case -EEXIST:
+			off += e->page_size;
+			skipped = true;
+			continue;
+		case -EINTR:
+			continue;
+		case -EAGAIN:
+			return -EAGAIN;
+		case -ENOENT:
+		case -ESRCH:
+			/* Unregistered or unmapped range, or the target's mm has exited. */
+			return -ESRCH;
+		default:
+			thaw__err(e->log, "%s at 0x%llx (+0x%llx) failed: %s", kind_names[kind],
+				  (unsigned long long)(dst + off), (unsigned long long)(len - off),
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	/* A page found present may have been installed with DONTWAKE by someone
+	 * else: never leave a thread asleep on a range we report as done. */
+	if (skipped && wake)
+		return thaw__install_wake(e, dst, len);
+	return 0;
+}
+
+int thaw__install_copy(struct thaw__engine *e, uint64_t dst, const void *src, uint64_t len,
+		       bool wake)
+{
+	return install(e, INSTALL_COPY, dst, src, len, wake);
+}
+
+int thaw__install_zero(struct thaw__engine *e, uint64_t dst, uint64_t len)
+{
+	return install(e, INSTALL_ZERO, dst, NULL, len, true);
+}
+
+int thaw__install_poison(struct thaw__engine *e, uint64_t dst, uint64_t len)
+{
+	if (!e->poison)
+		return -THAW_E_UFFD_FEATURE;
+	return install(e, INSTALL_POISON, dst, NULL, len, true);
+}
+
+int thaw__install_wake(struct thaw__engine *e, uint64_t dst, uint64_t len)
+{
+	struct uffdio_range r = {.start = dst, .len = len};
+	if (ioctl(e->uffd, UFFDIO_WAKE, &r) == 0)
+		return 0;
+	int err = -errno;
+	if (err == -ENOENT || err == -ESRCH)
+		return -ESRCH;
+	thaw__err(e->log, "UFFDIO_WAKE at 0x%llx (+0x%llx) failed: %s", (unsigned long long)dst,
+		  (unsigned long long)len, strerror(-err));
+	return err;
+}
