@@ -29,7 +29,8 @@ struct thaw__ring_req {
 
 /* Callbacks into the source; all run on the manager thread. */
 struct thaw__engine_ops {
-	/* Once, before the first event: set up ring users (store streams). */
+	/* Once, before the first event: set up ring users (store streams). On
+	 * failure stop() still runs and the ring drains; run() returns the error. */
 	int (*start)(void *ctx, struct thaw__engine *e);
 	/* A missing-page fault at page-aligned addr; flags are UFFD_PAGEFAULT_FLAG_*. */
 	void (*fault)(void *ctx, uint64_t addr, uint64_t flags);
@@ -79,6 +80,7 @@ int thaw__ring_read(struct thaw__engine *e, struct thaw__ring_req *req, int fd, 
 		    uint64_t off);
 int thaw__ring_poll(struct thaw__engine *e, struct thaw__ring_req *req, int fd, unsigned events,
 		    bool multishot);
+/* done() gets -ETIME when the timeout fires. */
 int thaw__ring_timeout(struct thaw__engine *e, struct thaw__ring_req *req, uint64_t ns);
 /* Cancel the poll or timeout behind req; its done() still runs (with -ECANCELED). */
 int thaw__ring_cancel(struct thaw__engine *e, struct thaw__ring_req *req);
@@ -88,6 +90,8 @@ int thaw__ring_cancel(struct thaw__engine *e, struct thaw__ring_req *req);
  * present (pages that already were, EEXIST, count as done), -EAGAIN when
  * the address space is changing (read events, then retry), -ESRCH when the
  * target is gone, or another -errno. wake=false defers the wake-up.
+ * After -EAGAIN, retry the same whole call: pages installed by the first
+ * attempt answer EEXIST and are skipped.
  */
 int thaw__install_copy(struct thaw__engine *e, uint64_t dst, const void *src, uint64_t len, bool wake);
 int thaw__install_zero(struct thaw__engine *e, uint64_t dst, uint64_t len);
