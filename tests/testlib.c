@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
