@@ -128,7 +128,12 @@ static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw
 	pthread_mutex_init(&r->q_lock, NULL);
 	pthread_cond_init(&r->q_cond, NULL);
 	pthread_mutex_init(&r->done_lock, NULL);
-	pthread_cond_init(&r->done_cond, NULL);
+	/* thaw_restore_wait's deadline is on the monotonic clock. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->done_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	*out = r;
 	/* calloc of large arrays maps zero pages lazily, so start-up stays flat in size. */
 	size_t n = r->nchunks ? r->nchunks : 1;
