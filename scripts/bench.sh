@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# make bench: thaw's figures, each as a ratio against a baseline measured in
+# the same run (DESIGN.md section 6). Datasets are generated into
+# $THAW_BUILD/bench/ and reused on later runs; delete that directory to
+# regenerate them. Raw JSON of every run lands in $THAW_BUILD/bench/results/.
+#
+# Structure: `sections` lists what runs, in order; each section_NAME function
+# runs its benchmarks (bench_run saves the JSON and prints a row) and adds
+# lines to the closing table with target_row. To add a section (say HTTP
+# runs against nginx), write section_http and append "http" to `sections`
+# (or run just some: BENCH_SECTIONS="flatness mixed2g" make bench).
+#
+# Environment: THAW_BUILD (default build), BENCH_REPS (repeats of the key
+# comparisons, default 3; the median run is kept), BENCH_SECTIONS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=${THAW_BUILD:-build}
+thaw=$build/thaw
+work=$build/bench
+res=$work/results
+reps=${BENCH_REPS:-3}
+cores=$(nproc)
+sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python})
+
+[ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
+mkdir -p "$work" "$res"
+rm -f "$res"/*.json "$work/targets.txt"
+
+say() { printf "%s\n" "$*"; }
+
+# ---- helpers ---------------------------------------------------------------
+
+# Build a scripts/*.c helper into $work when the source is newer.
+helper() {
+	local name=$1
+	if [ ! -x "$work/$name" ] || [ "scripts/$name.c" -nt "$work/$name" ]; then
+		cc -O2 -Wall -o "$work/$name" "scripts/$name.c" -lm
+	fi
+	echo "$work/$name"
+}
+
+# Small JSON and arithmetic helpers in one python3 file.
+cat >"$work/benchlib.py" <<'PY'
+import json, statistics, sys
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+def field(d, key):
+    # "a.b" reaches into nested objects
+    for part in key.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
+
+def cmd_get(path, *keys):
+    d = load(path)
+    print(" ".join("" if field(d, k) is None else str(field(d, k)) for k in keys))
+
+def cmd_median(key, *paths):
+    # the run whose `key` is the median (lower median for an even count)
+    runs = sorted(paths, key=lambda p: load(p)[key])
+    print(runs[(len(runs) - 1) // 2])
+
+def fmt(v, unit=""):
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return "%.0f%s" % (v, unit)
+    if abs(v) >= 10:
+        return "%.1f%s" % (v, unit)
+    return "%.2f%s" % (v, unit)
+
+def cmd_row(label, path):
+    d = load(path)
+    ms = lambda us: None if us is None else us / 1000.0
+    print("  %-40s %9s %9s %10s %10s %8d %9s %9s" % (
+        label, fmt(ms(d["restore_start_us"])), fmt(ms(d["first_access_us"])),
+        fmt(d["total_ms"]), fmt(d.get("resident_ms")), d["faults"],
+        fmt(d["fault_p50_us"]), fmt(d["fault_p99_us"])))
+
+def cmd_header():
+    print("  %-40s %9s %9s %10s %10s %8s %9s %9s" % (
+        "run", "start ms", "first ms", "total ms", "resid. ms", "faults", "p50 us", "p99 us"))
+
+def cmd_calc(expr):
+    print(eval(expr, {"__builtins__": {}}, {"min": min, "max": max, "round": round}))
+
+cmds = {"get": cmd_get, "median": cmd_median, "row": cmd_row, "header": cmd_header,
+        "calc": cmd_calc}
+cmds[sys.argv[1]](*sys.argv[2:])
+PY
+lib() { python3 "$work/benchlib.py" "$@"; }
+calc() { lib calc "$1"; }
+jget() { lib get "$@"; }
+
+# bench_run NAME LABEL SNAP ARGS...: one `thaw bench` run, JSON kept as NAME.
+bench_run() {
+	local name=$1 label=$2 snap=$3
+	shift 3
+	"$thaw" bench "$snap" "$@" --json >"$res/$name.json"
+	lib row "$label" "$res/$name.json"
+}
+
+# bench_median NAME KEY LABEL SNAP ARGS...: BENCH_REPS runs, keeps the median by KEY.
+bench_median() {
+	local name=$1 key=$2 label=$3 snap=$4
+	shift 4
+	local files=() i
+	for ((i = 1; i <= reps; i++)); do
+		"$thaw" bench "$snap" "$@" --json >"$res/$name.$i.json"
+		files+=("$res/$name.$i.json")
+	done
+	cp "$(lib median "$key" "${files[@]}")" "$res/$name.json"
+	lib row "$label (median of $reps)" "$res/$name.json"
+}
+
+# target_row LABEL MEASURED TARGET MET(1/0): a line of the closing table.
+target_row() {
+	local verdict=missed
+	[ "$4" = 1 ] || [ "$4" = True ] && verdict=met
+	printf '  %-56s %-36s %-10s %s\n' "$1" "$2" "$3" "$verdict" >>"$work/targets.txt"
+}
+
+# ---- datasets ----------------------------------------------------------------
+
+# mixed_snapshot NAME SIZE SEED: a synthetic mixed image (scripts/mkimage.c).
+mixed_snapshot() {
+	local name=$1 size=$2 seed=$3 snap=$work/$1.snap
+	[ -s "$snap" ] && return 0
+	local mk
+	mk=$(helper mkimage)
+	say "generating $name ($size mixed image)"
+	"$mk" "$work/$name.img" "$size" "$seed"
+	"$thaw" create --raw "$work/$name.img" --base 0x7f0000000000 -o "$snap" | tee "$work/$name.create.txt"
+	rm -f "$work/$name.img"
+}
+
+# A 4 GiB image that is mostly zero: 256 MiB of mixed data at its start, a
+# sparse hole after. Quick to make, and big enough to show restore start
+# does not grow with snapshot size.
+zero4g_snapshot() {
+	local snap=$work/zero4g.snap
+	[ -s "$snap" ] && return 0
+	local mk
+	mk=$(helper mkimage)
+	say "generating zero4g (4 GiB, 256 MiB of data, the rest zero)"
+	"$mk" "$work/zero4g.img" 256M 3
+	truncate -s 4G "$work/zero4g.img"
+	"$thaw" create --raw "$work/zero4g.img" --base 0x7e0000000000 -o "$snap" | tee "$work/zero4g.create.txt"
+	rm -f "$work/zero4g.img"
+}
+
+# The memory of a python3 process that built a large dict, via create --pid.
+python_snapshot() {
+	local snap=$work/python.snap
+	[ -s "$snap" ] && return 0
+	local ready=$work/python.ready
+	rm -f "$ready"
+	say "generating python (a python3 process holding a large dict)"
+	python3 - "$ready" <<'PY' &
+import os, signal, sys
+d = {}
+for i in range(1_200_000):
+    d["user:%08d" % i] = ("name-%d" % (i * 7919 % 100003), i, i * 0.5, ["tag%d" % (i % 97), "x"])
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+signal.pause()
+PY
+	local pypid=$!
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ -s "$ready" ] && break
+		kill -0 "$pypid" 2>/dev/null || { say "python3 workload died"; return 1; }
+		sleep 0.2
+	done
+	[ -s "$ready" ] || { kill "$pypid"; say "python3 workload never got ready"; return 1; }
+	local rss
+	rss=$(awk '/VmRSS/ {print $2 " " $3}' "/proc/$pypid/status")
+	say "python3 pid $pypid holds $rss resident"
+	"$thaw" create --pid "$pypid" -o "$snap" | tee "$work/python.create.txt" || { kill "$pypid"; return 1; }
+	kill "$pypid"
+	wait "$pypid" 2>/dev/null || true
+	rm -f "$ready"
+}
+
+# ---- sections ----------------------------------------------------------------
+
+section_baselines() {
+	echo "== baselines on this machine ($cores CPUs)"
+	local ucr
+	ucr=$(helper uffd_copy_rate)
+	"$ucr" 512 >"$res/copy_rate.json"
+	echo "  UFFDIO_COPY bulk install (best of 3): $(jget "$res/copy_rate.json" copy_4k_gbs copy_64k_gbs copy_2m_gbs | awk '{printf "4 KiB %s GB/s, 64 KiB %s GB/s, 2 MiB %s GB/s", $1, $2, $3}')"
+}
+
+section_flatness() {
+	mixed_snapshot mixed256 256M 2
+	mixed_snapshot mixed2g 2G 1
+	zero4g_snapshot
+	python_snapshot
+	echo
+	echo "== restore start and first byte, by snapshot size (lazy, background on; median of 5)"
+	printf '  %-10s %10s %12s %14s\n' snapshot raw "start ms" "first byte ms"
+	local name
+	for name in mixed256 mixed2g zero4g python; do
+		local snap=$work/$name.snap files=() i
+		for ((i = 1; i <= 5; i++)); do
+			"$thaw" bench "$snap" --mode lazy --touch random:0.002% --seed "$i" --json >"$res/start-$name.$i.json"
+			files+=("$res/start-$name.$i.json")
+		done
+		cp "$(lib median first_access_us "${files[@]}")" "$res/start-$name.json"
+		read -r start first raw <<<"$(jget "$res/start-$name.json" restore_start_us first_access_us raw_bytes)"
+		printf '  %-10s %7.0f MiB %12.3f %14.3f\n' "$name" "$(calc "$raw/1048576")" \
+			"$(calc "$start/1000")" "$(calc "$first/1000")"
+	done
+	local f256 f4g f2g
+	f256=$(jget "$res/start-mixed256.json" first_access_us)
+	f2g=$(jget "$res/start-mixed2g.json" first_access_us)
+	f4g=$(jget "$res/start-zero4g.json" first_access_us)
+	target_row "restore start to first byte readable, 2 GiB" "$(calc "round($f2g/1000, 3)") ms" "< 1 ms" \
+		"$(calc "$f2g < 1000")"
+	target_row "flatness: first byte 4 GiB / 256 MiB" \
+		"$(calc "round($f4g/$f256, 2)")x" "< 2x" "$(calc "$f4g/$f256 < 2")"
+}
+
+# The standard comparison on one snapshot: every mode, then the targets.
+compare_modes() {
+	local name=$1 snap=$work/$1.snap
+	read -r raw stored pct chunk <<<"$(
+		"$thaw" info "$snap" --json >"$res/$name-info.json"
+		jget "$res/$name-info.json" raw_bytes stored_bytes stored_pct chunk_size
+	)"
+	echo
+	echo "== $name: raw $(calc "round($raw/2**30, 2)") GiB, stored $(calc "round($stored/2**30, 2)") GiB ($pct% of raw), chunks of $((chunk / 1024)) KiB"
+
+	# Decompression rate: verify decodes and hash-checks every chunk.
+	"$thaw" verify "$snap" --threads 1 --json >"$res/$name-verify1.json"
+	"$thaw" verify "$snap" --threads "$cores" --json >"$res/$name-verifyN.json"
+	local dec1 decN
+	dec1=$(jget "$res/$name-verify1.json" mb_s)
+	decN=$(jget "$res/$name-verifyN.json" mb_s)
+	echo "  decode + hash check (thaw verify): 1 thread $dec1 MB/s, $cores threads $decN MB/s (over raw bytes)"
+
+	lib header
+	bench_run "$name-floor" "floor       random:10%" "$snap" --mode floor --touch random:10%
+	bench_run "$name-mmap-seq" "mmap        seq" "$snap" --mode mmap
+	bench_run "$name-mmap-r10" "mmap        random:10%" "$snap" --mode mmap --touch random:10%
+	bench_run "$name-eager-seq" "eager       seq" "$snap" --mode eager
+	bench_median "$name-eager-r10" total_ms "eager       random:10%" "$snap" --mode eager --touch random:10%
+	bench_run "$name-lazy-seq" "lazy        seq" "$snap" --mode lazy
+	bench_median "$name-lazy-r10" total_ms "lazy        random:10%" "$snap" --mode lazy --touch random:10%
+	bench_run "$name-lazy-c10" "lazy        clustered:10%" "$snap" --mode lazy --touch clustered:10%
+	bench_run "$name-eager-c10" "eager       clustered:10%" "$snap" --mode eager --touch clustered:10%
+	bench_run "$name-lazy-bg" "lazy        no touches (bg only)" "$snap" --mode lazy --touch random:0%
+	local zero_chunks
+	zero_chunks=$(jget "$res/$name-info.json" chunks_by_kind.zero)
+	if [ "$zero_chunks" -gt 20 ]; then
+		bench_run "$name-floor-zero" "floor       zero-chunk pages 5%" "$snap" --mode floor --only zero --touch random:5%
+		bench_run "$name-lazy-zero" "lazy no-bg  zero-chunk pages 5%" "$snap" --mode lazy --only zero --touch random:5% --no-background
+	fi
+	bench_run "$name-floor-data" "floor       data-chunk pages 2%" "$snap" --mode floor --only data --touch random:2%
+	bench_run "$name-lazy-data" "lazy no-bg  data-chunk pages 2%" "$snap" --mode lazy --only data --touch random:2% --no-background
+
+	# Every mode read the same pages of the 10% run: the bytes must agree.
+	local cl ce cm
+	cl=$(jget "$res/$name-lazy-r10.json" checksum)
+	ce=$(jget "$res/$name-eager-r10.json" checksum)
+	cm=$(jget "$res/$name-mmap-r10.json" checksum)
+	if [ "$cl" = "$ce" ] && [ "$cl" = "$cm" ]; then
+		echo "  checksums of the 10% touches agree across lazy, eager and mmap ($cl)"
+	else
+		echo "  CHECKSUMS DIFFER: lazy $cl eager $ce mmap $cm"
+		target_row "$name: lazy bytes equal eager and mmap bytes" "differ" "equal" 0
+	fi
+
+	local fz fzf fd fdf
+	fd=$(jget "$res/$name-lazy-data.json" fault_p50_us)
+	fdf=$(jget "$res/$name-floor-data.json" fault_p50_us)
+	# One chunk's decode time at the one-thread rate (MB/s = bytes/us).
+	local dec_us
+	dec_us=$(calc "$chunk/$dec1")
+	if [ -s "$res/$name-lazy-zero.json" ]; then
+		fz=$(jget "$res/$name-lazy-zero.json" fault_p50_us)
+		fzf=$(jget "$res/$name-floor-zero.json" fault_p50_us)
+		target_row "$name: zero-chunk fault p50 / floor p50" \
+			"$(calc "round($fz, 1)") / $(calc "round($fzf, 1)") us = $(calc "round($fz/$fzf, 2)")x" "<= 2x" "$(calc "$fz/$fzf <= 2")"
+	fi
+	target_row "$name: data fault p50 / (floor + 1 chunk decode)" \
+		"$(calc "round($fd, 1)") / ($(calc "round($fdf, 1)") + $(calc "round($dec_us, 1)")) us = $(calc "round($fd/($fdf+$dec_us), 2)")x" "<= 1x" \
+		"$(calc "$fd/($fdf+$dec_us) <= 1")"
+
+	local bg_ms bg_rate copy ceiling
+	bg_ms=$(jget "$res/$name-lazy-bg.json" resident_ms)
+	bg_rate=$(calc "$raw/($bg_ms*1000)")
+	copy=$(calc "$(jget "$res/copy_rate.json" copy_64k_gbs)*1000")
+	ceiling=$(calc "min($dec1*$cores, $copy)")
+	target_row "$name: background population / min(decode x $cores, COPY)" \
+		"$(calc "round($bg_rate)") / $(calc "round($ceiling)") MB/s = $(calc "round(100*$bg_rate/$ceiling)")%" \
+		">= 75%" "$(calc "$bg_rate >= 0.75*$ceiling")"
+
+	local le lr ce10 lc
+	le=$(jget "$res/$name-eager-r10.json" total_ms)
+	lr=$(jget "$res/$name-lazy-r10.json" total_ms)
+	target_row "$name: 10% random pages, eager / lazy total" \
+		"$(calc "round($le)") / $(calc "round($lr)") ms = $(calc "round($le/$lr, 2)")x" ">= 5x" "$(calc "$le/$lr >= 5")"
+	ce10=$(jget "$res/$name-eager-c10.json" total_ms)
+	lc=$(jget "$res/$name-lazy-c10.json" total_ms)
+	target_row "$name: 10% clustered pages, eager / lazy total" \
+		"$(calc "round($ce10)") / $(calc "round($lc)") ms = $(calc "round($ce10/$lc, 2)")x" "(>= 5x)" "$(calc "$ce10/$lc >= 5")"
+	target_row "$name: stored / raw" "$pct%" "<= 40%" "$(calc "$pct <= 40")"
+}
+
+section_mixed2g() {
+	mixed_snapshot mixed2g 2G 1
+	compare_modes mixed2g
+}
+
+section_python() {
+	python_snapshot
+	compare_modes python
+}
+
+# ---- run ---------------------------------------------------------------------
+
+t0=$(date +%s)
+for s in "${sections[@]}"; do
+	"section_$s"
+done
+echo
+echo "== DESIGN.md section 6 targets, measured in this run"
+printf '  %-56s %-36s %-10s %s\n' figure measured target verdict
+cat "$work/targets.txt" 2>/dev/null || true
+echo
+echo "(JSON of every run: $res; total $(($(date +%s) - t0)) s)"
