@@ -158,7 +158,7 @@ fail:
 
 int thaw_writer_add_process(struct thaw_writer *w, pid_t pid, unsigned flags)
 {
-	if (!w || pid <= 0)
+	if (!w || pid <= 0 || (flags & ~THAW_PROCESS_SKIP_FILE_MAPPINGS))
 		return -EINVAL;
 	const struct thaw__logger *log = thaw__writer_log(w);
 	uint32_t page_size = thaw__writer_page_size(w);

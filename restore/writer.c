@@ -36,6 +36,7 @@
 #define PROGRESS_STEP	    (8u << 20)
 #define MAX_PAGES_PER_CHUNK (THAW__CHUNK_MAX / 4096)
 #define ZMASK_WORDS_MAX	    (MAX_PAGES_PER_CHUNK / 64)
+#define JOB_PAGES_MAX	    ((JOB_BYTES > THAW__CHUNK_MAX ? JOB_BYTES : THAW__CHUNK_MAX) / 4096)
 
 struct wregion {
 	uint64_t addr, len;
@@ -49,6 +50,7 @@ struct wregion {
 	pid_t pid;
 	int mem_fd;	      /* /proc/PID/mem fallback for pid sources, owned, or -1 */
 	uint64_t *known_zero; /* owned page bitmap, or NULL */
+	int seek_fd;	      /* owned: fd's file reopened for SEEK_DATA/SEEK_HOLE, or -1 */
 	uint64_t first_chunk; /* set at close */
 };
 
@@ -69,6 +71,7 @@ struct job {
 	uint8_t *raw;	    /* JOB_BYTES staging for sources that must be read */
 	uint8_t *out;	    /* JOB_BYTES of compressed output, chunk k at k * chunk_size */
 	struct chunk_res *res;
+	uint64_t zmap[JOB_PAGES_MAX / 64]; /* pages of the job known to be zero */
 	bool done;
 	int err;
 	char msg[256];
@@ -204,6 +207,8 @@ static void region_free(struct wregion *rg)
 	free(rg->known_zero);
 	if (rg->mem_fd >= 0)
 		close(rg->mem_fd);
+	if (rg->seek_fd >= 0)
+		close(rg->seek_fd);
 }
 
 static void writer_free(struct thaw_writer *w, bool keep_file)
@@ -296,6 +301,7 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 	    .fd_off = d.fd_offset,
 	    .pid = d.mem || d.fd >= 0 ? 0 : d.pid,
 	    .mem_fd = -1,
+	    .seek_fd = -1,
 	};
 	if (!rg.name)
 		return -ENOMEM;
@@ -314,6 +320,13 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 		rg.mem_fd =
 		    open(p, O_RDONLY | O_CLOEXEC); /* only a fallback: failure is fine here */
 	}
+	struct stat sb;
+	if (rg.fd >= 0 && !fstat(rg.fd, &sb) && S_ISREG(sb.st_mode)) {
+		/* A description of our own, so seeking leaves the caller's offset alone. */
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", rg.fd);
+		rg.seek_fd = open(p, O_RDONLY | O_CLOEXEC);
+	}
 	memmove(&w->regions[lo + 1], &w->regions[lo], (w->nregions - lo) * sizeof(*w->regions));
 	w->regions[lo] = rg;
 	w->nregions++;
@@ -328,9 +341,9 @@ int thaw_writer_add_region(struct thaw_writer *w, const struct thaw_region_desc 
 /* ---------------------------------------------------------------- */
 /* Reading sources: any thread. */
 
-static bool page_known_zero(const struct wregion *rg, uint64_t page)
+static bool bit_set(const uint64_t *bits, uint64_t i)
 {
-	return rg->known_zero && (rg->known_zero[page / 64] >> (page % 64) & 1);
+	return bits[i / 64] >> (i % 64) & 1;
 }
 
 static int read_pid(const struct wregion *rg, uint8_t *dst, uint64_t off, uint64_t len, char *msg,
@@ -392,19 +405,21 @@ static int read_src(const struct wregion *rg, uint8_t *dst, uint64_t off, uint64
 }
 
 /*
- * Bytes [off, off+len) of a region into dst, with known-zero pages zeroed
- * instead of read (reading them would populate the source's memory).
+ * Bytes [off, off+len) of a region into dst. Page p of the region is
+ * zeroed instead of read when bit (p - bit0) of zbits is set: reading
+ * never-populated memory would populate it in the source.
  */
-static int read_range(const struct wregion *rg, uint32_t page_size, uint8_t *dst, uint64_t off,
-		      uint64_t len, char *msg, size_t msg_len)
+static int read_masked(const struct wregion *rg, uint32_t page_size, uint8_t *dst, uint64_t off,
+		       uint64_t len, const uint64_t *zbits, uint64_t bit0, char *msg,
+		       size_t msg_len)
 {
-	if (!rg->known_zero)
+	if (!zbits)
 		return read_src(rg, dst, off, len, msg, msg_len);
 	uint64_t p = off / page_size, end = (off + len) / page_size;
 	while (p < end) {
-		bool zero = page_known_zero(rg, p);
+		bool zero = bit_set(zbits, p - bit0);
 		uint64_t q = p + 1;
-		while (q < end && page_known_zero(rg, q) == zero)
+		while (q < end && bit_set(zbits, q - bit0) == zero)
 			q++;
 		uint8_t *d = dst + (p * page_size - off);
 		uint64_t n = (q - p) * page_size;
@@ -418,6 +433,42 @@ static int read_range(const struct wregion *rg, uint32_t page_size, uint8_t *dst
 		p = q;
 	}
 	return 0;
+}
+
+/*
+ * Holes of a file source read as zeros: find them with SEEK_DATA and
+ * SEEK_HOLE and mark the pages wholly inside one, so a sparse memory
+ * file costs no reads. Anything unexpected just ends the search.
+ */
+static void mark_holes(const struct wregion *rg, uint32_t page_size, uint64_t off, uint64_t len,
+		       uint64_t *zbits)
+{
+	struct stat sb;
+	if (rg->seek_fd < 0 || fstat(rg->seek_fd, &sb) < 0)
+		return;
+	uint64_t base = rg->fd_off, pos = base + off;
+	uint64_t end = base + off + len;
+	if (end > (uint64_t)sb.st_size)
+		end = (uint64_t)sb.st_size; /* past the end is a read error, not zeros */
+	while (pos < end) {
+		off_t d = lseek(rg->seek_fd, (off_t)pos, SEEK_DATA);
+		uint64_t data = d >= 0 ? (uint64_t)d : end;
+		if (d < 0 && errno != ENXIO)
+			return;
+		if (data > end)
+			data = end;
+		/* [pos, data) is a hole: mark the pages it covers entirely. */
+		uint64_t first = (pos - base + page_size - 1) / page_size;
+		uint64_t last = (data - base) / page_size;
+		for (uint64_t p = first; p < last; p++)
+			zbits[(p - off / page_size) / 64] |= 1ull << ((p - off / page_size) % 64);
+		if (data >= end)
+			return;
+		off_t h = lseek(rg->seek_fd, (off_t)data, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h <= data)
+			return;
+		pos = (uint64_t)h;
+	}
 }
 
 /* ---------------------------------------------------------------- */
@@ -451,7 +502,7 @@ static void process_chunk(struct thaw_writer *w, ZSTD_CCtx *cctx, struct job *j,
 	memset(res->zmask, 0, sizeof(res->zmask));
 	uint32_t nzero = 0;
 	for (uint32_t p = 0; p < pages; p++) {
-		if (page_known_zero(j->rg, first_page + p) ||
+		if (bit_set(j->zmap, first_page - j->off / w->page_size + p) ||
 		    page_is_zero(src + (size_t)p * w->page_size, w->page_size)) {
 			res->zmask[p / 64] |= 1ull << (p % 64);
 			nzero++;
@@ -466,7 +517,7 @@ static void process_chunk(struct thaw_writer *w, ZSTD_CCtx *cctx, struct job *j,
 	res->hash = XXH3_64bits(src, len);
 	/* Compression that saves under 1/32 is not worth a decompression on
 	 * every fault: cap the output there and store RAW when it does not fit. */
-	size_t n = ZSTD_compress2(cctx, j->out + coff, len - len / 32, src, len);
+	size_t n = ZSTD_compressCCtx(cctx, j->out + coff, len - len / 32, src, len, w->level);
 	if (ZSTD_isError(n)) {
 		res->kind = THAW_CHUNK_RAW;
 		res->stored_len = len;
@@ -478,10 +529,18 @@ static void process_chunk(struct thaw_writer *w, ZSTD_CCtx *cctx, struct job *j,
 
 static void process_job(struct thaw_writer *w, ZSTD_CCtx *cctx, struct job *j)
 {
+	const struct wregion *rg = j->rg;
+	uint64_t p0 = j->off / w->page_size, pages = j->len / w->page_size;
 	j->err = 0;
 	j->msg[0] = 0;
-	if (j->rg->mem && !j->rg->known_zero) {
-		j->src = j->rg->mem + j->off;
+	memset(j->zmap, 0, sizeof(j->zmap));
+	if (rg->known_zero)
+		for (uint64_t p = 0; p < pages; p++)
+			if (bit_set(rg->known_zero, p0 + p))
+				j->zmap[p / 64] |= 1ull << (p % 64);
+	mark_holes(rg, w->page_size, j->off, j->len, j->zmap);
+	if (rg->mem && !rg->known_zero) {
+		j->src = rg->mem + j->off;
 	} else {
 		/* Chunks whose pages are all known to be zero are not read at all. */
 		uint32_t ppc = w->chunk_size / w->page_size;
@@ -489,15 +548,13 @@ static void process_job(struct thaw_writer *w, ZSTD_CCtx *cctx, struct job *j)
 			uint64_t coff = (uint64_t)k * w->chunk_size;
 			uint64_t len =
 			    j->len - coff < w->chunk_size ? j->len - coff : w->chunk_size;
-			uint64_t p0 = (j->off + coff) / w->page_size;
-			bool all = j->rg->known_zero != NULL;
+			bool all = true;
 			for (uint32_t p = 0; all && p < len / w->page_size; p++)
-				all = page_known_zero(j->rg, p0 + p);
-			(void)ppc;
+				all = bit_set(j->zmap, (uint64_t)k * ppc + p);
 			if (all)
 				continue;
-			j->err = read_range(j->rg, w->page_size, j->raw + coff, j->off + coff, len,
-					    j->msg, sizeof(j->msg));
+			j->err = read_masked(rg, w->page_size, j->raw + coff, j->off + coff, len,
+					     j->zmap, p0, j->msg, sizeof(j->msg));
 			if (j->err)
 				return;
 		}
@@ -511,8 +568,6 @@ static void *worker_main(void *arg)
 {
 	struct thaw_writer *w = arg;
 	ZSTD_CCtx *cctx = ZSTD_createCCtx();
-	if (cctx)
-		ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, w->level);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->stop && w->claimed == w->issued)
@@ -617,7 +672,8 @@ static int same_bytes(struct thaw_writer *w, uint64_t id, const uint8_t *p, uint
 		return 0;
 	}
 	char msg[256];
-	int r = read_range(rg, w->page_size, w->cmp, off, len, msg, sizeof(msg));
+	int r =
+	    read_masked(rg, w->page_size, w->cmp, off, len, rg->known_zero, 0, msg, sizeof(msg));
 	if (r)
 		return thaw__writer_fail(w, r, "%s: %s", w->path, msg);
 	*same = !memcmp(w->cmp, p, len);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -311,6 +312,77 @@ static int case_fd_and_pid_sources(void)
 	verify(s, rs, 2);
 	thaw_snapshot_close(s);
 	free(m);
+	return 0;
+}
+
+/*
+ * An 8 GiB sparse memory file with data at a few places (past 4 GiB too),
+ * read at an unaligned file offset: holes become ZERO chunks without
+ * being read, the data comes back exact, and memory stays bounded.
+ */
+static int case_large_sparse_file(void)
+{
+	const uint64_t len = 8ull << 30, skew = 100;
+	const uint64_t at[] = {0, 3ull << 30, (5ull << 30) + 12345 * PAGE, len - (1u << 20)};
+	const size_t dlen = 1u << 20;
+	uint8_t *d = alloc_fill(dlen, 1, 8); /* random: no zero chunk inside the data */
+	const char *img = test_path("sparse.raw");
+	int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)(len + skew)) == 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(pwrite(fd, d, dlen, (off_t)(at[i] + skew)), (ssize_t)dlen);
+	const char *path = test_path("sparse.thaw");
+	char err[512] = "";
+	struct thaw_writer_opts o = {.sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_writer *w;
+	CHECK_OK(thaw_writer_open(path, &o, &w));
+	struct thaw_region_desc r = region(0x100000000, NULL, len, "guest-mem-0");
+	r.fd = fd;
+	r.fd_offset = skew;
+	CHECK_OK(thaw_writer_add_region(w, &r));
+	uint64_t t0 = test_now_ns();
+	int rc = thaw_writer_close(w);
+	CHECK_MSG(rc == 0, "%s", err);
+	printf("# 8 GiB sparse image written in %.2f s\n", (double)(test_now_ns() - t0) / 1e9);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	CHECK_LT(ru.ru_maxrss, 200 * 1024); /* KiB */
+
+	struct thaw_snapshot *s = open_ok(path);
+	struct thaw_snapshot_info info;
+	CHECK_OK(thaw_snapshot_get_info(s, &info));
+	CHECK_EQ(info.raw_bytes, len);
+	CHECK_EQ(info.chunk_count, len / (64u << 10));
+	/* 1 MiB of data is 16 chunks, 17 for the one not chunk aligned. */
+	CHECK_EQ(info.chunk_count - info.chunks_by_kind[THAW_CHUNK_ZERO], 16 + 16 + 17 + 16);
+	uint8_t *buf = malloc(64u << 10), *got = malloc(dlen + (128u << 10));
+	for (int i = 0; i < 4; i++) {
+		uint64_t c0 = at[i] / (64u << 10), c1 = (at[i] + dlen - 1) / (64u << 10);
+		for (uint64_t c = c0; c <= c1; c++)
+			CHECK_EQ(
+			    thaw_snapshot_read_chunk(s, c, got + (c - c0) * (64u << 10), 64u << 10),
+			    64u << 10);
+		CHECK_MSG(!memcmp(got + at[i] % (64u << 10), d, dlen),
+			  "data at %" PRIu64 " differs", at[i]);
+		/* The chunks around it are zero. */
+		if (c0 > 0)
+			CHECK_OK(thaw_snapshot_read_chunk(s, c0 - 1, buf, 64u << 10));
+	}
+	thaw_snapshot_close(s);
+
+	/* A region running past the end of a sparse file fails; the hole is not taken for zeros beyond EOF. */
+	CHECK(ftruncate(fd, 1u << 20) == 0);
+	CHECK_OK(thaw_writer_open(test_path("past.thaw"), &o, &w));
+	r.len = 2u << 20;
+	r.fd_offset = 0;
+	CHECK_OK(thaw_writer_add_region(w, &r));
+	CHECK_LT(thaw_writer_close(w), 0);
+	CHECK_MSG(strstr(err, "end of file"), "%s", err);
+	close(fd);
+	free(buf);
+	free(got);
+	free(d);
 	return 0;
 }
 
@@ -991,6 +1063,7 @@ static const struct test_case cases[] = {
     {"mixed_fixture_ratio", case_mixed_ratio},
     {"same_file_any_thread_count", case_deterministic},
     {"fd_and_pid_sources", case_fd_and_pid_sources},
+    {"large_sparse_file", case_large_sparse_file, 120},
     {"progress", case_progress},
     {"writer_errors", case_writer_errors},
     {"truncated", case_truncated},
