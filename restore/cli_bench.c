@@ -751,7 +751,7 @@ static int run_floor(struct bench *b)
 		free(pp);
 	}
 	b->t0_ns = cli_now_ns();
-	int e = thaw_bench_floor(b->ntouch, order, b->lat_ns);
+	int e = b->ntouch ? thaw_bench_floor(b->ntouch, order, b->lat_ns) : 0;
 	b->end_ns = cli_now_ns();
 	free(order);
 	if (e < 0) {
@@ -988,23 +988,28 @@ int cli_bench(int argc, char **argv)
 	if (cli_open_snapshot(cmd, b.a.uri, &log, &b.snap) < 0)
 		return CLI_FAIL;
 	int ret = CLI_FAIL;
+	struct touch_team *team = NULL;
 	r = bench_setup(&b);
 	if (r < 0) {
 		cli_err(cmd, "cannot prepare the touch list for %s: %s", b.a.uri, thaw_strerror(r));
 		goto out;
 	}
-	static struct touch_team team; /* 256 thread slots: too big for the stack */
+	team = calloc(1, sizeof(*team)); /* 256 thread slots: too big for the stack */
+	if (!team) {
+		cli_err(cmd, "out of memory");
+		goto out;
+	}
 	if (b.a.mode != MODE_FLOOR)
-		team_prepare(&team, &b);
+		team_prepare(team, &b);
 	switch (b.a.mode) {
 	case MODE_LAZY:
-		r = run_lazy(&b, &team);
+		r = run_lazy(&b, team);
 		break;
 	case MODE_EAGER:
-		r = run_eager(&b, &team);
+		r = run_eager(&b, team);
 		break;
 	case MODE_MMAP:
-		r = run_mmap(&b, &team);
+		r = run_mmap(&b, team);
 		break;
 	case MODE_FLOOR:
 		r = run_floor(&b);
@@ -1023,6 +1028,7 @@ int cli_bench(int argc, char **argv)
 		print_text(&b, &s);
 	ret = CLI_OK;
 out:
+	free(team);
 	free(b.touch);
 	free(b.lat_ns);
 	free(b.reg);
