@@ -28,6 +28,7 @@ struct thaw__http_url {
 	char *url;
 	/* Set once, under the store's lock; never changes afterwards. */
 	bool pinned;
+	bool foreign; /* a mirror that holds another object: never used */
 	bool pin_is_etag;
 	char validator[THAW__HTTP_VALIDATOR_MAX]; /* the ETag, else the Last-Modified date */
 	struct curl_slist *headers; /* the store's headers + If-Match/If-Unmodified-Since */
@@ -150,6 +151,9 @@ int thaw__http_pin(struct thaw__http_store *s, size_t i, const struct thaw__http
 int thaw__http_probe_check(struct thaw__http_store *s, const struct thaw__http_resp *r,
 			   const void *buf, char *why, size_t why_len);
 bool thaw__http_url_pinned(struct thaw__http_store *s, size_t i);
+/* Mark mirror i as holding another object, so no request goes there again. */
+void thaw__http_url_foreign(struct thaw__http_store *s, size_t i);
+bool thaw__http_url_is_foreign(struct thaw__http_store *s, size_t i);
 
 int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 			   struct thaw__store_stream **out);

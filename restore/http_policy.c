@@ -299,8 +299,11 @@ void thaw__http_judge(const struct thaw__http_resp *r, CURLcode rc, const char *
 	switch (r->abort) {
 	case THAW__HTTP_ABORT_RANGE:
 		if (r->want.total && r->range_seen && r->range_total != r->want.total) {
+			/* Without a pin this is a mirror being checked: it holds another object. */
 			outcome(o, THAW__HTTP_FAIL, -THAW_E_CHANGED,
-				"object changed on the server (%s)", r->abort_why);
+				r->want.pin ? "object changed on the server (%s)"
+					    : "not the snapshot's object (%s)",
+				r->abort_why);
 			return;
 		}
 		outcome(o, THAW__HTTP_RETRY, -THAW_E_NET, "%s", r->abort_why);

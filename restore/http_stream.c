@@ -322,6 +322,14 @@ static void next_url(struct xfer *x, const struct thaw__http_outcome *o)
 	}
 	x->url = (x->url + 1) % s->nurls;
 	x->retry = 0;
+	while (thaw__http_url_is_foreign(s, x->url) && x->urls_tried + 1 < s->nurls) {
+		x->urls_tried++;
+		x->url = (x->url + 1) % s->nurls;
+	}
+	if (thaw__http_url_is_foreign(s, x->url)) {
+		finish(x, x->first_err == -THAW_E_HTTP ? x->first_err : -THAW_E_NET);
+		return;
+	}
 	struct lane *ln = &x->st->lanes[x->lane];
 	list_add(&ln->queue, x, true);
 	pump(ln);
@@ -361,10 +369,16 @@ static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
 
 	struct thaw__http_outcome o;
 	thaw__http_judge(&x->resp, rc, x->errbuf, &o);
-	if (o.verdict == THAW__HTTP_OK && x->probing) {
-		int err = thaw__http_probe_check(s, &x->resp, x->probe_buf, o.why, sizeof(o.why));
+	if (x->probing && (o.verdict == THAW__HTTP_OK || o.err == -THAW_E_CHANGED)) {
+		int err =
+		    o.verdict == THAW__HTTP_OK
+			? thaw__http_probe_check(s, &x->resp, x->probe_buf, o.why, sizeof(o.why))
+			: o.err;
 		if (!err)
 			err = thaw__http_pin(s, x->url, &x->resp);
+		if (err == -THAW_E_CHANGED)
+			thaw__http_url_foreign(
+			    s, x->url); /* another object: the other URLs may serve */
 		if (err) {
 			o.verdict = err == -ENOMEM ? THAW__HTTP_FAIL : THAW__HTTP_NEXT_URL;
 			o.err = err;

@@ -85,6 +85,21 @@ bool thaw__http_url_pinned(struct thaw__http_store *s, size_t i)
 	return p;
 }
 
+void thaw__http_url_foreign(struct thaw__http_store *s, size_t i)
+{
+	pthread_mutex_lock(&s->lock);
+	s->urls[i].foreign = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool thaw__http_url_is_foreign(struct thaw__http_store *s, size_t i)
+{
+	pthread_mutex_lock(&s->lock);
+	bool f = s->urls[i].foreign;
+	pthread_mutex_unlock(&s->lock);
+	return f;
+}
+
 int thaw__http_easy_setup(struct thaw__http_store *s, CURL *easy, size_t i,
 			  struct thaw__http_resp *resp, char *errbuf)
 {
@@ -279,14 +294,17 @@ static int sync_probe(struct thaw__http_store *s, CURL *easy, size_t i,
 	struct thaw__http_expect want = {.off = 0, .len = len, .total = s->base.size};
 	struct thaw__http_resp resp = {0};
 	sync_attempts(s, easy, i, &resp, &want, buf, o);
-	if (o->verdict != THAW__HTTP_OK)
-		return o->err;
-	int err = thaw__http_probe_check(s, &resp, buf, o->why, sizeof(o->why));
-	if (err) {
+	int err = o->verdict == THAW__HTTP_OK
+		      ? thaw__http_probe_check(s, &resp, buf, o->why, sizeof(o->why))
+		      : o->err;
+	if (err == -THAW_E_CHANGED) {
+		/* Another object entirely: that mirror is out, the others may serve. */
+		thaw__http_url_foreign(s, i);
 		o->verdict = THAW__HTTP_NEXT_URL;
 		o->err = err;
-		return err;
 	}
+	if (err)
+		return err;
 	return thaw__http_pin(s, i, &resp);
 }
 
@@ -302,6 +320,8 @@ static int http_read_remote(struct thaw__http_store *s, void *buf, uint64_t len,
 	char first_why[sizeof(o.why)] = "";
 	for (size_t k = 0; k < s->nurls; k++) {
 		size_t i = (start + k) % s->nurls;
+		if (thaw__http_url_is_foreign(s, i))
+			continue;
 		if (!thaw__http_url_pinned(s, i) && sync_probe(s, easy, i, &o)) {
 			if (o.verdict == THAW__HTTP_FAIL && o.err != -THAW_E_CHANGED)
 				break;
@@ -465,6 +485,14 @@ static int setup_sigv4(struct thaw__http_store *s, const char *spec, char *err, 
 		s->userpwd = NULL;
 	if (!s->sigv4 || !s->userpwd)
 		return -ENOMEM;
+	/* S3 wants the payload's hash in a header; a GET has none to sign. */
+	if (strstr(buf, ":amz:")) {
+		struct curl_slist *l =
+		    curl_slist_append(s->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+		if (!l)
+			return -ENOMEM;
+		s->headers = l;
+	}
 	const char *token = getenv("AWS_SESSION_TOKEN");
 	if (token && *token) {
 		char *line;
