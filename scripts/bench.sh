@@ -325,6 +325,9 @@ section_python() {
 
 # ---- run ---------------------------------------------------------------------
 
+# Every figure here is a wall-clock time on a shared machine: say how busy it was.
+load_note() { echo "(load average $(cut -d' ' -f1-3 /proc/loadavg) on $cores CPUs$1)"; }
+load_note "; other work running now makes every figure noisier"
 t0=$(date +%s)
 for s in "${sections[@]}"; do
 	"section_$s"
@@ -335,3 +338,4 @@ printf '  %-56s %-36s %-10s %s\n' figure measured target verdict
 cat "$work/targets.txt" 2>/dev/null || true
 echo
 echo "(JSON of every run: $res; total $(($(date +%s) - t0)) s)"
+load_note " at the end"
