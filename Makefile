@@ -107,7 +107,8 @@ asan:
 ubsan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/ubsan SAN=undefined OPT=-O1 test
 tsan:
-	$(Q)$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT=-O1 test
+	$(Q)TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $(TSAN_OPTIONS)" \
+		$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT=-O1 test
 
 INSTALL_FILES := $(DESTDIR)$(LIBDIR)/libthaw.a $(DESTDIR)$(LIBDIR)/libthaw.so.$(VERSION) \
 	$(DESTDIR)$(LIBDIR)/libthaw.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libthaw.so \

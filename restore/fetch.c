@@ -77,7 +77,6 @@ static void fetch_done(struct thaw__store_req *req, int err)
 {
 	struct fetch *f = (struct fetch *)req;
 	struct thaw_restore *r = f->r;
-	const struct thaw__fmt_chunk *first = thaw__layout_stored(r->lay, f->first);
 	if (!err)
 		atomic_fetch_add_explicit(&r->c.bytes_read, req->len, memory_order_relaxed);
 	for (uint32_t i = 0; i < f->count; i++) {
@@ -93,8 +92,7 @@ static void fetch_done(struct thaw__store_req *req, int err)
 				thaw__populate_poison(r, id, err);
 			continue;
 		}
-		const void *src =
-		    f->data + (thaw__layout_stored(r->lay, id)->offset - first->offset);
+		const void *src = thaw__fetch_bytes(f, r->lay, id);
 		if (atomic_load(&r->fault_ns[id]) || !r->nworkers) {
 			/* Someone is waiting: decode here rather than queue behind the workers. */
 			if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))
@@ -151,13 +149,14 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 
 	if (l->chunks[id].kind == THAW_CHUNK_ZERO) {
 		uint32_t len = thaw__layout_chunk_len(l, id);
-		int err = thaw__install_zero(r->eng, thaw__restore_chunk_dst(r, id), len);
-		if (err == -ESRCH)
-			thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+		/* Counted first: the wake-up lets the toucher read the stats. */
 		atomic_fetch_add_explicit(&r->c.pages_zero, len / l->hdr.page_size,
 					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&r->c.pages_fault, len / l->hdr.page_size,
 					  memory_order_relaxed);
+		int err = thaw__install_zero(r->eng, thaw__restore_chunk_dst(r, id), len);
+		if (err == -ESRCH)
+			thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 		thaw__restore_record_fault(r, now);
 		atomic_store(&r->fault_ns[id], 0);
 		return;
@@ -167,15 +166,11 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 		add_pending(r, id);
 		return;
 	}
-	if (st == CHUNK_QUEUED) {
+	struct fetch *f;
+	if (st == CHUNK_QUEUED && thaw__take_queued(r, id, &f)) {
 		/* Fetched by the background pass, not decoded yet: do it now. */
-		struct fetch *f = atomic_load_explicit(&r->queued_in[id], memory_order_acquire);
-		if (atomic_compare_exchange_strong(&r->state[id], &st, CHUNK_DECODING)) {
-			const struct thaw__fmt_chunk *first = thaw__layout_stored(l, f->first);
-			thaw__populate_chunk(
-			    r, r->decoder, r->scratch, id,
-			    f->data + (thaw__layout_stored(l, id)->offset - first->offset));
-		}
+		thaw__populate_chunk(r, r->decoder, r->scratch, id, thaw__fetch_bytes(f, l, id));
+		thaw__fetch_put(f);
 		return;
 	}
 	if (st == CHUNK_FETCHING && none == 0 && r->stream) {

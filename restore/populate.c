@@ -23,20 +23,20 @@ void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns)
 	atomic_fetch_add_explicit(&r->c.lat_hist[b], 1, memory_order_relaxed);
 }
 
-/* A chunk reached DONE or POISONED: account for it and see if all are. */
-static void chunk_finished(struct thaw_restore *r, uint64_t id, bool installed)
+/* Count a chunk's pages before they are installed: the wake-up lets the toucher read stats. */
+static void count_pages(struct thaw_restore *r, uint64_t id, bool by_fault, int sign)
 {
-	uint32_t pages = thaw__layout_chunk_len(r->lay, id) / r->lay->hdr.page_size;
-	uint64_t waited = atomic_load_explicit(&r->fault_ns[id], memory_order_acquire);
-	if (installed) {
-		if (waited) {
-			thaw__restore_record_fault(r, waited);
-			atomic_fetch_add_explicit(&r->c.pages_fault, pages, memory_order_relaxed);
-		} else {
-			atomic_fetch_add_explicit(&r->c.pages_background, pages,
-						  memory_order_relaxed);
-		}
-	}
+	uint64_t pages = thaw__layout_chunk_len(r->lay, id) / r->lay->hdr.page_size;
+	atomic_uint_fast64_t *ctr = by_fault ? &r->c.pages_fault : &r->c.pages_background;
+	if (sign > 0)
+		atomic_fetch_add_explicit(ctr, pages, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(ctr, pages, memory_order_relaxed);
+}
+
+/* A chunk reached DONE or POISONED: see if all are. */
+static void chunk_finished(struct thaw_restore *r)
+{
 	if (atomic_fetch_sub_explicit(&r->chunks_left, 1, memory_order_acq_rel) == 1)
 		thaw__engine_notify(r->eng);
 }
@@ -70,7 +70,7 @@ void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
 			  thaw_strerror(err));
 	atomic_store_explicit(&r->state[id], CHUNK_POISONED, memory_order_release);
 	atomic_fetch_add_explicit(&r->c.chunks_poisoned, 1, memory_order_relaxed);
-	chunk_finished(r, id, false);
+	chunk_finished(r);
 }
 
 /* A chunk that failed its check goes back to MISSING for the manager to fetch again. */
@@ -119,18 +119,23 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 		refetch(r, id, err);
 		return 0;
 	}
+	uint64_t waited = atomic_load_explicit(&r->fault_ns[id], memory_order_acquire);
+	count_pages(r, id, waited != 0, +1);
 	err = install_retrying(r, thaw__restore_chunk_dst(r, id), bytes, len);
-	if (err == -ESRCH) {
-		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
-		return err;
-	}
 	if (err) {
+		count_pages(r, id, waited != 0, -1);
+		if (err == -ESRCH) {
+			thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+			return err;
+		}
 		thaw__populate_poison(r, id, err);
 		return 0;
 	}
+	if (waited)
+		thaw__restore_record_fault(r, waited);
 	atomic_store_explicit(&r->state[id], CHUNK_DONE, memory_order_release);
 	atomic_fetch_add_explicit(&r->c.chunks_fetched, 1, memory_order_relaxed);
-	chunk_finished(r, id, true);
+	chunk_finished(r);
 	return 0;
 }
 
@@ -144,10 +149,40 @@ void thaw__fetch_put(struct fetch *f)
 	thaw__engine_notify(r->eng);
 }
 
+bool thaw__take_queued(struct thaw_restore *r, uint64_t id, struct fetch **f)
+{
+	uint8_t expect = CHUNK_QUEUED;
+	if (!atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))
+		return false;
+	*f = atomic_load_explicit(&r->queued_in[id], memory_order_acquire);
+	return true;
+}
+
+const void *thaw__fetch_bytes(const struct fetch *f, const struct thaw__layout *l, uint64_t id)
+{
+	return f->data +
+	       (thaw__layout_stored(l, id)->offset - thaw__layout_stored(l, f->first)->offset);
+}
+
 void thaw__workers_push(struct thaw_restore *r, uint64_t id)
 {
 	pthread_mutex_lock(&r->q_lock);
-	/* The queue holds at most every chunk once at a time, so nchunks slots never overflow. */
+	if (r->q_len == r->q_cap) {
+		/* A chunk fetched again after a bad hash may sit in the queue twice. */
+		size_t cap = r->q_cap * 2;
+		uint64_t *q = malloc(cap * sizeof(*q));
+		if (!q) {
+			pthread_mutex_unlock(&r->q_lock);
+			thaw__restore_fail(r, -ENOMEM);
+			return;
+		}
+		for (size_t i = 0; i < r->q_len; i++)
+			q[i] = r->queue[(r->q_head + i) % r->q_cap];
+		free(r->queue);
+		r->queue = q;
+		r->q_head = 0;
+		r->q_cap = cap;
+	}
 	r->queue[(r->q_head + r->q_len) % r->q_cap] = id;
 	r->q_len++;
 	pthread_cond_signal(&r->q_cond);
@@ -180,18 +215,14 @@ static void *worker_main(void *arg)
 		thaw__restore_fail(r, -ENOMEM);
 	uint64_t id;
 	while (pop(r, &id)) {
-		struct fetch *f = atomic_load_explicit(&r->queued_in[id], memory_order_acquire);
-		uint8_t expect = CHUNK_QUEUED;
-		/* A fault may have taken the chunk already; then only the hold is dropped. */
-		if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING)) {
-			const struct thaw__fmt_chunk *first = thaw__layout_stored(r->lay, f->first);
-			const struct thaw__fmt_chunk *st = thaw__layout_stored(r->lay, id);
-			if (dec && scratch)
-				thaw__populate_chunk(r, dec, scratch, id,
-						     f->data + (st->offset - first->offset));
-			else
-				thaw__populate_poison(r, id, -ENOMEM);
-		}
+		struct fetch *f;
+		/* A fault may have taken the chunk already, and with it the hold. */
+		if (!thaw__take_queued(r, id, &f))
+			continue;
+		if (dec && scratch)
+			thaw__populate_chunk(r, dec, scratch, id, thaw__fetch_bytes(f, r->lay, id));
+		else
+			thaw__populate_poison(r, id, -ENOMEM);
 		thaw__fetch_put(f);
 	}
 	thaw__decoder_free(dec);

@@ -38,7 +38,7 @@ struct fetch {
 	struct thaw_restore *r;
 	uint64_t first;
 	uint32_t count;
-	atomic_int refs; /* the manager's hold + one per chunk queued for a worker */
+	atomic_int refs; /* the manager's hold + one per chunk queued, put by whoever decodes it */
 	uint64_t submit_ns;
 	unsigned char data[];
 };
@@ -137,6 +137,13 @@ void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why);
 void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns);
 /* Drop one hold on a fetch; the last frees it and lets the manager refill. */
 void thaw__fetch_put(struct fetch *f);
+/*
+ * Move a QUEUED chunk to DECODING. The winner gets the fetch holding its
+ * bytes together with the hold taken when it was queued, and puts it.
+ */
+bool thaw__take_queued(struct thaw_restore *r, uint64_t id, struct fetch **f);
+/* Where chunk id's stored bytes sit inside fetch f. */
+const void *thaw__fetch_bytes(const struct fetch *f, const struct thaw__layout *l, uint64_t id);
 int thaw__workers_start(struct thaw_restore *r, int n);
 void thaw__workers_push(struct thaw_restore *r, uint64_t id);
 void thaw__workers_stop(struct thaw_restore *r);
