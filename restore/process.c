@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -22,6 +23,39 @@
 
 #define PM_PRESENT (1ull << 63)
 #define PM_SWAPPED (1ull << 62)
+
+/*
+ * Anonymous mappings larger than this are recorded as their populated
+ * extents only (sanitizer shadows reserve terabytes of readable address
+ * space; a region covers every page with a chunk entry, so recording such
+ * a mapping whole would cost gigabytes of tables for nothing).
+ */
+#define SPARSE_LIMIT (64ull << 30)
+/* Extents of a sparse mapping closer than this are recorded as one region. */
+#define EXTENT_GAP (64ull << 20)
+
+/* PAGEMAP_SCAN (Linux 6.7) as in linux/fs.h, which this system's headers predate. */
+#ifndef PAGEMAP_SCAN
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+#define PAGE_IS_PFNZERO (1 << 5)
+struct page_region {
+	uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
+
+/* Address ranges whose pages may hold data: present (but not the zero page) or swapped. */
+struct ranges {
+	struct {
+		uint64_t start, end;
+	} * v;
+	size_t n, cap;
+};
 
 struct mapping {
 	uint64_t start, end, offset, inode;
@@ -128,32 +162,188 @@ static uint64_t readable_len(pid_t pid, const struct mapping *m, uint32_t page_s
 	return file_end - m->offset < len ? file_end - m->offset : len;
 }
 
-/* Bitmap of pages neither present nor swapped, or NULL if pagemap cannot tell. */
-static uint64_t *never_populated(int pm_fd, uint64_t start, uint64_t pages, uint32_t page_size)
+static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
 {
-	if (pm_fd < 0)
-		return NULL;
-	uint64_t *bits = calloc((pages + 63) / 64, 8);
+	if (r->n && r->v[r->n - 1].end == start) {
+		r->v[r->n - 1].end = end;
+		return 0;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		void *p = realloc(r->v, cap * sizeof(*r->v));
+		if (!p)
+			return -ENOMEM;
+		r->v = p;
+		r->cap = cap;
+	}
+	r->v[r->n].start = start;
+	r->v[r->n].end = end;
+	r->n++;
+	return 0;
+}
+
+/* PAGEMAP_SCAN walks page tables and skips empty ones: fast on terabytes of reservation. */
+static int scan_ioctl(int pm_fd, uint64_t start, uint64_t end, struct ranges *out)
+{
+	struct page_region vec[256];
+	struct pm_scan_arg a = {
+	    .size = sizeof(a),
+	    .start = start,
+	    .end = end,
+	    .vec = (uint64_t)(uintptr_t)vec,
+	    .vec_len = 256,
+	    .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	    .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO,
+	};
+	while (a.start < end) {
+		int n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
+		if (n < 0)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			/* A read of untouched memory maps the shared zero page: still zero. */
+			if ((vec[i].categories & PAGE_IS_PFNZERO) &&
+			    !(vec[i].categories & PAGE_IS_SWAPPED))
+				continue;
+			int r = ranges_add(out, vec[i].start, vec[i].end);
+			if (r)
+				return r;
+		}
+		if (a.walk_end <= a.start)
+			return -EIO;
+		a.start = a.walk_end;
+	}
+	return 0;
+}
+
+/* The same from plain pagemap entries, for kernels without PAGEMAP_SCAN. */
+static int scan_read(int pm_fd, uint64_t start, uint64_t end, uint32_t page_size,
+		     struct ranges *out)
+{
 	uint64_t *ent = malloc(8192 * 8);
-	if (!bits || !ent)
-		goto fail;
-	for (uint64_t done = 0; done < pages;) {
+	if (!ent)
+		return -ENOMEM;
+	uint64_t pages = (end - start) / page_size;
+	int r = 0;
+	for (uint64_t done = 0; done < pages && !r;) {
 		uint64_t n = pages - done < 8192 ? pages - done : 8192;
 		ssize_t got = pread(pm_fd, ent, n * 8, (off_t)((start / page_size + done) * 8));
-		if (got <= 0 || got % 8)
-			goto fail;
+		if (got <= 0 || got % 8) {
+			r = got < 0 ? -errno : -EIO;
+			break;
+		}
 		n = (uint64_t)got / 8;
-		for (uint64_t i = 0; i < n; i++)
-			if (!(ent[i] & (PM_PRESENT | PM_SWAPPED)))
-				bits[(done + i) / 64] |= 1ull << ((done + i) % 64);
+		for (uint64_t i = 0; i < n && !r; i++)
+			if (ent[i] & (PM_PRESENT | PM_SWAPPED))
+				r = ranges_add(out, start + (done + i) * page_size,
+					       start + (done + i + 1) * page_size);
 		done += n;
 	}
 	free(ent);
-	return bits;
-fail:
-	free(bits);
-	free(ent);
-	return NULL;
+	return r;
+}
+
+/*
+ * Add [start, end) of mapping m as one region; pages outside every range
+ * in pop (ranges that may hold data) are recorded as zero without being
+ * read. pop == NULL: nothing is known, read everything.
+ */
+static int add_extent(struct thaw_writer *w, pid_t pid, int mem_fd, const struct mapping *m,
+		      uint64_t start, uint64_t end, const struct ranges *pop)
+{
+	uint32_t ps = thaw__writer_page_size(w);
+	uint64_t pages = (end - start) / ps;
+	uint64_t *zero = NULL;
+	if (pop) {
+		zero = malloc((pages + 63) / 64 * 8);
+		if (!zero)
+			return -ENOMEM;
+		memset(zero, 0xff, (pages + 63) / 64 * 8);
+		for (size_t i = 0; i < pop->n; i++) {
+			uint64_t a = pop->v[i].start > start ? pop->v[i].start : start;
+			uint64_t b = pop->v[i].end < end ? pop->v[i].end : end;
+			if (a >= b)
+				continue;
+			for (uint64_t p = (a - start) / ps; p < (b - start) / ps; p++)
+				zero[p / 64] &= ~(1ull << (p % 64));
+		}
+	}
+	bool first_known = zero && (zero[0] & 1);
+	if (!first_known && !can_read(pid, mem_fd, start, ps)) {
+		thaw__warn(thaw__writer_log(w),
+			   "pid %d: skipping unreadable mapping 0x%" PRIx64 "-0x%" PRIx64 " %s",
+			   (int)pid, m->start, m->end, m->path);
+		free(zero);
+		return 0;
+	}
+	struct thaw_region_desc d = {
+	    .sz = sizeof(d),
+	    .addr = start,
+	    .len = end - start,
+	    .prot = (m->perms[0] == 'r' ? PROT_READ : 0) | (m->perms[1] == 'w' ? PROT_WRITE : 0) |
+		    (m->perms[2] == 'x' ? PROT_EXEC : 0),
+	    .name = m->path,
+	    .fd = -1,
+	    .pid = pid,
+	};
+	int r = thaw__writer_add_region_known_zero(w, &d, zero);
+	free(zero);
+	return r ? r : 1;
+}
+
+/* An anonymous private mapping: whole with its never-populated pages known, or its extents if huge. */
+static int add_anonymous(struct thaw_writer *w, pid_t pid, int pm_fd, int mem_fd,
+			 const struct mapping *m)
+{
+	const struct thaw__logger *log = thaw__writer_log(w);
+	uint64_t len = m->end - m->start;
+	struct ranges pop = {0};
+	int r = pm_fd < 0 ? -EBADF : scan_ioctl(pm_fd, m->start, m->end, &pop);
+	if (r == -ENOTTY || r == -EINVAL || r == -EOPNOTSUPP) {
+		pop.n = 0;
+		if (len > SPARSE_LIMIT) {
+			thaw__warn(log,
+				   "pid %d: skipping the %" PRIu64 " GiB mapping at 0x%" PRIx64
+				   ": too large to read without PAGEMAP_SCAN (Linux 6.7)",
+				   (int)pid, len >> 30, m->start);
+			return 0;
+		}
+		r = scan_read(pm_fd, m->start, m->end, thaw__writer_page_size(w), &pop);
+	}
+	if (r == -ENOMEM) {
+		free(pop.v);
+		return r;
+	}
+	if (r) {
+		/* Without pagemap, everything is read (populating what was not). */
+		thaw__debug(log, "pid %d: pagemap of 0x%" PRIx64 ": %s", (int)pid, m->start,
+			    strerror(-r));
+		free(pop.v);
+		return add_extent(w, pid, mem_fd, m, m->start, m->end, NULL);
+	}
+	int added = 0;
+	if (len <= SPARSE_LIMIT) {
+		added = add_extent(w, pid, mem_fd, m, m->start, m->end, &pop);
+	} else {
+		uint64_t kept = 0;
+		for (size_t i = 0; i < pop.n && added >= 0;) {
+			size_t j = i;
+			while (j + 1 < pop.n && pop.v[j + 1].start - pop.v[j].end < EXTENT_GAP)
+				j++;
+			int n = add_extent(w, pid, mem_fd, m, pop.v[i].start, pop.v[j].end, &pop);
+			kept += pop.v[j].end - pop.v[i].start;
+			added = n < 0 ? n : added + n;
+			i = j + 1;
+		}
+		if (added >= 0)
+			thaw__info(log,
+				   "pid %d: %" PRIu64 " GiB mapping at 0x%" PRIx64
+				   " %s: recorded its %" PRIu64
+				   " MiB of populated extents in %d regions",
+				   (int)pid, len >> 30, m->start,
+				   m->path[0] ? m->path : "(anonymous)", kept >> 20, added);
+	}
+	free(pop.v);
+	return added;
 }
 
 int thaw_writer_add_process(struct thaw_writer *w, pid_t pid, unsigned flags)
@@ -189,37 +379,18 @@ int thaw_writer_add_process(struct thaw_writer *w, pid_t pid, unsigned flags)
 		if (m.perms[0] != 'r' || skipped_special(m.path) ||
 		    ((flags & THAW_PROCESS_SKIP_FILE_MAPPINGS) && !anon))
 			continue;
-		uint64_t len = anon ? m.end - m.start : readable_len(pid, &m, page_size);
-		if (!len)
-			continue;
-		uint64_t *known_zero = NULL;
-		if (anon && m.perms[3] == 'p')
-			known_zero = never_populated(pm_fd, m.start, len / page_size, page_size);
-		bool first_known = known_zero && (known_zero[0] & 1);
-		if (!first_known && !can_read(pid, mem_fd, m.start, page_size)) {
-			thaw__warn(log,
-				   "pid %d: skipping unreadable mapping 0x%" PRIx64 "-0x%" PRIx64
-				   " %s",
-				   (int)pid, m.start, m.end, m.path);
-			free(known_zero);
-			continue;
+		int n;
+		if (anon && m.perms[3] == 'p') {
+			n = add_anonymous(w, pid, pm_fd, mem_fd, &m);
+		} else {
+			uint64_t len = anon ? m.end - m.start : readable_len(pid, &m, page_size);
+			n = len ? add_extent(w, pid, mem_fd, &m, m.start, m.start + len, NULL) : 0;
 		}
-		struct thaw_region_desc d = {
-		    .sz = sizeof(d),
-		    .addr = m.start,
-		    .len = len,
-		    .prot = (m.perms[0] == 'r' ? PROT_READ : 0) |
-			    (m.perms[1] == 'w' ? PROT_WRITE : 0) |
-			    (m.perms[2] == 'x' ? PROT_EXEC : 0),
-		    .name = m.path,
-		    .fd = -1,
-		    .pid = pid,
-		};
-		r = thaw__writer_add_region_known_zero(w, &d, known_zero);
-		free(known_zero);
-		if (r)
+		if (n < 0) {
+			r = n;
 			break;
-		added++;
+		}
+		added += n;
 	}
 	if (pm_fd >= 0)
 		close(pm_fd);
