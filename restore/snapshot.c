@@ -240,6 +240,29 @@ int thaw_snapshot_chunk(const struct thaw_snapshot *s, uint64_t i, struct thaw_c
 	return 0;
 }
 
+static bool page_zero(const uint8_t *p, size_t len)
+{
+	uint64_t acc = 0;
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t v; /* the caller's buffer need not be aligned */
+		memcpy(&v, p + i, 8);
+		acc |= v;
+	}
+	return !acc;
+}
+
+/* Bit p of chunk id's zero mask is set exactly when page p of buf is zero. */
+static bool zmask_agrees(const struct thaw__layout *l, uint64_t id, const uint8_t *buf,
+			 uint32_t len)
+{
+	const uint64_t *mask = l->zmask + id * l->zmask_words;
+	uint32_t ps = l->hdr.page_size;
+	for (uint32_t p = 0; p < len / ps; p++)
+		if ((bool)(mask[p / 64] >> (p % 64) & 1) != page_zero(buf + (size_t)p * ps, ps))
+			return false;
+	return true;
+}
+
 ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf, size_t buf_len)
 {
 	if (!s || !buf || i >= s->layout.hdr.chunk_count)
@@ -280,6 +303,13 @@ ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf,
 		pool_put(s, sd);
 		break;
 	}
+	}
+	if (!r && !zmask_agrees(&s->layout, i, buf, len)) {
+		/* The hash covers the bytes, not the mask: a restore that trusts
+		 * the mask for zero pages would diverge from them. */
+		thaw__err(&s->log, "%s: chunk %" PRIu64 ": its zero mask disagrees with its bytes",
+			  s->uri, i);
+		return -THAW_E_BAD_SNAPSHOT;
 	}
 	if (r == -THAW_E_HASH || r == -THAW_E_CODEC)
 		thaw__err(&s->log, "%s: chunk %" PRIu64 " (at 0x%" PRIx64 "): %s", s->uri, i,
