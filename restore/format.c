@@ -375,7 +375,7 @@ static int check_chunks(struct thaw__layout *l, char *err, size_t err_len)
 			    t->hash != c->hash || thaw__layout_chunk_len(l, c->ref) != len) {
 				r = bad(err, err_len,
 					"chunk %" PRIu64 ": DUP ref %u differs from its target in "
-							 "offset, stored_len, length or hash",
+					"offset, stored_len, length or hash",
 					id, c->ref);
 				goto out;
 			}
