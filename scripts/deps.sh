@@ -4,11 +4,15 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev
-      nginx-light python3 zstd curl)
+      nginx-light python3 zstd curl openssl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# node and npm run s3rver for the SigV4 tests. Checked by command, not package:
+# a node from another source (which bundles npm) must not be replaced.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "thaw needs: sudo apt-get install -y ${missing[*]}" >&2
@@ -20,4 +24,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# The distribution starts nginx on port 80; the tests run their own.
 	if command -v service >/dev/null; then service nginx stop >/dev/null 2>&1 || true; fi
 	pkill -x nginx 2>/dev/null || true
+fi
+
+# s3rver, an S3-compatible server for the HTTP store's SigV4 tests, from the
+# npm registry into a cache directory (tests/httpd.c looks there, or in
+# $THAW_S3RVER_DIR). Without it those tests skip, so a failure only warns.
+s3dir=${THAW_S3RVER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/thaw/s3rver}
+if [ ! -f "$s3dir/node_modules/s3rver/bin/s3rver.js" ] && command -v npm >/dev/null; then
+	echo "installing s3rver into $s3dir"
+	mkdir -p "$s3dir"
+	if ! (cd "$s3dir" && timeout 600 npm install --no-audit --no-fund --loglevel=error s3rver@3.7.1 >/dev/null); then
+		echo "warning: npm could not install s3rver; the SigV4 tests will skip" >&2
+	fi
 fi
