@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* The HTTP options shared by the subcommands that open a snapshot. */
+#include "cli_http.h"
+
+#include <string.h>
+
+#include "cli_util.h"
+
+static int add(const char **list, size_t *n, const char *cmd, const char *what, const char *arg)
+{
+	if (*n >= CLI_HTTP_MAX) {
+		cli_usage_err(cmd, "at most %d %s options", CLI_HTTP_MAX, what);
+		return -1;
+	}
+	list[(*n)++] = arg;
+	list[*n] = NULL;
+	return 1;
+}
+
+int cli_http_option(struct cli_http *h, const char *cmd, int opt, const char *arg)
+{
+	switch (opt) {
+	case CLI_OPT_MIRROR:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8)) {
+			cli_usage_err(cmd, "--mirror '%s': want an http:// or https:// URL", arg);
+			return -1;
+		}
+		return add(h->mirrors, &h->nmirrors, cmd, "--mirror", arg);
+	case CLI_OPT_HEADER: {
+		const char *colon = strchr(arg, ':');
+		if (!colon || colon == arg) {
+			/* The value is not echoed: it may be a secret. */
+			cli_usage_err(cmd, "--header: want 'Name: value'");
+			return -1;
+		}
+		return add(h->headers, &h->nheaders, cmd, "--header", arg);
+	}
+	case CLI_OPT_CACERT:
+		h->cacert = arg;
+		return 1;
+	case CLI_OPT_INSECURE:
+		h->insecure = 1;
+		return 1;
+	case CLI_OPT_AWS_SIGV4:
+		h->aws_sigv4 = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void cli_http_apply(const struct cli_http *h, struct thaw_open_opts *oo)
+{
+	oo->mirrors = h->nmirrors ? h->mirrors : NULL;
+	oo->headers = h->nheaders ? h->headers : NULL;
+	oo->cacert = h->cacert;
+	oo->insecure = h->insecure;
+	oo->aws_sigv4 = h->aws_sigv4;
+}
