@@ -7,6 +7,7 @@
  * userfaultfd round trip per page).
  */
 #include "cli_util.h"
+#include "cli_http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,7 @@ static const struct option bench_opts[] = {
     {"tmpdir", required_argument, NULL, OPT_TMPDIR},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
+    CLI_HTTP_LONGOPTS,
     {0},
 };
 
@@ -95,6 +97,7 @@ struct bench_args {
 	uint64_t seed;
 	const char *tmpdir;
 	bool json;
+	struct cli_http http; /* for http(s):// snapshots */
 };
 
 /* One touched page: which region, which page in it. */
@@ -221,11 +224,18 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 			break;
 		case 'h':
 			fputs(bench_help, stdout);
+			fputs("\n" CLI_HTTP_HELP, stdout);
 			return -1;
 		case ':':
 			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+		default: {
+			int h = cli_http_option(&a->http, cmd, c, optarg);
+			if (h < 0)
+				return CLI_USAGE;
+			if (h == 0)
+				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			break;
+		}
 		}
 	}
 	if (optind >= argc)
@@ -988,7 +998,7 @@ int cli_bench(int argc, char **argv)
 		return r < 0 ? CLI_OK : r;
 	struct cli_log log;
 	cli_log_init(&log);
-	if (cli_open_snapshot(cmd, b.a.uri, &log, &b.snap) < 0)
+	if (cli_open_snapshot(cmd, b.a.uri, &log, &b.a.http, &b.snap) < 0)
 		return CLI_FAIL;
 	int ret = CLI_FAIL;
 	struct touch_team *team = NULL;

@@ -6,6 +6,7 @@
  * read(2)/write(2) into restored memory takes in any user of the library.
  */
 #include "cli_util.h"
+#include "cli_http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,7 @@ static const struct option extract_opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"region", required_argument, NULL, 'r'},
     {"help", no_argument, NULL, 'h'},
+    CLI_HTTP_LONGOPTS,
     {0},
 };
 
@@ -58,6 +60,7 @@ int cli_extract(int argc, char **argv)
 	const char *cmd = "extract";
 	const char *out = NULL;
 	long region = -1;
+	struct cli_http http = {0};
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -73,11 +76,18 @@ int cli_extract(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(extract_help, stdout);
+			fputs("\n" CLI_HTTP_HELP, stdout);
 			return CLI_OK;
 		case ':':
 			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+		default: {
+			int h = cli_http_option(&http, cmd, c, optarg);
+			if (h < 0)
+				return CLI_USAGE;
+			if (h == 0)
+				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			break;
+		}
 		}
 	}
 	if (optind >= argc)
@@ -91,7 +101,7 @@ int cli_extract(int argc, char **argv)
 	struct cli_log log;
 	cli_log_init(&log);
 	struct thaw_snapshot *s = NULL;
-	if (cli_open_snapshot(cmd, uri, &log, &s) < 0)
+	if (cli_open_snapshot(cmd, uri, &log, &http, &s) < 0)
 		return CLI_FAIL;
 	size_t nreg = thaw_snapshot_region_count(s);
 	if (region >= 0 && (size_t)region >= nreg) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* thaw info: what a snapshot holds. */
 #include "cli_util.h"
+#include "cli_http.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static const struct option info_opts[] = {
     {"json", no_argument, NULL, 'j'},
     {"chunks", no_argument, NULL, 'c'},
     {"help", no_argument, NULL, 'h'},
+    CLI_HTTP_LONGOPTS,
     {0},
 };
 
@@ -147,6 +149,7 @@ int cli_info(int argc, char **argv)
 {
 	const char *cmd = "info";
 	bool json = false, chunks = false;
+	struct cli_http http = {0};
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -160,9 +163,16 @@ int cli_info(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(info_help, stdout);
+			fputs("\n" CLI_HTTP_HELP, stdout);
 			return CLI_OK;
-		default:
-			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+		default: {
+			int h = cli_http_option(&http, cmd, c, optarg);
+			if (h < 0)
+				return CLI_USAGE;
+			if (h == 0)
+				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			break;
+		}
 		}
 	}
 	if (optind >= argc)
@@ -174,7 +184,7 @@ int cli_info(int argc, char **argv)
 	struct cli_log log;
 	cli_log_init(&log);
 	struct thaw_snapshot *s = NULL;
-	if (cli_open_snapshot(cmd, uri, &log, &s) < 0)
+	if (cli_open_snapshot(cmd, uri, &log, &http, &s) < 0)
 		return CLI_FAIL;
 	struct thaw_snapshot_info in;
 	int r = thaw_snapshot_get_info(s, &in);

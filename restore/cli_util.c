@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "cli_util.h"
+#include "cli_http.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -189,7 +190,7 @@ void cli_log_fn(enum thaw_log_level level, const char *msg, void *ctx)
 }
 
 int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
-		      struct thaw_snapshot **out)
+		      const struct cli_http *http, struct thaw_snapshot **out)
 {
 	char err[512] = "";
 	struct thaw_open_opts oo = {

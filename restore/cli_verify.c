@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* thaw verify: decode and hash-check every chunk. */
 #include "cli_util.h"
+#include "cli_http.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +25,7 @@ static const struct option verify_opts[] = {
     {"json", no_argument, NULL, 'j'},
     {"threads", required_argument, NULL, 't'},
     {"help", no_argument, NULL, 'h'},
+    CLI_HTTP_LONGOPTS,
     {0},
 };
 
@@ -141,6 +143,7 @@ int cli_verify(int argc, char **argv)
 	const char *cmd = "verify";
 	bool json = false;
 	long threads = 2;
+	struct cli_http http = {0};
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -156,11 +159,18 @@ int cli_verify(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(verify_help, stdout);
+			fputs("\n" CLI_HTTP_HELP, stdout);
 			return CLI_OK;
 		case ':':
 			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+		default: {
+			int h = cli_http_option(&http, cmd, c, optarg);
+			if (h < 0)
+				return CLI_USAGE;
+			if (h == 0)
+				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			break;
+		}
 		}
 	}
 	if (optind >= argc)
@@ -172,7 +182,7 @@ int cli_verify(int argc, char **argv)
 	struct cli_log log;
 	cli_log_init(&log);
 	struct thaw_snapshot *s = NULL;
-	if (cli_open_snapshot(cmd, uri, &log, &s) < 0)
+	if (cli_open_snapshot(cmd, uri, &log, &http, &s) < 0)
 		return CLI_FAIL;
 	struct thaw_snapshot_info in;
 	int r = thaw_snapshot_get_info(s, &in);
