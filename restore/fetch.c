@@ -8,6 +8,7 @@
 #include "restore.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,6 +235,14 @@ static void submit_background(struct thaw_restore *r)
 {
 	const struct thaw__layout *l = r->lay;
 	const struct thaw__store *s = r->snap->store;
+	if (!r->workers_tried && r->bg_cursor < r->nchunks) {
+		/* Started here, not in thaw_restore_start, to keep the caller's start short. */
+		r->workers_tried = true;
+		int err = thaw__workers_start(r, r->worker_target);
+		if (err)
+			thaw__warn(r->log, "decode workers: %s; decoding on the manager thread",
+				   thaw_strerror(err));
+	}
 	while (r->bg_cursor < r->nchunks && atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) <
 						(int)s->inflight[THAW__LANE_BACKGROUND]) {
 		uint64_t first = r->bg_cursor;
@@ -287,20 +296,37 @@ static void on_tick(void *ctx)
 		return;
 	submit_pending(r);
 	submit_redo(r);
-	if (!(r->flags & THAW_RESTORE_NO_BACKGROUND) || atomic_load(&r->finish_requested))
+	if ((r->bg_open && !(r->flags & THAW_RESTORE_NO_BACKGROUND)) ||
+	    atomic_load(&r->finish_requested))
 		submit_background(r);
 	if (atomic_load(&r->chunks_left) == 0)
 		finish(r);
 }
 
+/* How long the background pass holds back after start, so the first touches meet an idle loop. */
+#define BACKGROUND_GRACE_NS 1000000ull
+
+static void bg_grace_over(struct thaw__ring_req *req, int res, bool more)
+{
+	struct thaw_restore *r =
+	    (struct thaw_restore *)((char *)req - offsetof(struct thaw_restore, bg_grace));
+	r->bg_open = true; /* a tick follows this completion */
+}
+
 static int on_start(void *ctx, struct thaw__engine *e)
 {
 	struct thaw_restore *r = ctx;
+	/* Fault in the scratch buffer and this thread's malloc arena now, not on the first fault. */
+	memset(r->scratch, 0, r->lay->hdr.chunk_size);
+	free(malloc(r->lay->hdr.chunk_size));
 	int err = r->snap->store->ops->stream_open(r->snap->store, e, &r->stream);
 	if (err)
 		thaw__err(r->log, "opening the snapshot store for the restore: %s",
 			  thaw_strerror(err));
-	thaw__engine_notify(e); /* a first tick: start the background pass */
+	r->bg_grace.done = bg_grace_over;
+	if (!err && thaw__ring_timeout(e, &r->bg_grace, BACKGROUND_GRACE_NS) < 0)
+		r->bg_open = true;
+	thaw__engine_notify(e); /* a first tick: resident at once if nothing needs fetching */
 	return err;
 }
 

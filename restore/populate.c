@@ -207,8 +207,10 @@ static bool pop(struct thaw_restore *r, uint64_t *id)
 static void *worker_main(void *arg)
 {
 	struct thaw_restore *r = arg;
-	/* Background work yields the CPU to the faulting threads and the manager. */
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+	/* Background work runs only on CPU time nobody else wants: a woken
+	 * faulting thread or manager preempts it at once. */
+	struct sched_param sp = {0};
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 	struct thaw__decoder *dec = NULL;
 	void *scratch = malloc(r->lay->hdr.chunk_size);
 	if (thaw__decoder_new(&dec) || !scratch)

@@ -180,10 +180,11 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	}
 	if (!err)
 		err = map_regions(r);
-	int threads =
-	    o.background_threads > 0 ? o.background_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (!err && !(o.flags & THAW_RESTORE_NO_BACKGROUND))
-		err = thaw__workers_start(r, threads > 0 ? threads : 1);
+	if (r) {
+		int threads = o.background_threads > 0 ? o.background_threads
+						       : (int)sysconf(_SC_NPROCESSORS_ONLN);
+		r->worker_target = threads > 0 ? threads : 1;
+	}
 	if (!err)
 		err = thaw__engine_run(r->eng);
 	if (err) {

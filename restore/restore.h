@@ -83,6 +83,8 @@ struct thaw_restore {
 	uint64_t bg_cursor;
 	uint32_t bg_size;
 	bool fault_since_bg;
+	bool bg_open; /* the background pass may run (after a short grace period) */
+	struct thaw__ring_req bg_grace;
 	bool finished;
 	atomic_int fetches_alive[THAW__LANES];
 
@@ -99,6 +101,8 @@ struct thaw_restore {
 	bool q_quit;
 	pthread_t *workers;
 	int nworkers;
+	int worker_target; /* started by the manager when the background pass begins */
+	bool workers_tried;
 
 	/* Completion, waited on by thaw_restore_wait. */
 	pthread_mutex_t done_lock;
