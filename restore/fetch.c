@@ -272,11 +272,12 @@ static void submit_background(struct thaw_restore *r)
 /* Everything is in: unregister so the memory costs nothing more, and stop. */
 static void finish(struct thaw_restore *r)
 {
-	for (size_t i = 0; i < r->nregions; i++) {
-		int err =
-		    thaw__engine_unregister(r->eng, r->region_base[i], r->lay->regions[i].len);
+	for (size_t i = 0; i < r->nranges; i++) {
+		int err = thaw__engine_unregister(r->eng, r->ranges[i].base, r->ranges[i].len);
 		if (err)
-			thaw__warn(r->log, "unregistering region %zu: %s", i, thaw_strerror(err));
+			thaw__warn(r->log, "unregistering [0x%llx, +0x%llx): %s",
+				   (unsigned long long)r->ranges[i].base,
+				   (unsigned long long)r->ranges[i].len, thaw_strerror(err));
 	}
 	r->finished = true;
 	atomic_store(&r->resident_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);

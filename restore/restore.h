@@ -66,6 +66,8 @@ struct thaw_restore {
 
 	uint64_t *region_base; /* restored address of each region */
 	struct mapped_region *by_addr;
+	struct mapped_region *ranges; /* what is registered with the engine */
+	size_t nranges;
 	size_t nregions;
 	uint64_t nchunks;
 
