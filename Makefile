@@ -52,7 +52,7 @@ SHARED_LIB := $(BUILD)/libthaw.so.$(VERSION)
 THAW_BIN := $(BUILD)/thaw
 PC_FILE := $(BUILD)/thaw.pc
 
-.PHONY: all test bench demo install uninstall clean format asan ubsan tsan deps fuzz
+.PHONY: all test bench demo install uninstall clean format asan ubsan tsan deps FORCE
 all: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(TEST_BINS) $(EXAMPLE_BINS) $(PC_FILE)
 
 $(BUILD)/obj/%.o: %.c
@@ -85,10 +85,13 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) -lm
 
-$(PC_FILE): thaw.pc.in Makefile
+# Rewritten when PREFIX and friends change, not only when thaw.pc.in does.
+$(PC_FILE): thaw.pc.in Makefile FORCE
 	@mkdir -p $(@D)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' $< > $@
+		-e 's|@VERSION@|$(VERSION)|' $< > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+FORCE:
 
 deps:
 	$(Q)./scripts/deps.sh
