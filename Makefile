@@ -5,6 +5,7 @@
 #   make bench      benchmarks with ratios against baselines from the same run
 #   make asan|ubsan|tsan   rerun the suite under a sanitizer (in build/<name>/)
 #   make install|uninstall [PREFIX=/usr/local] [DESTDIR=]
+#   make fuzz       the snapshot parser under libFuzzer (clang) for FUZZ_SECONDS
 #   make format | clean | deps
 
 PREFIX ?= /usr/local
@@ -52,7 +53,7 @@ SHARED_LIB := $(BUILD)/libthaw.so.$(VERSION)
 THAW_BIN := $(BUILD)/thaw
 PC_FILE := $(BUILD)/thaw.pc
 
-.PHONY: all test bench demo install uninstall clean format asan ubsan tsan deps FORCE
+.PHONY: all test bench demo install uninstall clean format asan ubsan tsan fuzz deps FORCE
 all: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(TEST_BINS) $(EXAMPLE_BINS) $(PC_FILE)
 
 $(BUILD)/obj/%.o: %.c
@@ -104,6 +105,18 @@ demo: deps all
 
 bench: deps all
 	$(Q)THAW_BUILD=$(BUILD) ./scripts/bench.sh
+
+# The parser under libFuzzer (clang), seeded with snapshots the tests write.
+FUZZ_SECONDS ?= 60
+fuzz: $(THAW_BIN)
+	$(Q)mkdir -p $(BUILD)/fuzz/corpus
+	$(Q)head -c 12288 /dev/urandom > $(BUILD)/fuzz/seed.raw && head -c 20480 /dev/zero >> $(BUILD)/fuzz/seed.raw
+	$(Q)$(THAW_BIN) create -o $(BUILD)/fuzz/corpus/seed.thaw --raw $(BUILD)/fuzz/seed.raw --base 0x10000 \
+		--chunk-size 4K >/dev/null
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
+		-o $(BUILD)/fuzz/fuzz_layout tests/fuzz/fuzz_layout.c restore/format.c restore/codec.c \
+		uffd/log.c restore/errors.c -lzstd -lxxhash
+	$(Q)$(BUILD)/fuzz/fuzz_layout -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT=-O1 test
