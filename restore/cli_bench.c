@@ -21,44 +21,44 @@
 #include <unistd.h>
 
 static const char bench_help[] =
-    "Usage: thaw bench SNAP [OPTIONS]\n"
-    "\n"
-    "Restore SNAP's memory and run a touch pattern over its pages (one 8-byte read\n"
-    "per touched page), timing the restore, every touch and the whole run.\n"
-    "\n"
-    "  --mode M          lazy (default): thaw_restore_start, then the touches, with the\n"
-    "                      background pass on; afterwards wait until fully resident\n"
-    "                    eager: decode every non-zero chunk into fresh anonymous memory\n"
-    "                      on all CPUs, then the touches\n"
-    "                    mmap: write the raw image to a temporary file first (not timed,\n"
-    "                      left in page cache), map it MAP_PRIVATE, then the touches\n"
-    "                    floor: thaw_bench_floor, a bare userfaultfd round trip per\n"
-    "                      touched page in the same order (--threads is ignored)\n"
-    "  --touch T         seq (default): every page in address order\n"
-    "                    random:P%: P percent of the pages, chosen at random, each once\n"
-    "                    clustered:P%: P percent of the pages as whole chunks chosen at\n"
-    "                      random, each chunk's pages in order (the locality objects\n"
-    "                      spanning pages give)\n"
-    "  --only K          touch only pages whose chunk is K: zero (all-zero chunks) or\n"
-    "                    data (every other kind); default: all pages\n"
-    "  --threads N       split the touch list among N threads (default 1)\n"
-    "  --no-background   lazy: fetch only what is touched (no resident time then)\n"
-    "  --seed S          seed for random:P% (default 1)\n"
-    "  --tmpdir DIR      mmap: where the temporary image goes (default: the snapshot's\n"
-    "                    directory, else $TMPDIR or /tmp)\n"
-    "  --json            one JSON object instead of the table\n"
-    "  -h, --help        this text\n"
-    "\n"
-    "Figures: restore start (time until memory is usable: thaw_restore_start, the\n"
-    "eager decode, the mmap calls), first access, faults and per-touch latency\n"
-    "(fault p50/p99 are over the slowest touches, as many as there were faults),\n"
-    "touch time, total (restore start to last touch), and for lazy with the\n"
-    "background pass the time until every page was resident.\n";
+	"Usage: thaw bench SNAP [OPTIONS]\n"
+	"\n"
+	"Restore SNAP's memory and run a touch pattern over its pages (one 8-byte read\n"
+	"per touched page), timing the restore, every touch and the whole run.\n"
+	"\n"
+	"  --mode M          lazy (default): thaw_restore_start, then the touches, with the\n"
+	"                      background pass on; afterwards wait until fully resident\n"
+	"                    eager: decode every non-zero chunk into fresh anonymous memory\n"
+	"                      on all CPUs, then the touches\n"
+	"                    mmap: write the raw image to a temporary file first (not timed,\n"
+	"                      left in page cache), map it MAP_PRIVATE, then the touches\n"
+	"                    floor: thaw_bench_floor, a bare userfaultfd round trip per\n"
+	"                      touched page in the same order (--threads is ignored)\n"
+	"  --touch T         seq (default): every page in address order\n"
+	"                    random:P%: P percent of the pages, chosen at random, each once\n"
+	"                    clustered:P%: P percent of the pages as whole chunks chosen at\n"
+	"                      random, each chunk's pages in order (the locality objects\n"
+	"                      spanning pages give)\n"
+	"  --only K          touch only pages whose chunk is K: zero (all-zero chunks) or\n"
+	"                    data (every other kind); default: all pages\n"
+	"  --threads N       split the touch list among N threads (default 1)\n"
+	"  --no-background   lazy: fetch only what is touched (no resident time then)\n"
+	"  --seed S          seed for random:P% (default 1)\n"
+	"  --tmpdir DIR      mmap: where the temporary image goes (default: the snapshot's\n"
+	"                    directory, else $TMPDIR or /tmp)\n"
+	"  --json            one JSON object instead of the table\n"
+	"  -h, --help        this text\n"
+	"\n"
+	"Figures: restore start (time until memory is usable: thaw_restore_start, the\n"
+	"eager decode, the mmap calls), first access, faults and per-touch latency\n"
+	"(fault p50/p99 are over the slowest touches, as many as there were faults),\n"
+	"touch time, total (restore start to last touch), and for lazy with the\n"
+	"background pass the time until every page was resident.\n";
 
 enum bench_mode { MODE_LAZY, MODE_EAGER, MODE_MMAP, MODE_FLOOR };
-static const char *const mode_names[] = {"lazy", "eager", "mmap", "floor"};
+static const char *const mode_names[] = { "lazy", "eager", "mmap", "floor" };
 enum only_kind { ONLY_ALL, ONLY_ZERO, ONLY_DATA };
-static const char *const only_names[] = {"all", "zero", "data"};
+static const char *const only_names[] = { "all", "zero", "data" };
 
 enum {
 	OPT_MODE = 256,
@@ -72,17 +72,17 @@ enum {
 };
 
 static const struct option bench_opts[] = {
-    {"mode", required_argument, NULL, OPT_MODE},
-    {"touch", required_argument, NULL, OPT_TOUCH},
-    {"only", required_argument, NULL, OPT_ONLY},
-    {"threads", required_argument, NULL, OPT_THREADS},
-    {"no-background", no_argument, NULL, OPT_NOBG},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"tmpdir", required_argument, NULL, OPT_TMPDIR},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"help", no_argument, NULL, 'h'},
-    CLI_HTTP_LONGOPTS,
-    {0},
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "touch", required_argument, NULL, OPT_TOUCH },
+	{ "only", required_argument, NULL, OPT_ONLY },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "no-background", no_argument, NULL, OPT_NOBG },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "tmpdir", required_argument, NULL, OPT_TMPDIR },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, 'h' },
+	CLI_HTTP_LONGOPTS,
+	{ 0 },
 };
 
 struct bench_args {
@@ -125,7 +125,7 @@ struct bench {
 	uint64_t t0_ns, ready_ns, first_ns, end_ns, resident_ns;
 	bool have_resident;
 	uint64_t faults, pages_fault, pages_background, pages_zero, chunks_fetched, chunks_poisoned,
-	    bytes_read;
+		bytes_read;
 	uint64_t lib_p50_us, lib_p99_us;
 	bool have_lib;
 	uint64_t checksum;
@@ -161,8 +161,8 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 					m = i;
 			if (m < 0)
 				return cli_usage_err(
-				    cmd, "bad --mode '%s': want lazy, eager, mmap or floor",
-				    optarg);
+					cmd, "bad --mode '%s': want lazy, eager, mmap or floor",
+					optarg);
 			a->mode = (enum bench_mode)m;
 			break;
 		}
@@ -187,8 +187,9 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 				a->pct = p;
 			} else {
 				return cli_usage_err(
-				    cmd, "bad --touch '%s': want seq, random:P%% or clustered:P%%",
-				    optarg);
+					cmd,
+					"bad --touch '%s': want seq, random:P%% or clustered:P%%",
+					optarg);
 			}
 			a->touch_text = optarg;
 			break;
@@ -226,23 +227,16 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 			fputs(bench_help, stdout);
 			fputs("\n" CLI_HTTP_HELP, stdout);
 			return -1;
-		case ':':
-			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: {
-			int h = cli_http_option(&a->http, cmd, c, optarg);
-			if (h < 0)
-				return CLI_USAGE;
-			if (h == 0)
-				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			int st = cli_other_option(&a->http, cmd, c, argv);
+			if (st)
+				return st;
 			break;
 		}
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_err(cmd, "missing SNAP (the snapshot to benchmark)");
-	if (optind + 1 < argc)
-		return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	a->uri = argv[optind];
+	if (cli_snap_operand(cmd, argc, argv, "the snapshot to benchmark", &a->uri))
+		return CLI_USAGE;
 	if (a->no_bg && a->mode != MODE_LAZY)
 		return cli_usage_err(cmd, "--no-background applies to --mode lazy only");
 	return 0;
@@ -272,7 +266,7 @@ static int eligible_pages(struct bench *b, uint8_t **out)
 		if ((ci.kind == THAW_CHUNK_ZERO) != want_zero || ci.region >= b->nreg)
 			continue;
 		uint64_t first =
-		    b->reg_first_page[ci.region] + (ci.addr - b->reg[ci.region].addr) / b->page;
+			b->reg_first_page[ci.region] + (ci.addr - b->reg[ci.region].addr) / b->page;
 		uint64_t n = (ci.len + b->page - 1) / b->page;
 		if (first + n <= b->pages_total)
 			memset(ok + first, 1, n);
@@ -383,7 +377,7 @@ static int build_touches(struct bench *b)
 	}
 	for (uint64_t i = 0; i < k; i++) {
 		uint32_t reg = region_of(b, cand[i]);
-		b->touch[i] = (struct touch){reg, (uint32_t)(cand[i] - b->reg_first_page[reg])};
+		b->touch[i] = (struct touch){ reg, (uint32_t)(cand[i] - b->reg_first_page[reg]) };
 	}
 	b->ntouch = k;
 	free(cand);
@@ -450,7 +444,7 @@ static int team_prepare(struct touch_team *tm, struct bench *b)
 	size_t per = b->ntouch / (size_t)tm->n, extra = b->ntouch % (size_t)tm->n, at = 0;
 	for (int i = 0; i < tm->n; i++) {
 		size_t len = per + ((size_t)i < extra);
-		tm->t[i] = (struct toucher){.b = b, .from = at, .to = at + len, .go = &tm->go};
+		tm->t[i] = (struct toucher){ .b = b, .from = at, .to = at + len, .go = &tm->go };
 		at += len;
 	}
 	if (tm->n == 1)
@@ -503,8 +497,8 @@ static uint64_t minor_faults(void)
 
 static int run_lazy(struct bench *b, struct touch_team *tm)
 {
-	struct thaw_restore_opts ro = {.sz = sizeof(ro),
-				       .flags = b->a.no_bg ? THAW_RESTORE_NO_BACKGROUND : 0};
+	struct thaw_restore_opts ro = { .sz = sizeof(ro),
+					.flags = b->a.no_bg ? THAW_RESTORE_NO_BACKGROUND : 0 };
 	struct thaw_restore *r = NULL;
 	b->t0_ns = cli_now_ns();
 	int e = thaw_restore_start(b->snap, &ro, &r);
@@ -600,7 +594,7 @@ static int run_eager(struct bench *b, struct touch_team *tm)
 		ncpu = 1;
 	if (ncpu > 256)
 		ncpu = 256;
-	struct decoder d = {.b = b};
+	struct decoder d = { .b = b };
 	pthread_t tid[256];
 	b->t0_ns = cli_now_ns();
 	int e = map_anon_regions(b);
@@ -707,8 +701,8 @@ static int run_mmap(struct bench *b, struct touch_team *tm)
 	b->t0_ns = cli_now_ns();
 	uint64_t off = 0;
 	for (size_t i = 0; i < b->nreg; i++) {
-		void *p =
-		    mmap(NULL, b->reg[i].len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)off);
+		void *p = mmap(NULL, b->reg[i].len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd,
+			       (off_t)off);
 		if (p == MAP_FAILED) {
 			e = -errno;
 			cli_err("bench", "cannot map the temporary image: %s", strerror(-e));
@@ -757,7 +751,8 @@ static int run_floor(struct bench *b)
 		}
 		for (size_t i = 0; i < n; i++)
 			pp[i] = (struct page_pos){
-			    b->reg_first_page[b->touch[i].region] + b->touch[i].page, i};
+				b->reg_first_page[b->touch[i].region] + b->touch[i].page, i
+			};
 		qsort(pp, n, sizeof(*pp), cmp_page_pos);
 		for (size_t r = 0; r < n; r++)
 			order[pp[r].pos] = (uint32_t)r;
@@ -892,7 +887,7 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 /* Three significant digits: 512 ns, 1.02 us, 32.8 us, 1.05 ms. */
 static void fmt_ns(uint64_t ns, char *buf, size_t len)
 {
-	static const char *const unit[] = {"ns", "us", "ms", "s"};
+	static const char *const unit[] = { "ns", "us", "ms", "s" };
 	double v = (double)ns;
 	int u = 0;
 	while (v >= 1000 && u < 3) {
@@ -908,8 +903,8 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 	printf("thaw bench %s\n", b->a.uri);
 	printf("  mode              %s%s\n", mode_names[b->a.mode],
 	       b->a.mode == MODE_LAZY
-		   ? (b->a.no_bg ? " (no background pass)" : " (background pass on)")
-		   : "");
+		       ? (b->a.no_bg ? " (no background pass)" : " (background pass on)")
+		       : "");
 	printf("  touch             %s%s%s: %zu of %llu pages, %d thread%s\n", b->a.touch_text,
 	       b->a.only != ONLY_ALL ? ", only " : "",
 	       b->a.only != ONLY_ALL ? only_names[b->a.only] : "", b->ntouch,

@@ -13,29 +13,29 @@
 #include <unistd.h>
 
 static const char create_help[] =
-    "Usage: thaw create -o SNAP --raw FILE --base ADDR [OPTIONS]\n"
-    "       thaw create -o SNAP --pid PID [--leave-stopped] [OPTIONS]\n"
-    "\n"
-    "Write a snapshot file.\n"
-    "  --raw FILE        one region holding FILE's bytes (a raw memory image such as a\n"
-    "                    Firecracker memory file); its size must be a page multiple\n"
-    "  --base ADDR       the region's recorded address (decimal or 0x hex, page aligned)\n"
-    "  --name NAME       the region's name (default: the file name)\n"
-    "  --pid PID         every readable mapping of a live process. The process is stopped\n"
-    "                    with SIGSTOP while it is read and continued afterwards (also on\n"
-    "                    failure), unless it was stopped already or --leave-stopped is given\n"
-    "  --anon-only       with --pid: skip file-backed mappings\n"
-    "  --leave-stopped   with --pid: do not send SIGCONT after a successful snapshot\n"
-    "\n"
-    "Options:\n"
-    "  -o, --output SNAP     the snapshot to write (replaced if it exists)\n"
-    "  --chunk-size N        bytes per chunk, a power of two from 4K to 2M (default 64K)\n"
-    "  --level L             zstd level 1-19 (default 3)\n"
-    "  --threads N           compression threads (default: online CPUs)\n"
-    "  -h, --help            this text\n"
-    "\n"
-    "Prints one summary line: regions, raw and stored size, ratio, time and speed.\n"
-    "A progress bar is drawn when stderr is a terminal.\n";
+	"Usage: thaw create -o SNAP --raw FILE --base ADDR [OPTIONS]\n"
+	"       thaw create -o SNAP --pid PID [--leave-stopped] [OPTIONS]\n"
+	"\n"
+	"Write a snapshot file.\n"
+	"  --raw FILE        one region holding FILE's bytes (a raw memory image such as a\n"
+	"                    Firecracker memory file); its size must be a page multiple\n"
+	"  --base ADDR       the region's recorded address (decimal or 0x hex, page aligned)\n"
+	"  --name NAME       the region's name (default: the file name)\n"
+	"  --pid PID         every readable mapping of a live process. The process is stopped\n"
+	"                    with SIGSTOP while it is read and continued afterwards (also on\n"
+	"                    failure), unless it was stopped already or --leave-stopped is given\n"
+	"  --anon-only       with --pid: skip file-backed mappings\n"
+	"  --leave-stopped   with --pid: do not send SIGCONT after a successful snapshot\n"
+	"\n"
+	"Options:\n"
+	"  -o, --output SNAP     the snapshot to write (replaced if it exists)\n"
+	"  --chunk-size N        bytes per chunk, a power of two from 4K to 2M (default 64K)\n"
+	"  --level L             zstd level 1-19 (default 3)\n"
+	"  --threads N           compression threads (default: online CPUs)\n"
+	"  -h, --help            this text\n"
+	"\n"
+	"Prints one summary line: regions, raw and stored size, ratio, time and speed.\n"
+	"A progress bar is drawn when stderr is a terminal.\n";
 
 enum {
 	OPT_RAW = 256,
@@ -50,18 +50,18 @@ enum {
 };
 
 static const struct option create_opts[] = {
-    {"output", required_argument, NULL, 'o'},
-    {"raw", required_argument, NULL, OPT_RAW},
-    {"base", required_argument, NULL, OPT_BASE},
-    {"name", required_argument, NULL, OPT_NAME},
-    {"pid", required_argument, NULL, OPT_PID},
-    {"anon-only", no_argument, NULL, OPT_ANON_ONLY},
-    {"leave-stopped", no_argument, NULL, OPT_LEAVE_STOPPED},
-    {"chunk-size", required_argument, NULL, OPT_CHUNK},
-    {"level", required_argument, NULL, OPT_LEVEL},
-    {"threads", required_argument, NULL, OPT_THREADS},
-    {"help", no_argument, NULL, 'h'},
-    {0},
+	{ "output", required_argument, NULL, 'o' },
+	{ "raw", required_argument, NULL, OPT_RAW },
+	{ "base", required_argument, NULL, OPT_BASE },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "anon-only", no_argument, NULL, OPT_ANON_ONLY },
+	{ "leave-stopped", no_argument, NULL, OPT_LEAVE_STOPPED },
+	{ "chunk-size", required_argument, NULL, OPT_CHUNK },
+	{ "level", required_argument, NULL, OPT_LEVEL },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
 };
 
 struct create_args {
@@ -139,8 +139,9 @@ static int parse_create_args(int argc, char **argv, struct create_args *a)
 		case OPT_BASE:
 			if (cli_parse_u64(optarg, &a->base))
 				return cli_usage_err(
-				    cmd, "bad --base '%s': want an address, e.g. 0x7f0000000000",
-				    optarg);
+					cmd,
+					"bad --base '%s': want an address, e.g. 0x7f0000000000",
+					optarg);
 			a->have_base = true;
 			break;
 		case OPT_NAME:
@@ -162,8 +163,9 @@ static int parse_create_args(int argc, char **argv, struct create_args *a)
 			if (cli_parse_size(optarg, &u) || u < 4096 || u > (2u << 20) ||
 			    (u & (u - 1)))
 				return cli_usage_err(
-				    cmd, "bad --chunk-size '%s': want a power of two from 4K to 2M",
-				    optarg);
+					cmd,
+					"bad --chunk-size '%s': want a power of two from 4K to 2M",
+					optarg);
 			a->chunk_size = (uint32_t)u;
 			break;
 		case OPT_LEVEL:
@@ -239,14 +241,14 @@ static int add_raw(struct thaw_writer *w, const struct create_args *a, int *fd_o
 		name = name ? name + 1 : a->raw;
 	}
 	struct thaw_region_desc d = {
-	    .sz = sizeof(d),
-	    .addr = a->base,
-	    .len = (uint64_t)st.st_size,
-	    .prot = PROT_READ | PROT_WRITE,
-	    .name = name,
-	    .fd = fd,
-	    .fd_offset = 0,
-	    .pid = -1,
+		.sz = sizeof(d),
+		.addr = a->base,
+		.len = (uint64_t)st.st_size,
+		.prot = PROT_READ | PROT_WRITE,
+		.name = name,
+		.fd = fd,
+		.fd_offset = 0,
+		.pid = -1,
 	};
 	return thaw_writer_add_region(w, &d);
 }
@@ -254,7 +256,7 @@ static int add_raw(struct thaw_writer *w, const struct create_args *a, int *fd_o
 /* After writing, report what landed on disk from the snapshot itself. */
 static void print_summary(const char *path, struct cli_log *log, uint64_t ns)
 {
-	struct thaw_open_opts oo = {.sz = sizeof(oo), .log_fn = cli_log_fn, .log_ctx = log};
+	struct thaw_open_opts oo = { .sz = sizeof(oo), .log_fn = cli_log_fn, .log_ctx = log };
 	struct thaw_snapshot *s = NULL;
 	struct thaw_snapshot_info info;
 	if (thaw_snapshot_open(path, &oo, &s) < 0 || thaw_snapshot_get_info(s, &info) < 0) {
@@ -264,14 +266,14 @@ static void print_summary(const char *path, struct cli_log *log, uint64_t ns)
 	}
 	char raw[32], stored[32];
 	double secs = (double)ns / 1e9;
-	printf(
-	    "wrote %s: %llu regions, raw %s, stored %s (%.1f%% of raw, %.2fx), %.2f s, %.0f MB/s\n",
-	    path, (unsigned long long)info.region_count,
-	    cli_fmt_bytes(info.raw_bytes, raw, sizeof(raw)),
-	    cli_fmt_bytes(info.stored_bytes, stored, sizeof(stored)),
-	    info.raw_bytes ? 100.0 * (double)info.stored_bytes / (double)info.raw_bytes : 0.0,
-	    info.stored_bytes ? (double)info.raw_bytes / (double)info.stored_bytes : 0.0, secs,
-	    secs > 0 ? (double)info.raw_bytes / secs / 1e6 : 0.0);
+	printf("wrote %s: %llu regions, raw %s, stored %s (%.1f%% of raw, %.2fx), %.2f s, %.0f "
+	       "MB/s\n",
+	       path, (unsigned long long)info.region_count,
+	       cli_fmt_bytes(info.raw_bytes, raw, sizeof(raw)),
+	       cli_fmt_bytes(info.stored_bytes, stored, sizeof(stored)),
+	       info.raw_bytes ? 100.0 * (double)info.stored_bytes / (double)info.raw_bytes : 0.0,
+	       info.stored_bytes ? (double)info.raw_bytes / (double)info.stored_bytes : 0.0, secs,
+	       secs > 0 ? (double)info.raw_bytes / secs / 1e6 : 0.0);
 	thaw_snapshot_close(s);
 }
 
@@ -289,16 +291,16 @@ int cli_create(int argc, char **argv)
 	cli_progress_init(&prog, "writing");
 	char err[512] = "";
 	struct thaw_writer_opts wo = {
-	    .sz = sizeof(wo),
-	    .chunk_size = a.chunk_size,
-	    .level = a.level,
-	    .threads = a.threads,
-	    .progress = cli_progress_fn,
-	    .progress_ctx = &prog,
-	    .log_fn = cli_log_fn,
-	    .log_ctx = &log,
-	    .err_buf = err,
-	    .err_buf_size = sizeof(err),
+		.sz = sizeof(wo),
+		.chunk_size = a.chunk_size,
+		.level = a.level,
+		.threads = a.threads,
+		.progress = cli_progress_fn,
+		.progress_ctx = &prog,
+		.log_fn = cli_log_fn,
+		.log_ctx = &log,
+		.err_buf = err,
+		.err_buf_size = sizeof(err),
 	};
 	uint64_t t0 = cli_now_ns();
 	bool stopped_by_us = false;
@@ -329,7 +331,7 @@ int cli_create(int argc, char **argv)
 			r = add_raw(w, &a, &fd, err, sizeof(err));
 		else
 			r = thaw_writer_add_process(
-			    w, a.pid, a.anon_only ? THAW_PROCESS_SKIP_FILE_MAPPINGS : 0);
+				w, a.pid, a.anon_only ? THAW_PROCESS_SKIP_FILE_MAPPINGS : 0);
 		if (r < 0) {
 			thaw_writer_abort(w);
 		} else {

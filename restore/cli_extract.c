@@ -16,23 +16,23 @@
 #include <unistd.h>
 
 static const char extract_help[] =
-    "Usage: thaw extract SNAP -o FILE [--region N]\n"
-    "\n"
-    "Write the raw bytes of one region of SNAP (default: every region, back to back\n"
-    "in index order) to FILE ('-' for stdout). The bytes are read through a lazy\n"
-    "restore: the regions are mapped, and write(2) is called straight on the\n"
-    "restored memory, so each page is fetched when the kernel first touches it.\n"
-    "\n"
-    "  -o, --output FILE   where to write\n"
-    "  --region N          only region N (see 'thaw info')\n"
-    "  -h, --help          this text\n";
+	"Usage: thaw extract SNAP -o FILE [--region N]\n"
+	"\n"
+	"Write the raw bytes of one region of SNAP (default: every region, back to back\n"
+	"in index order) to FILE ('-' for stdout). The bytes are read through a lazy\n"
+	"restore: the regions are mapped, and write(2) is called straight on the\n"
+	"restored memory, so each page is fetched when the kernel first touches it.\n"
+	"\n"
+	"  -o, --output FILE   where to write\n"
+	"  --region N          only region N (see 'thaw info')\n"
+	"  -h, --help          this text\n";
 
 static const struct option extract_opts[] = {
-    {"output", required_argument, NULL, 'o'},
-    {"region", required_argument, NULL, 'r'},
-    {"help", no_argument, NULL, 'h'},
-    CLI_HTTP_LONGOPTS,
-    {0},
+	{ "output", required_argument, NULL, 'o' },
+	{ "region", required_argument, NULL, 'r' },
+	{ "help", no_argument, NULL, 'h' },
+	CLI_HTTP_LONGOPTS,
+	{ 0 },
 };
 
 /* write(2) every byte of [p, p+len) to fd; the source is restored memory. */
@@ -60,7 +60,7 @@ int cli_extract(int argc, char **argv)
 	const char *cmd = "extract";
 	const char *out = NULL;
 	long region = -1;
-	struct cli_http http = {0};
+	struct cli_http http = { 0 };
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -78,25 +78,19 @@ int cli_extract(int argc, char **argv)
 			fputs(extract_help, stdout);
 			fputs("\n" CLI_HTTP_HELP, stdout);
 			return CLI_OK;
-		case ':':
-			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: {
-			int h = cli_http_option(&http, cmd, c, optarg);
-			if (h < 0)
-				return CLI_USAGE;
-			if (h == 0)
-				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			int st = cli_other_option(&http, cmd, c, argv);
+			if (st)
+				return st;
 			break;
 		}
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_err(cmd, "missing SNAP (the snapshot to extract)");
-	if (optind + 1 < argc)
-		return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	const char *uri;
+	if (cli_snap_operand(cmd, argc, argv, "the snapshot to extract", &uri))
+		return CLI_USAGE;
 	if (!out)
 		return cli_usage_err(cmd, "missing -o FILE (where to write)");
-	const char *uri = argv[optind];
 
 	struct cli_log log;
 	cli_log_init(&log);
@@ -113,7 +107,7 @@ int cli_extract(int argc, char **argv)
 	int ret = CLI_FAIL;
 	int fd = -1;
 	struct thaw_restore *r = NULL;
-	struct thaw_restore_opts ro = {.sz = sizeof(ro)};
+	struct thaw_restore_opts ro = { .sz = sizeof(ro) };
 	int e = thaw_restore_start(s, &ro, &r);
 	if (e < 0) {
 		cli_err(cmd, "cannot start a restore of %s: %s", uri, thaw_strerror(e));

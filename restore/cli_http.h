@@ -64,6 +64,12 @@ struct cli_http {
  * option, -1 after printing a usage error for cmd (exit with CLI_USAGE).
  */
 int cli_http_option(struct cli_http *h, const char *cmd, int opt, const char *arg);
+/*
+ * The tail every SNAP-taking subcommand's option switch shares: an option
+ * missing its value, the HTTP options, an unknown option. Returns 0 to go
+ * on, or CLI_USAGE after printing the usage error.
+ */
+int cli_other_option(struct cli_http *h, const char *cmd, int opt, char **argv);
 /* Point the open options at h's settings; h must outlive the open call. */
 void cli_http_apply(const struct cli_http *h, struct thaw_open_opts *oo);
 

@@ -7,23 +7,23 @@
 #include <string.h>
 
 static const char info_help[] =
-    "Usage: thaw info SNAP [--json] [--chunks]\n"
-    "\n"
-    "Show a snapshot's format version, page and chunk size, digest, regions\n"
-    "(index, address range, size, protection, name), chunks by kind, raw and\n"
-    "stored size and their ratio. SNAP is a path or an http(s):// URL.\n"
-    "\n"
-    "  --json      the same fields as one JSON object\n"
-    "  --chunks    also list every chunk: region, address, length, kind,\n"
-    "              stored offset and length, hash\n"
-    "  -h, --help  this text\n";
+	"Usage: thaw info SNAP [--json] [--chunks]\n"
+	"\n"
+	"Show a snapshot's format version, page and chunk size, digest, regions\n"
+	"(index, address range, size, protection, name), chunks by kind, raw and\n"
+	"stored size and their ratio. SNAP is a path or an http(s):// URL.\n"
+	"\n"
+	"  --json      the same fields as one JSON object\n"
+	"  --chunks    also list every chunk: region, address, length, kind,\n"
+	"              stored offset and length, hash\n"
+	"  -h, --help  this text\n";
 
 static const struct option info_opts[] = {
-    {"json", no_argument, NULL, 'j'},
-    {"chunks", no_argument, NULL, 'c'},
-    {"help", no_argument, NULL, 'h'},
-    CLI_HTTP_LONGOPTS,
-    {0},
+	{ "json", no_argument, NULL, 'j' },
+	{ "chunks", no_argument, NULL, 'c' },
+	{ "help", no_argument, NULL, 'h' },
+	CLI_HTTP_LONGOPTS,
+	{ 0 },
 };
 
 static double ratio_pct(const struct thaw_snapshot_info *in)
@@ -149,7 +149,7 @@ int cli_info(int argc, char **argv)
 {
 	const char *cmd = "info";
 	bool json = false, chunks = false;
-	struct cli_http http = {0};
+	struct cli_http http = { 0 };
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -166,20 +166,16 @@ int cli_info(int argc, char **argv)
 			fputs("\n" CLI_HTTP_HELP, stdout);
 			return CLI_OK;
 		default: {
-			int h = cli_http_option(&http, cmd, c, optarg);
-			if (h < 0)
-				return CLI_USAGE;
-			if (h == 0)
-				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			int st = cli_other_option(&http, cmd, c, argv);
+			if (st)
+				return st;
 			break;
 		}
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_err(cmd, "missing SNAP (the snapshot to describe)");
-	if (optind + 1 < argc)
-		return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	const char *uri = argv[optind];
+	const char *uri;
+	if (cli_snap_operand(cmd, argc, argv, "the snapshot to describe", &uri))
+		return CLI_USAGE;
 
 	struct cli_log log;
 	cli_log_init(&log);

@@ -114,7 +114,7 @@ int cli_parse_int(const char *s, long lo, long hi, long *out)
 
 const char *cli_fmt_bytes(uint64_t n, char *buf, size_t len)
 {
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	double v = (double)n;
 	unsigned u = 0;
 	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
@@ -184,7 +184,7 @@ void cli_log_fn(enum thaw_log_level level, const char *msg, void *ctx)
 		return;
 	if (level == THAW_LOG_ERROR && atomic_load(&l->mute_errors))
 		return;
-	static const char *const tag[] = {"", "warning: ", "info: ", "debug: "};
+	static const char *const tag[] = { "", "warning: ", "info: ", "debug: " };
 	/* One fprintf per line so lines from the manager thread stay whole. */
 	fprintf(stderr, "thaw: %s%s\n", tag[level <= THAW_LOG_DEBUG ? level : 0], msg);
 }
@@ -194,11 +194,11 @@ int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
 {
 	char err[512] = "";
 	struct thaw_open_opts oo = {
-	    .sz = sizeof(oo),
-	    .log_fn = cli_log_fn,
-	    .log_ctx = log,
-	    .err_buf = err,
-	    .err_buf_size = sizeof(err),
+		.sz = sizeof(oo),
+		.log_fn = cli_log_fn,
+		.log_ctx = log,
+		.err_buf = err,
+		.err_buf_size = sizeof(err),
 	};
 	atomic_store(&log->mute_errors, 1);
 	int r = thaw_snapshot_open(uri, &oo, out);
@@ -415,4 +415,14 @@ void cli_json_null(struct cli_json *j, const char *key)
 {
 	json_item(j, key);
 	fputs("null", j->f);
+}
+
+int cli_snap_operand(const char *cmd, int argc, char **argv, const char *what, const char **uri)
+{
+	if (optind >= argc)
+		return cli_usage_err(cmd, "missing SNAP (%s)", what);
+	if (optind + 1 < argc)
+		return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	*uri = argv[optind];
+	return 0;
 }

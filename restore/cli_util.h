@@ -35,6 +35,11 @@ int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(p
  * valid value (trailing junk, overflow, empty).
  */
 /* Decimal, or hexadecimal with a 0x prefix. */
+/*
+ * The single SNAP operand after the options (what: what the snapshot is
+ * for, for the message). 0, or CLI_USAGE after printing the usage error.
+ */
+int cli_snap_operand(const char *cmd, int argc, char **argv, const char *what, const char **uri);
 int cli_parse_u64(const char *s, uint64_t *out);
 /* A byte count with an optional binary suffix: 4096, 64K, 2M, 1G, 64KiB. */
 int cli_parse_size(const char *s, uint64_t *out);

@@ -11,22 +11,22 @@
 #include <unistd.h>
 
 static const char verify_help[] =
-    "Usage: thaw verify SNAP [--json] [--threads N]\n"
-    "\n"
-    "Read, decode and hash-check every chunk of SNAP (a path or an http(s):// URL).\n"
-    "Exits 1 if any chunk is bad, printing one line per bad chunk with its index,\n"
-    "its address in the source and the error.\n"
-    "\n"
-    "  --json         a JSON summary (chunks, bytes, time, rate, bad chunks)\n"
-    "  --threads N    decoding threads (default 2)\n"
-    "  -h, --help     this text\n";
+	"Usage: thaw verify SNAP [--json] [--threads N]\n"
+	"\n"
+	"Read, decode and hash-check every chunk of SNAP (a path or an http(s):// URL).\n"
+	"Exits 1 if any chunk is bad, printing one line per bad chunk with its index,\n"
+	"its address in the source and the error.\n"
+	"\n"
+	"  --json         a JSON summary (chunks, bytes, time, rate, bad chunks)\n"
+	"  --threads N    decoding threads (default 2)\n"
+	"  -h, --help     this text\n";
 
 static const struct option verify_opts[] = {
-    {"json", no_argument, NULL, 'j'},
-    {"threads", required_argument, NULL, 't'},
-    {"help", no_argument, NULL, 'h'},
-    CLI_HTTP_LONGOPTS,
-    {0},
+	{ "json", no_argument, NULL, 'j' },
+	{ "threads", required_argument, NULL, 't' },
+	{ "help", no_argument, NULL, 'h' },
+	CLI_HTTP_LONGOPTS,
+	{ 0 },
 };
 
 struct bad_chunk {
@@ -64,7 +64,7 @@ static void record_bad(struct verify_job *v, uint64_t i, const struct thaw_chunk
 		v->bad = nb;
 		v->cap_bad = cap;
 	}
-	v->bad[v->n_bad++] = (struct bad_chunk){i, ci->addr, ci->region, err};
+	v->bad[v->n_bad++] = (struct bad_chunk){ i, ci->addr, ci->region, err };
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -143,7 +143,7 @@ int cli_verify(int argc, char **argv)
 	const char *cmd = "verify";
 	bool json = false;
 	long threads = 2;
-	struct cli_http http = {0};
+	struct cli_http http = { 0 };
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -161,23 +161,17 @@ int cli_verify(int argc, char **argv)
 			fputs(verify_help, stdout);
 			fputs("\n" CLI_HTTP_HELP, stdout);
 			return CLI_OK;
-		case ':':
-			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: {
-			int h = cli_http_option(&http, cmd, c, optarg);
-			if (h < 0)
-				return CLI_USAGE;
-			if (h == 0)
-				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			int st = cli_other_option(&http, cmd, c, argv);
+			if (st)
+				return st;
 			break;
 		}
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_err(cmd, "missing SNAP (the snapshot to verify)");
-	if (optind + 1 < argc)
-		return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	const char *uri = argv[optind];
+	const char *uri;
+	if (cli_snap_operand(cmd, argc, argv, "the snapshot to verify", &uri))
+		return CLI_USAGE;
 
 	struct cli_log log;
 	cli_log_init(&log);
@@ -192,8 +186,9 @@ int cli_verify(int argc, char **argv)
 		return CLI_FAIL;
 	}
 
-	struct verify_job v = {
-	    .snap = s, .chunk_count = in.chunk_count, .chunk_size = in.chunk_size};
+	struct verify_job v = { .snap = s,
+				.chunk_count = in.chunk_count,
+				.chunk_size = in.chunk_size };
 	pthread_mutex_init(&v.lock, NULL);
 	pthread_t tid[256];
 	int started = 0;
@@ -221,7 +216,7 @@ int cli_verify(int argc, char **argv)
 	qsort(v.bad, v.n_bad, sizeof(*v.bad), cmp_bad);
 
 	for (size_t i = 0; i < v.n_bad; i++) {
-		struct thaw_region_info ri = {0};
+		struct thaw_region_info ri = { 0 };
 		thaw_snapshot_region(s, v.bad[i].region, &ri);
 		fprintf(stderr, "thaw verify: bad chunk %llu at 0x%llx (region %llu %s): %s\n",
 			(unsigned long long)v.bad[i].index, (unsigned long long)v.bad[i].addr,
