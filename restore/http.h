@@ -11,14 +11,21 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <curl/curl.h>
 
 #include "store.h"
 
-#define THAW__HTTP_VALIDATOR_MAX      256
-#define THAW__HTTP_HEAD_CAP	      (64u << 20) /* most the open request reads */
-#define THAW__HTTP_PROBE_LEN	      4096u	  /* bytes compared before a mirror is trusted */
+#define THAW__HTTP_VALIDATOR_MAX   256
+#define THAW__HTTP_HEAD_CAP	   (64u << 20) /* most the open request reads */
+#define THAW__HTTP_PROBE_LEN	   4096u       /* bytes compared before a mirror is trusted */
+#define THAW__HTTP_FAULT_MERGE_MAX (1u << 20)  /* most one fault-lane GET serves */
+/* HTTP transfers at once per lane. The restore may keep more requests
+ * outstanding (store->inflight): the queued ones wait, and adjacent ones
+ * merge into one GET when a transfer slot frees. */
+#define THAW__HTTP_FAULT_TRANSFERS    8
+#define THAW__HTTP_BG_TRANSFERS	      4
 #define THAW__HTTP_BACKOFF_BASE_MS    100
 #define THAW__HTTP_BACKOFF_MAX_MS     5000
 #define THAW__HTTP_RETRY_AFTER_MAX_MS 60000
@@ -78,6 +85,10 @@ struct thaw__http_expect {
 struct thaw__http_resp {
 	struct thaw__http_expect want;
 	void *buf; /* want.len bytes; with grow, reallocated as needed */
+	/* Or, when set, the body is scattered over these (their lengths add up to want.len):
+	 * several requests for adjacent ranges served by one GET. */
+	const struct iovec *iov;
+	unsigned iovcnt;
 	bool grow; /* open: buf grows, total is learned from Content-Range, and the
 		    * transfer stops once it holds the header and declared tables */
 

@@ -213,7 +213,23 @@ size_t thaw__http_write_cb(char *data, size_t size, size_t n, void *userdata)
 	if (r->got + len > r->want.len)
 		return stop(r, THAW__HTTP_ABORT_LONG, "body longer than the %llu bytes asked",
 			    (unsigned long long)r->want.len);
-	memcpy((char *)r->buf + r->got, data, len);
+	if (r->iov) {
+		/* Scatter: find the piece holding body offset got, copy, move on. */
+		uint64_t base = 0, done = 0;
+		for (unsigned i = 0; i < r->iovcnt && done < len; i++) {
+			uint64_t end = base + r->iov[i].iov_len;
+			if (r->got + done < end) {
+				uint64_t at = r->got + done - base, take = end - (r->got + done);
+				if (take > len - done)
+					take = len - done;
+				memcpy((char *)r->iov[i].iov_base + at, data + done, take);
+				done += take;
+			}
+			base = end;
+		}
+	} else {
+		memcpy((char *)r->buf + r->got, data, len);
+	}
 	r->got += len;
 	return len;
 }

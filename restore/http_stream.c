@@ -8,13 +8,14 @@
  *
  * Two lanes, each its own multi handle and so its own connection pool:
  * a fault never waits for a connection busy with a multi-MiB background
- * range. Each lane runs at most store->inflight[lane] transfers and
- * queues the rest. Failed attempts are retried after a backoff that is a
+ * range. Each lane runs a few transfers at once (THAW__HTTP_*_TRANSFERS) and
+ * queues the rest; queued requests for adjacent bytes merge into one GET. Failed attempts are retried after a backoff that is a
  * ring timeout (the manager thread never sleeps), then the next mirror
  * is tried; only then does the request fail.
  */
 #include <errno.h>
 #include <poll.h>
+#include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +34,14 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 	size_t url;
 	unsigned urls_tried;
-	int retry;    /* retries on the current URL */
-	bool probing; /* the current transfer checks an unpinned mirror */
+	int retry;	  /* retries on the current URL */
+	bool probing;	  /* the current transfer checks an unpinned mirror */
+	bool ended_later; /* finished inside submit(): handled from the kick */
+	/* Queued requests for the bytes right after this one's, riding on its GET. */
+	struct xfer *merged;
+	struct iovec *iov;
+	unsigned iov_cap;
+	CURLcode ended_rc;
 	unsigned char *probe_buf;
 	struct thaw__ring_req backoff;
 	bool backoff_armed;
@@ -66,6 +73,7 @@ struct lane {
 	/* curl's timer: one ring timeout, moved earlier by cancel + re-arm. */
 	struct thaw__ring_req timer;
 	bool timer_armed, timer_cancelling, timer_rearm;
+	bool in_submit, kick_now;		/* submit() runs curl's immediate timeout itself */
 	uint64_t timer_want_us, timer_armed_us; /* 0: none */
 	CURL *pool[16];
 	unsigned npool;
@@ -148,6 +156,9 @@ static void ring_put(struct hstream *st)
 }
 
 static void process_rearms(struct hstream *st);
+static void ended(struct lane *ln, struct xfer *x, CURLcode rc);
+static void pump(struct lane *ln);
+static void unmerge(struct lane *ln, struct xfer *x);
 
 /* ------------------------------------------------------------------ */
 /* Completing requests                                                 */
@@ -156,6 +167,7 @@ static void process_rearms(struct hstream *st);
 static void xfer_free(struct xfer *x)
 {
 	free(x->probe_buf);
+	free(x->iov);
 	free(x);
 }
 
@@ -184,20 +196,40 @@ static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 		list_del(&st->failed, x);
 		finish(x, x->first_err);
 	}
+	for (int l = 0; l < THAW__LANES && !st->closing; l++) {
+		struct lane *ln = &st->lanes[l];
+		bool again = true;
+		while (again) {
+			again = false;
+			for (x = ln->active.head; x; x = x->next)
+				if (x->ended_later) {
+					x->ended_later = false;
+					ended(ln, x, x->ended_rc);
+					again = true; /* ended() may have changed the list */
+					break;
+				}
+		}
+		pump(ln);
+	}
 	process_rearms(st);
 	ring_put(st);
 }
 
 /* Fail x from a context where done() must not run (inside submit): report it from the ring. */
+static void arm_kick(struct hstream *st)
+{
+	if (!st->kick_armed && !thaw__ring_timeout(st->e, &st->kick, 0)) {
+		st->kick_armed = true;
+		st->ring_users++;
+	}
+}
+
 static void finish_later(struct xfer *x, int err)
 {
 	struct hstream *st = x->st;
 	x->first_err = err;
 	list_add(&st->failed, x, false);
-	if (!st->kick_armed && !thaw__ring_timeout(st->e, &st->kick, 0)) {
-		st->kick_armed = true;
-		st->ring_users++;
-	}
+	arm_kick(st);
 }
 
 /* ------------------------------------------------------------------ */
@@ -225,6 +257,62 @@ static void lane_easy_put(struct lane *ln, CURL *e)
 		curl_easy_cleanup(e);
 }
 
+/*
+ * Requests queued right behind x for the bytes that follow its own (the
+ * restore asks for runs of chunks, and runs broken only by chunks that
+ * store nothing are adjacent in the file) ride on x's GET: fewer, larger
+ * requests. Returns how many requests the GET serves, x included.
+ */
+static unsigned merge_queued(struct lane *ln, struct xfer *x)
+{
+	const struct thaw__http_store *s = ln->st->s;
+	uint64_t cap = ln->id == THAW__LANE_FAULT ? THAW__HTTP_FAULT_MERGE_MAX : s->base.bg_max;
+	uint64_t end = x->req->off + x->req->len, total = x->req->len;
+	unsigned n = 1;
+	struct xfer **tail = &x->merged, *y;
+	while ((y = ln->queue.head) && y->url == x->url && y->req->off == end &&
+	       total + y->req->len <= cap) {
+		list_del(&ln->queue, y);
+		*tail = y;
+		tail = &y->merged;
+		end += y->req->len;
+		total += y->req->len;
+		n++;
+	}
+	*tail = NULL;
+	if (n == 1)
+		return 1;
+	if (x->iov_cap < n) {
+		struct iovec *v = realloc(x->iov, n * sizeof(*v));
+		if (!v) {
+			unmerge(ln, x);
+			return 1;
+		}
+		x->iov = v;
+		x->iov_cap = n;
+	}
+	unsigned i = 0;
+	for (y = x; y; y = y->merged, i++)
+		x->iov[i] = (struct iovec){.iov_base = y->req->buf, .iov_len = y->req->len};
+	return n;
+}
+
+/* Put x's riders back at the head of the queue, in order, to go on their own. */
+static void unmerge(struct lane *ln, struct xfer *x)
+{
+	struct xfer *chain[64], *y = x->merged;
+	x->merged = NULL;
+	while (y) {
+		unsigned k = 0;
+		for (; y && k < 64; k++, y = y->merged)
+			chain[k] = y;
+		while (k--) {
+			chain[k]->merged = NULL;
+			list_add(&ln->queue, chain[k], true);
+		}
+	}
+}
+
 /* Start x's next attempt on its lane (a slot is free). 0 or -err. */
 static int start(struct xfer *x)
 {
@@ -248,19 +336,33 @@ static int start(struct xfer *x)
 						  .pin = &s->urls[x->url]};
 		buf = x->req->buf;
 	}
+	unsigned n = x->probing ? 0 : merge_queued(ln, x);
+	if (n > 1) {
+		want.len = 0;
+		for (struct xfer *y = x; y; y = y->merged)
+			want.len += y->req->len;
+	}
 	x->easy = lane_easy(ln);
-	if (!x->easy)
+	if (!x->easy) {
+		unmerge(ln, x);
 		return -ENOMEM;
+	}
 	thaw__http_resp_reset(&x->resp, &want, buf);
+	if (n > 1) {
+		x->resp.iov = x->iov;
+		x->resp.iovcnt = n;
+	}
 	if (thaw__http_easy_setup(s, x->easy, x->url, &x->resp, x->errbuf) ||
 	    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x) != CURLE_OK) {
 		lane_easy_put(ln, x->easy);
 		x->easy = NULL;
+		unmerge(ln, x);
 		return -EINVAL;
 	}
 	if (curl_multi_add_handle(ln->multi, x->easy) != CURLM_OK) {
 		lane_easy_put(ln, x->easy);
 		x->easy = NULL;
+		unmerge(ln, x);
 		return -ENOMEM;
 	}
 	list_add(&ln->active, x, false);
@@ -376,9 +478,9 @@ static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
 			: o.err;
 		if (!err)
 			err = thaw__http_pin(s, x->url, &x->resp);
+		/* Another object there: the other URLs may still serve. */
 		if (err == -THAW_E_CHANGED)
-			thaw__http_url_foreign(
-			    s, x->url); /* another object: the other URLs may serve */
+			thaw__http_url_foreign(s, x->url);
 		if (err) {
 			o.verdict = err == -ENOMEM ? THAW__HTTP_FAIL : THAW__HTTP_NEXT_URL;
 			o.err = err;
@@ -388,10 +490,22 @@ static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
 			return;
 		}
 	}
+	if (o.verdict == THAW__HTTP_OK) {
+		__atomic_store_n(&s->active, (unsigned)x->url, __ATOMIC_RELAXED);
+		struct xfer *y = x->merged, *next;
+		x->merged = NULL;
+		for (; y; y = next) {
+			next = y->merged;
+			y->merged = NULL;
+			finish(y, 0);
+		}
+		finish(x, 0);
+		return;
+	}
+	/* Each rider goes on by itself; x alone is retried or failed. */
+	unmerge(ln, x);
 	switch (o.verdict) {
 	case THAW__HTTP_OK:
-		__atomic_store_n(&s->active, (unsigned)x->url, __ATOMIC_RELAXED);
-		finish(x, 0);
 		break;
 	case THAW__HTTP_RETRY:
 		if (s->max_retries >= 0 && x->retry < s->max_retries) {
@@ -595,6 +709,12 @@ static void timer_update(struct lane *ln)
 static int timer_cb(CURLM *multi, long ms, void *userp)
 {
 	struct lane *ln = userp;
+	if (ms == 0 && ln->in_submit) {
+		/* A new transfer wants to start: submit() does it now, not a ring trip later. */
+		ln->kick_now = true;
+		ln->timer_want_us = 0;
+		return 0;
+	}
 	ln->timer_want_us = ms < 0 ? 0 : thaw__http_now_us() + (uint64_t)ms * 1000u;
 	timer_update(ln);
 	return 0;
@@ -637,7 +757,31 @@ int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_
 	req->priv = x;
 	struct lane *ln = &st->lanes[x->lane];
 	list_add(&ln->queue, x, false);
+	ln->in_submit = true;
 	pump(ln);
+	ln->in_submit = false;
+	if (ln->kick_now) {
+		/* Start the transfer (send the request) at once. A transfer that ends in
+		 * here must not report inside submit(): its end is handled from the kick. */
+		ln->kick_now = false;
+		int running;
+		curl_multi_socket_action(ln->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		CURLMsg *m;
+		int left;
+		while ((m = curl_multi_info_read(ln->multi, &left))) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			struct xfer *done = NULL;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&done);
+			CURLcode rc = m->data.result;
+			curl_multi_remove_handle(ln->multi, m->easy_handle);
+			if (done) {
+				done->ended_later = true;
+				done->ended_rc = rc;
+				arm_kick(st);
+			}
+		}
+	}
 	return 0;
 }
 
@@ -674,7 +818,8 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 		struct lane *ln = &st->lanes[l];
 		ln->st = st;
 		ln->id = (enum thaw__lane)l;
-		ln->limit = store->inflight[l] ? store->inflight[l] : 1;
+		ln->limit =
+		    l == THAW__LANE_FAULT ? THAW__HTTP_FAULT_TRANSFERS : THAW__HTTP_BG_TRANSFERS;
 		ln->timer.done = timer_done;
 		ln->multi = curl_multi_init();
 		if (!ln->multi) {
@@ -708,6 +853,7 @@ void thaw__http_stream_close(struct thaw__store_stream *sst)
 			curl_multi_remove_handle(ln->multi, x->easy);
 			lane_easy_put(ln, x->easy);
 			x->easy = NULL;
+			unmerge(ln, x); /* the riders are cancelled from the queue below */
 			finish(x, -ECANCELED);
 		}
 		while ((x = ln->queue.head)) {

@@ -635,10 +635,12 @@ int thaw__store_http_open(const char *url, const struct thaw_open_opts *opts,
 	pthread_mutex_init(&s->lock, NULL);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&s->share_locks[i], NULL);
-	/* Requests in flight: ~8 hide loopback and LAN latency for faults; the background
-	 * lane moves large ranges, so a few saturate the link without crowding faults. */
-	s->base.inflight[THAW__LANE_FAULT] = 8;
-	s->base.inflight[THAW__LANE_BACKGROUND] = 4;
+	/* Transfers: ~8 hide loopback and LAN latency for faults; the background lane moves
+	 * large ranges, so 4 saturate the link without crowding faults. The restore may keep
+	 * 4x that many background requests outstanding: adjacent ones queued behind a busy
+	 * lane merge into one GET (runs broken by chunks that store nothing are adjacent). */
+	s->base.inflight[THAW__LANE_FAULT] = THAW__HTTP_FAULT_TRANSFERS;
+	s->base.inflight[THAW__LANE_BACKGROUND] = 4 * THAW__HTTP_BG_TRANSFERS;
 	s->base.bg_min = 64u << 10;
 	s->base.bg_max = 4u << 20;
 	int r = http_open(s, url, opts, err, err_len);

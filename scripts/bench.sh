@@ -21,7 +21,7 @@ work=$build/bench
 res=$work/results
 reps=${BENCH_REPS:-3}
 cores=$(nproc)
-sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python})
+sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http})
 
 [ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
 mkdir -p "$work" "$res"
@@ -322,6 +322,10 @@ section_python() {
 	python_snapshot
 	compare_modes python
 }
+
+# The HTTP section (nginx on loopback beside the local store).
+# shellcheck source=scripts/bench_http.sh
+. scripts/bench_http.sh
 
 # ---- run ---------------------------------------------------------------------
 

@@ -705,6 +705,53 @@ static int fault_lane_not_blocked(void)
 	return 0;
 }
 
+/* Requests queued behind busy transfers for adjacent bytes share one GET. */
+static int merge_adjacent(void)
+{
+	struct httpd h;
+	httpd_start(&h, test_tmpdir());
+	mkdir(httpd_file(&h, "slow"), 0755);
+	random_file(httpd_file(&h, "slow/obj.bin"), 24u << 20, 21);
+	unsigned char *want = file_bytes(httpd_file(&h, "slow/obj.bin"), 0, 24u << 20);
+	struct opener o;
+	opener_init(&o);
+	struct harness *hs = harness_open(httpd_url(&h, "slow/obj.bin"), &o);
+	struct thaw_stats before, after;
+	hstats(hs, &before);
+	/* Throttled 3 MiB ranges (more than a socket buffer holds) keep every background
+	 * transfer busy for a while... */
+	struct hreq *big[4];
+	for (int i = 0; i < 4; i++)
+		big[i] = hsubmit(hs, (8u << 20) + (uint64_t)i * (3u << 20), 3u << 20,
+				 THAW__LANE_BACKGROUND);
+	usleep(100000);
+	/* ...so these queue, adjacent, of uneven sizes, and go out together. */
+	enum { N = 40 };
+	struct hreq *r[N];
+	uint64_t off = 100;
+	for (int i = 0; i < N; i++) {
+		uint32_t len = 1000 + (uint32_t)(i * 977) % 6000;
+		r[i] = hsubmit(hs, off, len, THAW__LANE_BACKGROUND);
+		off += len;
+	}
+	for (int i = 0; i < N; i++) {
+		CHECK_OK(hwait(r[i], 20000));
+		CHECK_MSG(!memcmp(r[i]->req.buf, want + r[i]->req.off, r[i]->req.len),
+			  "request %d: wrong bytes", i);
+	}
+	for (int i = 0; i < 4; i++) {
+		CHECK_OK(hwait(big[i], 20000));
+		CHECK(!memcmp(big[i]->req.buf, want + big[i]->req.off, big[i]->req.len));
+	}
+	hstats(hs, &after);
+	uint64_t reqs = after.http_requests - before.http_requests;
+	CHECK_MSG(reqs <= 4 + 3, "%llu GETs for 4 + %d requests", (unsigned long long)reqs, N);
+	CHECK_EQ(after.http_retries, before.http_retries);
+	harness_close(hs);
+	httpd_stop(&h);
+	return 0;
+}
+
 /* The server goes away mid-restore and comes back: the restore completes, byte-identical. */
 static int server_restart(void)
 {
@@ -1189,6 +1236,7 @@ static const struct test_case cases[] = {
     {"lazy_restore", lazy_restore, 60},
     {"coalescing", coalescing, 60},
     {"fault_lane_not_blocked", fault_lane_not_blocked, 60},
+    {"merge_adjacent", merge_adjacent, 30},
     {"server_restart", server_restart, 90},
     {"replaced_midrestore", replaced_midrestore, 60},
     {"injected_faults_stream", injected_faults_stream, 120},
