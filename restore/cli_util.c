@@ -200,6 +200,8 @@ int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
 		.err_buf = err,
 		.err_buf_size = sizeof(err),
 	};
+	if (http)
+		cli_http_apply(http, &oo);
 	atomic_store(&log->mute_errors, 1);
 	int r = thaw_snapshot_open(uri, &oo, out);
 	atomic_store(&log->mute_errors, 0);

@@ -563,6 +563,33 @@ static int cli_from_url(void)
 	CHECK_MSG(st != 0, "thaw verify of a corrupted snapshot passed: %s", out);
 	st = test_run(out, sizeof(out), "%s info %s", thaw, httpd_url(&h, "nope.thaw"));
 	CHECK_MSG(st != 0 && strstr(out, "404"), "thaw info 404: status %d: %s", st, out);
+
+	/* --mirror takes over from a dead first URL. */
+	int dead = httpd_free_port();
+	st = test_run(out, sizeof(out), "%s extract http://127.0.0.1:%d/s.thaw --mirror %s -o %s",
+		      thaw, dead, httpd_url(&h, "s.thaw"), test_path("out2.raw"));
+	CHECK_MSG(st == 0, "thaw extract --mirror: status %d: %s", st, out);
+	free(got);
+	got = file_bytes(test_path("out2.raw"), 0, len);
+	CHECK(!memcmp(got, src, len));
+
+	/* --header, and THAW_HTTP_HEADERS, reach a server that demands one. */
+	struct faulty f;
+	faulty_start(&f, h.root, "--require-header 'Authorization: Bearer sekrit'");
+	st = test_run(out, sizeof(out), "%s info %s", thaw, faulty_url(&f, "s.thaw"));
+	CHECK_MSG(st != 0 && strstr(out, "401"), "thaw info without the header: status %d: %s", st,
+		  out);
+	st = test_run(out, sizeof(out), "%s verify %s --header 'Authorization: Bearer sekrit'",
+		      thaw, faulty_url(&f, "s.thaw"));
+	CHECK_MSG(st == 0, "thaw verify --header: status %d: %s", st, out);
+	st = test_run(out, sizeof(out),
+		      "THAW_HTTP_HEADERS='Authorization: Bearer sekrit' %s info %s", thaw,
+		      faulty_url(&f, "s.thaw"));
+	CHECK_MSG(st == 0, "thaw info with THAW_HTTP_HEADERS: status %d: %s", st, out);
+	st = test_run(out, sizeof(out), "%s info %s --header nocolon", thaw,
+		      faulty_url(&f, "s.thaw"));
+	CHECK_MSG(st == 2, "thaw info --header nocolon: status %d: %s", st, out);
+	faulty_stop(&f);
 	httpd_stop(&h);
 	return 0;
 }
