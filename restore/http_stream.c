@@ -737,6 +737,45 @@ static void process_rearms(struct hstream *st)
 /* Store ops                                                           */
 /* ------------------------------------------------------------------ */
 
+/*
+ * These bytes came back bad before (req->attempt times): a retry, from the
+ * next URL in turn, after a backoff. True when x is taken care of (waiting
+ * on its backoff, or failed because the retry budget is spent).
+ */
+static bool resubmitted(struct xfer *x)
+{
+	struct hstream *st = x->st;
+	struct thaw__http_store *s = st->s;
+	uint32_t attempt = x->req->attempt;
+	uint64_t budget = (uint64_t)(s->max_retries > 0 ? s->max_retries : 0) * s->nurls;
+	if (attempt > budget) {
+		thaw__err(&s->log, "%s: bytes %llu-%llu came back bad %u times: giving up",
+			  s->urls[0].url, (unsigned long long)x->req->off,
+			  (unsigned long long)(x->req->off + x->req->len - 1), attempt);
+		finish_later(x, -THAW_E_NET);
+		return true;
+	}
+	/* Move on attempt URLs (mod their number), over mirrors that hold another object. */
+	for (size_t moved = 0, guard = 0; moved < attempt % s->nurls && guard < 2 * s->nurls;
+	     guard++) {
+		x->url = (x->url + 1) % s->nurls;
+		if (!thaw__http_url_is_foreign(s, x->url))
+			moved++;
+	}
+	stat_add(&st->retries, 1);
+	uint64_t ms = thaw__http_backoff_ms((int)attempt, -1, &st->seed);
+	thaw__info(&s->log, "%s: bytes %llu-%llu came back bad; retry %u in %llu ms",
+		   s->urls[x->url].url, (unsigned long long)x->req->off,
+		   (unsigned long long)(x->req->off + x->req->len - 1), attempt,
+		   (unsigned long long)ms);
+	if (thaw__ring_timeout(st->e, &x->backoff, ms * 1000000u))
+		return false; /* no timer: go now */
+	x->backoff_armed = true;
+	st->ring_users++;
+	list_add(&st->backing_off, x, false);
+	return true;
+}
+
 int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_req *req)
 {
 	struct hstream *st = (struct hstream *)sst;
@@ -756,6 +795,8 @@ int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_
 	x->t0_us = thaw__http_now_us();
 	req->priv = x;
 	struct lane *ln = &st->lanes[x->lane];
+	if (req->attempt && resubmitted(x))
+		return 0;
 	list_add(&ln->queue, x, false);
 	ln->in_submit = true;
 	pump(ln);

@@ -27,6 +27,12 @@ struct thaw__store_req {
 	uint32_t len;
 	void *buf; /* len bytes, private memory (never registered memory) */
 	enum thaw__lane lane;
+	/* 0 for a first read. When the bytes came back bad (hash or codec check) and
+	 * are asked for again, the submitter sets how many times that happened: the
+	 * HTTP store counts it as a retry, waits its backoff, and asks the next
+	 * mirror in turn. It is the store's retry budget too: past max_retries on
+	 * every URL it fails the read with -THAW_E_NET. Stores may ignore it. */
+	uint32_t attempt;
 	/* 0 when all len bytes arrived, else -errno or -THAW_E_*; manager thread,
 	 * never from inside submit(). */
 	void (*done)(struct thaw__store_req *req, int err);

@@ -372,7 +372,8 @@ static struct harness *harness_open(const char *url, struct opener *o)
 	return h;
 }
 
-static struct hreq *hsubmit(struct harness *h, uint64_t off, uint32_t len, enum thaw__lane lane)
+static struct hreq *hsubmit_attempt(struct harness *h, uint64_t off, uint32_t len,
+				    enum thaw__lane lane, uint32_t attempt)
 {
 	struct hreq *r = calloc(1, sizeof(*r));
 	CHECK(r);
@@ -383,6 +384,7 @@ static struct hreq *hsubmit(struct harness *h, uint64_t off, uint32_t len, enum 
 	CHECK(r->req.buf);
 	memset(r->req.buf, 0xEE, len);
 	r->req.lane = lane;
+	r->req.attempt = attempt;
 	r->req.done = h_done;
 	pthread_mutex_lock(&h->lock);
 	CHECK(h->ntodo < 64);
@@ -390,6 +392,11 @@ static struct hreq *hsubmit(struct harness *h, uint64_t off, uint32_t len, enum 
 	pthread_mutex_unlock(&h->lock);
 	thaw__engine_notify(h->e);
 	return r;
+}
+
+static struct hreq *hsubmit(struct harness *h, uint64_t off, uint32_t len, enum thaw__lane lane)
+{
+	return hsubmit_attempt(h, off, len, lane, 0);
 }
 
 /* Wait for r; returns its error, or -ETIMEDOUT. */
@@ -775,6 +782,44 @@ static int merge_adjacent(void)
 	CHECK_MSG(reqs <= 4 + 3, "%llu GETs for 4 + %d requests", (unsigned long long)reqs, N);
 	CHECK_EQ(after.http_retries, before.http_retries);
 	harness_close(hs);
+	httpd_stop(&h);
+	return 0;
+}
+
+/* Bytes that came back bad are asked again: after a backoff, from the next mirror. */
+static int resubmit_after_bad_bytes(void)
+{
+	struct httpd h;
+	httpd_start(&h, test_tmpdir());
+	random_file(httpd_file(&h, "obj.bin"), 1u << 20, 22);
+	unsigned char *want = file_bytes(httpd_file(&h, "obj.bin"), 0, 1u << 20);
+	struct faulty f;
+	faulty_start(&f, h.root, "");
+	struct opener o;
+	opener_init(&o);
+	o.oo.max_retries = 2;
+	const char *mirrors[] = {faulty_url(&f, "obj.bin"), NULL};
+	o.oo.mirrors = mirrors;
+	struct harness *hs = harness_open(httpd_url(&h, "obj.bin"), &o);
+	struct thaw_stats before, after;
+	hstats(hs, &before);
+	struct hreq *r = hsubmit_attempt(hs, 5000, 30000, THAW__LANE_FAULT, 1);
+	CHECK_OK(hwait(r, 10000));
+	CHECK(!memcmp(r->req.buf, want + 5000, 30000));
+	CHECK_GE((r->t_done - r->t_submit) / 1000000, 40); /* the backoff */
+	CHECK_EQ(faulty_stat(&f, "range_requests"), 2);	   /* the mirror's probe, then the read */
+	hstats(hs, &after);
+	CHECK_EQ(after.http_retries, before.http_retries + 1);
+	/* The mirror served last, so it is where requests start now: attempt 2 comes round
+	 * to it again. Past the budget (2 retries x 2 URLs) the read fails. */
+	r = hsubmit_attempt(hs, 5000, 30000, THAW__LANE_BACKGROUND, 2);
+	CHECK_OK(hwait(r, 10000));
+	CHECK(!memcmp(r->req.buf, want + 5000, 30000));
+	CHECK_EQ(faulty_stat(&f, "range_requests"), 3);
+	r = hsubmit_attempt(hs, 5000, 30000, THAW__LANE_FAULT, 5);
+	CHECK_EQ(hwait(r, 10000), -THAW_E_NET);
+	harness_close(hs);
+	faulty_stop(&f);
 	httpd_stop(&h);
 	return 0;
 }
@@ -1264,6 +1309,7 @@ static const struct test_case cases[] = {
     {"coalescing", coalescing, 60},
     {"fault_lane_not_blocked", fault_lane_not_blocked, 60},
     {"merge_adjacent", merge_adjacent, 30},
+    {"resubmit_after_bad_bytes", resubmit_after_bad_bytes, 30},
     {"server_restart", server_restart, 90},
     {"replaced_midrestore", replaced_midrestore, 60},
     {"injected_faults_stream", injected_faults_stream, 120},
