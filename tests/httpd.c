@@ -145,7 +145,9 @@ static int write_nginx_conf(const struct httpd *h)
 		"error_log %1$s/error.log warn;\n"
 		"events { worker_connections 512; }\n"
 		"http {\n"
-		"  access_log %1$s/access.log;\n"
+		/* the connection number first: tests count connections reused */
+		"  log_format thaw '$connection $status $bytes_sent \"$http_range\"';\n"
+		"  access_log %1$s/access.log thaw;\n"
 		"  client_body_temp_path %1$s/tmp/body;\n"
 		"  proxy_temp_path %1$s/tmp/proxy;\n"
 		"  fastcgi_temp_path %1$s/tmp/fastcgi;\n"

@@ -654,6 +654,17 @@ static int lazy_restore(void)
 	CHECK_GT(st.http_bg_p50_us, 0);
 	CHECK_GE(st.http_bg_p99_us, st.http_bg_p50_us);
 	restore_end(r, dst, len);
+	/* Keep-alive: a handful of connections carried every request. */
+	char out[256];
+	usleep(100000);
+	CHECK_EQ(test_run(out, sizeof(out), "wc -l < '%s'; cut -d' ' -f1 '%s' | sort -u | wc -l",
+			  nginx_access_log(&h), nginx_access_log(&h)),
+		 0);
+	unsigned long lines = 0, conns = 0;
+	CHECK_EQ(sscanf(out, "%lu %lu", &lines, &conns), 2);
+	CHECK_MSG(lines >= st.http_requests && conns <= 8 + 4 + 2,
+		  "%lu requests over %lu connections (%llu from the stream)", lines, conns,
+		  (unsigned long long)st.http_requests);
 	thaw_snapshot_close(s);
 	httpd_stop(&h);
 	return 0;
