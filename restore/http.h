@@ -26,6 +26,7 @@
  * merge into one GET when a transfer slot frees. */
 #define THAW__HTTP_FAULT_TRANSFERS    8
 #define THAW__HTTP_BG_TRANSFERS	      4
+#define THAW__HTTP_RA_WINDOWS	      3 /* background read-ahead windows kept */
 #define THAW__HTTP_BACKOFF_BASE_MS    100
 #define THAW__HTTP_BACKOFF_MAX_MS     5000
 #define THAW__HTTP_RETRY_AFTER_MAX_MS 60000

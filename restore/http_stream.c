@@ -93,7 +93,17 @@ struct hstream {
 	bool closing;
 	uint64_t seed;
 	uint64_t requests, bytes, retries, failures;
+	/* Background read-ahead (see "Read-ahead" below). */
+	struct ra_win *win[THAW__HTTP_RA_WINDOWS];
+	uint64_t ra_next; /* end of the furthest background request seen */
+	uint32_t ra_size; /* size of the next window */
+	bool ra_fault;	  /* a fault-lane request since the last window */
+	struct thaw__store_req *ready, **ready_tail; /* served from a window, to report */
 };
+
+static int direct_submit(struct hstream *st, struct thaw__store_req *req);
+static void ra_deliver_ready(struct hstream *st, int err);
+static void ra_free_all(struct hstream *st);
 
 static void list_add(struct xlist *l, struct xfer *x, bool front)
 {
@@ -138,6 +148,7 @@ static void stat_add(uint64_t *c, uint64_t n)
 
 static void stream_free(struct hstream *st)
 {
+	ra_free_all(st);
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct lane *ln = &st->lanes[l];
 		for (unsigned i = 0; i < ln->npool; i++)
@@ -191,6 +202,7 @@ static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 {
 	struct hstream *st = container_of(rr, struct hstream, kick);
 	st->kick_armed = false;
+	ra_deliver_ready(st, 0);
 	struct xfer *x;
 	while ((x = st->failed.head)) {
 		list_del(&st->failed, x);
@@ -776,14 +788,9 @@ static bool resubmitted(struct xfer *x)
 	return true;
 }
 
-int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_req *req)
+/* Queue req as its own transfer (or riding on a neighbour's). */
+static int direct_submit(struct hstream *st, struct thaw__store_req *req)
 {
-	struct hstream *st = (struct hstream *)sst;
-	if (st->closing)
-		return -ECANCELED;
-	if (req->lane >= THAW__LANES || !req->len || req->off > st->s->base.size ||
-	    req->len > st->s->base.size - req->off)
-		return -EINVAL;
 	struct xfer *x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
@@ -826,6 +833,224 @@ int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Read-ahead                                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The background pass reads the data section mostly in file order, but in
+ * runs broken wherever a chunk stores nothing (all-zero or duplicate
+ * chunks): many small requests for ranges that follow each other. Each
+ * HTTP request costs far more than a local read, so sequential background
+ * requests are served from windows: one GET for a large range ahead,
+ * requests copied out of it. Window sizes follow the background policy:
+ * they double while no fault arrives and halve when one does, between
+ * bg_min and bg_max. A request that jumps elsewhere (a duplicate's bytes
+ * further back) goes out on its own. If a window fails, each request it
+ * held is retried on its own, so one bad range costs only its own chunks.
+ */
+struct ra_win {
+	struct thaw__store_req req; /* the window's own read; req.buf is owned */
+	struct hstream *st;
+	bool busy, ok;
+	struct thaw__store_req *waiters, **wtail; /* linked through ->priv */
+};
+
+static struct thaw__store_req **next_of(struct thaw__store_req *r)
+{
+	return (struct thaw__store_req **)&r->priv;
+}
+
+static void ra_copy(const struct ra_win *w, struct thaw__store_req *r)
+{
+	memcpy(r->buf, (const unsigned char *)w->req.buf + (r->off - w->req.off), r->len);
+}
+
+static void ra_win_done(struct thaw__store_req *wreq, int err)
+{
+	struct ra_win *w = container_of(wreq, struct ra_win, req);
+	struct hstream *st = w->st;
+	struct thaw__store_req *r = w->waiters, *next;
+	w->waiters = NULL;
+	w->wtail = &w->waiters;
+	w->busy = false;
+	w->ok = !err;
+	for (; r; r = next) {
+		next = *next_of(r);
+		if (!err) {
+			ra_copy(w, r);
+			r->done(r, 0);
+		} else if (err == -THAW_E_CHANGED || err == -ECANCELED || st->closing) {
+			r->done(r, err);
+		} else {
+			/* Alone, with its own retries: only the bytes that cannot be had fail. */
+			int e = direct_submit(st, r);
+			if (e)
+				r->done(r, e);
+		}
+	}
+}
+
+static void ra_wait(struct ra_win *w, struct thaw__store_req *r)
+{
+	*next_of(r) = NULL;
+	*w->wtail = r;
+	w->wtail = next_of(r);
+}
+
+/* A window [off, off + len) in a free slot (the oldest idle one is reused). NULL if none. */
+static struct ra_win *ra_window(struct hstream *st, uint64_t off, uint64_t len)
+{
+	struct ra_win *w = NULL;
+	int slot = -1;
+	for (int i = 0; i < THAW__HTTP_RA_WINDOWS; i++) {
+		struct ra_win *c = st->win[i];
+		if (!c) {
+			slot = i;
+			w = NULL;
+			break;
+		}
+		if (!c->busy && (slot < 0 || c->req.off < st->win[slot]->req.off)) {
+			slot = i;
+			w = c;
+		}
+	}
+	if (slot < 0)
+		return NULL;
+	if (!w) {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return NULL;
+		w->st = st;
+		st->win[slot] = w;
+	}
+	if (!w->req.buf || w->req.len < len) {
+		void *b = realloc(w->req.buf, len);
+		if (!b)
+			return NULL;
+		w->req.buf = b;
+	}
+	w->req.off = off;
+	w->req.len = (uint32_t)len;
+	w->req.lane = THAW__LANE_BACKGROUND;
+	w->req.attempt = 0;
+	w->req.done = ra_win_done;
+	w->waiters = NULL;
+	w->wtail = &w->waiters;
+	w->ok = false;
+	if (direct_submit(st, &w->req)) {
+		w->req.off = w->req.len = 0; /* an empty slot */
+		return NULL;
+	}
+	w->busy = true;
+	return w;
+}
+
+/* The next window's size: grow while no fault comes, shrink when one does. */
+static uint64_t ra_next_size(struct hstream *st, uint64_t at_least)
+{
+	const struct thaw__store *s = &st->s->base;
+	if (st->ra_fault)
+		st->ra_size = st->ra_size / 2 > s->bg_min ? st->ra_size / 2 : s->bg_min;
+	else if (st->ra_size < s->bg_max)
+		st->ra_size = st->ra_size * 2 < s->bg_max ? st->ra_size * 2 : s->bg_max;
+	st->ra_fault = false;
+	return st->ra_size > at_least ? st->ra_size : at_least;
+}
+
+static struct ra_win *ra_covering(struct hstream *st, uint64_t off, uint64_t end)
+{
+	for (int i = 0; i < THAW__HTTP_RA_WINDOWS; i++) {
+		struct ra_win *w = st->win[i];
+		if (w && (w->busy || w->ok) && off >= w->req.off && end <= w->req.off + w->req.len)
+			return w;
+	}
+	return NULL;
+}
+
+/* When reading passes the middle of window w, fetch the one after it. */
+static void ra_prefetch(struct hstream *st, const struct ra_win *w, uint64_t end)
+{
+	uint64_t wend = w->req.off + w->req.len, size = st->s->base.size;
+	if (end < w->req.off + w->req.len / 2 || wend >= size || ra_covering(st, wend, wend + 1))
+		return;
+	uint64_t len = ra_next_size(st, 1);
+	ra_window(st, wend, len < size - wend ? len : size - wend);
+}
+
+/* Serve a background request from a window: 0 when taken, 1 to send it on its own. */
+static int ra_submit(struct hstream *st, struct thaw__store_req *req)
+{
+	uint64_t off = req->off, end = off + req->len, size = st->s->base.size;
+	uint64_t seen = st->ra_next;
+	if (end > st->ra_next)
+		st->ra_next = end;
+	struct ra_win *w = ra_covering(st, off, end);
+	if (w) {
+		if (w->busy) {
+			ra_wait(w, req);
+		} else {
+			/* Bytes already here: copied now (the window may be reused before the
+			 * kick), reported from the kick (never inside submit()). */
+			ra_copy(w, req);
+			*next_of(req) = NULL;
+			*st->ready_tail = req;
+			st->ready_tail = next_of(req);
+			arm_kick(st);
+		}
+		ra_prefetch(st, w, end);
+		return 0;
+	}
+	/* Only a request that starts beyond every window and carries on from where
+	 * background reading got to opens a window; one straddling a window's end
+	 * goes alone, so no bytes are fetched twice. */
+	if (off < seen || off - seen > st->ra_size || ra_covering(st, off, off + 1))
+		return 1;
+	uint64_t len = ra_next_size(st, req->len);
+	w = ra_window(st, off, len < size - off ? len : size - off);
+	if (!w)
+		return 1;
+	ra_wait(w, req);
+	return 0;
+}
+
+/* Report requests served from a window (their bytes are copied already). */
+static void ra_deliver_ready(struct hstream *st, int err)
+{
+	struct thaw__store_req *r = st->ready, *next;
+	st->ready = NULL;
+	st->ready_tail = &st->ready;
+	for (; r; r = next) {
+		next = *next_of(r);
+		r->done(r, err);
+	}
+}
+
+static void ra_free_all(struct hstream *st)
+{
+	for (int i = 0; i < THAW__HTTP_RA_WINDOWS; i++) {
+		if (st->win[i])
+			free(st->win[i]->req.buf);
+		free(st->win[i]);
+		st->win[i] = NULL;
+	}
+}
+
+int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_req *req)
+{
+	struct hstream *st = (struct hstream *)sst;
+	if (st->closing)
+		return -ECANCELED;
+	if (req->lane >= THAW__LANES || !req->len || req->off > st->s->base.size ||
+	    req->len > st->s->base.size - req->off)
+		return -EINVAL;
+	if (req->lane == THAW__LANE_FAULT)
+		st->ra_fault = true;
+	else if (!req->attempt && !ra_submit(st, req))
+		return 0;
+	return direct_submit(st, req);
+}
+
 static uint64_t stat_get(const uint64_t *c)
 {
 	return __atomic_load_n(c, __ATOMIC_RELAXED);
@@ -854,6 +1079,8 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 	st->s = s;
 	st->e = e;
 	st->kick.done = kick_done;
+	st->ready_tail = &st->ready;
+	st->ra_size = store->bg_min ? store->bg_min : 64u << 10;
 	st->seed = thaw__http_now_us() ^ (uint64_t)(uintptr_t)st;
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct lane *ln = &st->lanes[l];
@@ -906,6 +1133,7 @@ void thaw__http_stream_close(struct thaw__store_stream *sst)
 		list_del(&st->failed, x);
 		finish(x, -ECANCELED);
 	}
+	ra_deliver_ready(st, -ECANCELED);
 	/* Backoff timers are cancelled; each xfer is freed when its timer completes. */
 	while ((x = st->backing_off.head)) {
 		list_del(&st->backing_off, x);

@@ -693,6 +693,10 @@ static int coalescing(void)
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_MSG(st.http_requests * 4 < stored, "%llu requests for %llu stored chunks",
 		  (unsigned long long)st.http_requests, (unsigned long long)stored);
+	/* Read-ahead windows never fetch the same bytes twice (beyond a few edges). */
+	CHECK_MSG(st.http_bytes < in.stored_bytes + in.stored_bytes / 10 + (1u << 20),
+		  "%llu bytes over HTTP for %llu stored", (unsigned long long)st.http_bytes,
+		  (unsigned long long)in.stored_bytes);
 	restore_end(r, dst, len);
 
 	/* Faults only: threads touching N adjacent chunks at once. */
@@ -1188,6 +1192,58 @@ static int poison_after_retries(void)
 	return 0;
 }
 
+/* A background read-ahead window that cannot be had costs only the chunks behind the bad bytes. */
+static int window_failure_contained(void)
+{
+	struct faulty f;
+	faulty_start(&f, test_tmpdir(), "");
+	/* Every fourth chunk zero: the restore asks for runs of at most three chunks, which
+	 * read-ahead serves from large windows. */
+	const size_t len = 16u << 20;
+	unsigned char *src = make_source(len, 23);
+	for (size_t c = 0; c < len / CHUNK; c += 4)
+		memset(src + c * CHUNK, 0, CHUNK);
+	write_snapshot(test_path("s.thaw"), src, len);
+	struct opener o;
+	opener_init(&o);
+	o.oo.max_retries = 1;
+	struct thaw_snapshot *s = open_ok(&o, faulty_url(&f, "s.thaw"));
+	struct thaw_snapshot_info in;
+	CHECK_OK(thaw_snapshot_get_info(s, &in));
+	uint64_t bad = stored_chunk_from(s, in.chunk_count / 2);
+	char q[128];
+	snprintf(q, sizeof(q), "fault=status&status=503&count=-1&match=%llu",
+		 (unsigned long long)chunk_offset(s, bad) + 7);
+	CHECK_OK(faulty_ctl(&f, q, NULL, 0));
+	struct thaw_restore *r = restore_start(s, 0);
+	unsigned char *dst = thaw_restore_region_addr(r, 0);
+	CHECK_EQ(thaw_restore_wait(r, 60000), -THAW_E_POISONED);
+	struct thaw_stats st;
+	CHECK_OK(thaw_restore_stats(r, &st));
+	CHECK_GE(st.chunks_poisoned, 1);
+	/* 64 runs of three chunks went out as far fewer GETs (windows), retries included. */
+	CHECK_LT(st.http_requests, 32);
+	CHECK_MSG(st.chunks_poisoned <= 3, "%llu chunks poisoned for one bad range",
+		  (unsigned long long)st.chunks_poisoned);
+	uint64_t bus = 0;
+	for (uint64_t c = 0; c < in.chunk_count; c++) {
+		unsigned char b;
+		if (!read_byte(dst + c * CHUNK, &b)) {
+			bus++;
+			continue;
+		}
+		CHECK_MSG(!memcmp(dst + c * CHUNK, src + c * CHUNK, CHUNK), "chunk %llu differs",
+			  (unsigned long long)c);
+	}
+	CHECK_EQ(bus, st.chunks_poisoned);
+	unsigned char b;
+	CHECK(!read_byte(dst + bad * CHUNK + 100, &b));
+	restore_end(r, dst, len);
+	thaw_snapshot_close(s);
+	faulty_stop(&f);
+	return 0;
+}
+
 /*
  * SigV4 through curl's signing. s3rver (an S3-compatible store) serves the
  * signed restore and refuses an unknown access key; it does not verify V4
@@ -1341,6 +1397,7 @@ static const struct test_case cases[] = {
     {"flipped_byte_restore", flipped_byte_restore, 60},
     {"mirror_takeover", mirror_takeover, 90},
     {"poison_after_retries", poison_after_retries, 60},
+    {"window_failure_contained", window_failure_contained, 60},
     {"sigv4_s3", sigv4_s3, 90},
     {"custom_headers", custom_headers, 30},
     {"tls_verification", tls_verification, 30},
