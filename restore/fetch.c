@@ -55,7 +55,8 @@ static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
 	int err = f ? 0 : -ENOMEM;
 	if (f) {
 		*f = (struct fetch){
-		    .r = r, .first = first, .count = count, .submit_ns = thaw__now_ns()};
+			.r = r, .first = first, .count = count, .submit_ns = thaw__now_ns()
+		};
 		atomic_init(&f->refs, 1);
 		f->req.off = a->offset;
 		f->req.len = (uint32_t)len;
@@ -204,7 +205,7 @@ static void submit_pending(struct thaw_restore *r)
 		while (i + count < r->npending && r->pending[i + count] == first + count &&
 		       stored_adjacent(r->lay, first + count - 1, first + count) &&
 		       bytes + thaw__layout_stored(r->lay, first + count)->stored_len <=
-			   FAULT_RUN_MAX) {
+			       FAULT_RUN_MAX) {
 			bytes += thaw__layout_stored(r->lay, first + count)->stored_len;
 			count++;
 		}
@@ -244,7 +245,7 @@ static void submit_background(struct thaw_restore *r)
 				   thaw_strerror(err));
 	}
 	while (r->bg_cursor < r->nchunks && atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) <
-						(int)s->inflight[THAW__LANE_BACKGROUND]) {
+						    (int)s->inflight[THAW__LANE_BACKGROUND]) {
 		uint64_t first = r->bg_cursor;
 		uint8_t expect = CHUNK_MISSING;
 		if (l->chunks[first].kind == THAW_CHUNK_ZERO ||
@@ -310,7 +311,7 @@ static void on_tick(void *ctx)
 static void bg_grace_over(struct thaw__ring_req *req, int res, bool more)
 {
 	struct thaw_restore *r =
-	    (struct thaw_restore *)((char *)req - offsetof(struct thaw_restore, bg_grace));
+		(struct thaw_restore *)((char *)req - offsetof(struct thaw_restore, bg_grace));
 	r->bg_open = true; /* a tick follows this completion */
 }
 
@@ -335,8 +336,11 @@ static void on_stop(void *ctx)
 {
 	struct thaw_restore *r = ctx;
 	const struct thaw__store_ops *ops = r->snap->store->ops;
-	if (!r->finished)
-		thaw__restore_fail(r, -ECANCELED); /* waiters must not sleep on a dead loop */
+	if (!r->finished) {
+		/* The loop is ending early: nobody may stay asleep on a missing page. */
+		if (thaw__restore_fail(r, -ECANCELED) != -THAW_E_TARGET_GONE)
+			thaw__populate_poison_unfinished(r);
+	}
 	if (!r->stream)
 		return;
 	/* Keep the transport counters: stats stay readable after the stream is gone. */
@@ -350,8 +354,8 @@ static void on_stop(void *ctx)
 }
 
 const struct thaw__engine_ops thaw__restore_ops = {
-    .start = on_start,
-    .fault = on_fault,
-    .tick = on_tick,
-    .stop = on_stop,
+	.start = on_start,
+	.fault = on_fault,
+	.tick = on_tick,
+	.stop = on_stop,
 };

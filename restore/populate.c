@@ -53,15 +53,23 @@ static int install_retrying(struct thaw_restore *r, uint64_t dst, const void *sr
 	}
 }
 
+#define POISON_LOG_MAX 10
+
 void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
 {
 	uint64_t dst = thaw__restore_chunk_dst(r, id);
 	uint32_t len = thaw__layout_chunk_len(r->lay, id);
-	thaw__err(r->log,
-		  "chunk %llu (source address 0x%llx, %u bytes) could not be restored: %s; "
-		  "poisoned, touching it raises SIGBUS",
-		  (unsigned long long)id, (unsigned long long)thaw__layout_chunk_addr(r->lay, id),
-		  len, thaw_strerror(why));
+	/* A dead store poisons every chunk: name the first few, count the rest. */
+	uint64_t nth = atomic_fetch_add_explicit(&r->c.chunks_poisoned, 1, memory_order_relaxed);
+	if (nth < POISON_LOG_MAX)
+		thaw__err(r->log,
+			  "chunk %llu (source address 0x%llx, %u bytes) could not be restored: %s; "
+			  "poisoned, touching it raises SIGBUS",
+			  (unsigned long long)id,
+			  (unsigned long long)thaw__layout_chunk_addr(r->lay, id), len,
+			  thaw_strerror(why));
+	else if (nth == POISON_LOG_MAX)
+		thaw__err(r->log, "more chunks poisoned; the stats count them all");
 	int err = install_retrying(r, dst, NULL, len);
 	if (err == -ESRCH)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
@@ -69,8 +77,25 @@ void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
 		thaw__err(r->log, "poisoning chunk %llu failed: %s", (unsigned long long)id,
 			  thaw_strerror(err));
 	atomic_store_explicit(&r->state[id], CHUNK_POISONED, memory_order_release);
-	atomic_fetch_add_explicit(&r->c.chunks_poisoned, 1, memory_order_relaxed);
 	chunk_finished(r);
+}
+
+void thaw__populate_poison_unfinished(struct thaw_restore *r)
+{
+	for (uint64_t id = 0; id < r->nchunks; id++) {
+		if (r->lay->chunks[id].kind == THAW_CHUNK_ZERO)
+			continue; /* an unregistered zero page fills with zeros: right for it */
+		struct fetch *f = NULL;
+		uint8_t st = atomic_load(&r->state[id]);
+		/* A chunk being decoded is left to its decoder; any other is taken first. */
+		if (st == CHUNK_QUEUED ? thaw__take_queued(r, id, &f)
+				       : (st == CHUNK_MISSING || st == CHUNK_FETCHING) &&
+						 atomic_compare_exchange_strong(&r->state[id], &st,
+										CHUNK_DECODING))
+			thaw__populate_poison(r, id, -ECANCELED);
+		if (f)
+			thaw__fetch_put(f);
+	}
 }
 
 /* A chunk that failed its check goes back to MISSING for the manager to fetch again. */
@@ -111,8 +136,8 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 	if (st->kind == THAW_CHUNK_RAW)
 		err = thaw__hash64(src, len) == st->hash ? 0 : -THAW_E_HASH;
 	else {
-		err =
-		    thaw__decode_chunk(dec, st->kind, src, st->stored_len, scratch, len, st->hash);
+		err = thaw__decode_chunk(dec, st->kind, src, st->stored_len, scratch, len,
+					 st->hash);
 		bytes = scratch;
 	}
 	if (err) {
@@ -209,7 +234,7 @@ static void *worker_main(void *arg)
 	struct thaw_restore *r = arg;
 	/* Background work runs only on CPU time nobody else wants: a woken
 	 * faulting thread or manager preempts it at once. */
-	struct sched_param sp = {0};
+	struct sched_param sp = { 0 };
 	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 	struct thaw__decoder *dec = NULL;
 	void *scratch = malloc(r->lay->hdr.chunk_size);

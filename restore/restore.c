@@ -25,16 +25,18 @@ uint64_t thaw__restore_chunk_dst(const struct thaw_restore *r, uint64_t id)
 	       (thaw__layout_chunk_addr(r->lay, id) - r->lay->regions[region].addr);
 }
 
-void thaw__restore_fail(struct thaw_restore *r, int err)
+int thaw__restore_fail(struct thaw_restore *r, int err)
 {
 	pthread_mutex_lock(&r->done_lock);
 	if (!r->error) {
 		r->error = err;
 		thaw__err(r->log, "restore stopped: %s", thaw_strerror(err));
 	}
+	err = r->error;
 	pthread_cond_broadcast(&r->done_cond);
 	pthread_mutex_unlock(&r->done_lock);
 	thaw__engine_request_stop(r->eng);
+	return err;
 }
 
 static int cmp_base(const void *a, const void *b)
@@ -66,9 +68,9 @@ static int map_fixed(struct thaw_restore *r)
 	for (size_t i = 0; i < r->nregions; i++) {
 		const struct thaw__fmt_region *reg = &r->lay->regions[i];
 		void *want = (void *)reg->addr;
-		void *p =
-		    mmap(want, reg->len, (int)reg->prot,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		void *p = mmap(want, reg->len, (int)reg->prot,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+			       -1, 0);
 		if (p == MAP_FAILED)
 			return map_failed(r, i, -errno);
 		if (p != want) {
@@ -77,7 +79,7 @@ static int map_fixed(struct thaw_restore *r)
 		}
 		r->region_base[i] = reg->addr;
 		r->ranges[r->nranges++] =
-		    (struct mapped_region){.base = reg->addr, .len = reg->len};
+			(struct mapped_region){ .base = reg->addr, .len = reg->len };
 	}
 	return 0;
 }
@@ -108,7 +110,7 @@ static int map_block(struct thaw_restore *r)
 			return map_failed(r, i, -errno);
 		at += reg->len;
 	}
-	r->ranges[r->nranges++] = (struct mapped_region){.base = (uint64_t)p, .len = total};
+	r->ranges[r->nranges++] = (struct mapped_region){ .base = (uint64_t)p, .len = total };
 	return 0;
 }
 
@@ -118,8 +120,9 @@ static int map_regions(struct thaw_restore *r)
 	if (err)
 		return err;
 	for (size_t i = 0; i < r->nregions; i++)
-		r->by_addr[i] = (struct mapped_region){
-		    .base = r->region_base[i], .len = r->lay->regions[i].len, .index = (uint32_t)i};
+		r->by_addr[i] = (struct mapped_region){ .base = r->region_base[i],
+							.len = r->lay->regions[i].len,
+							.index = (uint32_t)i };
 	qsort(r->by_addr, r->nregions, sizeof(*r->by_addr), cmp_base);
 	for (size_t i = 0; i < r->nranges; i++) {
 		err = thaw__engine_register(r->eng, r->ranges[i].base, r->ranges[i].len);
@@ -206,7 +209,7 @@ static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw
 int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
 		       struct thaw_restore **out)
 {
-	struct thaw_restore_opts o = {0};
+	struct thaw_restore_opts o = { 0 };
 	if (!snap || !out)
 		return -EINVAL;
 	if (opts)
@@ -223,7 +226,8 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	if (!err) {
 		r->t_start_ns = t0;
 		struct thaw__engine_opts eo = {
-		    .ops = &thaw__restore_ops, .ctx = r, .log = r->log, .uffd = -1};
+			.ops = &thaw__restore_ops, .ctx = r, .log = r->log, .uffd = -1
+		};
 		err = thaw__engine_new(&eo, &r->eng);
 	}
 	if (!err)
@@ -293,7 +297,7 @@ static uint64_t percentile_us(const uint64_t *hist, uint64_t total, double q)
 			/* Interpolate inside the bucket [2^b, 2^(b+1)). */
 			double lo = b ? (double)(1ull << b) : 0, hi = (double)(2ull << b);
 			return (uint64_t)(lo + (hi - lo) * ((double)(want - seen) + 0.5) /
-						   (double)hist[b]);
+						       (double)hist[b]);
 		}
 		seen += hist[b];
 	}
@@ -339,20 +343,6 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 	return 0;
 }
 
-/*
- * The restore stopped early: closing the uffd would let untouched pages
- * fill with zeros, so every chunk not yet installed is poisoned first.
- */
-static void poison_unfinished(struct thaw_restore *r)
-{
-	for (uint64_t id = 0; id < r->nchunks; id++) {
-		uint8_t st = atomic_load(&r->state[id]);
-		if (r->lay->chunks[id].kind != THAW_CHUNK_ZERO && st != CHUNK_DONE &&
-		    st != CHUNK_POISONED)
-			thaw__populate_poison(r, id, -ECANCELED);
-	}
-}
-
 void thaw_restore_free(struct thaw_restore *r)
 {
 	if (!r)
@@ -365,6 +355,6 @@ void thaw_restore_free(struct thaw_restore *r)
 	thaw__engine_join(r->eng);
 	thaw__workers_stop(r);
 	if (err && err != -THAW_E_POISONED && err != -THAW_E_TARGET_GONE)
-		poison_unfinished(r);
+		thaw__populate_poison_unfinished(r);
 	restore_release(r);
 }

@@ -141,6 +141,12 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why);
 /* A fault that waited since since_ns was served: add it to the histogram. */
 void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns);
+/*
+ * The restore is ending before every chunk is in: poison each chunk not
+ * installed and not being installed, so no thread waits on a dead loop and
+ * no page is ever zero-filled in place of data once the uffd is closed.
+ */
+void thaw__populate_poison_unfinished(struct thaw_restore *r);
 /* Drop one hold on a fetch; the last frees it and lets the manager refill. */
 void thaw__fetch_put(struct fetch *f);
 /*
@@ -153,7 +159,7 @@ const void *thaw__fetch_bytes(const struct fetch *f, const struct thaw__layout *
 int thaw__workers_start(struct thaw_restore *r, int n);
 void thaw__workers_push(struct thaw_restore *r, uint64_t id);
 void thaw__workers_stop(struct thaw_restore *r);
-/* Mark the restore failed (first error wins) and wake waiters. */
-void thaw__restore_fail(struct thaw_restore *r, int err);
+/* Mark the restore failed (first error wins), wake waiters; returns the error that won. */
+int thaw__restore_fail(struct thaw_restore *r, int err);
 
 #endif

@@ -20,7 +20,7 @@
 static void *make_source(size_t len, uint64_t seed)
 {
 	unsigned char *p =
-	    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED);
 	for (size_t off = 0; off < len; off += PAGE) {
 		size_t page = off / PAGE;
@@ -33,7 +33,8 @@ static void *make_source(size_t len, uint64_t seed)
 		case 2:
 			for (size_t i = 0; i < PAGE; i++)
 				p[off + i] =
-				    "the quick brown fox jumps over the lazy dog "[(i + page) % 44];
+					"the quick brown fox jumps over the lazy dog "[(i + page) %
+										       44];
 			break;
 		default:
 			test_fill_random(p + off, PAGE, seed * 1000003 + page);
@@ -48,17 +49,17 @@ static void *make_source(size_t len, uint64_t seed)
 static void write_snapshot(const char *path, void *const *mem, const uint64_t *addr,
 			   const size_t *len, size_t n, uint32_t chunk_size)
 {
-	struct thaw_writer_opts wo = {.sz = sizeof(wo), .chunk_size = chunk_size};
+	struct thaw_writer_opts wo = { .sz = sizeof(wo), .chunk_size = chunk_size };
 	struct thaw_writer *w;
 	CHECK_OK(thaw_writer_open(path, &wo, &w));
 	for (size_t i = 0; i < n; i++) {
-		struct thaw_region_desc d = {.sz = sizeof(d),
-					     .addr = addr[i],
-					     .len = len[i],
-					     .prot = PROT_READ | PROT_WRITE,
-					     .name = "test",
-					     .mem = mem[i],
-					     .fd = -1};
+		struct thaw_region_desc d = { .sz = sizeof(d),
+					      .addr = addr[i],
+					      .len = len[i],
+					      .prot = PROT_READ | PROT_WRITE,
+					      .name = "test",
+					      .mem = mem[i],
+					      .fd = -1 };
 		CHECK_OK(thaw_writer_add_region(w, &d));
 	}
 	CHECK_OK(thaw_writer_close(w));
@@ -68,7 +69,9 @@ static struct thaw_snapshot *open_snap(const char *path)
 {
 	struct thaw_snapshot *s;
 	char err[256] = "";
-	struct thaw_open_opts oo = {.sz = sizeof(oo), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_open_opts oo = { .sz = sizeof(oo),
+				     .err_buf = err,
+				     .err_buf_size = sizeof(err) };
 	int r = thaw_snapshot_open(path, &oo, &s);
 	CHECK_MSG(r == 0, "open %s: %s (%s)", path, thaw_strerror(r), err);
 	return s;
@@ -117,8 +120,8 @@ static int lazy_identical_under_threads(void)
 	void *src = single_region_snapshot(test_path("s.thaw"), len, 0, 1);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
 	for (int pass = 0; pass < 2; pass++) {
-		struct thaw_restore_opts ro = {.sz = sizeof(ro),
-					       .flags = pass ? 0 : THAW_RESTORE_NO_BACKGROUND};
+		struct thaw_restore_opts ro = { .sz = sizeof(ro),
+						.flags = pass ? 0 : THAW_RESTORE_NO_BACKGROUND };
 		struct thaw_restore *r;
 		CHECK_OK(thaw_restore_start(s, &ro, &r));
 		unsigned char *dst = thaw_restore_region_addr(r, 0);
@@ -126,8 +129,9 @@ static int lazy_identical_under_threads(void)
 		struct toucher t[4];
 		pthread_t th[4];
 		for (int i = 0; i < 4; i++) {
-			t[i] = (struct toucher){
-			    .base = dst, .pages = len / PAGE, .seed = 77 + (uint64_t)i};
+			t[i] = (struct toucher){ .base = dst,
+						 .pages = len / PAGE,
+						 .seed = 77 + (uint64_t)i };
 			CHECK_EQ(pthread_create(&th[i], NULL, touch_random, &t[i]), 0);
 		}
 		for (int i = 0; i < 4; i++)
@@ -157,7 +161,7 @@ static int laziness(void)
 	const size_t len = 16u << 20;
 	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 64u << 10, 2);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
-	struct thaw_restore_opts ro = {.sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND};
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND };
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, &ro, &r));
 	usleep(100000);
@@ -192,7 +196,7 @@ static int kernel_mode_access(void)
 	const size_t len = 8u << 20;
 	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 0, 3);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
-	struct thaw_restore_opts ro = {.sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND};
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND };
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, &ro, &r));
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
@@ -260,7 +264,7 @@ static int two_restores_one_process(void)
 /* Several regions, odd sizes, every chunk size: byte-identical after a lazy restore. */
 static int shapes_and_chunk_sizes(void)
 {
-	static const size_t pages[] = {1, 3, 17, 1023, 70};
+	static const size_t pages[] = { 1, 3, 17, 1023, 70 };
 	for (uint32_t cs = 4096; cs <= (2u << 20); cs *= 4) {
 		void *mem[5];
 		uint64_t addr[5];
@@ -302,7 +306,7 @@ static int zero_image(void)
 	uint64_t addr = 0x300000000ull;
 	write_snapshot(test_path("z.thaw"), &src, &addr, &len, 1, 0);
 	struct thaw_snapshot *s = open_snap(test_path("z.thaw"));
-	struct thaw_restore_opts ro = {.sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND};
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND };
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, &ro, &r));
 	/* Nothing to fetch: the restore is resident at once. */
@@ -324,7 +328,7 @@ static int zero_chunks_by_fault(void)
 	const size_t len = 16u << 20;
 	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 64u << 10, 6);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
-	struct thaw_restore_opts ro = {.sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND};
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND };
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, &ro, &r));
 	volatile unsigned char *d = thaw_restore_region_addr(r, 0);
@@ -365,7 +369,7 @@ static int fixed_address(void)
 	uint64_t addr = free_address(len);
 	write_snapshot(test_path("s.thaw"), &src, &addr, &len, 1, 0);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
-	struct thaw_restore_opts ro = {.sz = sizeof(ro), .flags = THAW_RESTORE_FIXED_ADDR};
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_FIXED_ADDR };
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, &ro, &r));
 	CHECK(thaw_restore_region_addr(r, 0) == (void *)addr);
@@ -438,12 +442,56 @@ static int corrupt_chunk_is_poisoned(void)
 	return 0;
 }
 
+/*
+ * The snapshot file loses its tail while a restore runs: the chunks stored
+ * there can no longer be read and are poisoned; the rest restores intact.
+ */
+static int snapshot_truncated_under_restore(void)
+{
+	const size_t len = 8u << 20;
+	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 64u << 10, 10);
+	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
+	struct thaw_snapshot_info info;
+	CHECK_OK(thaw_snapshot_get_info(s, &info));
+	/* Cut the file inside the last stored chunk of the first half of the region. */
+	struct thaw_chunk_info ci;
+	uint64_t cut_id = info.chunk_count / 2;
+	do
+		CHECK_OK(thaw_snapshot_chunk(s, --cut_id, &ci));
+	while (ci.kind == THAW_CHUNK_ZERO);
+	CHECK_EQ(truncate(test_path("s.thaw"), (off_t)(ci.stored_off + 1)), 0);
+
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND };
+	struct thaw_restore *r;
+	CHECK_OK(thaw_restore_start(s, &ro, &r));
+	unsigned char *d = thaw_restore_region_addr(r, 0);
+	/* Chunks stored before the cut are fine. */
+	size_t cut_off = (size_t)(ci.addr - 0x100000000ull);
+	CHECK(memcmp(d, src, cut_off) == 0);
+	/* Finishing population meets the missing tail. */
+	CHECK_EQ(thaw_restore_wait(r, 0), -ETIMEDOUT);
+	thaw_restore_free(r);
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGBUS, SIG_DFL);
+		volatile unsigned char *p = d + cut_off + PAGE;
+		_exit(*p == src[cut_off + PAGE] ? 3 : 4);
+	}
+	int wst;
+	CHECK_EQ(waitpid(pid, &wst, 0), pid);
+	CHECK_MSG(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGBUS, "child status 0x%x, want SIGBUS",
+		  wst);
+	CHECK(memcmp(d, src, cut_off) == 0);
+	thaw_snapshot_close(s);
+	return 0;
+}
+
 static int free_without_touching(void)
 {
 	const size_t len = 16u << 20;
 	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 0, 9);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
-	struct thaw_restore_opts ro = {.sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND};
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND };
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, &ro, &r));
 	unsigned char *d = thaw_restore_region_addr(r, 0);
@@ -455,16 +503,17 @@ static int free_without_touching(void)
 }
 
 static const struct test_case cases[] = {
-    {"lazy_identical_under_threads", lazy_identical_under_threads, 120},
-    {"laziness", laziness, 60},
-    {"kernel_mode_access", kernel_mode_access, 60},
-    {"two_restores_one_process", two_restores_one_process, 60},
-    {"shapes_and_chunk_sizes", shapes_and_chunk_sizes, 120},
-    {"zero_image", zero_image, 30},
-    {"zero_chunks_by_fault", zero_chunks_by_fault, 30},
-    {"fixed_address", fixed_address, 30},
-    {"corrupt_chunk_is_poisoned", corrupt_chunk_is_poisoned, 60},
-    {"free_without_touching", free_without_touching, 60},
+	{ "lazy_identical_under_threads", lazy_identical_under_threads, 120 },
+	{ "laziness", laziness, 60 },
+	{ "kernel_mode_access", kernel_mode_access, 60 },
+	{ "two_restores_one_process", two_restores_one_process, 60 },
+	{ "shapes_and_chunk_sizes", shapes_and_chunk_sizes, 120 },
+	{ "zero_image", zero_image, 30 },
+	{ "zero_chunks_by_fault", zero_chunks_by_fault, 30 },
+	{ "fixed_address", fixed_address, 30 },
+	{ "corrupt_chunk_is_poisoned", corrupt_chunk_is_poisoned, 60 },
+	{ "snapshot_truncated_under_restore", snapshot_truncated_under_restore, 60 },
+	{ "free_without_touching", free_without_touching, 60 },
 };
 
 TEST_MAIN(cases)
