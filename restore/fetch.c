@@ -44,9 +44,9 @@ static bool stored_adjacent(const struct thaw__layout *l, uint64_t a, uint64_t b
 
 static void fetch_done(struct thaw__store_req *req, int err);
 
-/* Read chunks [first, first+count) (already FETCHING) on lane. */
+/* Read chunks [first, first+count) (already FETCHING) on lane; attempt as in store.h. */
 static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
-			 enum thaw__lane lane)
+			 enum thaw__lane lane, uint32_t attempt)
 {
 	const struct thaw__fmt_chunk *a = thaw__layout_stored(r->lay, first);
 	const struct thaw__fmt_chunk *z = thaw__layout_stored(r->lay, first + count - 1);
@@ -62,6 +62,7 @@ static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
 		f->req.len = (uint32_t)len;
 		f->req.buf = f->data;
 		f->req.lane = lane;
+		f->req.attempt = attempt;
 		f->req.done = fetch_done;
 		atomic_fetch_add(&r->fetches_alive[lane], 1);
 		err = r->snap->store->ops->submit(r->stream, &f->req);
@@ -209,7 +210,7 @@ static void submit_pending(struct thaw_restore *r)
 			bytes += thaw__layout_stored(r->lay, first + count)->stored_len;
 			count++;
 		}
-		submit_fetch(r, first, count, THAW__LANE_FAULT);
+		submit_fetch(r, first, count, THAW__LANE_FAULT, 0);
 		i += count;
 	}
 	r->npending = 0;
@@ -226,7 +227,7 @@ static void submit_redo(struct thaw_restore *r)
 	for (size_t i = 0; i < n; i++) {
 		uint8_t expect = CHUNK_MISSING;
 		if (atomic_compare_exchange_strong(&r->state[ids[i]], &expect, CHUNK_FETCHING))
-			submit_fetch(r, ids[i], 1, THAW__LANE_FAULT);
+			submit_fetch(r, ids[i], 1, THAW__LANE_FAULT, r->attempts[ids[i]]);
 	}
 	free(ids);
 }
@@ -266,7 +267,7 @@ static void submit_background(struct thaw_restore *r)
 			count++;
 		}
 		r->bg_cursor = first + count;
-		submit_fetch(r, first, count, THAW__LANE_BACKGROUND);
+		submit_fetch(r, first, count, THAW__LANE_BACKGROUND, 0);
 	}
 }
 

@@ -101,7 +101,10 @@ void thaw__populate_poison_unfinished(struct thaw_restore *r)
 /* A chunk that failed its check goes back to MISSING for the manager to fetch again. */
 static void refetch(struct thaw_restore *r, uint64_t id, int why)
 {
-	if (++r->attempts[id] >= RESTORE_MAX_ATTEMPTS) {
+	uint32_t refetch = r->snap->store->max_refetch ? r->snap->store->max_refetch : 2;
+	if (r->attempts[id] < UINT8_MAX)
+		r->attempts[id]++;
+	if (r->attempts[id] > refetch) {
 		thaw__populate_poison(r, id, why);
 		return;
 	}

@@ -30,8 +30,6 @@ enum chunk_state {
 	CHUNK_POISONED,
 };
 
-#define RESTORE_MAX_ATTEMPTS 3
-
 /* One store read covering chunks [first, first + count), stored back to back. */
 struct fetch {
 	struct thaw__store_req req;
@@ -74,8 +72,8 @@ struct thaw_restore {
 	_Atomic uint8_t *state;		    /* enum chunk_state per chunk */
 	_Atomic(struct fetch *) *queued_in; /* QUEUED chunks: the fetch holding their bytes */
 	atomic_uint_fast64_t *fault_ns;	    /* when a fault first waited on the chunk; 0 = none */
-	uint8_t *attempts;		    /* fetches that failed their hash check */
-	atomic_uint_fast64_t chunks_left;   /* non-zero chunks not yet DONE or POISONED */
+	uint8_t *attempts; /* reads of the chunk whose bytes failed their check (saturates) */
+	atomic_uint_fast64_t chunks_left; /* non-zero chunks not yet DONE or POISONED */
 
 	/* Manager thread only. */
 	struct thaw__decoder *decoder;

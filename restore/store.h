@@ -44,7 +44,8 @@ struct thaw__store_ops {
 	/* len bytes at off into buf; thread-safe. 0 or -err (a short read is an error). */
 	int (*pread)(struct thaw__store *s, void *buf, uint64_t len, uint64_t off);
 	/* Manager thread: set up asynchronous reads on e's ring. */
-	int (*stream_open)(struct thaw__store *s, struct thaw__engine *e, struct thaw__store_stream **out);
+	int (*stream_open)(struct thaw__store *s, struct thaw__engine *e,
+			   struct thaw__store_stream **out);
 	/* Manager thread: queue req. 0 or -err (then done() is never called). */
 	int (*submit)(struct thaw__store_stream *st, struct thaw__store_req *req);
 	/* Any thread: add the stream's transport counters (http_*) to st. NULL if none. */
@@ -61,14 +62,18 @@ struct thaw__store {
 	/* Tuning the restore reads: requests in flight per lane, background range bounds. */
 	uint32_t inflight[THAW__LANES];
 	uint32_t bg_min, bg_max;
+	/* How often a chunk whose bytes fail their check is read again before it
+	 * is poisoned; 0 = 2. A store with mirrors wants enough to try them all. */
+	uint32_t max_refetch;
 };
 
 /* Local file. On failure a message for the user is written to err. */
-int thaw__store_file_open(const char *path, const struct thaw__logger *log, struct thaw__store **out,
-			  char *err, size_t err_len);
-/* HTTP(S) URL with the open options' mirrors, headers, TLS and signing settings. */
-int thaw__store_http_open(const char *url, const struct thaw_open_opts *opts, const struct thaw__logger *log,
+int thaw__store_file_open(const char *path, const struct thaw__logger *log,
 			  struct thaw__store **out, char *err, size_t err_len);
+/* HTTP(S) URL with the open options' mirrors, headers, TLS and signing settings. */
+int thaw__store_http_open(const char *url, const struct thaw_open_opts *opts,
+			  const struct thaw__logger *log, struct thaw__store **out, char *err,
+			  size_t err_len);
 
 static inline void thaw__store_close(struct thaw__store *s)
 {
