@@ -596,6 +596,11 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 	curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 
+	/* Bytes that fail their check are read again up to the same budget as any
+	 * retry: max_retries on each URL in turn (see req->attempt in store.h). */
+	uint64_t budget = s->max_retries > 0 ? (uint64_t)s->max_retries * s->nurls : 1;
+	s->base.max_refetch = budget < 255 ? (uint32_t)budget : 255;
+
 	/* The primary first, then each mirror, until one serves the object. */
 	struct thaw__http_outcome o = {0};
 	char first_why[sizeof(o.why)] = "";

@@ -1075,6 +1075,28 @@ static int flipped_byte_restore(void)
 	CHECK_EQ(st.chunks_poisoned, 0);
 	restore_end(r, dst, len);
 	thaw_snapshot_close(s);
+
+	/* The first URL corrupts that chunk every time: the refetch goes to the mirror. */
+	struct httpd h;
+	httpd_start(&h, test_tmpdir());
+	copy_file(test_path("s.thaw"), httpd_file(&h, "s.thaw"));
+	const char *mirrors[] = {httpd_url(&h, "s.thaw"), NULL};
+	o.oo.mirrors = mirrors;
+	s = open_ok(&o, faulty_url(&f, "s.thaw"));
+	snprintf(q, sizeof(q), "fault=flip&count=-1&match=%llu",
+		 (unsigned long long)chunk_offset(s, id) + 100);
+	CHECK_OK(faulty_ctl(&f, q, NULL, 0));
+	r = restore_start(s, 0);
+	dst = thaw_restore_region_addr(r, 0);
+	CHECK_OK(thaw_restore_wait(r, 60000));
+	CHECK(!memcmp(dst, src, len));
+	CHECK_OK(thaw_restore_stats(r, &st));
+	CHECK_EQ(st.chunks_poisoned, 0);
+	CHECK_GE(st.http_retries, 1);
+	CHECK_GE(faulty_stat(&f, "faults"), 2);
+	restore_end(r, dst, len);
+	thaw_snapshot_close(s);
+	httpd_stop(&h);
 	faulty_stop(&f);
 	return 0;
 }
