@@ -127,6 +127,7 @@ struct bench {
 	uint64_t faults, pages_fault, pages_background, pages_zero, chunks_fetched, chunks_poisoned,
 		bytes_read;
 	uint64_t lib_p50_us, lib_p99_us;
+	struct thaw_stats lib; /* the restore's counters, HTTP ones included */
 	bool have_lib;
 	uint64_t checksum;
 };
@@ -528,6 +529,7 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 		b->bytes_read = st.bytes_read;
 		b->lib_p50_us = st.fault_p50_us;
 		b->lib_p99_us = st.fault_p99_us;
+		b->lib = st;
 		b->have_lib = true;
 	}
 	cli_restore_release(r, b->snap);
@@ -862,6 +864,16 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	if (b->have_lib) {
 		cli_json_u64(&j, "lib_fault_p50_us", b->lib_p50_us);
 		cli_json_u64(&j, "lib_fault_p99_us", b->lib_p99_us);
+	}
+	if (b->have_lib && b->lib.http_requests) {
+		cli_json_u64(&j, "http_requests", b->lib.http_requests);
+		cli_json_u64(&j, "http_bytes", b->lib.http_bytes);
+		cli_json_u64(&j, "http_retries", b->lib.http_retries);
+		cli_json_u64(&j, "http_failures", b->lib.http_failures);
+		cli_json_u64(&j, "http_fault_p50_us", b->lib.http_fault_p50_us);
+		cli_json_u64(&j, "http_fault_p99_us", b->lib.http_fault_p99_us);
+		cli_json_u64(&j, "http_bg_p50_us", b->lib.http_bg_p50_us);
+		cli_json_u64(&j, "http_bg_p99_us", b->lib.http_bg_p99_us);
 	}
 	cli_json_f64(&j, "touch_ms", ms_between(b->ready_ns, b->end_ns), 3);
 	cli_json_f64(&j, "total_ms", ms_between(b->t0_ns, b->end_ns), 3);

@@ -92,10 +92,11 @@ section_http() {
 	hn=$(jget "$res/http-url-nobg.json" total_ms)
 	lb=$(jget "$res/http-local-bg.json" resident_ms)
 	hb=$(jget "$res/http-url-bg.json" resident_ms)
-	echo "  http counters of the runs: $(for n in url-nobg url-bg; do
-		jget "$res/http-$n.json" http_requests http_retries http_fault_p50_us http_bg_p50_us |
-			awk -v n="$n" '{printf "%s: %s requests, %s retries, fault p50 %s us, bg p50 %s us; ", n, $1, $2, $3, $4}'
-	done)"
+	local n
+	for n in url-nobg url-r10 url-bg; do
+		jget "$res/http-$n.json" http_requests http_bytes http_retries http_fault_p50_us http_bg_p50_us |
+			awk -v n="$n" 'NF == 5 {printf "  %-9s %s GETs, %.0f MB, %s retries, request p50: fault lane %s us, background %s us\n", n, $1, $2 / 1e6, $3, $4, $5}'
+	done
 	target_row "http: 10% random on demand, http / local total" \
 		"$(calc "round($hn)") / $(calc "round($ln)") ms = $(calc "round($hn/$ln, 2)")x" "<= 2x" "$(calc "$hn/$ln <= 2")"
 	target_row "http: 10% random with background, http / local" \
