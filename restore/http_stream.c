@@ -88,7 +88,7 @@ struct hstream {
 	struct xlist backing_off; /* waiting for their backoff timeout */
 	struct xlist failed;	  /* failed outside a completion: reported from the kick */
 	struct thaw__ring_req kick;
-	bool kick_armed;
+	bool kick_armed, kick_rearm;
 	unsigned ring_users; /* our ring requests outstanding */
 	bool closing;
 	uint64_t seed;
@@ -227,15 +227,21 @@ static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 	ring_put(st);
 }
 
-/* Fail x from a context where done() must not run (inside submit): report it from the ring. */
+/* Run kick_done soon: reports that must not happen inside submit() go from there. */
 static void arm_kick(struct hstream *st)
 {
-	if (!st->kick_armed && !thaw__ring_timeout(st->e, &st->kick, 0)) {
-		st->kick_armed = true;
-		st->ring_users++;
+	if (st->kick_armed)
+		return;
+	if (thaw__ring_timeout(st->e, &st->kick, 0)) {
+		st->kick_rearm = true; /* ring full: tried again after the next completion */
+		return;
 	}
+	st->kick_rearm = false;
+	st->kick_armed = true;
+	st->ring_users++;
 }
 
+/* Fail x from a context where done() must not run (inside submit): report it from the ring. */
 static void finish_later(struct xfer *x, int err)
 {
 	struct hstream *st = x->st;
@@ -737,12 +743,17 @@ static void process_rearms(struct hstream *st)
 {
 	if (st->closing)
 		return;
-	for (struct hsock *sk = st->socks; sk; sk = sk->next)
+	for (struct hsock *sk = st->socks; sk; sk = sk->next) {
 		if (sk->rearm && !sk->armed && !sk->removed && sk->want)
 			sock_arm(sk);
+		else if (sk->armed && !sk->cancelling && sk->armed_ev != sk->want)
+			sock_update(sk); /* a cancel the full ring refused */
+	}
 	for (int l = 0; l < THAW__LANES; l++)
 		if (st->lanes[l].timer_rearm)
 			timer_update(&st->lanes[l]);
+	if (st->kick_rearm)
+		arm_kick(st);
 }
 
 /* ------------------------------------------------------------------ */
