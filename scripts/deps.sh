@@ -21,9 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing: ${missing[*]}"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-	# The distribution starts nginx on port 80; the tests run their own.
-	if command -v service >/dev/null; then service nginx stop >/dev/null 2>&1 || true; fi
-	pkill -x nginx 2>/dev/null || true
+	# The package starts a distribution nginx on port 80 that nothing here
+	# needs (the tests start their own); stop it only if we just installed it.
+	case " ${missing[*]} " in
+	*" nginx-light "*) service nginx stop >/dev/null 2>&1 || true ;;
+	esac
 fi
 
 # s3rver, an S3-compatible server for the HTTP store's SigV4 tests, from the
