@@ -26,7 +26,9 @@
  * merge into one GET when a transfer slot frees. */
 #define THAW__HTTP_FAULT_TRANSFERS    8
 #define THAW__HTTP_BG_TRANSFERS	      4
-#define THAW__HTTP_RA_WINDOWS	      3 /* background read-ahead windows kept */
+#define THAW__HTTP_REPEAT_SLOTS	      512	  /* ranges asked again kept (duplicate chunks) */
+#define THAW__HTTP_REPEAT_MAX_LEN     (64u << 10) /* larger answers are not kept */
+#define THAW__HTTP_RA_WINDOWS	      3		  /* background read-ahead windows kept */
 #define THAW__HTTP_BACKOFF_BASE_MS    100
 #define THAW__HTTP_BACKOFF_MAX_MS     5000
 #define THAW__HTTP_RETRY_AFTER_MAX_MS 60000

@@ -37,6 +37,7 @@ struct xfer {
 	int retry;	  /* retries on the current URL */
 	bool probing;	  /* the current transfer checks an unpinned mirror */
 	bool ended_later; /* finished inside submit(): handled from the kick */
+	bool keep;	  /* on success, remember the bytes: they may be asked for again */
 	/* Queued requests for the bytes right after this one's, riding on its GET. */
 	struct xfer *merged;
 	struct iovec *iov;
@@ -99,7 +100,10 @@ struct hstream {
 	uint32_t ra_size; /* size of the next window */
 	bool ra_fault;	  /* a fault-lane request since the last window */
 	struct thaw__store_req *ready, **ready_tail; /* served from a window, to report */
+	struct repeat *rep; /* THAW__HTTP_REPEAT_SLOTS, allocated on first use */
 };
+
+static void repeat_keep(struct hstream *st, const struct thaw__store_req *req);
 
 static int direct_submit(struct hstream *st, struct thaw__store_req *req);
 static void ra_deliver_ready(struct hstream *st, int err);
@@ -146,9 +150,12 @@ static void stat_add(uint64_t *c, uint64_t n)
 	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
 }
 
+static void repeat_free(struct hstream *st);
+
 static void stream_free(struct hstream *st)
 {
 	ra_free_all(st);
+	repeat_free(st);
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct lane *ln = &st->lanes[l];
 		for (unsigned i = 0; i < ln->npool; i++)
@@ -188,9 +195,11 @@ static void finish(struct xfer *x, int err)
 	struct hstream *st = x->st;
 	struct thaw__store_req *req = x->req;
 	x->req = NULL;
-	if (!err)
+	if (!err) {
 		thaw__http_hist_add(&st->lanes[x->lane].hist, thaw__http_now_us() - x->t0_us);
-	else if (err != -ECANCELED)
+		if (x->keep && req)
+			repeat_keep(st, req);
+	} else if (err != -ECANCELED)
 		stat_add(&st->failures, 1);
 	if (!x->backoff_armed)
 		xfer_free(x);
@@ -989,7 +998,82 @@ static void ra_prefetch(struct hstream *st, const struct ra_win *w, uint64_t end
 	ra_window(st, wend, len < size - wend ? len : size - wend);
 }
 
-/* Serve a background request from a window: 0 when taken, 1 to send it on its own. */
+/*
+ * Duplicate chunks store no bytes of their own: each names an earlier
+ * chunk's, and images repeat a few pages many times (the same library
+ * page, a filler pattern), so the background pass asks for the same small
+ * ranges again and again, out of order. Those answers are kept, keyed by
+ * exact range, and served from memory when asked for again.
+ */
+struct repeat {
+	uint64_t off;
+	uint32_t len, hits;
+	void *buf;
+};
+
+static struct repeat *repeat_slot(struct hstream *st, uint64_t off, uint32_t len, bool insert)
+{
+	if (!st->rep) {
+		if (!insert || !(st->rep = calloc(THAW__HTTP_REPEAT_SLOTS, sizeof(*st->rep))))
+			return NULL;
+	}
+	size_t h = (size_t)((off * 0x9E3779B97F4A7C15ull) >> 40) % THAW__HTTP_REPEAT_SLOTS;
+	struct repeat *victim = NULL;
+	for (unsigned i = 0; i < 8; i++) {
+		struct repeat *e = &st->rep[(h + i) % THAW__HTTP_REPEAT_SLOTS];
+		if (e->buf && e->off == off && e->len == len)
+			return e;
+		if (!victim || !e->buf || (victim->buf && e->hits < victim->hits))
+			victim = e;
+	}
+	return insert ? victim : NULL;
+}
+
+static bool repeat_lookup(struct hstream *st, struct thaw__store_req *req)
+{
+	struct repeat *e = repeat_slot(st, req->off, req->len, false);
+	if (!e)
+		return false;
+	e->hits++;
+	memcpy(req->buf, e->buf, req->len);
+	*next_of(req) = NULL;
+	*st->ready_tail = req;
+	st->ready_tail = next_of(req);
+	arm_kick(st);
+	return true;
+}
+
+static void repeat_keep(struct hstream *st, const struct thaw__store_req *req)
+{
+	if (req->len > THAW__HTTP_REPEAT_MAX_LEN)
+		return;
+	struct repeat *e = repeat_slot(st, req->off, req->len, true);
+	if (!e)
+		return;
+	if (e->buf && e->off == req->off && e->len == req->len)
+		return;
+	void *b = e->buf && e->len >= req->len ? e->buf : realloc(e->buf, req->len);
+	if (!b)
+		return;
+	memcpy(b, req->buf, req->len);
+	*e = (struct repeat){.off = req->off, .len = req->len, .hits = 0, .buf = b};
+	/* Everything ages, so entries that stop being asked for make room. */
+	for (unsigned i = 0; i < 8; i++) {
+		struct repeat *o = &st->rep[(e - st->rep + i) % THAW__HTTP_REPEAT_SLOTS];
+		o->hits /= 2;
+	}
+}
+
+static void repeat_free(struct hstream *st)
+{
+	for (unsigned i = 0; st->rep && i < THAW__HTTP_REPEAT_SLOTS; i++)
+		free(st->rep[i].buf);
+	free(st->rep);
+	st->rep = NULL;
+}
+
+/* Serve a background request from a window or the repeat cache: 0 when taken, 1 to send
+ * it on its own, 2 to send it on its own and keep the answer. */
 static int ra_submit(struct hstream *st, struct thaw__store_req *req)
 {
 	uint64_t off = req->off, end = off + req->len, size = st->s->base.size;
@@ -1014,8 +1098,11 @@ static int ra_submit(struct hstream *st, struct thaw__store_req *req)
 	}
 	/* Only a request that starts beyond every window and carries on from where
 	 * background reading got to opens a window; one straddling a window's end
-	 * goes alone, so no bytes are fetched twice. */
-	if (off < seen || off - seen > st->ra_size || ra_covering(st, off, off + 1))
+	 * goes alone, so no bytes are fetched twice. One reaching back (a
+	 * duplicate chunk's bytes) may be one asked before. */
+	if (off < seen)
+		return repeat_lookup(st, req) ? 0 : 2;
+	if (off - seen > st->ra_size || ra_covering(st, off, off + 1))
 		return 1;
 	uint64_t len = ra_next_size(st, req->len);
 	w = ra_window(st, off, len < size - off ? len : size - off);
@@ -1055,11 +1142,15 @@ int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_
 	if (req->lane >= THAW__LANES || !req->len || req->off > st->s->base.size ||
 	    req->len > st->s->base.size - req->off)
 		return -EINVAL;
+	int how = 1;
 	if (req->lane == THAW__LANE_FAULT)
 		st->ra_fault = true;
-	else if (!req->attempt && !ra_submit(st, req))
+	else if (!req->attempt && !(how = ra_submit(st, req)))
 		return 0;
-	return direct_submit(st, req);
+	int err = direct_submit(st, req);
+	if (!err && how == 2 && req->priv)
+		((struct xfer *)req->priv)->keep = true;
+	return err;
 }
 
 static uint64_t stat_get(const uint64_t *c)

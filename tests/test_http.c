@@ -769,6 +769,38 @@ static int fault_lane_not_blocked(void)
 	return 0;
 }
 
+/* Duplicate chunks name a few other chunks' bytes many times: each is fetched once. */
+static int duplicates_fetched_once(void)
+{
+	struct httpd h;
+	httpd_start(&h, test_tmpdir());
+	const size_t len = 16u << 20;
+	unsigned char *src = make_source(len, 24);
+	/* Every other chunk a copy of one of four chunks near the start. */
+	for (size_t c = 9; c < len / CHUNK; c += 2)
+		memcpy(src + c * CHUNK, src + (1 + 2 * (c % 4)) * CHUNK, CHUNK);
+	write_snapshot(httpd_file(&h, "s.thaw"), src, len);
+	struct opener o;
+	opener_init(&o);
+	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
+	struct thaw_snapshot_info in;
+	CHECK_OK(thaw_snapshot_get_info(s, &in));
+	CHECK_GT(in.chunks_by_kind[THAW_CHUNK_DUP], 100);
+	struct thaw_restore *r = restore_start(s, 0);
+	unsigned char *dst = thaw_restore_region_addr(r, 0);
+	CHECK_OK(thaw_restore_wait(r, 60000));
+	CHECK(!memcmp(dst, src, len));
+	struct thaw_stats st;
+	CHECK_OK(thaw_restore_stats(r, &st));
+	CHECK_MSG(st.http_requests * 4 < in.chunks_by_kind[THAW_CHUNK_DUP],
+		  "%llu GETs for %llu duplicate chunks", (unsigned long long)st.http_requests,
+		  (unsigned long long)in.chunks_by_kind[THAW_CHUNK_DUP]);
+	restore_end(r, dst, len);
+	thaw_snapshot_close(s);
+	httpd_stop(&h);
+	return 0;
+}
+
 /* Requests queued behind busy transfers for adjacent bytes share one GET. */
 static int merge_adjacent(void)
 {
@@ -1411,6 +1443,7 @@ static const struct test_case cases[] = {
     {"coalescing", coalescing, 60},
     {"fault_lane_not_blocked", fault_lane_not_blocked, 60},
     {"merge_adjacent", merge_adjacent, 30},
+    {"duplicates_fetched_once", duplicates_fetched_once, 30},
     {"resubmit_after_bad_bytes", resubmit_after_bad_bytes, 30},
     {"server_restart", server_restart, 90},
     {"replaced_midrestore", replaced_midrestore, 60},
