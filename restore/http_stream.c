@@ -1134,6 +1134,21 @@ static void ra_free_all(struct hstream *st)
 	}
 }
 
+/* A fault whose bytes a finished window or the repeat cache holds needs no request. */
+static bool fault_from_memory(struct hstream *st, struct thaw__store_req *req)
+{
+	struct ra_win *w = ra_covering(st, req->off, req->off + req->len);
+	if (w && w->ok) {
+		ra_copy(w, req);
+		*next_of(req) = NULL;
+		*st->ready_tail = req;
+		st->ready_tail = next_of(req);
+		arm_kick(st);
+		return true;
+	}
+	return repeat_lookup(st, req);
+}
+
 int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_req *req)
 {
 	struct hstream *st = (struct hstream *)sst;
@@ -1143,10 +1158,13 @@ int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_
 	    req->len > st->s->base.size - req->off)
 		return -EINVAL;
 	int how = 1;
-	if (req->lane == THAW__LANE_FAULT)
+	if (req->lane == THAW__LANE_FAULT) {
 		st->ra_fault = true;
-	else if (!req->attempt && !(how = ra_submit(st, req)))
+		if (!req->attempt && fault_from_memory(st, req))
+			return 0;
+	} else if (!req->attempt && !(how = ra_submit(st, req))) {
 		return 0;
+	}
 	int err = direct_submit(st, req);
 	if (!err && how == 2 && req->priv)
 		((struct xfer *)req->priv)->keep = true;

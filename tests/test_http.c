@@ -801,6 +801,40 @@ static int duplicates_fetched_once(void)
 	return 0;
 }
 
+/* A fault for bytes a read-ahead window already holds costs no request. */
+static int fault_from_window(void)
+{
+	struct httpd h;
+	httpd_start(&h, test_tmpdir());
+	random_file(httpd_file(&h, "obj.bin"), 8u << 20, 25);
+	unsigned char *want = file_bytes(httpd_file(&h, "obj.bin"), 0, 8u << 20);
+	struct opener o;
+	opener_init(&o);
+	struct harness *hs = harness_open(httpd_url(&h, "obj.bin"), &o);
+	/* Background reading in order: the second request opens a window ahead. */
+	struct hreq *a = hsubmit(hs, 1000, 20000, THAW__LANE_BACKGROUND);
+	CHECK_OK(hwait(a, 10000));
+	struct hreq *b = hsubmit(hs, 21000, 20000, THAW__LANE_BACKGROUND);
+	CHECK_OK(hwait(b, 10000));
+	CHECK(!memcmp(b->req.buf, want + 21000, 20000));
+	struct thaw_stats before, after;
+	hstats(hs, &before);
+	struct hreq *f = hsubmit(hs, 50000, 4000, THAW__LANE_FAULT);
+	CHECK_OK(hwait(f, 10000));
+	CHECK(!memcmp(f->req.buf, want + 50000, 4000));
+	hstats(hs, &after);
+	CHECK_EQ(after.http_requests, before.http_requests);
+	/* Beyond every window: a request of its own. */
+	f = hsubmit(hs, 6u << 20, 4000, THAW__LANE_FAULT);
+	CHECK_OK(hwait(f, 10000));
+	CHECK(!memcmp(f->req.buf, want + (6u << 20), 4000));
+	hstats(hs, &after);
+	CHECK_EQ(after.http_requests, before.http_requests + 1);
+	harness_close(hs);
+	httpd_stop(&h);
+	return 0;
+}
+
 /* Requests queued behind busy transfers for adjacent bytes share one GET. */
 static int merge_adjacent(void)
 {
@@ -1443,6 +1477,7 @@ static const struct test_case cases[] = {
     {"coalescing", coalescing, 60},
     {"fault_lane_not_blocked", fault_lane_not_blocked, 60},
     {"merge_adjacent", merge_adjacent, 30},
+    {"fault_from_window", fault_from_window, 30},
     {"duplicates_fetched_once", duplicates_fetched_once, 30},
     {"resubmit_after_bad_bytes", resubmit_after_bad_bytes, 30},
     {"server_restart", server_restart, 90},
