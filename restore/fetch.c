@@ -36,13 +36,20 @@ static const struct mapped_region *region_of(const struct thaw_restore *r, uint6
 /* Does chunk b's stored data start right where chunk a's ends? */
 static bool stored_adjacent(const struct thaw__layout *l, uint64_t a, uint64_t b)
 {
-	const struct thaw__fmt_chunk *sa = thaw__layout_stored(l, a),
-				     *sb = thaw__layout_stored(l, b);
-	return l->chunk_region[a] == l->chunk_region[b] &&
-	       sa->offset + sa->stored_len == sb->offset;
+	const struct thaw__fmt_chunk *sa = thaw__layout_stored(l, a);
+	return sa->offset + sa->stored_len == thaw__layout_stored(l, b)->offset;
 }
 
 static void fetch_done(struct thaw__store_req *req, int err);
+
+/* Fault-lane reads in flight per chunk: a failed background read leaves those chunks to them. */
+static void count_fault_reads(struct thaw_restore *r, const struct fetch *f, int delta)
+{
+	if (f->req.lane != THAW__LANE_FAULT)
+		return;
+	for (uint32_t i = 0; i < f->count; i++)
+		r->fault_reads[f->first + i] += (uint8_t)delta;
+}
 
 /* Read chunks [first, first+count) (already FETCHING) on lane; attempt as in store.h. */
 static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
@@ -65,31 +72,57 @@ static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
 		f->req.attempt = attempt;
 		f->req.done = fetch_done;
 		atomic_fetch_add(&r->fetches_alive[lane], 1);
+		count_fault_reads(r, f, +1);
 		err = r->snap->store->ops->submit(r->stream, &f->req);
 		if (err) {
+			count_fault_reads(r, f, -1);
 			atomic_fetch_sub(&r->fetches_alive[lane], 1);
 			free(f);
 		}
 	}
-	if (err)
-		for (uint32_t i = 0; i < count; i++)
+	for (uint32_t i = 0; err && i < count; i++) {
+		uint8_t expect = CHUNK_FETCHING;
+		if (atomic_compare_exchange_strong(&r->state[first + i], &expect, CHUNK_DECODING))
 			thaw__populate_poison(r, first + i, err);
+	}
+}
+
+/* Read chunks [from, to) of a failed run again, without the zero chunks at its ends. */
+static void resubmit_part(struct thaw_restore *r, uint64_t from, uint64_t to, enum thaw__lane lane)
+{
+	while (from < to && r->lay->chunks[from].kind == THAW_CHUNK_ZERO)
+		from++;
+	while (to > from && r->lay->chunks[to - 1].kind == THAW_CHUNK_ZERO)
+		to--;
+	if (from < to)
+		submit_fetch(r, from, (uint32_t)(to - from), lane, 0);
 }
 
 static void fetch_done(struct thaw__store_req *req, int err)
 {
 	struct fetch *f = (struct fetch *)req;
 	struct thaw_restore *r = f->r;
+	count_fault_reads(r, f, -1);
 	if (!err)
 		atomic_fetch_add_explicit(&r->c.bytes_read, req->len, memory_order_relaxed);
+	/* One bad range should cost only its own chunks: unless the store is gone or
+	 * the object changed, a failed run is asked for again in halves. */
+	if (err && f->count > 1 && err != -THAW_E_NET && err != -THAW_E_CHANGED &&
+	    err != -ECANCELED) {
+		uint64_t mid = f->first + f->count / 2;
+		resubmit_part(r, f->first, mid, req->lane);
+		resubmit_part(r, mid, f->first + f->count, req->lane);
+		thaw__fetch_put(f);
+		return;
+	}
 	for (uint32_t i = 0; i < f->count; i++) {
 		uint64_t id = f->first + i;
 		uint8_t expect = CHUNK_FETCHING;
 		if (atomic_load(&r->state[id]) != CHUNK_FETCHING)
 			continue; /* a fault-lane copy of it got there first */
 		if (err) {
-			/* A fault-lane duplicate is still on its way: let it decide. */
-			if (req->lane == THAW__LANE_BACKGROUND && atomic_load(&r->fault_ns[id]))
+			/* A fault-lane read of it is still on its way: let it decide. */
+			if (r->fault_reads[id])
 				continue;
 			if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))
 				thaw__populate_poison(r, id, err);
@@ -254,20 +287,23 @@ static void submit_background(struct thaw_restore *r)
 			r->bg_cursor++;
 			continue;
 		}
-		uint32_t count = 1;
+		/* Zero chunks store nothing, so a run of reads goes on past them. */
+		uint64_t last = first;
 		uint64_t bytes = thaw__layout_stored(l, first)->stored_len;
-		while (first + count < r->nchunks &&
-		       stored_adjacent(l, first + count - 1, first + count) &&
-		       bytes + thaw__layout_stored(l, first + count)->stored_len <= r->bg_size) {
+		for (uint64_t next = first + 1; next < r->nchunks; next++) {
+			if (l->chunks[next].kind == THAW_CHUNK_ZERO)
+				continue;
+			uint32_t more = thaw__layout_stored(l, next)->stored_len;
 			expect = CHUNK_MISSING;
-			if (!atomic_compare_exchange_strong(&r->state[first + count], &expect,
+			if (!stored_adjacent(l, last, next) || bytes + more > r->bg_size ||
+			    !atomic_compare_exchange_strong(&r->state[next], &expect,
 							    CHUNK_FETCHING))
 				break;
-			bytes += thaw__layout_stored(l, first + count)->stored_len;
-			count++;
+			bytes += more;
+			last = next;
 		}
-		r->bg_cursor = first + count;
-		submit_fetch(r, first, count, THAW__LANE_BACKGROUND, 0);
+		r->bg_cursor = last + 1;
+		submit_fetch(r, first, (uint32_t)(last - first + 1), THAW__LANE_BACKGROUND, 0);
 	}
 }
 

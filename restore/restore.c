@@ -151,6 +151,7 @@ static void restore_release(struct thaw_restore *r)
 	free((void *)r->queued_in);
 	free((void *)r->fault_ns);
 	free(r->attempts);
+	free(r->fault_reads);
 	free(r->region_base);
 	free(r->by_addr);
 	free(r->ranges);
@@ -191,12 +192,13 @@ static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw
 	r->queued_in = calloc(n, sizeof(*r->queued_in));
 	r->fault_ns = calloc(n, sizeof(*r->fault_ns));
 	r->attempts = calloc(n, 1);
+	r->fault_reads = calloc(n, 1);
 	r->region_base = calloc(r->nregions + 1, sizeof(*r->region_base));
 	r->by_addr = calloc(r->nregions + 1, sizeof(*r->by_addr));
 	r->ranges = calloc(r->nregions + 1, sizeof(*r->ranges));
 	r->scratch = malloc(l->hdr.chunk_size);
-	if (!r->state || !r->queued_in || !r->fault_ns || !r->attempts || !r->region_base ||
-	    !r->by_addr || !r->scratch)
+	if (!r->state || !r->queued_in || !r->fault_ns || !r->attempts || !r->fault_reads ||
+	    !r->region_base || !r->by_addr || !r->ranges || !r->scratch)
 		return -ENOMEM;
 	uint64_t nonzero = 0;
 	for (uint64_t i = 0; i < r->nchunks; i++)
