@@ -168,6 +168,9 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 {
 	struct thaw_restore *r = ctx;
 	const struct thaw__layout *l = r->lay;
+	/* Read after the ranges were unregistered: that woke the thread already. */
+	if (r->finished)
+		return;
 	const struct mapped_region *m = region_of(r, addr);
 	atomic_fetch_add_explicit(&r->c.faults, 1, memory_order_relaxed);
 	if (!m) {
@@ -375,8 +378,8 @@ static void on_stop(void *ctx)
 	const struct thaw__store_ops *ops = r->snap->store->ops;
 	if (!r->finished) {
 		/* The loop is ending early: nobody may stay asleep on a missing page. */
-		if (thaw__restore_fail(r, -ECANCELED) != -THAW_E_TARGET_GONE)
-			thaw__populate_poison_unfinished(r);
+		thaw__restore_fail(r, -ECANCELED);
+		thaw__populate_poison_unfinished(r);
 	}
 	if (!r->stream)
 		return;

@@ -16,7 +16,7 @@
 
 enum install_kind { INSTALL_COPY, INSTALL_ZERO, INSTALL_POISON };
 
-static const char *const kind_names[] = {"UFFDIO_COPY", "UFFDIO_ZEROPAGE", "UFFDIO_POISON"};
+static const char *const kind_names[] = { "UFFDIO_COPY", "UFFDIO_ZEROPAGE", "UFFDIO_POISON" };
 
 /* One ioctl over [dst, dst+len); returns 0 or -errno and sets *done to the bytes it installed. */
 static int install_once(struct thaw__engine *e, enum install_kind kind, uint64_t dst,
@@ -26,10 +26,10 @@ static int install_once(struct thaw__engine *e, enum install_kind kind, uint64_t
 	switch (kind) {
 	case INSTALL_COPY: {
 		struct uffdio_copy c = {
-		    .dst = dst,
-		    .src = (uint64_t)(uintptr_t)src,
-		    .len = len,
-		    .mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
+			.dst = dst,
+			.src = (uint64_t)(uintptr_t)src,
+			.len = len,
+			.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
 		};
 		ret = ioctl(e->uffd, UFFDIO_COPY, &c);
 		*done = c.copy;
@@ -37,8 +37,8 @@ static int install_once(struct thaw__engine *e, enum install_kind kind, uint64_t
 	}
 	case INSTALL_ZERO: {
 		struct uffdio_zeropage z = {
-		    .range = {.start = dst, .len = len},
-		    .mode = wake ? 0 : UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+			.range = { .start = dst, .len = len },
+			.mode = wake ? 0 : UFFDIO_ZEROPAGE_MODE_DONTWAKE,
 		};
 		ret = ioctl(e->uffd, UFFDIO_ZEROPAGE, &z);
 		*done = z.zeropage;
@@ -46,8 +46,8 @@ static int install_once(struct thaw__engine *e, enum install_kind kind, uint64_t
 	}
 	default: {
 		struct uffdio_poison p = {
-		    .range = {.start = dst, .len = len},
-		    .mode = wake ? 0 : UFFDIO_POISON_MODE_DONTWAKE,
+			.range = { .start = dst, .len = len },
+			.mode = wake ? 0 : UFFDIO_POISON_MODE_DONTWAKE,
 		};
 		ret = ioctl(e->uffd, UFFDIO_POISON, &p);
 		*done = p.updated;
@@ -93,6 +93,10 @@ static int install(struct thaw__engine *e, enum install_kind kind, uint64_t dst,
 		case -ENOENT:
 		case -ESRCH:
 			/* Unregistered or unmapped range, or the target's mm has exited. */
+			thaw__warn(e->log, "%s at 0x%llx (+0x%llx): %s", kind_names[kind],
+				   (unsigned long long)(dst + off), (unsigned long long)(len - off),
+				   ret == -ESRCH ? "the target process is gone"
+						 : "the range is not registered or not mapped");
 			return -ESRCH;
 		default:
 			thaw__err(e->log, "%s at 0x%llx (+0x%llx) failed: %s", kind_names[kind],
@@ -128,7 +132,7 @@ int thaw__install_poison(struct thaw__engine *e, uint64_t dst, uint64_t len)
 
 int thaw__install_wake(struct thaw__engine *e, uint64_t dst, uint64_t len)
 {
-	struct uffdio_range r = {.start = dst, .len = len};
+	struct uffdio_range r = { .start = dst, .len = len };
 	if (ioctl(e->uffd, UFFDIO_WAKE, &r) == 0)
 		return 0;
 	int err = -errno;
