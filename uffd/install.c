@@ -72,12 +72,13 @@ static int install_once(struct thaw__engine *e, enum install_kind kind, uint64_t
 static int install(struct thaw__engine *e, enum install_kind kind, uint64_t dst, const void *src,
 		   uint64_t len, bool wake)
 {
-	uint64_t off = 0;
+	uint64_t off = 0, step = len;
 	bool skipped = false;
 	while (off < len) {
 		int64_t done = 0;
-		int ret = install_once(e, kind, dst + off, src ? (const char *)src + off : NULL,
-				       len - off, wake, &done);
+		uint64_t n = len - off < step ? len - off : step;
+		int ret = install_once(e, kind, dst + off, src ? (const char *)src + off : NULL, n,
+				       wake, &done);
 		off += (uint64_t)done;
 		if (ret == 0 || done > 0)
 			continue;
@@ -91,6 +92,13 @@ static int install(struct thaw__engine *e, enum install_kind kind, uint64_t dst,
 		case -EAGAIN:
 			return -EAGAIN;
 		case -ENOENT:
+			/* The kernel refuses a range that is not inside one VMA: one
+			 * split under us still takes its pages one at a time. */
+			if (step > e->page_size) {
+				step = e->page_size;
+				continue;
+			}
+			/* fall through */
 		case -ESRCH:
 			/* Unregistered or unmapped range, or the target's mm has exited. */
 			thaw__warn(e->log, "%s at 0x%llx (+0x%llx): %s", kind_names[kind],
