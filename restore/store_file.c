@@ -246,7 +246,7 @@ int thaw__store_file_open(const char *path, const struct thaw__logger *log,
 	fs->base.inflight[THAW__LANE_FAULT] = 8;
 	fs->base.inflight[THAW__LANE_BACKGROUND] = 4;
 	fs->base.bg_min = 256u << 10;
-	fs->base.bg_max = 4u << 20;
+	fs->base.bg_max = 1u << 20;
 	*out = &fs->base;
 	return 0;
 fail:
