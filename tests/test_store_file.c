@@ -46,7 +46,7 @@ static struct thaw__store *open_store(const char *path, struct thaw__logger *lg)
 
 static int case_sync(void)
 {
-	struct log_capture lc = {{0}};
+	struct log_capture lc = { { 0 } };
 	struct thaw__logger lg;
 	thaw__logger_init(&lg, log_cb, &lc);
 	const char *path = test_path("f.bin");
@@ -56,7 +56,7 @@ static int case_sync(void)
 	CHECK_EQ(s->inflight[THAW__LANE_FAULT], 8);
 	CHECK_EQ(s->inflight[THAW__LANE_BACKGROUND], 4);
 	CHECK_EQ(s->bg_min, 256u << 10);
-	CHECK_EQ(s->bg_max, 4u << 20);
+	CHECK_EQ(s->bg_max, 1u << 20);
 	uint8_t *buf = malloc(FILE_LEN);
 	CHECK_OK(s->ops->pread(s, buf, FILE_LEN, 0));
 	CHECK(!memcmp(buf, want, FILE_LEN));
@@ -131,7 +131,8 @@ static int on_start(void *ctx, struct thaw__engine *e)
 	/* Out of range: refused at once, done() never runs. */
 	uint8_t small[20];
 	struct sreq bad = {
-	    .req = {.off = FILE_LEN - 10, .len = 20, .buf = small, .done = req_done}};
+		.req = { .off = FILE_LEN - 10, .len = 20, .buf = small, .done = req_done }
+	};
 	CHECK_EQ(c->s->ops->submit(c->st, &bad.req), -EINVAL);
 	CHECK(!bad.done);
 	if (c->mode == MODE_CANCEL) {
@@ -180,8 +181,9 @@ static void run_engine(struct ctx *c)
 	struct thaw__logger lg;
 	thaw__logger_init(&lg, NULL, NULL);
 	struct thaw__engine_ops ops = {
-	    .start = on_start, .fault = on_fault, .tick = on_tick, .stop = on_stop};
-	struct thaw__engine_opts eo = {.ops = &ops, .ctx = c, .log = &lg, .uffd = -1};
+		.start = on_start, .fault = on_fault, .tick = on_tick, .stop = on_stop
+	};
+	struct thaw__engine_opts eo = { .ops = &ops, .ctx = c, .log = &lg, .uffd = -1 };
 	struct thaw__engine *e;
 	int r = thaw__engine_new(&eo, &e);
 	if (r == -EPERM || r == -ENOSYS || r == -THAW_E_UFFD_FEATURE)
@@ -200,11 +202,11 @@ static void setup_reqs(struct ctx *c)
 		uint32_t len = i % 10 == 0 ? (4u << 20) : 4096u << ((x >> 33) % 7);
 		uint64_t off = (x >> 20) % (FILE_LEN - len + 1);
 		c->reqs[i].req = (struct thaw__store_req){
-		    .off = off,
-		    .len = len,
-		    .buf = malloc(len),
-		    .lane = i % 3 ? THAW__LANE_FAULT : THAW__LANE_BACKGROUND,
-		    .done = req_done,
+			.off = off,
+			.len = len,
+			.buf = malloc(len),
+			.lane = i % 3 ? THAW__LANE_FAULT : THAW__LANE_BACKGROUND,
+			.done = req_done,
 		};
 		CHECK(c->reqs[i].req.buf);
 	}
@@ -293,10 +295,10 @@ static int case_stream_shrunk_file(void)
 }
 
 static const struct test_case cases[] = {
-    {"sync_pread", case_sync},
-    {"stream_reads", case_stream_reads},
-    {"stream_close_inflight", case_stream_close_inflight},
-    {"stream_shrunk_file", case_stream_shrunk_file},
+	{ "sync_pread", case_sync },
+	{ "stream_reads", case_stream_reads },
+	{ "stream_close_inflight", case_stream_close_inflight },
+	{ "stream_shrunk_file", case_stream_shrunk_file },
 };
 
 TEST_MAIN(cases)
