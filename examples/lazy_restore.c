@@ -40,7 +40,8 @@ int main(int argc, char **argv)
 	}
 	char err[256] = "";
 	struct thaw_open_opts oo = {
-	    .sz = sizeof(oo), .log_fn = log_line, .err_buf = err, .err_buf_size = sizeof(err)};
+		.sz = sizeof(oo), .log_fn = log_line, .err_buf = err, .err_buf_size = sizeof(err)
+	};
 	struct thaw_snapshot *snap;
 	int r = thaw_snapshot_open(argv[1], &oo, &snap);
 	if (r < 0) {

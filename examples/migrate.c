@@ -84,18 +84,19 @@ static int source(const char *path, size_t len, int out_fd)
 	fill(buf, len);
 	uint64_t h = hash_bytes(buf, len);
 	char err[256] = "";
-	struct thaw_writer_opts wo = {
-	    .sz = sizeof(wo), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_writer_opts wo = { .sz = sizeof(wo),
+				       .err_buf = err,
+				       .err_buf_size = sizeof(err) };
 	struct thaw_writer *w;
 	int r = thaw_writer_open(path, &wo, &w);
 	if (r == 0) {
-		struct thaw_region_desc d = {.sz = sizeof(d),
-					     .addr = (uintptr_t)buf,
-					     .len = len,
-					     .prot = PROT_READ | PROT_WRITE,
-					     .name = "working-set",
-					     .mem = buf,
-					     .fd = -1};
+		struct thaw_region_desc d = { .sz = sizeof(d),
+					      .addr = (uintptr_t)buf,
+					      .len = len,
+					      .prot = PROT_READ | PROT_WRITE,
+					      .name = "working-set",
+					      .mem = buf,
+					      .fd = -1 };
 		r = thaw_writer_add_region(w, &d);
 		r = r < 0 ? (thaw_writer_abort(w), r) : thaw_writer_close(w);
 	}

@@ -20,9 +20,9 @@
 extern "C" {
 #endif
 
-#define THAW_VERSION_MAJOR 1
-#define THAW_VERSION_MINOR 0
-#define THAW_VERSION_PATCH 0
+#define THAW_VERSION_MAJOR  1
+#define THAW_VERSION_MINOR  0
+#define THAW_VERSION_PATCH  0
 #define THAW_VERSION_STRING "1.0.0"
 
 #ifndef THAW_API
@@ -138,7 +138,7 @@ struct thaw_chunk_info {
 };
 
 /* Restore placement and behaviour flags. */
-#define THAW_RESTORE_FIXED_ADDR (1u << 0)     /* map at the recorded addresses (MAP_FIXED_NOREPLACE) */
+#define THAW_RESTORE_FIXED_ADDR	   (1u << 0) /* map at the recorded addresses (MAP_FIXED_NOREPLACE) */
 #define THAW_RESTORE_NO_BACKGROUND (1u << 1) /* fetch only what is touched */
 
 struct thaw_restore_opts {
@@ -162,9 +162,9 @@ struct thaw_stats {
 	uint64_t fault_lat_hist[THAW_LAT_BUCKETS];
 	uint64_t fault_p50_us;
 	uint64_t fault_p99_us;
-	uint64_t start_us;	 /* time thaw_restore_start took */
-	uint64_t resident_us;	 /* start to fully resident; 0 while not yet */
-	int resident;		 /* 1 once every page is resident and ranges unregistered */
+	uint64_t start_us;    /* time thaw_restore_start took */
+	uint64_t resident_us; /* start to fully resident; 0 while not yet */
+	int resident;	      /* 1 once every page is resident and ranges unregistered */
 	/* HTTP stores */
 	uint64_t http_requests;
 	uint64_t http_bytes;
@@ -196,7 +196,7 @@ struct thaw_region_desc {
 	uint32_t flags;
 	const char *name; /* copied */
 	const void *mem;  /* bytes in this process; must stay valid until thaw_writer_close */
-	int fd;		  /* when mem is NULL and fd >= 0: read with pread at fd_offset (fd not owned) */
+	int fd; /* when mem is NULL and fd >= 0: read with pread at fd_offset (fd not owned) */
 	uint64_t fd_offset;
 	pid_t pid; /* when mem is NULL and fd < 0: read from this process at addr */
 };
@@ -225,18 +225,22 @@ THAW_API int thaw_snapshot_open(const char *uri, const struct thaw_open_opts *op
 				struct thaw_snapshot **out);
 THAW_API void thaw_snapshot_close(struct thaw_snapshot *snap);
 
-THAW_API int thaw_snapshot_get_info(const struct thaw_snapshot *snap, struct thaw_snapshot_info *info);
+THAW_API int thaw_snapshot_get_info(const struct thaw_snapshot *snap,
+				    struct thaw_snapshot_info *info);
 THAW_API size_t thaw_snapshot_region_count(const struct thaw_snapshot *snap);
 /* Fill *info for region i; -EINVAL if i is out of range. */
-THAW_API int thaw_snapshot_region(const struct thaw_snapshot *snap, size_t i, struct thaw_region_info *info);
+THAW_API int thaw_snapshot_region(const struct thaw_snapshot *snap, size_t i,
+				  struct thaw_region_info *info);
 /* Fill *info for chunk i (index over the whole snapshot); -EINVAL if out of range. */
-THAW_API int thaw_snapshot_chunk(const struct thaw_snapshot *snap, uint64_t i, struct thaw_chunk_info *info);
+THAW_API int thaw_snapshot_chunk(const struct thaw_snapshot *snap, uint64_t i,
+				 struct thaw_chunk_info *info);
 /*
  * Read, decode and hash-check chunk i into buf (at least the chunk's len
  * bytes, caller owned). Returns the chunk's length, or -THAW_E_HASH,
  * -THAW_E_CODEC, an I/O or network error. Thread-safe.
  */
-THAW_API ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *snap, uint64_t i, void *buf, size_t buf_len);
+THAW_API ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *snap, uint64_t i, void *buf,
+					  size_t buf_len);
 
 /*
  * Start a lazy restore: map every region (anonymous, private), register

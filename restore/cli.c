@@ -12,11 +12,11 @@ struct cli_command {
 
 /* Adding a subcommand is one line here plus its cli_*.c file. */
 static const struct cli_command commands[] = {
-    {"create", cli_create, "write a snapshot of a raw memory file or a live process"},
-    {"info", cli_info, "show a snapshot's header, regions and chunk statistics"},
-    {"verify", cli_verify, "decode and hash-check every chunk of a snapshot"},
-    {"extract", cli_extract, "write a snapshot's memory to a file, through a lazy restore"},
-    {"bench", cli_bench, "measure a lazy restore against eager, mmap and a bare-uffd floor"},
+	{ "create", cli_create, "write a snapshot of a raw memory file or a live process" },
+	{ "info", cli_info, "show a snapshot's header, regions and chunk statistics" },
+	{ "verify", cli_verify, "decode and hash-check every chunk of a snapshot" },
+	{ "extract", cli_extract, "write a snapshot's memory to a file, through a lazy restore" },
+	{ "bench", cli_bench, "measure a lazy restore against eager, mmap and a bare-uffd floor" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

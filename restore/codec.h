@@ -16,8 +16,8 @@ void thaw__decoder_free(struct thaw__decoder *d);
  * which must receive exactly dst_len bytes, then check xxh3-64 == hash.
  * Returns 0, -THAW_E_CODEC (bad frame, wrong size) or -THAW_E_HASH.
  */
-int thaw__decode_chunk(struct thaw__decoder *d, unsigned kind, const void *src, size_t src_len, void *dst,
-		       size_t dst_len, uint64_t hash);
+int thaw__decode_chunk(struct thaw__decoder *d, unsigned kind, const void *src, size_t src_len,
+		       void *dst, size_t dst_len, uint64_t hash);
 
 uint64_t thaw__hash64(const void *p, size_t len);
 

@@ -19,7 +19,7 @@
 #include <zstd.h>
 
 static int bad(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static int bad(char *err, size_t err_len, const char *fmt, ...)
 {
@@ -225,10 +225,10 @@ static int check_regions(struct thaw__layout *l, char *err, size_t err_len)
 				   rg->name_len, THAW__NAME_MAX);
 		if (rg->name_off > h->names_len || rg->name_len > h->names_len - rg->name_off)
 			return bad(
-			    err, err_len,
-			    "region %" PRIu64
-			    ": name_off %u + name_len %u runs past header.names_len %" PRIu64,
-			    i, rg->name_off, rg->name_len, h->names_len);
+				err, err_len,
+				"region %" PRIu64
+				": name_off %u + name_len %u runs past header.names_len %" PRIu64,
+				i, rg->name_off, rg->name_len, h->names_len);
 		if (memchr(l->names + rg->name_off, 0, rg->name_len))
 			return bad(err, err_len, "region %" PRIu64 ": name contains a NUL byte", i);
 		uint64_t n = (rg->len - 1) / h->chunk_size + 1;
@@ -298,7 +298,7 @@ static int check_chunks(struct thaw__layout *l, char *err, size_t err_len)
 				goto out;
 			}
 			uint64_t zh =
-			    len == h->chunk_size ? zero_hash_full : XXH3_64bits(zeros, len);
+				len == h->chunk_size ? zero_hash_full : XXH3_64bits(zeros, len);
 			if (c->hash != zh) {
 				r = bad(err, err_len,
 					"chunk %" PRIu64
@@ -327,11 +327,10 @@ static int check_chunks(struct thaw__layout *l, char *err, size_t err_len)
 			}
 			if (c->kind == THAW_CHUNK_ZSTD &&
 			    (!c->stored_len || c->stored_len > ZSTD_compressBound(len))) {
-				r = bad(
-				    err, err_len,
-				    "chunk %" PRIu64
-				    ": ZSTD chunk with stored_len %u, outside 1..%zu for %u bytes",
-				    id, c->stored_len, ZSTD_compressBound(len), len);
+				r = bad(err, err_len,
+					"chunk %" PRIu64 ": ZSTD chunk with stored_len %u, outside "
+					"1..%zu for %u bytes",
+					id, c->stored_len, ZSTD_compressBound(len), len);
 				goto out;
 			}
 			if (c->offset < h->data_off) {
@@ -412,7 +411,7 @@ int thaw__layout_parse(void *tables, uint64_t tables_len, uint64_t file_size,
 			   "header.tables_len: %" PRIu64 " but %" PRIu64 " bytes were read", want,
 			   tables_len);
 
-	struct thaw__layout l = {0};
+	struct thaw__layout l = { 0 };
 	memcpy(&l.hdr, tables, sizeof(l.hdr));
 	uint8_t digest[16];
 	thaw__layout_digest(&l.hdr, tables, tables_len, digest);

@@ -32,14 +32,14 @@
 
 #include "thaw.h"
 
-#define THAW__FMT_MAGIC "THAWSNAP"
-#define THAW__FMT_VERSION 1
+#define THAW__FMT_MAGIC	      "THAWSNAP"
+#define THAW__FMT_VERSION     1
 #define THAW__FMT_HEADER_SIZE 160
-#define THAW__FMT_CODEC_ZSTD 1
-#define THAW__CHUNK_MIN 4096u
-#define THAW__CHUNK_MAX (2u << 20)
-#define THAW__CHUNK_DEFAULT (64u << 10)
-#define THAW__NAME_MAX 4096
+#define THAW__FMT_CODEC_ZSTD  1
+#define THAW__CHUNK_MIN	      4096u
+#define THAW__CHUNK_MAX	      (2u << 20)
+#define THAW__CHUNK_DEFAULT   (64u << 10)
+#define THAW__NAME_MAX	      4096
 
 struct thaw__fmt_header {
 	char magic[8];
@@ -116,8 +116,8 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
  * Parse and validate everything in tables (tables_len bytes from offset 0,
  * ownership passes to *out on success, stays with the caller on failure).
  */
-int thaw__layout_parse(void *tables, uint64_t tables_len, uint64_t file_size, struct thaw__layout *out,
-		       char *err, size_t err_len);
+int thaw__layout_parse(void *tables, uint64_t tables_len, uint64_t file_size,
+		       struct thaw__layout *out, char *err, size_t err_len);
 void thaw__layout_free(struct thaw__layout *l);
 
 /*

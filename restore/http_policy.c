@@ -123,7 +123,7 @@ size_t thaw__http_header_cb(char *data, size_t size, size_t n, void *userdata)
 }
 
 static size_t stop(struct thaw__http_resp *r, int why, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 static size_t stop(struct thaw__http_resp *r, int why, const char *fmt, ...)
 {
 	r->abort = why;
@@ -203,12 +203,13 @@ size_t thaw__http_write_cb(char *data, size_t size, size_t n, void *userdata)
 		uint64_t end = r->want.off + r->want.len - 1;
 		if (r->range_start != r->want.off || r->range_end != end ||
 		    (r->want.total && r->range_total != r->want.total))
-			return stop(
-			    r, THAW__HTTP_ABORT_RANGE,
-			    "Content-Range bytes %llu-%llu/%llu, asked %llu-%llu/%llu",
-			    (unsigned long long)r->range_start, (unsigned long long)r->range_end,
-			    (unsigned long long)r->range_total, (unsigned long long)r->want.off,
-			    (unsigned long long)end, (unsigned long long)r->want.total);
+			return stop(r, THAW__HTTP_ABORT_RANGE,
+				    "Content-Range bytes %llu-%llu/%llu, asked %llu-%llu/%llu",
+				    (unsigned long long)r->range_start,
+				    (unsigned long long)r->range_end,
+				    (unsigned long long)r->range_total,
+				    (unsigned long long)r->want.off, (unsigned long long)end,
+				    (unsigned long long)r->want.total);
 	}
 	if (r->got + len > r->want.len)
 		return stop(r, THAW__HTTP_ABORT_LONG, "body longer than the %llu bytes asked",
@@ -292,7 +293,7 @@ static void judge_206(const struct thaw__http_resp *r, struct thaw__http_outcome
 	}
 	if (r->grow) {
 		uint64_t need =
-		    r->want.total < THAW__HTTP_HEAD_CAP ? r->want.total : THAW__HTTP_HEAD_CAP;
+			r->want.total < THAW__HTTP_HEAD_CAP ? r->want.total : THAW__HTTP_HEAD_CAP;
 		if (r->abort == THAW__HTTP_ABORT_ENOUGH || r->got >= need)
 			outcome(o, THAW__HTTP_OK, 0, "ok");
 		else

@@ -320,7 +320,7 @@ static unsigned merge_queued(struct lane *ln, struct xfer *x)
 	}
 	unsigned i = 0;
 	for (y = x; y; y = y->merged, i++)
-		x->iov[i] = (struct iovec){.iov_base = y->req->buf, .iov_len = y->req->len};
+		x->iov[i] = (struct iovec){ .iov_base = y->req->buf, .iov_len = y->req->len };
 	return n;
 }
 
@@ -351,16 +351,16 @@ static int start(struct xfer *x)
 	x->probing = !thaw__http_url_pinned(s, x->url);
 	if (x->probing) {
 		uint64_t len =
-		    s->head_len < THAW__HTTP_PROBE_LEN ? s->head_len : THAW__HTTP_PROBE_LEN;
+			s->head_len < THAW__HTTP_PROBE_LEN ? s->head_len : THAW__HTTP_PROBE_LEN;
 		if (!x->probe_buf && !(x->probe_buf = malloc(THAW__HTTP_PROBE_LEN)))
 			return -ENOMEM;
-		want = (struct thaw__http_expect){.off = 0, .len = len, .total = s->base.size};
+		want = (struct thaw__http_expect){ .off = 0, .len = len, .total = s->base.size };
 		buf = x->probe_buf;
 	} else {
-		want = (struct thaw__http_expect){.off = x->req->off,
-						  .len = x->req->len,
-						  .total = s->base.size,
-						  .pin = &s->urls[x->url]};
+		want = (struct thaw__http_expect){ .off = x->req->off,
+						   .len = x->req->len,
+						   .total = s->base.size,
+						   .pin = &s->urls[x->url] };
 		buf = x->req->buf;
 	}
 	unsigned n = x->probing ? 0 : merge_queued(ln, x);
@@ -445,8 +445,8 @@ static void next_url(struct xfer *x, const struct thaw__http_outcome *o)
 			  s->urls[0].url, (unsigned long long)x->req->off,
 			  (unsigned long long)(x->req->off + x->req->len - 1));
 		finish(x, x->first_err == -THAW_E_CHANGED || x->first_err == -THAW_E_HTTP
-			      ? x->first_err
-			      : -THAW_E_NET);
+				  ? x->first_err
+				  : -THAW_E_NET);
 		return;
 	}
 	x->url = (x->url + 1) % s->nurls;
@@ -499,10 +499,10 @@ static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
 	struct thaw__http_outcome o;
 	thaw__http_judge(&x->resp, rc, x->errbuf, &o);
 	if (x->probing && (o.verdict == THAW__HTTP_OK || o.err == -THAW_E_CHANGED)) {
-		int err =
-		    o.verdict == THAW__HTTP_OK
-			? thaw__http_probe_check(s, &x->resp, x->probe_buf, o.why, sizeof(o.why))
-			: o.err;
+		int err = o.verdict == THAW__HTTP_OK
+				  ? thaw__http_probe_check(s, &x->resp, x->probe_buf, o.why,
+							   sizeof(o.why))
+				  : o.err;
 		if (!err)
 			err = thaw__http_pin(s, x->url, &x->resp);
 		/* Another object there: the other URLs may still serve. */
@@ -1056,7 +1056,7 @@ static void repeat_keep(struct hstream *st, const struct thaw__store_req *req)
 	if (!b)
 		return;
 	memcpy(b, req->buf, req->len);
-	*e = (struct repeat){.off = req->off, .len = req->len, .hits = 0, .buf = b};
+	*e = (struct repeat){ .off = req->off, .len = req->len, .hits = 0, .buf = b };
 	/* Everything ages, so entries that stop being asked for make room. */
 	for (unsigned i = 0; i < 8; i++) {
 		struct repeat *o = &st->rep[(e - st->rep + i) % THAW__HTTP_REPEAT_SLOTS];
@@ -1206,8 +1206,8 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 		struct lane *ln = &st->lanes[l];
 		ln->st = st;
 		ln->id = (enum thaw__lane)l;
-		ln->limit =
-		    l == THAW__LANE_FAULT ? THAW__HTTP_FAULT_TRANSFERS : THAW__HTTP_BG_TRANSFERS;
+		ln->limit = l == THAW__LANE_FAULT ? THAW__HTTP_FAULT_TRANSFERS
+						  : THAW__HTTP_BG_TRANSFERS;
 		ln->timer.done = timer_done;
 		ln->multi = curl_multi_init();
 		if (!ln->multi) {

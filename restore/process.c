@@ -134,7 +134,7 @@ static bool can_read(pid_t pid, int mem_fd, uint64_t addr, uint32_t page_size)
 	char *buf = malloc(page_size);
 	if (!buf)
 		return false;
-	struct iovec l = {buf, page_size}, r = {(void *)(uintptr_t)addr, page_size};
+	struct iovec l = { buf, page_size }, r = { (void *)(uintptr_t)addr, page_size };
 	bool ok = process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)page_size;
 	if (!ok && mem_fd >= 0)
 		ok = pread(mem_fd, buf, page_size, (off_t)addr) == (ssize_t)page_size;
@@ -187,13 +187,13 @@ static int scan_ioctl(int pm_fd, uint64_t start, uint64_t end, struct ranges *ou
 {
 	struct page_region vec[256];
 	struct pm_scan_arg a = {
-	    .size = sizeof(a),
-	    .start = start,
-	    .end = end,
-	    .vec = (uint64_t)(uintptr_t)vec,
-	    .vec_len = 256,
-	    .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-	    .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO,
+		.size = sizeof(a),
+		.start = start,
+		.end = end,
+		.vec = (uint64_t)(uintptr_t)vec,
+		.vec_len = 256,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO,
 	};
 	while (a.start < end) {
 		int n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
@@ -276,14 +276,15 @@ static int add_extent(struct thaw_writer *w, pid_t pid, int mem_fd, const struct
 		return 0;
 	}
 	struct thaw_region_desc d = {
-	    .sz = sizeof(d),
-	    .addr = start,
-	    .len = end - start,
-	    .prot = (m->perms[0] == 'r' ? PROT_READ : 0) | (m->perms[1] == 'w' ? PROT_WRITE : 0) |
-		    (m->perms[2] == 'x' ? PROT_EXEC : 0),
-	    .name = m->path,
-	    .fd = -1,
-	    .pid = pid,
+		.sz = sizeof(d),
+		.addr = start,
+		.len = end - start,
+		.prot = (m->perms[0] == 'r' ? PROT_READ : 0) |
+			(m->perms[1] == 'w' ? PROT_WRITE : 0) |
+			(m->perms[2] == 'x' ? PROT_EXEC : 0),
+		.name = m->path,
+		.fd = -1,
+		.pid = pid,
 	};
 	int r = thaw__writer_add_region_known_zero(w, &d, zero);
 	free(zero);
@@ -296,7 +297,7 @@ static int add_anonymous(struct thaw_writer *w, pid_t pid, int pm_fd, int mem_fd
 {
 	const struct thaw__logger *log = thaw__writer_log(w);
 	uint64_t len = m->end - m->start;
-	struct ranges pop = {0};
+	struct ranges pop = { 0 };
 	int r = pm_fd < 0 ? -EBADF : scan_ioctl(pm_fd, m->start, m->end, &pop);
 	if (r == -ENOTTY || r == -EINVAL || r == -EOPNOTSUPP) {
 		pop.n = 0;

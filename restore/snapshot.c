@@ -131,7 +131,7 @@ static int load_layout(struct thaw_snapshot *s, char *err, size_t err_len)
 int thaw_snapshot_open(const char *uri, const struct thaw_open_opts *opts,
 		       struct thaw_snapshot **out)
 {
-	struct thaw_open_opts o = {0};
+	struct thaw_open_opts o = { 0 };
 	if (opts)
 		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	struct thaw__logger log;

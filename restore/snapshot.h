@@ -26,7 +26,7 @@ struct thaw_snapshot {
 };
 
 /* Write "fmt..." into err (if any) and log it at error level. Returns code. */
-int thaw__fail(const struct thaw__logger *log, char *err, size_t err_len, int code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+int thaw__fail(const struct thaw__logger *log, char *err, size_t err_len, int code, const char *fmt,
+	       ...) __attribute__((format(printf, 5, 6)));
 
 #endif

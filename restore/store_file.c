@@ -196,12 +196,12 @@ static void file_close(struct thaw__store *s)
 }
 
 static const struct thaw__store_ops file_ops = {
-    .pread = file_pread,
-    .stream_open = file_stream_open,
-    .submit = file_submit,
-    .stream_stats = NULL,
-    .stream_close = file_stream_close,
-    .close = file_close,
+	.pread = file_pread,
+	.stream_open = file_stream_open,
+	.submit = file_submit,
+	.stream_stats = NULL,
+	.stream_close = file_stream_close,
+	.close = file_close,
 };
 
 int thaw__store_file_open(const char *path, const struct thaw__logger *log,

@@ -37,8 +37,8 @@ static void curl_init(void)
 /* Read an options field only if the caller's struct is big enough to have it. */
 #define OPT(o, field)                                                                              \
 	((o) && (o)->sz >= offsetof(struct thaw_open_opts, field) + sizeof((o)->field)             \
-	     ? (o)->field                                                                          \
-	     : 0)
+		 ? (o)->field                                                                      \
+		 : 0)
 
 static struct thaw__http_store *to_http(struct thaw__store *s)
 {
@@ -243,8 +243,8 @@ int thaw__http_probe_check(struct thaw__http_store *s, const struct thaw__http_r
 
 static void sleep_ms(uint64_t ms)
 {
-	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
-			      .tv_nsec = (long)(ms % 1000) * 1000000};
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
+			       .tv_nsec = (long)(ms % 1000) * 1000000 };
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 }
@@ -291,12 +291,12 @@ static int sync_probe(struct thaw__http_store *s, CURL *easy, size_t i,
 {
 	uint64_t len = s->head_len < THAW__HTTP_PROBE_LEN ? s->head_len : THAW__HTTP_PROBE_LEN;
 	unsigned char buf[THAW__HTTP_PROBE_LEN];
-	struct thaw__http_expect want = {.off = 0, .len = len, .total = s->base.size};
-	struct thaw__http_resp resp = {0};
+	struct thaw__http_expect want = { .off = 0, .len = len, .total = s->base.size };
+	struct thaw__http_resp resp = { 0 };
 	sync_attempts(s, easy, i, &resp, &want, buf, o);
 	int err = o->verdict == THAW__HTTP_OK
-		      ? thaw__http_probe_check(s, &resp, buf, o->why, sizeof(o->why))
-		      : o->err;
+			  ? thaw__http_probe_check(s, &resp, buf, o->why, sizeof(o->why))
+			  : o->err;
 	if (err == -THAW_E_CHANGED) {
 		/* Another object entirely: that mirror is out, the others may serve. */
 		thaw__http_url_foreign(s, i);
@@ -313,8 +313,8 @@ static int http_read_remote(struct thaw__http_store *s, void *buf, uint64_t len,
 	CURL *easy = easy_get(s);
 	if (!easy)
 		return -ENOMEM;
-	struct thaw__http_resp resp = {0};
-	struct thaw__http_outcome o = {.err = -THAW_E_NET};
+	struct thaw__http_resp resp = { 0 };
+	struct thaw__http_outcome o = { .err = -THAW_E_NET };
 	unsigned start = __atomic_load_n(&s->active, __ATOMIC_RELAXED);
 	int first_err = 0;
 	char first_why[sizeof(o.why)] = "";
@@ -327,7 +327,8 @@ static int http_read_remote(struct thaw__http_store *s, void *buf, uint64_t len,
 				break;
 		} else {
 			struct thaw__http_expect want = {
-			    .off = off, .len = len, .total = s->base.size, .pin = &s->urls[i]};
+				.off = off, .len = len, .total = s->base.size, .pin = &s->urls[i]
+			};
 			sync_attempts(s, easy, i, &resp, &want, buf, &o);
 			if (o.verdict == THAW__HTTP_OK) {
 				__atomic_store_n(&s->active, (unsigned)i, __ATOMIC_RELAXED);
@@ -469,17 +470,17 @@ static int setup_sigv4(struct thaw__http_store *s, const char *spec, char *err, 
 	} else if (colons == 3 && c != spec) {
 		snprintf(buf, sizeof(buf), "%s", spec);
 	} else {
-		return fail(
-		    s, err, err_len, -EINVAL,
-		    "aws-sigv4 \"%s\": expected provider:region:service (e.g. aws:us-east-1:s3)",
-		    spec);
+		return fail(s, err, err_len, -EINVAL,
+			    "aws-sigv4 \"%s\": expected provider:region:service (e.g. "
+			    "aws:us-east-1:s3)",
+			    spec);
 	}
 	const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
 	if (!key || !*key || !secret || !*secret)
-		return fail(
-		    s, err, err_len, -EINVAL,
-		    "AWS SigV4 signing needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
-		    "environment");
+		return fail(s, err, err_len, -EINVAL,
+			    "AWS SigV4 signing needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+			    "in the "
+			    "environment");
 	s->sigv4 = strdup(buf);
 	if (asprintf(&s->userpwd, "%s:%s", key, secret) < 0)
 		s->userpwd = NULL;
@@ -488,7 +489,7 @@ static int setup_sigv4(struct thaw__http_store *s, const char *spec, char *err, 
 	/* S3 wants the payload's hash in a header; a GET has none to sign. */
 	if (strstr(buf, ":amz:")) {
 		struct curl_slist *l =
-		    curl_slist_append(s->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+			curl_slist_append(s->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
 		if (!l)
 			return -ENOMEM;
 		s->headers = l;
@@ -531,8 +532,8 @@ static int open_fetch(struct thaw__http_store *s, size_t i, struct thaw__http_ou
 	CURL *easy = easy_get(s);
 	if (!easy)
 		return -ENOMEM;
-	struct thaw__http_expect want = {.off = 0, .len = 0, .total = 0};
-	struct thaw__http_resp resp = {.grow = true};
+	struct thaw__http_expect want = { .off = 0, .len = 0, .total = 0 };
+	struct thaw__http_resp resp = { .grow = true };
 	sync_attempts(s, easy, i, &resp, &want, NULL, o);
 	easy_put(s, easy);
 	if (o->verdict != THAW__HTTP_OK) {
@@ -552,12 +553,12 @@ static int open_fetch(struct thaw__http_store *s, size_t i, struct thaw__http_ou
 }
 
 static const struct thaw__store_ops http_ops = {
-    .pread = http_pread,
-    .stream_open = thaw__http_stream_open,
-    .submit = thaw__http_stream_submit,
-    .stream_stats = thaw__http_stream_stats,
-    .stream_close = thaw__http_stream_close,
-    .close = http_close,
+	.pread = http_pread,
+	.stream_open = thaw__http_stream_open,
+	.submit = thaw__http_stream_submit,
+	.stream_stats = thaw__http_stream_stats,
+	.stream_close = thaw__http_stream_close,
+	.close = http_close,
 };
 
 static int http_open(struct thaw__http_store *s, const char *url, const struct thaw_open_opts *opts,
@@ -602,7 +603,7 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 	s->base.max_refetch = budget < 255 ? (uint32_t)budget : 255;
 
 	/* The primary first, then each mirror, until one serves the object. */
-	struct thaw__http_outcome o = {0};
+	struct thaw__http_outcome o = { 0 };
 	char first_why[sizeof(o.why)] = "";
 	int first_err = 0;
 	for (size_t i = 0; i < s->nurls; i++) {

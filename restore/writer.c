@@ -143,7 +143,7 @@ uint32_t thaw__writer_page_size(const struct thaw_writer *w)
 int thaw_writer_open(const char *path, const struct thaw_writer_opts *opts,
 		     struct thaw_writer **out)
 {
-	struct thaw_writer_opts o = {0};
+	struct thaw_writer_opts o = { 0 };
 	if (opts)
 		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	struct thaw__logger log;
@@ -154,10 +154,10 @@ int thaw_writer_open(const char *path, const struct thaw_writer_opts *opts,
 	long ps = sysconf(_SC_PAGESIZE);
 	uint32_t cs = o.chunk_size ? o.chunk_size : THAW__CHUNK_DEFAULT;
 	if (cs < THAW__CHUNK_MIN || cs > THAW__CHUNK_MAX || (cs & (cs - 1)) || cs < (uint32_t)ps)
-		return thaw__fail(
-		    &log, o.err_buf, o.err_buf_size, -EINVAL,
-		    "chunk_size %u is not a power of two in %u..%u (and at least the page size)",
-		    cs, THAW__CHUNK_MIN, THAW__CHUNK_MAX);
+		return thaw__fail(&log, o.err_buf, o.err_buf_size, -EINVAL,
+				  "chunk_size %u is not a power of two in %u..%u (and at least the "
+				  "page size)",
+				  cs, THAW__CHUNK_MIN, THAW__CHUNK_MAX);
 	if (o.level < 0 || o.level > ZSTD_maxCLevel())
 		return thaw__fail(&log, o.err_buf, o.err_buf_size, -EINVAL,
 				  "zstd level %d is outside 0..%d", o.level, ZSTD_maxCLevel());
@@ -240,7 +240,7 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 {
 	if (!w || !desc)
 		return -EINVAL;
-	struct thaw_region_desc d = {0};
+	struct thaw_region_desc d = { 0 };
 	memcpy(&d, desc, desc->sz && desc->sz < sizeof(d) ? desc->sz : sizeof(d));
 	const char *name = d.name ? d.name : "";
 	size_t name_len = strlen(name);
@@ -290,18 +290,18 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 		w->cap = cap;
 	}
 	struct wregion rg = {
-	    .addr = d.addr,
-	    .len = d.len,
-	    .prot = d.prot,
-	    .flags = d.flags,
-	    .name = strdup(name),
-	    .name_len = (uint32_t)name_len,
-	    .mem = d.mem,
-	    .fd = d.mem ? -1 : d.fd,
-	    .fd_off = d.fd_offset,
-	    .pid = d.mem || d.fd >= 0 ? 0 : d.pid,
-	    .mem_fd = -1,
-	    .seek_fd = -1,
+		.addr = d.addr,
+		.len = d.len,
+		.prot = d.prot,
+		.flags = d.flags,
+		.name = strdup(name),
+		.name_len = (uint32_t)name_len,
+		.mem = d.mem,
+		.fd = d.mem ? -1 : d.fd,
+		.fd_off = d.fd_offset,
+		.pid = d.mem || d.fd >= 0 ? 0 : d.pid,
+		.mem_fd = -1,
+		.seek_fd = -1,
 	};
 	if (!rg.name)
 		return -ENOMEM;
@@ -318,7 +318,7 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 		char p[64];
 		snprintf(p, sizeof(p), "/proc/%d/mem", (int)rg.pid);
 		rg.mem_fd =
-		    open(p, O_RDONLY | O_CLOEXEC); /* only a fallback: failure is fine here */
+			open(p, O_RDONLY | O_CLOEXEC); /* only a fallback: failure is fine here */
 	}
 	struct stat sb;
 	if (rg.fd >= 0 && !fstat(rg.fd, &sb) && S_ISREG(sb.st_mode)) {
@@ -351,7 +351,7 @@ static int read_pid(const struct wregion *rg, uint8_t *dst, uint64_t off, uint64
 {
 	uint64_t addr = rg->addr + off;
 	while (len) {
-		struct iovec l = {dst, len}, r = {(void *)(uintptr_t)addr, len};
+		struct iovec l = { dst, len }, r = { (void *)(uintptr_t)addr, len };
 		ssize_t n = process_vm_readv(rg->pid, &l, 1, &r, 1, 0);
 		if (n <= 0 &&
 		    rg->mem_fd >= 0) /* e.g. no process_vm_readv, or pages it cannot reach */
@@ -547,7 +547,7 @@ static void process_job(struct thaw_writer *w, ZSTD_CCtx *cctx, struct job *j)
 		for (uint32_t k = 0; k < j->nchunks; k++) {
 			uint64_t coff = (uint64_t)k * w->chunk_size;
 			uint64_t len =
-			    j->len - coff < w->chunk_size ? j->len - coff : w->chunk_size;
+				j->len - coff < w->chunk_size ? j->len - coff : w->chunk_size;
 			bool all = true;
 			for (uint32_t p = 0; all && p < len / w->page_size; p++)
 				all = bit_set(j->zmap, (uint64_t)k * ppc + p);
@@ -656,7 +656,7 @@ static int dedup_add(struct thaw_writer *w, uint64_t hash, uint32_t len, uint64_
 	size_t h = (size_t)hash & (w->dedup_cap - 1);
 	while (w->dedup[h].id != UINT32_MAX)
 		h = (h + 1) & (w->dedup_cap - 1);
-	w->dedup[h] = (struct dedup_ent){.hash = hash, .id = (uint32_t)id, .len = len};
+	w->dedup[h] = (struct dedup_ent){ .hash = hash, .id = (uint32_t)id, .len = len };
 	w->dedup_n++;
 	return 0;
 }
@@ -672,8 +672,8 @@ static int same_bytes(struct thaw_writer *w, uint64_t id, const uint8_t *p, uint
 		return 0;
 	}
 	char msg[256];
-	int r =
-	    read_masked(rg, w->page_size, w->cmp, off, len, rg->known_zero, 0, msg, sizeof(msg));
+	int r = read_masked(rg, w->page_size, w->cmp, off, len, rg->known_zero, 0, msg,
+			    sizeof(msg));
 	if (r)
 		return thaw__writer_fail(w, r, "%s: %s", w->path, msg);
 	*same = !memcmp(w->cmp, p, len);
@@ -715,7 +715,7 @@ static int commit_job(struct thaw_writer *w, struct job *j)
 		uint64_t id = j->first + k;
 		uint64_t coff = (uint64_t)k * w->chunk_size;
 		uint32_t len =
-		    (uint32_t)(j->len - coff < w->chunk_size ? j->len - coff : w->chunk_size);
+			(uint32_t)(j->len - coff < w->chunk_size ? j->len - coff : w->chunk_size);
 		struct thaw__fmt_chunk *c = &w->chunks[id];
 		memcpy(w->zmask + id * w->zmask_words, res->zmask, w->zmask_words * 8);
 		c->hash = res->hash;
@@ -759,7 +759,7 @@ static int commit_job(struct thaw_writer *w, struct job *j)
 			niov = 0;
 			iov_off = w->cursor;
 		}
-		iov[niov++] = (struct iovec){(void *)bytes, res->stored_len};
+		iov[niov++] = (struct iovec){ (void *)bytes, res->stored_len };
 		w->cursor += res->stored_len;
 	}
 	return niov ? write_all(w, iov, niov, iov_off) : 0;
@@ -816,13 +816,13 @@ static int build_tables(struct thaw_writer *w, struct thaw__fmt_header *h)
 	for (size_t i = 0; i < w->nregions; i++) {
 		const struct wregion *rg = &w->regions[i];
 		regions[i] = (struct thaw__fmt_region){
-		    .addr = rg->addr,
-		    .len = rg->len,
-		    .prot = (uint32_t)rg->prot,
-		    .flags = rg->flags,
-		    .first_chunk = rg->first_chunk,
-		    .name_off = name_off,
-		    .name_len = rg->name_len,
+			.addr = rg->addr,
+			.len = rg->len,
+			.prot = (uint32_t)rg->prot,
+			.flags = rg->flags,
+			.first_chunk = rg->first_chunk,
+			.name_off = name_off,
+			.name_len = rg->name_len,
 		};
 		memcpy(names + name_off, rg->name, rg->name_len);
 		name_off += rg->name_len;
@@ -940,7 +940,7 @@ static int finish_file(struct thaw_writer *w, struct thaw__fmt_header *h)
 	h->file_size = w->cursor;
 	thaw__layout_digest(h, w->tables, w->tables_len, h->digest);
 	memcpy(w->tables, h, sizeof(*h));
-	struct iovec iov = {w->tables, w->tables_len};
+	struct iovec iov = { w->tables, w->tables_len };
 	int r = write_all(w, &iov, 1, 0);
 	if (r)
 		return r;

@@ -19,7 +19,7 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 
 /* Record a failure in the writer's err_buf and log; returns code. */
 int thaw__writer_fail(struct thaw_writer *w, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 const struct thaw__logger *thaw__writer_log(const struct thaw_writer *w);
 uint32_t thaw__writer_page_size(const struct thaw_writer *w);
 

@@ -14,13 +14,14 @@ static uint64_t next(uint64_t *x)
 }
 
 static const char *const words[] = {
-    "the",    "memory", "page",	   "snapshot", "restore", "fault",  "thread", "kernel", "buffer",
-    "return", "struct", "const",   "int",      "void",	  "error",  "value",  "size",	"index",
-    "python", "object", "string",  "list",     "dict",	  "module", "import", "class",	"self",
-    "none",   "true",	"false",   "lambda",   "yield",	  "async",  "await",  "http",	"json",
-    "user",   "data",	"request", "response", "cache",	  "queue",  "lock",   "map",	"node",
-    "tree",   "hash",	"key",	   "name",     "time",	  "count",  "next",   "prev",	"head",
-    "tail",   "file",	"path",	   "open",     "close",	  "read",   "write",  "send",	"recv",
+	"the",	  "memory", "page",   "snapshot", "restore", "fault", "thread",	 "kernel",
+	"buffer", "return", "struct", "const",	  "int",     "void",  "error",	 "value",
+	"size",	  "index",  "python", "object",	  "string",  "list",  "dict",	 "module",
+	"import", "class",  "self",   "none",	  "true",    "false", "lambda",	 "yield",
+	"async",  "await",  "http",   "json",	  "user",    "data",  "request", "response",
+	"cache",  "queue",  "lock",   "map",	  "node",    "tree",  "hash",	 "key",
+	"name",	  "time",   "count",  "next",	  "prev",    "head",  "tail",	 "file",
+	"path",	  "open",   "close",  "read",	  "write",   "send",  "recv",
 };
 
 static void fill_text(uint8_t *p, uint64_t *x)
@@ -98,10 +99,10 @@ int fixture_write_snapshot(const char *path, const struct thaw_region_desc *regi
 {
 	char err[512] = "";
 	struct thaw_writer_opts o = {
-	    .sz = sizeof(o),
-	    .chunk_size = chunk_size,
-	    .err_buf = err,
-	    .err_buf_size = sizeof(err),
+		.sz = sizeof(o),
+		.chunk_size = chunk_size,
+		.err_buf = err,
+		.err_buf_size = sizeof(err),
 	};
 	struct thaw_writer *w;
 	int r = thaw_writer_open(path, &o, &w);

@@ -25,7 +25,7 @@ int httpd_free_port(void)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	int port = -1;
 	if (!bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
@@ -40,9 +40,9 @@ static bool port_answers(int port)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 	close(fd);
 	return ok;
@@ -177,7 +177,7 @@ static int nginx_spawn(struct httpd *h)
 	char conf[600], log[600];
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", h->prefix);
 	snprintf(log, sizeof(log), "%s/stderr.log", h->prefix);
-	char *argv[] = {NGINX, "-p", h->prefix, "-c", conf, "-g", "daemon off;", NULL};
+	char *argv[] = { NGINX, "-p", h->prefix, "-c", conf, "-g", "daemon off;", NULL };
 	h->pid = spawn(argv, log);
 	if (h->pid < 0)
 		return -1;
@@ -264,7 +264,7 @@ int faulty_start(struct faulty *f, const char *root, const char *args)
 	unlink(portfile);
 	snprintf(cmd, sizeof(cmd), "exec python3 '%s' --root '%s' --port-file '%s' %s", script,
 		 root, portfile, args ? args : "");
-	char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 	f->pid = spawn(argv, log);
 	for (int waited = 0; waited < 10000; waited += 10) {
 		FILE *pf = fopen(portfile, "r");
@@ -326,7 +326,7 @@ int faulty_ctl(const struct faulty *f, const char *query, char *out, size_t out_
 		return -1;
 	char url[1024];
 	snprintf(url, sizeof(url), "%s/_ctl?%s", f->base, query);
-	struct membuf m = {.p = out, .cap = out_len};
+	struct membuf m = { .p = out, .cap = out_len };
 	if (out && out_len)
 		out[0] = 0;
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -389,9 +389,9 @@ int s3_start(struct s3server *s, const char *dir, const char *bucket)
 		s->port = httpd_free_port();
 		snprintf(port, sizeof(port), "%d", s->port);
 		snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
-		char *argv[] = {"node",	    (char *)js,		  "-d",		  data,
-				"-a",	    "127.0.0.1",	  "-p",		  port,
-				"--silent", "--configure-bucket", (char *)bucket, NULL};
+		char *argv[] = { "node",     (char *)js,	   "-d",	   data,
+				 "-a",	     "127.0.0.1",	   "-p",	   port,
+				 "--silent", "--configure-bucket", (char *)bucket, NULL };
 		s->pid = spawn(argv, log);
 		if (!wait_port(s->pid, s->port, 15000))
 			return 0;
@@ -427,7 +427,7 @@ int s3_put(const struct s3server *s, const char *bucket, const char *key, const 
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	char body[1024];
-	struct membuf m = {.p = body, .cap = sizeof(body)};
+	struct membuf m = { .p = body, .cap = sizeof(body) };
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
 	CURLcode rc = curl_easy_perform(c);

@@ -110,22 +110,22 @@ static int cli_usage_errors(void)
 		const char *args;
 		const char *says;
 	} cases[] = {
-	    {"", "no command"},
-	    {"frobnicate", "unknown command 'frobnicate'"},
-	    {"create --raw /dev/null --base 0x1000", "missing -o"},
-	    {"create -o x.snap --raw img --base 0x1000 --chunk-size 3000", "--chunk-size"},
-	    {"create -o x.snap --raw img --base 0x1000 --chunk-size 4M", "--chunk-size"},
-	    {"create -o x.snap --raw img", "--raw needs --base"},
-	    {"create -o x.snap --raw img --base 0x1001", "not aligned"},
-	    {"create -o x.snap", "--raw FILE --base ADDR, or --pid PID"},
-	    {"create -o x.snap --pid 1 --raw img --base 0", "cannot be combined"},
-	    {"info --frobnicate x.snap", "unknown option '--frobnicate'"},
-	    {"info", "missing SNAP"},
-	    {"verify x.snap --threads zero", "bad --threads"},
-	    {"extract x.snap", "missing -o"},
-	    {"bench x.snap --mode turbo", "bad --mode"},
-	    {"bench x.snap --touch random:150%", "bad --touch"},
-	    {"bench x.snap --mode eager --no-background", "--no-background"},
+		{ "", "no command" },
+		{ "frobnicate", "unknown command 'frobnicate'" },
+		{ "create --raw /dev/null --base 0x1000", "missing -o" },
+		{ "create -o x.snap --raw img --base 0x1000 --chunk-size 3000", "--chunk-size" },
+		{ "create -o x.snap --raw img --base 0x1000 --chunk-size 4M", "--chunk-size" },
+		{ "create -o x.snap --raw img", "--raw needs --base" },
+		{ "create -o x.snap --raw img --base 0x1001", "not aligned" },
+		{ "create -o x.snap", "--raw FILE --base ADDR, or --pid PID" },
+		{ "create -o x.snap --pid 1 --raw img --base 0", "cannot be combined" },
+		{ "info --frobnicate x.snap", "unknown option '--frobnicate'" },
+		{ "info", "missing SNAP" },
+		{ "verify x.snap --threads zero", "bad --threads" },
+		{ "extract x.snap", "missing -o" },
+		{ "bench x.snap --mode turbo", "bad --mode" },
+		{ "bench x.snap --touch random:150%", "bad --touch" },
+		{ "bench x.snap --mode eager --no-background", "--no-background" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		/* Usage errors stop before anything is read or written. */
@@ -139,7 +139,7 @@ static int cli_usage_errors(void)
 
 static int cli_help(void)
 {
-	static const char *const cmds[] = {"create", "info", "verify", "extract", "bench"};
+	static const char *const cmds[] = { "create", "info", "verify", "extract", "bench" };
 	int st = test_run(out, sizeof(out), "%s --help", thaw_bin());
 	CHECK_EQ(st, 0);
 	for (size_t i = 0; i < 5; i++)
@@ -325,15 +325,15 @@ static long region_at(uint64_t addr)
  * contents to a file and prints the mapping's address.
  */
 static const char pid_script[] =
-    "import ctypes, mmap, random, signal, sys\n"
-    "n = 8 << 20\n"
-    "m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
-    "m[:n // 2] = random.Random(99).randbytes(n // 2)\n"
-    "m[n * 3 // 4:] = b'\\xab' * (n // 4)\n"
-    "open(sys.argv[1], 'wb').write(m[:])\n"
-    "print(ctypes.addressof(ctypes.c_char.from_buffer(m)), flush=True)\n"
-    "while True:\n"
-    "    signal.pause()\n";
+	"import ctypes, mmap, random, signal, sys\n"
+	"n = 8 << 20\n"
+	"m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
+	"m[:n // 2] = random.Random(99).randbytes(n // 2)\n"
+	"m[n * 3 // 4:] = b'\\xab' * (n // 4)\n"
+	"open(sys.argv[1], 'wb').write(m[:])\n"
+	"print(ctypes.addressof(ctypes.c_char.from_buffer(m)), flush=True)\n"
+	"while True:\n"
+	"    signal.pause()\n";
 
 static int cli_create_pid(void)
 {
@@ -366,8 +366,8 @@ static int cli_create_pid(void)
 	CHECK_EQ(want_len, PID_LEN);
 
 	const char *snap = test_path("proc.snap"), *back = test_path("region");
-	int st =
-	    test_run(out, sizeof(out), "%s create --pid %d -o %s", thaw_bin(), (int)child, snap);
+	int st = test_run(out, sizeof(out), "%s create --pid %d -o %s", thaw_bin(), (int)child,
+			  snap);
 	CHECK_MSG(st == 0, "create --pid exited %d:\n%s", st, out);
 	char s = proc_state(child);
 	CHECK_MSG(s != 'T' && s != 't', "the process was left stopped (state %c)", s);
@@ -405,19 +405,20 @@ static int cli_create_pid(void)
 
 static int cli_bench_json(void)
 {
-	static const char *const modes[] = {"lazy", "eager", "mmap", "floor"};
-	static const char *const fields[] = {
-	    "mode",	   "restore_start_us", "faults",       "pages_fault", "pages_background",
-	    "bytes_read",  "fault_p50_us",     "fault_p99_us", "touch_ms",    "total_ms",
-	    "resident_ms", "touches",	       "checksum"};
+	static const char *const modes[] = { "lazy", "eager", "mmap", "floor" };
+	static const char *const fields[] = { "mode",	      "restore_start_us", "faults",
+					      "pages_fault",  "pages_background", "bytes_read",
+					      "fault_p50_us", "fault_p99_us",	  "touch_ms",
+					      "total_ms",     "resident_ms",	  "touches",
+					      "checksum" };
 	const char *img = test_path("img"), *snap = test_path("img.snap");
 	free(make_image(img));
 	create_snap(img, snap);
-	char sum[3][32] = {{0}};
+	char sum[3][32] = { { 0 } };
 	for (int m = 0; m < 4; m++) {
-		int st =
-		    test_run(out, sizeof(out), "%s bench %s --mode %s --touch random:50%% --json",
-			     thaw_bin(), snap, modes[m]);
+		int st = test_run(out, sizeof(out),
+				  "%s bench %s --mode %s --touch random:50%% --json", thaw_bin(),
+				  snap, modes[m]);
 		CHECK_MSG(st == 0, "bench --mode %s exited %d:\n%s", modes[m], st, out);
 		for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
 			CHECK_MSG(json_has(fields[f]), "bench --mode %s: no \"%s\":\n%s", modes[m],
@@ -449,9 +450,9 @@ static int cli_bench_json(void)
 	CHECK_GE(installed, IMG_LEN / 4096 * 3 / 4);
 	CHECK_LE(installed, IMG_LEN / 4096);
 	/* Without it, only what was touched: no resident time. */
-	st =
-	    test_run(out, sizeof(out), "%s bench %s --mode lazy --no-background --threads 2 --json",
-		     thaw_bin(), snap);
+	st = test_run(out, sizeof(out),
+		      "%s bench %s --mode lazy --no-background --threads 2 --json", thaw_bin(),
+		      snap);
 	CHECK_EQ(st, 0);
 	CHECK_EQ(json_num("resident_ms"), -1);
 	CHECK_EQ(json_num("pages_background"), 0);
@@ -464,13 +465,13 @@ static int cli_bench_json(void)
 }
 
 static const struct test_case cases[] = {
-    {"usage_errors", cli_usage_errors, 30},
-    {"help", cli_help, 10},
-    {"create_info", cli_create_info, 30},
-    {"verify_corrupt", cli_verify_corrupt, 30},
-    {"extract_roundtrip", cli_extract_roundtrip, 30},
-    {"create_pid", cli_create_pid, 60},
-    {"bench_json", cli_bench_json, 90},
+	{ "usage_errors", cli_usage_errors, 30 },
+	{ "help", cli_help, 10 },
+	{ "create_info", cli_create_info, 30 },
+	{ "verify_corrupt", cli_verify_corrupt, 30 },
+	{ "extract_roundtrip", cli_extract_roundtrip, 30 },
+	{ "create_pid", cli_create_pid, 60 },
+	{ "bench_json", cli_bench_json, 90 },
 };
 
 TEST_MAIN(cases)

@@ -168,21 +168,21 @@ static void src_fork(void *ctx, int child_uffd)
 }
 
 static const struct thaw__engine_ops full_ops = {
-    .start = src_start,
-    .fault = src_fault,
-    .tick = src_tick,
-    .remove = src_remove,
-    .unmap = src_unmap,
-    .remap = src_remap,
-    .fork = src_fork,
-    .stop = src_stop,
+	.start = src_start,
+	.fault = src_fault,
+	.tick = src_tick,
+	.remove = src_remove,
+	.unmap = src_unmap,
+	.remap = src_remap,
+	.fork = src_fork,
+	.stop = src_stop,
 };
 
 /* Only what every engine needs: event kinds left NULL are logged and ignored. */
 static const struct thaw__engine_ops min_ops = {
-    .fault = src_fault,
-    .tick = src_tick,
-    .stop = src_stop,
+	.fault = src_fault,
+	.tick = src_tick,
+	.stop = src_stop,
 };
 
 static void *map_anon(size_t len)
@@ -209,12 +209,13 @@ static int engine_new_or_skip(struct tsrc *s, const struct thaw__engine_ops *ops
 			      int uffd)
 {
 	struct thaw__engine_opts o = {
-	    .ops = ops, .ctx = s, .log = &s->lg, .uffd = uffd, .features = features};
+		.ops = ops, .ctx = s, .log = &s->lg, .uffd = uffd, .features = features
+	};
 	int ret = thaw__engine_new(&o, &s->e);
 	if (ret == -THAW_E_UFFD_FEATURE)
 		test_skip(
-		    "kernel lacks a userfaultfd feature (UFFD_FEATURE_POISON or events 0x%llx)",
-		    (unsigned long long)features);
+			"kernel lacks a userfaultfd feature (UFFD_FEATURE_POISON or events 0x%llx)",
+			(unsigned long long)features);
 	if (ret == -ENOSYS)
 		test_skip("no userfaultfd in this kernel");
 	return ret;
@@ -318,7 +319,8 @@ static int t_bad_features(void)
 	struct tsrc s;
 	tsrc_init(&s, 4, 1);
 	struct thaw__engine_opts o = {
-	    .ops = &min_ops, .ctx = &s, .log = &s.lg, .uffd = -1, .features = 1ull << 62};
+		.ops = &min_ops, .ctx = &s, .log = &s.lg, .uffd = -1, .features = 1ull << 62
+	};
 	CHECK_EQ(thaw__engine_new(&o, &s.e), -THAW_E_UFFD_FEATURE);
 	CHECK(s.e == NULL);
 	o.features = 0;
@@ -427,7 +429,8 @@ static int t_threads_random(void)
 	struct toucher t[N];
 	for (int i = 0; i < N; i++) {
 		t[i] = (struct toucher){
-		    .s = &s, .pages = pages, .seed = (uint64_t)i + 11, .bar = &bar};
+			.s = &s, .pages = pages, .seed = (uint64_t)i + 11, .bar = &bar
+		};
 		CHECK_EQ(pthread_create(&th[i], NULL, toucher_main, &t[i]), 0);
 	}
 	for (int i = 0; i < N; i++)
@@ -488,8 +491,9 @@ static int t_ring_read_source(void)
 	pthread_t th[2];
 	struct toucher t[2];
 	for (int i = 0; i < 2; i++) {
-		t[i] =
-		    (struct toucher){.s = &s, .pages = pages, .seed = (uint64_t)i + 3, .bar = &bar};
+		t[i] = (struct toucher){
+			.s = &s, .pages = pages, .seed = (uint64_t)i + 3, .bar = &bar
+		};
 		CHECK_EQ(pthread_create(&th[i], NULL, toucher_main, &t[i]), 0);
 	}
 	for (int i = 0; i < 2; i++)
@@ -569,7 +573,7 @@ static int rt_start(struct tsrc *s)
 static int t_ring_timeout_cancel(void)
 {
 	struct tsrc s;
-	struct rt r = {0};
+	struct rt r = { 0 };
 	tsrc_init(&s, 4, 7);
 	CHECK_EQ(pipe(r.pipe1), 0);
 	CHECK_EQ(pipe(r.pipe2), 0);
@@ -577,7 +581,7 @@ static int t_ring_timeout_cancel(void)
 	s.start_hook = rt_start;
 	tsrc_start(&s, &full_ops, 0);
 	/* Ring calls belong to the manager thread. */
-	struct thaw__ring_req stray = {.done = rt_t1};
+	struct thaw__ring_req stray = { .done = rt_t1 };
 	CHECK_EQ(thaw__ring_timeout(s.e, &stray, 1000), -EPERM);
 	CHECK_EQ(thaw__ring_poll(s.e, &stray, r.pipe1[0], POLLIN, false), -EPERM);
 
@@ -744,7 +748,7 @@ static void dr_stop(struct tsrc *s)
 static int t_stop_drains(void)
 {
 	struct tsrc s;
-	struct drain d = {0};
+	struct drain d = { 0 };
 	tsrc_init(&s, 16, 12);
 	CHECK_EQ(pipe(d.pipe), 0);
 	s.hook = &d;
@@ -787,7 +791,7 @@ static void fail_stop(struct tsrc *s)
 static int t_start_fails(void)
 {
 	struct tsrc s;
-	struct drain d = {0};
+	struct drain d = { 0 };
 	tsrc_init(&s, 4, 13);
 	s.hook = &d;
 	s.start_hook = fail_start;
@@ -829,14 +833,15 @@ static int flood_start(struct tsrc *s)
 static int t_ring_full(void)
 {
 	struct tsrc s;
-	struct flood f = {0};
+	struct flood f = { 0 };
 	const size_t pages = 256;
 	flood_of = &f;
 	tsrc_init(&s, pages, 22);
 	s.hook = &f;
 	s.start_hook = flood_start;
 	struct thaw__engine_opts o = {
-	    .ops = &full_ops, .ctx = &s, .log = &s.lg, .uffd = -1, .ring_entries = 2};
+		.ops = &full_ops, .ctx = &s, .log = &s.lg, .uffd = -1, .ring_entries = 2
+	};
 	CHECK_OK(thaw__engine_new(&o, &s.e));
 	CHECK_OK(thaw__engine_register(s.e, (uint64_t)(uintptr_t)s.base, s.len));
 	CHECK_OK(thaw__engine_run(s.e));
@@ -873,7 +878,7 @@ static int t_two_engines(void)
 	tsrc_start(&s2, &full_ops, 0);
 	CHECK_NE(thaw__engine_uffd(s1.e), thaw__engine_uffd(s2.e));
 	pthread_t th[2];
-	struct region_toucher t[2] = {{&s1, pages}, {&s2, pages}};
+	struct region_toucher t[2] = { { &s1, pages }, { &s2, pages } };
 	CHECK_EQ(pthread_create(&th[0], NULL, region_toucher, &t[0]), 0);
 	CHECK_EQ(pthread_create(&th[1], NULL, region_toucher, &t[1]), 0);
 	pthread_join(th[0], NULL);
@@ -891,7 +896,7 @@ static int t_two_engines(void)
 
 static void no_core(void)
 {
-	struct rlimit rl = {0, 0};
+	struct rlimit rl = { 0, 0 };
 	setrlimit(RLIMIT_CORE, &rl);
 }
 
@@ -1010,7 +1015,7 @@ static int t_adopt(void)
 	bool umo;
 	int fd = thaw__uffd_open(&s.lg, &umo);
 	CHECK_OK(fd);
-	struct uffdio_api api = {.api = UFFD_API, .features = 1ull << 14 /* POISON */};
+	struct uffdio_api api = { .api = UFFD_API, .features = 1ull << 14 /* POISON */ };
 	if (ioctl(fd, UFFDIO_API, &api) < 0)
 		test_skip("UFFDIO_API with UFFD_FEATURE_POISON: %s", strerror(errno));
 	CHECK_EQ(fcntl(fd, F_SETFL, 0), 0); /* a blocking uffd must become non-blocking */
@@ -1160,31 +1165,31 @@ static int t_fault_latency(void)
 }
 
 static const struct test_case cases[] = {
-    {"open", t_open},
-    {"bad_features", t_bad_features},
-    {"register_errors", t_register_errors},
-    {"fault_content", t_fault_content},
-    {"write_fault", t_write_fault},
-    {"threads_random", t_threads_random},
-    {"kernel_mode_read_write", t_kernel_mode},
-    {"ring_read_source", t_ring_read_source},
-    {"ring_timeout_cancel", t_ring_timeout_cancel},
-    {"notify_tick", t_notify_tick},
-    {"ring_full", t_ring_full},
-    {"install_zero", t_install_zero},
-    {"eexist", t_eexist},
-    {"unregister", t_unregister},
-    {"stop_drains", t_stop_drains},
-    {"start_fails", t_start_fails},
-    {"two_engines", t_two_engines},
-    {"poison_sigbus", t_poison},
-    {"events", t_events},
-    {"events_unhandled", t_events_unhandled},
-    {"adopt", t_adopt},
-    {"uffd_error_stops", t_uffd_error_stops},
-    {"user_mode_only", t_user_mode_only},
-    {"bench_floor", t_bench_floor, 30},
-    {"fault_latency", t_fault_latency, 30},
+	{ "open", t_open },
+	{ "bad_features", t_bad_features },
+	{ "register_errors", t_register_errors },
+	{ "fault_content", t_fault_content },
+	{ "write_fault", t_write_fault },
+	{ "threads_random", t_threads_random },
+	{ "kernel_mode_read_write", t_kernel_mode },
+	{ "ring_read_source", t_ring_read_source },
+	{ "ring_timeout_cancel", t_ring_timeout_cancel },
+	{ "notify_tick", t_notify_tick },
+	{ "ring_full", t_ring_full },
+	{ "install_zero", t_install_zero },
+	{ "eexist", t_eexist },
+	{ "unregister", t_unregister },
+	{ "stop_drains", t_stop_drains },
+	{ "start_fails", t_start_fails },
+	{ "two_engines", t_two_engines },
+	{ "poison_sigbus", t_poison },
+	{ "events", t_events },
+	{ "events_unhandled", t_events_unhandled },
+	{ "adopt", t_adopt },
+	{ "uffd_error_stops", t_uffd_error_stops },
+	{ "user_mode_only", t_user_mode_only },
+	{ "bench_floor", t_bench_floor, 30 },
+	{ "fault_latency", t_fault_latency, 30 },
 };
 
 TEST_MAIN(cases)

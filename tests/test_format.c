@@ -36,19 +36,19 @@ static uint8_t *alloc_fill(size_t len, int kind, uint64_t seed)
 static struct thaw_region_desc region(uint64_t addr, const void *mem, uint64_t len,
 				      const char *name)
 {
-	return (struct thaw_region_desc){.sz = sizeof(struct thaw_region_desc),
-					 .addr = addr,
-					 .len = len,
-					 .prot = PROT_READ | PROT_WRITE,
-					 .name = name,
-					 .mem = mem,
-					 .fd = -1};
+	return (struct thaw_region_desc){ .sz = sizeof(struct thaw_region_desc),
+					  .addr = addr,
+					  .len = len,
+					  .prot = PROT_READ | PROT_WRITE,
+					  .name = name,
+					  .mem = mem,
+					  .fd = -1 };
 }
 
 static struct thaw_snapshot *open_ok(const char *path)
 {
 	char err[512] = "";
-	struct thaw_open_opts o = {.sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_open_opts o = { .sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err) };
 	struct thaw_snapshot *s = NULL;
 	int r = thaw_snapshot_open(path, &o, &s);
 	CHECK_MSG(r == 0, "open %s: %s (%s)", path, thaw_strerror(r), err);
@@ -78,13 +78,13 @@ static void verify(struct thaw_snapshot *s, const struct thaw_region_desc *rs, s
 			CHECK_OK(thaw_snapshot_chunk(s, ri.first_chunk + c, &ci));
 			uint64_t off = c * info.chunk_size;
 			uint64_t want =
-			    ri.len - off < info.chunk_size ? ri.len - off : info.chunk_size;
+				ri.len - off < info.chunk_size ? ri.len - off : info.chunk_size;
 			CHECK_EQ(ci.region, i);
 			CHECK_EQ(ci.addr, ri.addr + off);
 			CHECK_EQ(ci.len, want);
 			memset(buf, 0xa5, info.chunk_size);
-			ssize_t got =
-			    thaw_snapshot_read_chunk(s, ri.first_chunk + c, buf, info.chunk_size);
+			ssize_t got = thaw_snapshot_read_chunk(s, ri.first_chunk + c, buf,
+							       info.chunk_size);
 			CHECK_OK(got);
 			CHECK_EQ(got, want);
 			CHECK_MSG(!memcmp(buf, (const uint8_t *)rs[i].mem + off, want),
@@ -115,14 +115,14 @@ static int case_shapes(void)
 {
 	/* Three regions with gaps: a single page, an odd page count, and a
 	 * few MiB; under every chunk size the format allows. */
-	size_t lens[3] = {PAGE, 37 * PAGE, (3u << 20) + 5 * PAGE};
+	size_t lens[3] = { PAGE, 37 * PAGE, (3u << 20) + 5 * PAGE };
 	uint8_t *mem[3];
 	for (int i = 0; i < 3; i++)
 		mem[i] = alloc_fill(lens[i], 2, (uint64_t)i + 1);
 	struct thaw_region_desc rs[3] = {
-	    region(0x10000000, mem[0], lens[0], "one-page"),
-	    region(0x10001000 + 0x7000, mem[1], lens[1], "[heap]"),
-	    region(0x7f0000000000, mem[2], lens[2], ""),
+		region(0x10000000, mem[0], lens[0], "one-page"),
+		region(0x10001000 + 0x7000, mem[1], lens[1], "[heap]"),
+		region(0x7f0000000000, mem[2], lens[2], ""),
 	};
 	for (uint32_t cs = THAW__CHUNK_MIN; cs <= THAW__CHUNK_MAX; cs *= 2) {
 		const char *path = test_path("shapes.thaw");
@@ -196,8 +196,8 @@ static int case_duplicates(void)
 	uint8_t *m2 = alloc_fill(len2, 1, 6);
 	memcpy(m2 + cs, m, cs);
 	memcpy(m2 + 2 * (size_t)cs, m, 4 * PAGE);
-	struct thaw_region_desc rs[2] = {region(0x1000000, m, len, "a"),
-					 region(0x9000000, m2, len2, "b")};
+	struct thaw_region_desc rs[2] = { region(0x1000000, m, len, "a"),
+					  region(0x9000000, m2, len2, "b") };
 	const char *path = test_path("dup.thaw");
 	CHECK_OK(fixture_write_snapshot(path, rs, 2, cs));
 	struct thaw_snapshot *s = open_ok(path);
@@ -249,13 +249,14 @@ static int case_deterministic(void)
 {
 	size_t len = 9u << 20;
 	uint8_t *m = alloc_fill(len, 2, 11);
-	char *bytes[3] = {0};
+	char *bytes[3] = { 0 };
 	size_t sizes[3];
-	int threads[3] = {1, 2, 5};
+	int threads[3] = { 1, 2, 5 };
 	for (int t = 0; t < 3; t++) {
 		const char *path = test_path("det.thaw");
-		struct thaw_writer_opts o = {
-		    .sz = sizeof(o), .threads = threads[t], .chunk_size = 16384};
+		struct thaw_writer_opts o = { .sz = sizeof(o),
+					      .threads = threads[t],
+					      .chunk_size = 16384 };
 		struct thaw_writer *w;
 		CHECK_OK(thaw_writer_open(path, &o, &w));
 		struct thaw_region_desc r = region(0x200000, m, len, "x");
@@ -304,7 +305,7 @@ static int case_fd_and_pid_sources(void)
 	struct thaw_snapshot *s = open_ok(path);
 	a.mem = m;
 	b.mem = m;
-	struct thaw_region_desc rs[2] = {a, b};
+	struct thaw_region_desc rs[2] = { a, b };
 	if (b.addr < a.addr) {
 		rs[0] = b;
 		rs[1] = a;
@@ -323,7 +324,7 @@ static int case_fd_and_pid_sources(void)
 static int case_large_sparse_file(void)
 {
 	const uint64_t len = 8ull << 30, skew = 100;
-	const uint64_t at[] = {0, 3ull << 30, (5ull << 30) + 12345 * PAGE, len - (1u << 20)};
+	const uint64_t at[] = { 0, 3ull << 30, (5ull << 30) + 12345 * PAGE, len - (1u << 20) };
 	const size_t dlen = 1u << 20;
 	uint8_t *d = alloc_fill(dlen, 1, 8); /* random: no zero chunk inside the data */
 	const char *img = test_path("sparse.raw");
@@ -334,7 +335,9 @@ static int case_large_sparse_file(void)
 		CHECK_EQ(pwrite(fd, d, dlen, (off_t)(at[i] + skew)), (ssize_t)dlen);
 	const char *path = test_path("sparse.thaw");
 	char err[512] = "";
-	struct thaw_writer_opts o = {.sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_writer_opts o = { .sz = sizeof(o),
+				      .err_buf = err,
+				      .err_buf_size = sizeof(err) };
 	struct thaw_writer *w;
 	CHECK_OK(thaw_writer_open(path, &o, &w));
 	struct thaw_region_desc r = region(0x100000000, NULL, len, "guest-mem-0");
@@ -360,9 +363,9 @@ static int case_large_sparse_file(void)
 	for (int i = 0; i < 4; i++) {
 		uint64_t c0 = at[i] / (64u << 10), c1 = (at[i] + dlen - 1) / (64u << 10);
 		for (uint64_t c = c0; c <= c1; c++)
-			CHECK_EQ(
-			    thaw_snapshot_read_chunk(s, c, got + (c - c0) * (64u << 10), 64u << 10),
-			    64u << 10);
+			CHECK_EQ(thaw_snapshot_read_chunk(s, c, got + (c - c0) * (64u << 10),
+							  64u << 10),
+				 64u << 10);
 		CHECK_MSG(!memcmp(got + at[i] % (64u << 10), d, dlen),
 			  "data at %" PRIu64 " differs", at[i]);
 		/* The chunks around it are zero. */
@@ -400,8 +403,10 @@ static int case_progress(void)
 {
 	size_t len = 40u << 20;
 	uint8_t *m = alloc_fill(len, 2, 3);
-	uint64_t st[3] = {0};
-	struct thaw_writer_opts o = {.sz = sizeof(o), .progress = progress_cb, .progress_ctx = st};
+	uint64_t st[3] = { 0 };
+	struct thaw_writer_opts o = { .sz = sizeof(o),
+				      .progress = progress_cb,
+				      .progress_ctx = st };
 	struct thaw_writer *w;
 	CHECK_OK(thaw_writer_open(test_path("p.thaw"), &o, &w));
 	struct thaw_region_desc r = region(0x200000, m, len, "x");
@@ -429,7 +434,9 @@ static int count_files(const char *dir)
 static int case_writer_errors(void)
 {
 	char err[512] = "";
-	struct thaw_writer_opts o = {.sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_writer_opts o = { .sz = sizeof(o),
+				      .err_buf = err,
+				      .err_buf_size = sizeof(err) };
 	struct thaw_writer *w;
 	o.chunk_size = 12345;
 	CHECK_EQ(thaw_writer_open(test_path("e.thaw"), &o, &w), -EINVAL);
@@ -459,7 +466,7 @@ static int case_writer_errors(void)
 	CHECK_OK(thaw_writer_add_region(w, &low));
 	CHECK_OK(thaw_writer_close(w));
 	struct thaw_snapshot *s = open_ok(test_path("e.thaw"));
-	struct thaw_region_desc rs[2] = {low, r};
+	struct thaw_region_desc rs[2] = { low, r };
 	verify(s, rs, 2);
 	thaw_snapshot_close(s);
 
@@ -495,7 +502,7 @@ struct blob {
 
 static struct blob load(const char *path)
 {
-	struct blob b = {.len = file_size(path)};
+	struct blob b = { .len = file_size(path) };
 	b.p = malloc(b.len);
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0 && b.p);
@@ -531,7 +538,7 @@ static void redigest(struct blob *b)
 static void expect_refused(const char *path, int code, const char *what)
 {
 	char err[512] = "";
-	struct thaw_open_opts o = {.sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_open_opts o = { .sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err) };
 	struct thaw_snapshot *s = NULL;
 	int r = thaw_snapshot_open(path, &o, &s);
 	CHECK_MSG(r == code, "expected %s refused with %d, got %d (%s); message: %s", what, code, r,
@@ -551,9 +558,9 @@ static struct blob corpus(const char *path, uint8_t **mem)
 	memcpy(m + 3 * cs, m + 2 * cs, cs);  /* chunk 3: DUP of 2 */
 	memset(m + 4 * cs, 'x', cs);	     /* chunk 4: ZSTD */
 	struct thaw_region_desc rs[3] = {
-	    region(0x10000000, m, len, "first"),
-	    region(0x20000000, m + len, 2 * cs, "[stack]"),
-	    region(0x30000000, m + len + 2 * cs, 3 * PAGE, "tail"),
+		region(0x10000000, m, len, "first"),
+		region(0x20000000, m + len, 2 * cs, "[stack]"),
+		region(0x30000000, m + len + 2 * cs, 3 * PAGE, "tail"),
 	};
 	CHECK_OK(fixture_write_snapshot(path, rs, 3, cs));
 	*mem = m;
@@ -566,24 +573,24 @@ static int case_truncated(void)
 	const char *good = test_path("good.thaw");
 	struct blob b = corpus(good, &m);
 	struct thaw__fmt_header h = *hdr(&b);
-	uint64_t cuts[] = {0,
-			   1,
-			   8,
-			   THAW__FMT_HEADER_SIZE - 1,
-			   THAW__FMT_HEADER_SIZE,
-			   THAW__FMT_HEADER_SIZE + 1,
-			   h.names_off,
-			   h.names_off + 3,
-			   h.chunk_off,
-			   h.chunk_off + 40,
-			   h.zmask_off,
-			   h.zmask_off + 8,
-			   h.tables_len - 1,
-			   h.tables_len,
-			   h.tables_len + 1,
-			   h.tables_len + 1000,
-			   h.file_size / 2,
-			   h.file_size - 1};
+	uint64_t cuts[] = { 0,
+			    1,
+			    8,
+			    THAW__FMT_HEADER_SIZE - 1,
+			    THAW__FMT_HEADER_SIZE,
+			    THAW__FMT_HEADER_SIZE + 1,
+			    h.names_off,
+			    h.names_off + 3,
+			    h.chunk_off,
+			    h.chunk_off + 40,
+			    h.zmask_off,
+			    h.zmask_off + 8,
+			    h.tables_len - 1,
+			    h.tables_len,
+			    h.tables_len + 1,
+			    h.tables_len + 1000,
+			    h.file_size / 2,
+			    h.file_size - 1 };
 	const char *bad = test_path("cut.thaw");
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		save(bad, b.p, cuts[i]);
@@ -593,7 +600,7 @@ static int case_truncated(void)
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		if (cuts[i] < THAW__FMT_HEADER_SIZE)
 			continue;
-		struct blob c = {malloc(cuts[i]), cuts[i]};
+		struct blob c = { malloc(cuts[i]), cuts[i] };
 		memcpy(c.p, b.p, cuts[i]);
 		hdr(&c)->file_size = cuts[i];
 		redigest(&c);
@@ -619,8 +626,8 @@ struct field_case {
 #define F(field, v, add_)                                                                          \
 	{                                                                                          \
 #field, offsetof(struct thaw__fmt_header, field),                                  \
-		    sizeof(((struct thaw__fmt_header *)0)->field), (uint64_t)(v), add_,            \
-		    -THAW_E_BAD_SNAPSHOT                                                           \
+			sizeof(((struct thaw__fmt_header *)0)->field), (uint64_t)(v), add_,        \
+			-THAW_E_BAD_SNAPSHOT                                                       \
 	}
 
 static int case_header_fields(void)
@@ -629,50 +636,50 @@ static int case_header_fields(void)
 	const char *good = test_path("good.thaw");
 	struct blob b = corpus(good, &m);
 	const struct field_case cases[] = {
-	    F(version, 2, 0),
-	    F(header_size, 168, 0),
-	    F(header_size, 80, 0),
-	    F(page_size, 12345, 0),
-	    F(page_size, 2048, 0),
-	    F(page_size, 0, 0),
-	    F(chunk_size, 12345, 0),
-	    F(chunk_size, 2048, 0),
-	    F(chunk_size, 4u << 20, 0),
-	    F(codec, 0, 0),
-	    F(codec, 2, 0),
-	    F(flags, 1, 0),
-	    F(region_count, 1ull << 60, 0),
-	    F(region_count, 1, 1),
-	    F(region_off, 1, 1),
-	    F(region_off, 0, 0),
-	    F(region_off, -8ll, 1),
-	    F(names_off, 1, 1),
-	    F(names_off, 1ull << 40, 0),
-	    F(names_len, 1ull << 62, 0),
-	    F(chunk_count, 1ull << 60, 0),
-	    F(chunk_count, 1, 1),
-	    F(chunk_count, -1ll, 1),
-	    F(chunk_off, 4, 1),
-	    F(chunk_off, 8, 0),
-	    F(zmask_off, 8, 1),
-	    F(zmask_off, -8ll, 1),
-	    F(tables_len, 8, 1),
-	    F(tables_len, -8ll, 1),
-	    F(tables_len, 1ull << 62, 0),
-	    F(data_off, 8, 1),
-	    F(data_len, 1, 1),
-	    F(data_len, -1ll, 1),
-	    F(file_size, 1, 1),
-	    F(file_size, 0, 0),
-	    F(raw_bytes, 4096, 1),
-	    F(raw_bytes, -4096ll, 1),
-	    F(reserved[0], 1, 0),
-	    F(reserved[1], 1ull << 63, 0),
+		F(version, 2, 0),
+		F(header_size, 168, 0),
+		F(header_size, 80, 0),
+		F(page_size, 12345, 0),
+		F(page_size, 2048, 0),
+		F(page_size, 0, 0),
+		F(chunk_size, 12345, 0),
+		F(chunk_size, 2048, 0),
+		F(chunk_size, 4u << 20, 0),
+		F(codec, 0, 0),
+		F(codec, 2, 0),
+		F(flags, 1, 0),
+		F(region_count, 1ull << 60, 0),
+		F(region_count, 1, 1),
+		F(region_off, 1, 1),
+		F(region_off, 0, 0),
+		F(region_off, -8ll, 1),
+		F(names_off, 1, 1),
+		F(names_off, 1ull << 40, 0),
+		F(names_len, 1ull << 62, 0),
+		F(chunk_count, 1ull << 60, 0),
+		F(chunk_count, 1, 1),
+		F(chunk_count, -1ll, 1),
+		F(chunk_off, 4, 1),
+		F(chunk_off, 8, 0),
+		F(zmask_off, 8, 1),
+		F(zmask_off, -8ll, 1),
+		F(tables_len, 8, 1),
+		F(tables_len, -8ll, 1),
+		F(tables_len, 1ull << 62, 0),
+		F(data_off, 8, 1),
+		F(data_len, 1, 1),
+		F(data_len, -1ll, 1),
+		F(file_size, 1, 1),
+		F(file_size, 0, 0),
+		F(raw_bytes, 4096, 1),
+		F(raw_bytes, -4096ll, 1),
+		F(reserved[0], 1, 0),
+		F(reserved[1], 1ull << 63, 0),
 	};
 	const char *bad = test_path("bad.thaw");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct field_case *fc = &cases[i];
-		struct blob c = {malloc(b.len), b.len};
+		struct blob c = { malloc(b.len), b.len };
 		memcpy(c.p, b.p, b.len);
 		uint64_t v = 0;
 		memcpy(&v, c.p + fc->off, fc->size);
@@ -686,7 +693,7 @@ static int case_header_fields(void)
 		free(c.p);
 	}
 	/* The magic, and the digest itself (not recomputed, of course). */
-	struct blob c = {malloc(b.len), b.len};
+	struct blob c = { malloc(b.len), b.len };
 	memcpy(c.p, b.p, b.len);
 	c.p[0] ^= 0x20;
 	save(bad, c.p, c.len);
@@ -866,41 +873,41 @@ static int case_table_corruption(void)
 		mutate_fn fn;
 		const char *what;
 	} cases[] = {
-	    {m_addr, "region 0: addr"},
-	    {m_len0, "region 1: len"},
-	    {m_lenodd, "region 1: len"},
-	    {m_overlap, "region 1: addr"},
-	    {m_order, "region 2: addr"},
-	    {m_wrap, "region 2: addr"},
-	    {m_prot, "region 0: prot"},
-	    {m_nameoff, "region 2: name_off"},
-	    {m_namelen, "region 0: name_len"},
-	    {m_namenul, "region 0: name"},
-	    {m_first, "region 1: first_chunk"},
-	    {m_morechunks, "region 2:"},
-	    {m_kind, "chunk 4: kind"},
-	    {m_zero_off, "chunk 0: ZERO"},
-	    {m_zero_hash, "chunk 0: ZERO"},
-	    {m_zero_mask, "chunk 0: ZERO"},
-	    {m_raw_len, "chunk 2: RAW"},
-	    {m_zstd_len0, "chunk 4: ZSTD"},
-	    {m_zstd_big, "chunk 4: ZSTD"},
-	    {m_past_end, "chunk 4: offset"},
-	    {m_before_data, "chunk 4: offset"},
-	    {m_dup_self, "chunk 3: DUP ref"},
-	    {m_dup_fwd, "chunk 3: DUP ref"},
-	    {m_dup_zero, "chunk 3: DUP ref"},
-	    {m_dup_off, "chunk 3: DUP"},
-	    {m_dup_hash, "chunk 3: DUP"},
-	    {m_dup_mask, "chunk 3: DUP zero mask"},
-	    {m_ref_nondup, "chunk 4: ref"},
-	    {m_mask_beyond, "chunk 4: zero mask"},
-	    {m_mask_short, "zero mask"},
-	    {m_kind_dup_raw, "chunk 2: DUP ref"},
+		{ m_addr, "region 0: addr" },
+		{ m_len0, "region 1: len" },
+		{ m_lenodd, "region 1: len" },
+		{ m_overlap, "region 1: addr" },
+		{ m_order, "region 2: addr" },
+		{ m_wrap, "region 2: addr" },
+		{ m_prot, "region 0: prot" },
+		{ m_nameoff, "region 2: name_off" },
+		{ m_namelen, "region 0: name_len" },
+		{ m_namenul, "region 0: name" },
+		{ m_first, "region 1: first_chunk" },
+		{ m_morechunks, "region 2:" },
+		{ m_kind, "chunk 4: kind" },
+		{ m_zero_off, "chunk 0: ZERO" },
+		{ m_zero_hash, "chunk 0: ZERO" },
+		{ m_zero_mask, "chunk 0: ZERO" },
+		{ m_raw_len, "chunk 2: RAW" },
+		{ m_zstd_len0, "chunk 4: ZSTD" },
+		{ m_zstd_big, "chunk 4: ZSTD" },
+		{ m_past_end, "chunk 4: offset" },
+		{ m_before_data, "chunk 4: offset" },
+		{ m_dup_self, "chunk 3: DUP ref" },
+		{ m_dup_fwd, "chunk 3: DUP ref" },
+		{ m_dup_zero, "chunk 3: DUP ref" },
+		{ m_dup_off, "chunk 3: DUP" },
+		{ m_dup_hash, "chunk 3: DUP" },
+		{ m_dup_mask, "chunk 3: DUP zero mask" },
+		{ m_ref_nondup, "chunk 4: ref" },
+		{ m_mask_beyond, "chunk 4: zero mask" },
+		{ m_mask_short, "zero mask" },
+		{ m_kind_dup_raw, "chunk 2: DUP ref" },
 	};
 	const char *bad = test_path("bad.thaw");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct blob c = {malloc(b.len), b.len};
+		struct blob c = { malloc(b.len), b.len };
 		memcpy(c.p, b.p, b.len);
 		cases[i].fn(&c);
 		redigest(&c);
@@ -923,7 +930,7 @@ static int case_flipped_data(void)
 	uint8_t buf[64 << 10];
 	for (int which = 0; which < 2; which++) {
 		uint64_t id = which ? 4 : 2; /* RAW, then ZSTD */
-		struct blob c = {malloc(b.len), b.len};
+		struct blob c = { malloc(b.len), b.len };
 		memcpy(c.p, b.p, b.len);
 		const struct thaw__fmt_chunk *ch = chk(&c, id);
 		for (uint32_t pos = 0; pos < ch->stored_len; pos += ch->stored_len / 7 + 1) {
@@ -947,7 +954,7 @@ static int case_flipped_data(void)
 		free(c.p);
 	}
 	/* A zero mask that lies about a stored chunk's bytes is caught on read. */
-	struct blob c = {malloc(b.len), b.len};
+	struct blob c = { malloc(b.len), b.len };
 	memcpy(c.p, b.p, b.len);
 	*zm(&c, 4) |= 1ull << 5; /* chunk 4 is all 'x' */
 	redigest(&c);
@@ -998,7 +1005,7 @@ static int case_random_mutations(void)
 	uint8_t *buf = malloc(64u << 10);
 	int refused = 0, opened = 0;
 	for (int it = 0; it < 1500; it++) {
-		struct blob c = {malloc(b.len), b.len};
+		struct blob c = { malloc(b.len), b.len };
 		memcpy(c.p, b.p, b.len);
 		int flips = 1 + it % 4;
 		for (int k = 0; k < flips; k++) {
@@ -1012,15 +1019,16 @@ static int case_random_mutations(void)
 		redigest(&c);
 		save(bad, c.p, c.len);
 		char err[512] = "";
-		struct thaw_open_opts o = {
-		    .sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err)};
+		struct thaw_open_opts o = { .sz = sizeof(o),
+					    .err_buf = err,
+					    .err_buf_size = sizeof(err) };
 		struct thaw_snapshot *s = NULL;
 		int r = thaw_snapshot_open(bad, &o, &s);
 		if (r) {
 			CHECK_MSG(r == -THAW_E_BAD_SNAPSHOT || r == -THAW_E_VERSION, "open: %d %s",
 				  r, err);
 			CHECK_MSG(strstr(err, "header") || strstr(err, "region ") ||
-				      strstr(err, "chunk "),
+					  strstr(err, "chunk "),
 				  "unnamed refusal: %s", err);
 			refused++;
 			free(c.p);
@@ -1035,7 +1043,7 @@ static int case_random_mutations(void)
 			CHECK_LE(ci.len, info.chunk_size);
 			ssize_t n = thaw_snapshot_read_chunk(s, i, buf, 64u << 10);
 			CHECK_MSG(n == ci.len || n == -THAW_E_HASH || n == -THAW_E_CODEC ||
-				      n == -THAW_E_BAD_SNAPSHOT,
+					  n == -THAW_E_BAD_SNAPSHOT,
 				  "chunk %" PRIu64 ": %zd", i, n);
 		}
 		thaw_snapshot_close(s);
@@ -1072,8 +1080,8 @@ static int case_open_paths(void)
 	snprintf(uri, sizeof(uri), "file://%s", good);
 	thaw_snapshot_close(open_ok(uri));
 	/* Errors reach the log callback too, naming the field. */
-	struct log_capture lc = {0};
-	struct thaw_open_opts o = {.sz = sizeof(o), .log_fn = log_cb, .log_ctx = &lc};
+	struct log_capture lc = { 0 };
+	struct thaw_open_opts o = { .sz = sizeof(o), .log_fn = log_cb, .log_ctx = &lc };
 	struct thaw_snapshot *s = NULL;
 	hdr(&b)->chunk_size = 3;
 	save(test_path("bad.thaw"), b.p, b.len);
@@ -1132,7 +1140,7 @@ static int case_concurrent_reads(void)
 	pthread_t t[12];
 	struct reader_arg a[12];
 	for (int i = 0; i < 12; i++) {
-		a[i] = (struct reader_arg){s, m, len / 16384, 0};
+		a[i] = (struct reader_arg){ s, m, len / 16384, 0 };
 		CHECK(pthread_create(&t[i], NULL, reader, &a[i]) == 0);
 	}
 	for (int i = 0; i < 12; i++) {
@@ -1145,23 +1153,23 @@ static int case_concurrent_reads(void)
 }
 
 static const struct test_case cases[] = {
-    {"shapes_every_chunk_size", case_shapes, 120},
-    {"all_zero", case_all_zero},
-    {"all_random", case_all_random},
-    {"duplicates_stored_once", case_duplicates},
-    {"mixed_fixture_ratio", case_mixed_ratio},
-    {"same_file_any_thread_count", case_deterministic},
-    {"fd_and_pid_sources", case_fd_and_pid_sources},
-    {"large_sparse_file", case_large_sparse_file, 120},
-    {"progress", case_progress},
-    {"writer_errors", case_writer_errors},
-    {"truncated", case_truncated},
-    {"header_fields", case_header_fields},
-    {"table_corruption", case_table_corruption},
-    {"random_mutations", case_random_mutations, 120},
-    {"flipped_data", case_flipped_data},
-    {"open_paths_and_log", case_open_paths},
-    {"concurrent_reads", case_concurrent_reads},
+	{ "shapes_every_chunk_size", case_shapes, 120 },
+	{ "all_zero", case_all_zero },
+	{ "all_random", case_all_random },
+	{ "duplicates_stored_once", case_duplicates },
+	{ "mixed_fixture_ratio", case_mixed_ratio },
+	{ "same_file_any_thread_count", case_deterministic },
+	{ "fd_and_pid_sources", case_fd_and_pid_sources },
+	{ "large_sparse_file", case_large_sparse_file, 120 },
+	{ "progress", case_progress },
+	{ "writer_errors", case_writer_errors },
+	{ "truncated", case_truncated },
+	{ "header_fields", case_header_fields },
+	{ "table_corruption", case_table_corruption },
+	{ "random_mutations", case_random_mutations, 120 },
+	{ "flipped_data", case_flipped_data },
+	{ "open_paths_and_log", case_open_paths },
+	{ "concurrent_reads", case_concurrent_reads },
 };
 
 TEST_MAIN(cases)

@@ -56,7 +56,7 @@ static void *keep(void *p)
 static unsigned char *make_source(size_t len, uint64_t seed)
 {
 	unsigned char *p =
-	    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED);
 	for (size_t off = 0; off < len; off += PAGE) {
 		size_t page = off / PAGE;
@@ -69,7 +69,7 @@ static unsigned char *make_source(size_t len, uint64_t seed)
 		case 2:
 			for (size_t i = 0; i < PAGE; i++)
 				p[off + i] = "lazy pages arrive over http on first touch "
-				    [(i + page + seed) % 43];
+					[(i + page + seed) % 43];
 			break;
 		default:
 			test_fill_random(p + off, PAGE, seed * 1000003 + page);
@@ -83,16 +83,16 @@ static unsigned char *make_source(size_t len, uint64_t seed)
 
 static void write_snapshot(const char *path, const void *mem, size_t len)
 {
-	struct thaw_writer_opts wo = {.sz = sizeof(wo), .chunk_size = CHUNK};
+	struct thaw_writer_opts wo = { .sz = sizeof(wo), .chunk_size = CHUNK };
 	struct thaw_writer *w;
 	CHECK_OK(thaw_writer_open(path, &wo, &w));
-	struct thaw_region_desc d = {.sz = sizeof(d),
-				     .addr = ADDR,
-				     .len = len,
-				     .prot = PROT_READ | PROT_WRITE,
-				     .name = "http-test",
-				     .mem = mem,
-				     .fd = -1};
+	struct thaw_region_desc d = { .sz = sizeof(d),
+				      .addr = ADDR,
+				      .len = len,
+				      .prot = PROT_READ | PROT_WRITE,
+				      .name = "http-test",
+				      .mem = mem,
+				      .fd = -1 };
 	CHECK_OK(thaw_writer_add_region(w, &d));
 	CHECK_OK(thaw_writer_close(w));
 }
@@ -116,8 +116,8 @@ static void log_collect(enum thaw_log_level level, const char *msg, void *ctx)
 {
 	struct logbuf *lb = ctx;
 	pthread_mutex_lock(&lb->lock);
-	int n =
-	    snprintf(lb->text + lb->len, sizeof(lb->text) - lb->len, "%d %s\n", (int)level, msg);
+	int n = snprintf(lb->text + lb->len, sizeof(lb->text) - lb->len, "%d %s\n", (int)level,
+			 msg);
 	if (n > 0 && lb->len + (size_t)n < sizeof(lb->text))
 		lb->len += (size_t)n;
 	pthread_mutex_unlock(&lb->lock);
@@ -151,11 +151,11 @@ static void opener_init(struct opener *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->log = logbuf_new();
-	o->oo = (struct thaw_open_opts){.sz = sizeof(o->oo),
-					.log_fn = log_collect,
-					.log_ctx = o->log,
-					.err_buf = o->err,
-					.err_buf_size = sizeof(o->err)};
+	o->oo = (struct thaw_open_opts){ .sz = sizeof(o->oo),
+					 .log_fn = log_collect,
+					 .log_ctx = o->log,
+					 .err_buf = o->err,
+					 .err_buf_size = sizeof(o->err) };
 }
 
 static struct thaw_snapshot *open_ok(struct opener *o, const char *uri)
@@ -229,7 +229,7 @@ static void on_sigbus(int sig)
 /* Read one byte; false if the read raised SIGBUS (a poisoned page). */
 static bool read_byte(const volatile unsigned char *p, unsigned char *out)
 {
-	struct sigaction sa = {.sa_handler = on_sigbus}, old;
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
 	sigaction(SIGBUS, &sa, &old);
 	bool ok = false;
 	if (!sigsetjmp(bus_jmp, 1)) {
@@ -282,7 +282,7 @@ static void *touch_random(void *arg)
 
 static struct thaw_restore *restore_start(struct thaw_snapshot *s, unsigned flags)
 {
-	struct thaw_restore_opts ro = {.sz = sizeof(ro), .flags = flags};
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = flags };
 	struct thaw_restore *r = NULL;
 	CHECK_OK(thaw_restore_start(s, &ro, &r));
 	return r;
@@ -370,7 +370,8 @@ static void h_stop(void *ctx)
 }
 
 static const struct thaw__engine_ops harness_ops = {
-    .start = h_start, .fault = h_fault, .tick = h_tick, .stop = h_stop};
+	.start = h_start, .fault = h_fault, .tick = h_tick, .stop = h_stop
+};
 
 static struct harness *harness_open(const char *url, struct opener *o)
 {
@@ -381,7 +382,7 @@ static struct harness *harness_open(const char *url, struct opener *o)
 	thaw__logger_init(&h->log, log_collect, o->log);
 	int r = thaw__store_http_open(url, &o->oo, &h->log, &h->store, o->err, sizeof(o->err));
 	CHECK_MSG(r == 0, "store open %s: %s (%s)", url, thaw_strerror(r), o->err);
-	struct thaw__engine_opts eo = {.ops = &harness_ops, .ctx = h, .log = &h->log, .uffd = -1};
+	struct thaw__engine_opts eo = { .ops = &harness_ops, .ctx = h, .log = &h->log, .uffd = -1 };
 	r = thaw__engine_new(&eo, &h->e);
 	if (r == -EPERM || r == -ENOSYS)
 		test_skip("userfaultfd not available: %s", thaw_strerror(r));
@@ -633,7 +634,8 @@ static int lazy_restore(void)
 	pthread_t th[4];
 	for (int i = 0; i < 4; i++) {
 		t[i] = (struct toucher){
-		    .dst = dst, .src = src, .pages = len / PAGE, .seed = 11 + (uint64_t)i};
+			.dst = dst, .src = src, .pages = len / PAGE, .seed = 11 + (uint64_t)i
+		};
 		CHECK_EQ(pthread_create(&th[i], NULL, touch_random, &t[i]), 0);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -709,10 +711,10 @@ static int coalescing(void)
 		pthread_t th[N];
 		uint64_t first = stored_chunk_from(s, 8 + (uint64_t)round * 40);
 		for (int i = 0; i < N; i++) {
-			t[i] = (struct toucher){.dst = dst + (first + (uint64_t)i) * CHUNK,
-						.src = src + (first + (uint64_t)i) * CHUNK,
-						.pages = 2,
-						.seed = 1};
+			t[i] = (struct toucher){ .dst = dst + (first + (uint64_t)i) * CHUNK,
+						 .src = src + (first + (uint64_t)i) * CHUNK,
+						 .pages = 2,
+						 .seed = 1 };
 		}
 		for (int i = 0; i < N; i++)
 			CHECK_EQ(pthread_create(&th[i], NULL, touch_random, &t[i]), 0);
@@ -748,7 +750,7 @@ static int fault_lane_not_blocked(void)
 	uint64_t worst = 0;
 	for (int i = 0; i < 5; i++) {
 		struct hreq *f =
-		    hsubmit(hs, (6u << 20) + (uint64_t)i * CHUNK, CHUNK, THAW__LANE_FAULT);
+			hsubmit(hs, (6u << 20) + (uint64_t)i * CHUNK, CHUNK, THAW__LANE_FAULT);
 		CHECK_OK(hwait(f, 10000));
 		uint64_t us = (f->t_done - f->t_submit) / 1000;
 		worst = us > worst ? us : worst;
@@ -894,7 +896,7 @@ static int resubmit_after_bad_bytes(void)
 	struct opener o;
 	opener_init(&o);
 	o.oo.max_retries = 2;
-	const char *mirrors[] = {faulty_url(&f, "obj.bin"), NULL};
+	const char *mirrors[] = { faulty_url(&f, "obj.bin"), NULL };
 	o.oo.mirrors = mirrors;
 	struct harness *hs = harness_open(httpd_url(&h, "obj.bin"), &o);
 	struct thaw_stats before, after;
@@ -940,7 +942,7 @@ static int server_restart(void)
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_MSG(!st.resident, "resident before the server stopped: make the snapshot bigger");
 	/* A fault while it is down waits, then gets the right bytes. */
-	struct toucher t = {.dst = dst, .src = src, .pages = 64, .seed = 99};
+	struct toucher t = { .dst = dst, .src = src, .pages = 64, .seed = 99 };
 	pthread_t th;
 	CHECK_EQ(pthread_create(&th, NULL, touch_random, &t), 0);
 	sleep(2);
@@ -978,7 +980,7 @@ static int replaced_midrestore(void)
 	/* A new snapshot of other memory, renamed over the old one, one second newer
 	 * (nginx's ETag is the mtime in seconds and the size). */
 	unsigned char *other = snapshot_at(test_path("new.thaw"), len, 10);
-	struct timespec ts[2] = {{.tv_nsec = UTIME_NOW}, {.tv_sec = time(NULL) + 10}};
+	struct timespec ts[2] = { { .tv_nsec = UTIME_NOW }, { .tv_sec = time(NULL) + 10 } };
 	CHECK_OK(utimensat(AT_FDCWD, test_path("new.thaw"), ts, 0));
 	char out[256];
 	CHECK_EQ(test_run(out, sizeof(out), "mv '%s' '%s'", test_path("new.thaw"),
@@ -1017,18 +1019,18 @@ struct fault_case {
 };
 
 static const struct fault_case fault_cases[] = {
-    {"fault=status&status=503&count=3", 0, 3, 0},
-    {"fault=status&status=500&count=1", 0, 1, 0},
-    {"fault=429&retry_after=1&count=1", 0, 1, 900},
-    {"fault=short&count=2", 0, 2, 0},
-    {"fault=long&count=1", 0, 1, 0},
-    {"fault=wrong_range&count=1", 0, 1, 0},
-    {"fault=close&count=2", 0, 1, 0}, /* curl itself retries a reused connection once */
-    {"fault=stall&stall=20&count=1", 0, 1, 900},
-    {"fault=status&status=412&count=1", -THAW_E_CHANGED, 0, 0},
-    {"fault=status&status=404&count=1", -THAW_E_HTTP, 0, 0},
-    {"fault=ignore_range&count=1", -THAW_E_HTTP, 0, 0},
-    {"fault=status&status=503&count=-1", -THAW_E_HTTP, 2, 0},
+	{ "fault=status&status=503&count=3", 0, 3, 0 },
+	{ "fault=status&status=500&count=1", 0, 1, 0 },
+	{ "fault=429&retry_after=1&count=1", 0, 1, 900 },
+	{ "fault=short&count=2", 0, 2, 0 },
+	{ "fault=long&count=1", 0, 1, 0 },
+	{ "fault=wrong_range&count=1", 0, 1, 0 },
+	{ "fault=close&count=2", 0, 1, 0 }, /* curl itself retries a reused connection once */
+	{ "fault=stall&stall=20&count=1", 0, 1, 900 },
+	{ "fault=status&status=412&count=1", -THAW_E_CHANGED, 0, 0 },
+	{ "fault=status&status=404&count=1", -THAW_E_HTTP, 0, 0 },
+	{ "fault=ignore_range&count=1", -THAW_E_HTTP, 0, 0 },
+	{ "fault=status&status=503&count=-1", -THAW_E_HTTP, 2, 0 },
 };
 
 static int injected_faults_stream(void)
@@ -1090,9 +1092,9 @@ static int injected_faults_sync(void)
 	CHECK_OK(faulty_ctl(&f, "fault=status&status=503&count=2", NULL, 0));
 	struct thaw_snapshot *s = open_ok(&o, faulty_url(&f, "s.thaw"));
 	unsigned char *buf = tmalloc(CHUNK);
-	const char *kinds[] = {"fault=status&status=502&count=2", "fault=short&count=1",
-			       "fault=wrong_range&count=1",	  "fault=long&count=1",
-			       "fault=429&retry_after=1&count=1", "fault=stall&stall=20&count=1"};
+	const char *kinds[] = { "fault=status&status=502&count=2", "fault=short&count=1",
+				"fault=wrong_range&count=1",	   "fault=long&count=1",
+				"fault=429&retry_after=1&count=1", "fault=stall&stall=20&count=1" };
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		uint64_t id = stored_chunk_from(s, 5 + k * 3);
 		CHECK_OK(faulty_ctl(&f, "clear=1", NULL, 0));
@@ -1146,7 +1148,7 @@ static int flipped_byte_restore(void)
 	struct httpd h;
 	httpd_start(&h, test_tmpdir());
 	copy_file(test_path("s.thaw"), httpd_file(&h, "s.thaw"));
-	const char *mirrors[] = {httpd_url(&h, "s.thaw"), NULL};
+	const char *mirrors[] = { httpd_url(&h, "s.thaw"), NULL };
 	o.oo.mirrors = mirrors;
 	s = open_ok(&o, faulty_url(&f, "s.thaw"));
 	snprintf(q, sizeof(q), "fault=flip&count=-1&match=%llu",
@@ -1179,7 +1181,7 @@ static int mirror_takeover(void)
 	o.oo.max_retries = 1;
 	char dead[128];
 	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d/s.thaw", httpd_free_port());
-	const char *mirrors[] = {httpd_url(&h, "s.thaw"), NULL};
+	const char *mirrors[] = { httpd_url(&h, "s.thaw"), NULL };
 	o.oo.mirrors = mirrors;
 	struct thaw_snapshot *s = open_ok(&o, dead);
 	struct thaw_restore *r = restore_start(s, 0);
@@ -1192,7 +1194,7 @@ static int mirror_takeover(void)
 	/* The primary dies mid-restore: the mirror (another server) takes over. */
 	struct faulty f;
 	faulty_start(&f, h.root, "");
-	const char *mirrors2[] = {faulty_url(&f, "s.thaw"), NULL};
+	const char *mirrors2[] = { faulty_url(&f, "s.thaw"), NULL };
 	o.oo.mirrors = mirrors2;
 	s = open_ok(&o, httpd_url(&h, "s.thaw"));
 	r = restore_start(s, THAW_RESTORE_NO_BACKGROUND);
@@ -1213,7 +1215,7 @@ static int mirror_takeover(void)
 	copy_file(test_path("other.thaw"), test_path("w2/s.thaw"));
 	faulty_stop(&f);
 	faulty_start(&f, test_path("w2"), "");
-	const char *mirrors3[] = {faulty_url(&f, "s.thaw"), NULL};
+	const char *mirrors3[] = { faulty_url(&f, "s.thaw"), NULL };
 	o.oo.mirrors = mirrors3;
 	s = open_ok(&o, httpd_url(&h, "s.thaw"));
 	r = restore_start(s, THAW_RESTORE_NO_BACKGROUND);
@@ -1409,7 +1411,7 @@ static int custom_headers(void)
 	struct thaw_snapshot *s = NULL;
 	int r = thaw_snapshot_open(faulty_url(&f, "s.thaw"), &o.oo, &s);
 	CHECK_MSG(r == -THAW_E_HTTP && strstr(o.err, "401"), "no header: %d %s", r, o.err);
-	const char *hdrs[] = {"X-Other: 1", "Authorization: Bearer sekrit", NULL};
+	const char *hdrs[] = { "X-Other: 1", "Authorization: Bearer sekrit", NULL };
 	o.oo.headers = hdrs;
 	s = open_ok(&o, faulty_url(&f, "s.thaw"));
 	unsigned char buf[CHUNK];
@@ -1436,10 +1438,10 @@ static int tls_verification(void)
 		test_skip("openssl is not installed");
 	const char *dir = test_tmpdir();
 	int st = test_run(
-	    out, sizeof(out),
-	    "cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
-	    "-addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem",
-	    dir);
+		out, sizeof(out),
+		"cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+		"-addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem",
+		dir);
 	CHECK_MSG(st == 0, "openssl: %s", out);
 	struct faulty f;
 	char args[1024];
@@ -1470,27 +1472,27 @@ static int tls_verification(void)
 }
 
 static const struct test_case cases[] = {
-    {"open_and_read", open_and_read, 30},
-    {"open_errors", open_errors, 30},
-    {"cli_from_url", cli_from_url, 60},
-    {"lazy_restore", lazy_restore, 60},
-    {"coalescing", coalescing, 60},
-    {"fault_lane_not_blocked", fault_lane_not_blocked, 60},
-    {"merge_adjacent", merge_adjacent, 30},
-    {"fault_from_window", fault_from_window, 30},
-    {"duplicates_fetched_once", duplicates_fetched_once, 30},
-    {"resubmit_after_bad_bytes", resubmit_after_bad_bytes, 30},
-    {"server_restart", server_restart, 90},
-    {"replaced_midrestore", replaced_midrestore, 60},
-    {"injected_faults_stream", injected_faults_stream, 120},
-    {"injected_faults_sync", injected_faults_sync, 90},
-    {"flipped_byte_restore", flipped_byte_restore, 60},
-    {"mirror_takeover", mirror_takeover, 90},
-    {"poison_after_retries", poison_after_retries, 60},
-    {"window_failure_contained", window_failure_contained, 60},
-    {"sigv4_s3", sigv4_s3, 90},
-    {"custom_headers", custom_headers, 30},
-    {"tls_verification", tls_verification, 30},
+	{ "open_and_read", open_and_read, 30 },
+	{ "open_errors", open_errors, 30 },
+	{ "cli_from_url", cli_from_url, 60 },
+	{ "lazy_restore", lazy_restore, 60 },
+	{ "coalescing", coalescing, 60 },
+	{ "fault_lane_not_blocked", fault_lane_not_blocked, 60 },
+	{ "merge_adjacent", merge_adjacent, 30 },
+	{ "fault_from_window", fault_from_window, 30 },
+	{ "duplicates_fetched_once", duplicates_fetched_once, 30 },
+	{ "resubmit_after_bad_bytes", resubmit_after_bad_bytes, 30 },
+	{ "server_restart", server_restart, 90 },
+	{ "replaced_midrestore", replaced_midrestore, 60 },
+	{ "injected_faults_stream", injected_faults_stream, 120 },
+	{ "injected_faults_sync", injected_faults_sync, 90 },
+	{ "flipped_byte_restore", flipped_byte_restore, 60 },
+	{ "mirror_takeover", mirror_takeover, 90 },
+	{ "poison_after_retries", poison_after_retries, 60 },
+	{ "window_failure_contained", window_failure_contained, 60 },
+	{ "sigv4_s3", sigv4_s3, 90 },
+	{ "custom_headers", custom_headers, 30 },
+	{ "tls_verification", tls_verification, 30 },
 };
 
 TEST_MAIN(cases)

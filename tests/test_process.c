@@ -59,8 +59,8 @@ static pid_t start_child(struct child_addrs *a, const char *file)
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		uint8_t *big = mmap(NULL, BIG_LEN, PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		uint8_t *sp =
-		    mmap(NULL, SPARSE_PAGES * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint8_t *sp = mmap(NULL, SPARSE_PAGES * PAGE, PROT_READ,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		uint8_t *fm = mmap(NULL, 5 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (pat == MAP_FAILED || big == MAP_FAILED || sp == MAP_FAILED || fm == MAP_FAILED)
 			_exit(2);
@@ -69,8 +69,8 @@ static pid_t start_child(struct child_addrs *a, const char *file)
 		for (unsigned i = 0; i < SPARSE_PAGES; i += 4)
 			sparse_page(sp + i * PAGE, i);
 		mprotect(sp, SPARSE_PAGES * PAGE, PROT_READ);
-		c = (struct child_addrs){(uintptr_t)pat, (uintptr_t)big, (uintptr_t)sp,
-					 (uintptr_t)fm};
+		c = (struct child_addrs){ (uintptr_t)pat, (uintptr_t)big, (uintptr_t)sp,
+					  (uintptr_t)fm };
 		if (write(pfd[1], &c, sizeof(c)) != sizeof(c))
 			_exit(3);
 		raise(SIGSTOP);
@@ -95,7 +95,9 @@ static void end_child(pid_t pid)
 static struct thaw_snapshot *snapshot_of(pid_t pid, unsigned flags, const char *path, int *nregions)
 {
 	char err[512] = "";
-	struct thaw_writer_opts o = {.sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_writer_opts o = { .sz = sizeof(o),
+				      .err_buf = err,
+				      .err_buf_size = sizeof(err) };
 	struct thaw_writer *w;
 	CHECK_OK(thaw_writer_open(path, &o, &w));
 	int n = thaw_writer_add_process(w, pid, flags);
@@ -104,7 +106,9 @@ static struct thaw_snapshot *snapshot_of(pid_t pid, unsigned flags, const char *
 	CHECK_MSG(r == 0, "close: %s %s", thaw_strerror(r), err);
 	*nregions = n;
 	struct thaw_snapshot *s;
-	struct thaw_open_opts oo = {.sz = sizeof(oo), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_open_opts oo = { .sz = sizeof(oo),
+				     .err_buf = err,
+				     .err_buf_size = sizeof(err) };
 	r = thaw_snapshot_open(path, &oo, &s);
 	CHECK_MSG(r == 0, "open: %s", err);
 	return s;
@@ -193,13 +197,13 @@ static int case_dump_and_verify(void)
 	CHECK_MSG(!memcmp(got, want, PATTERN_LEN), "pattern differs");
 
 	/* The untouched gigabyte: nothing but ZERO chunks. */
-	uint64_t kinds[THAW_CHUNK_KINDS] = {0};
+	uint64_t kinds[THAW_CHUNK_KINDS] = { 0 };
 	read_back(s, a.big, BIG_LEN, NULL, kinds);
 	CHECK_GE(kinds[THAW_CHUNK_ZERO], BIG_LEN / (64u << 10) - 1);
 	CHECK_EQ(kinds[THAW_CHUNK_RAW] + kinds[THAW_CHUNK_ZSTD] + kinds[THAW_CHUNK_DUP], 0);
 
 	/* Every fourth page written, the rest never touched, and the zero mask says which. */
-	uint8_t *sp = malloc(SPARSE_PAGES * PAGE), page[PAGE], zero[PAGE] = {0};
+	uint8_t *sp = malloc(SPARSE_PAGES * PAGE), page[PAGE], zero[PAGE] = { 0 };
 	read_back(s, a.sparse, SPARSE_PAGES * PAGE, sp, NULL);
 	for (unsigned i = 0; i < SPARSE_PAGES; i++) {
 		if (i % 4 == 0)
@@ -216,7 +220,7 @@ static int case_dump_and_verify(void)
 	CHECK_MSG(!strcmp(ri.name, file), "file region named \"%s\"", ri.name);
 	CHECK_EQ(ri.addr, a.file);
 	CHECK_EQ(ri.len, 3 * PAGE);
-	uint8_t fb[3 * PAGE] = {0}, fwant[3 * PAGE] = {0};
+	uint8_t fb[3 * PAGE] = { 0 }, fwant[3 * PAGE] = { 0 };
 	file_bytes(fwant);
 	read_back(s, a.file, 3 * PAGE, fb, NULL);
 	CHECK(!memcmp(fb, fwant, sizeof(fb)));
@@ -226,7 +230,7 @@ static int case_dump_and_verify(void)
 	for (size_t i = 0; i < thaw_snapshot_region_count(s); i++) {
 		CHECK_OK(thaw_snapshot_region(s, i, &ri));
 		CHECK_MSG(strcmp(ri.name, "[vvar]") && strcmp(ri.name, "[vsyscall]") &&
-			      strcmp(ri.name, "[vvar_vclock]"),
+				  strcmp(ri.name, "[vvar_vclock]"),
 			  "region %s was included", ri.name);
 		stack |= !strcmp(ri.name, "[stack]");
 	}
@@ -245,7 +249,7 @@ static int case_anonymous_only(void)
 	pid_t pid = start_child(&a, file);
 	int n;
 	struct thaw_snapshot *s =
-	    snapshot_of(pid, THAW_PROCESS_SKIP_FILE_MAPPINGS, test_path("anon.thaw"), &n);
+		snapshot_of(pid, THAW_PROCESS_SKIP_FILE_MAPPINGS, test_path("anon.thaw"), &n);
 	end_child(pid);
 	struct thaw_region_info ri;
 	CHECK_EQ(region_at(s, a.file, &ri), -1);
@@ -267,7 +271,9 @@ static int case_anonymous_only(void)
 static int case_no_such_process(void)
 {
 	char err[512] = "";
-	struct thaw_writer_opts o = {.sz = sizeof(o), .err_buf = err, .err_buf_size = sizeof(err)};
+	struct thaw_writer_opts o = { .sz = sizeof(o),
+				      .err_buf = err,
+				      .err_buf_size = sizeof(err) };
 	struct thaw_writer *w;
 	CHECK_OK(thaw_writer_open(test_path("none.thaw"), &o, &w));
 	/* A child that has exited and been reaped leaves a pid nobody holds. */
@@ -284,9 +290,9 @@ static int case_no_such_process(void)
 }
 
 static const struct test_case cases[] = {
-    {"dump_and_verify", case_dump_and_verify, 120},
-    {"anonymous_only", case_anonymous_only, 120},
-    {"no_such_process", case_no_such_process},
+	{ "dump_and_verify", case_dump_and_verify, 120 },
+	{ "anonymous_only", case_anonymous_only, 120 },
+	{ "no_such_process", case_no_such_process },
 };
 
 TEST_MAIN(cases)

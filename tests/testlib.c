@@ -134,7 +134,8 @@ static void remove_tree(const char *dir)
 
 enum outcome { PASS, FAIL, SKIP };
 
-static enum outcome run_case(const char *file, const struct test_case *tc, char *reason, size_t reason_len)
+static enum outcome run_case(const char *file, const struct test_case *tc, char *reason,
+			     size_t reason_len)
 {
 	int pfd[2];
 	if (pipe(pfd) < 0) {
@@ -184,8 +185,8 @@ static enum outcome run_case(const char *file, const struct test_case *tc, char 
 	}
 	if (WIFSIGNALED(st)) {
 		size_t l = strlen(reason);
-		snprintf(reason + l, reason_len - l, "%skilled by signal %d (%s)", l ? "; " : "", WTERMSIG(st),
-			 strsignal(WTERMSIG(st)));
+		snprintf(reason + l, reason_len - l, "%skilled by signal %d (%s)", l ? "; " : "",
+			 WTERMSIG(st), strsignal(WTERMSIG(st)));
 		return FAIL;
 	}
 	if (WEXITSTATUS(st) == 77)

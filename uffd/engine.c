@@ -173,8 +173,8 @@ int thaw__engine_uffd(const struct thaw__engine *e)
 int thaw__engine_register(struct thaw__engine *e, uint64_t addr, uint64_t len)
 {
 	struct uffdio_register reg = {
-	    .range = {.start = addr, .len = len},
-	    .mode = UFFDIO_REGISTER_MODE_MISSING,
+		.range = { .start = addr, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
 	if (ioctl(e->uffd, UFFDIO_REGISTER, &reg) < 0) {
 		int err = -errno;
@@ -186,10 +186,10 @@ int thaw__engine_register(struct thaw__engine *e, uint64_t addr, uint64_t len)
 		int bit;
 		const char *name;
 	} need[] = {
-	    {_UFFDIO_COPY, "UFFDIO_COPY"},
-	    {_UFFDIO_ZEROPAGE, "UFFDIO_ZEROPAGE"},
-	    {_UFFDIO_WAKE, "UFFDIO_WAKE"},
-	    {_UFFDIO_POISON, "UFFDIO_POISON"},
+		{ _UFFDIO_COPY, "UFFDIO_COPY" },
+		{ _UFFDIO_ZEROPAGE, "UFFDIO_ZEROPAGE" },
+		{ _UFFDIO_WAKE, "UFFDIO_WAKE" },
+		{ _UFFDIO_POISON, "UFFDIO_POISON" },
 	};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		if (need[i].bit == _UFFDIO_POISON && !e->poison)
@@ -210,7 +210,7 @@ int thaw__engine_register(struct thaw__engine *e, uint64_t addr, uint64_t len)
 
 int thaw__engine_unregister(struct thaw__engine *e, uint64_t addr, uint64_t len)
 {
-	struct uffdio_range r = {.start = addr, .len = len};
+	struct uffdio_range r = { .start = addr, .len = len };
 	if (ioctl(e->uffd, UFFDIO_UNREGISTER, &r) < 0) {
 		int err = -errno;
 		thaw__err(e->log, "userfaultfd: UFFDIO_UNREGISTER [0x%llx, +0x%llx) failed: %s",
@@ -564,8 +564,8 @@ static int loop(struct thaw__engine *e)
 
 static int ring_setup(struct thaw__engine *e)
 {
-	struct io_uring_params p = {.flags =
-					IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
+	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER |
+					      IORING_SETUP_DEFER_TASKRUN };
 	int ret = io_uring_queue_init_params(e->ring_entries, &e->ring, &p);
 	if (ret == -EINVAL) {
 		thaw__debug(e->log, "engine: io_uring refuses SINGLE_ISSUER|DEFER_TASKRUN, using "

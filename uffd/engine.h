@@ -51,9 +51,9 @@ struct thaw__engine_opts {
 	const struct thaw__engine_ops *ops;
 	void *ctx;
 	const struct thaw__logger *log; /* must outlive the engine */
-	int uffd;		/* adopt this userfaultfd (ownership passes), or -1 to create one */
-	uint64_t features;	/* extra UFFD_FEATURE_* to ask for (event kinds) */
-	unsigned ring_entries;	/* 0 = 256 */
+	int uffd;	       /* adopt this userfaultfd (ownership passes), or -1 to create one */
+	uint64_t features;     /* extra UFFD_FEATURE_* to ask for (event kinds) */
+	unsigned ring_entries; /* 0 = 256 */
 };
 
 /* Create the uffd (or adopt opts->uffd) and probe features; no thread yet. */
@@ -76,8 +76,8 @@ bool thaw__engine_user_mode_only(const struct thaw__engine *e);
 int thaw__engine_uffd(const struct thaw__engine *e);
 
 /* Ring requests: manager thread only. Return 0 or -errno (ring full → -EBUSY). */
-int thaw__ring_read(struct thaw__engine *e, struct thaw__ring_req *req, int fd, void *buf, uint32_t len,
-		    uint64_t off);
+int thaw__ring_read(struct thaw__engine *e, struct thaw__ring_req *req, int fd, void *buf,
+		    uint32_t len, uint64_t off);
 int thaw__ring_poll(struct thaw__engine *e, struct thaw__ring_req *req, int fd, unsigned events,
 		    bool multishot);
 /* done() gets -ETIME when the timeout fires. */
@@ -93,7 +93,8 @@ int thaw__ring_cancel(struct thaw__engine *e, struct thaw__ring_req *req);
  * After -EAGAIN, retry the same whole call: pages installed by the first
  * attempt answer EEXIST and are skipped.
  */
-int thaw__install_copy(struct thaw__engine *e, uint64_t dst, const void *src, uint64_t len, bool wake);
+int thaw__install_copy(struct thaw__engine *e, uint64_t dst, const void *src, uint64_t len,
+		       bool wake);
 int thaw__install_zero(struct thaw__engine *e, uint64_t dst, uint64_t len);
 int thaw__install_poison(struct thaw__engine *e, uint64_t dst, uint64_t len);
 int thaw__install_wake(struct thaw__engine *e, uint64_t dst, uint64_t len);

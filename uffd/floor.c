@@ -43,8 +43,8 @@ static uint64_t now_ns(void)
 static void *floor_handler(void *arg)
 {
 	struct floor *f = arg;
-	struct pollfd pfd[2] = {{.fd = f->uffd, .events = POLLIN},
-				{.fd = f->stop_fd, .events = POLLIN}};
+	struct pollfd pfd[2] = { { .fd = f->uffd, .events = POLLIN },
+				 { .fd = f->stop_fd, .events = POLLIN } };
 	for (;;) {
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -63,9 +63,9 @@ static void *floor_handler(void *arg)
 		if (n != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		struct uffdio_copy c = {
-		    .dst = msg.arg.pagefault.address & ~(f->page_size - 1),
-		    .src = (uint64_t)(uintptr_t)f->page,
-		    .len = f->page_size,
+			.dst = msg.arg.pagefault.address & ~(f->page_size - 1),
+			.src = (uint64_t)(uintptr_t)f->page,
+			.len = f->page_size,
 		};
 		if (ioctl(f->uffd, UFFDIO_COPY, &c) < 0 && errno != EEXIST)
 			return floor_fail(f, -errno);
@@ -80,7 +80,9 @@ int thaw_bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns)
 		for (size_t i = 0; i < pages; i++)
 			if (order[i] >= pages)
 				return -EINVAL;
-	struct floor f = {.uffd = -1, .stop_fd = -1, .page_size = (uint64_t)sysconf(_SC_PAGESIZE)};
+	struct floor f = { .uffd = -1,
+			   .stop_fd = -1,
+			   .page_size = (uint64_t)sysconf(_SC_PAGESIZE) };
 	size_t len = pages * f.page_size;
 	int ret = 0;
 	char *mem = MAP_FAILED, *src = MAP_FAILED;
@@ -102,8 +104,8 @@ int thaw_bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns)
 	memset(src, 0x5a, f.page_size); /* populated: the copy reads no fault of its own */
 	f.page = src;
 	struct uffdio_register reg = {
-	    .range = {.start = (uint64_t)(uintptr_t)mem, .len = len},
-	    .mode = UFFDIO_REGISTER_MODE_MISSING,
+		.range = { .start = (uint64_t)(uintptr_t)mem, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
 	f.range = reg.range;
 	if (ioctl(f.uffd, UFFDIO_REGISTER, &reg) < 0) {

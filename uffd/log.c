@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <strings.h>
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void thaw__logger_init(struct thaw__logger *lg, thaw_log_fn fn, void *ctx)
 {

@@ -70,18 +70,20 @@ int thaw__uffd_open(const struct thaw__logger *log, bool *user_mode_only)
 	}
 	*user_mode_only = true;
 	thaw__warn(
-	    log,
-	    "userfaultfd: kernel-mode faults refused (%s: needs root, CAP_SYS_PTRACE, access to "
-	    "/dev/userfaultfd or vm.unprivileged_userfaultfd=1); using UFFD_USER_MODE_ONLY, so "
-	    "system calls that touch missing restored pages (read(2) into them, write(2) out of "
-	    "them) will fail with EFAULT",
-	    strerror(-first));
+		log,
+		"userfaultfd: kernel-mode faults refused (%s: needs root, CAP_SYS_PTRACE, access "
+		"to "
+		"/dev/userfaultfd or vm.unprivileged_userfaultfd=1); using UFFD_USER_MODE_ONLY, so "
+		"system calls that touch missing restored pages (read(2) into them, write(2) out "
+		"of "
+		"them) will fail with EFAULT",
+		strerror(-first));
 	return fd;
 }
 
 int thaw__uffd_api(int fd, uint64_t want, uint64_t *got)
 {
-	struct uffdio_api api = {.api = UFFD_API, .features = want};
+	struct uffdio_api api = { .api = UFFD_API, .features = want };
 	if (ioctl(fd, UFFDIO_API, &api) < 0)
 		return -errno;
 	if (got)
@@ -101,23 +103,23 @@ int thaw__uffd_probe(int flags, uint64_t *features)
 }
 
 static const char *const feature_names[] = {
-    "UFFD_FEATURE_PAGEFAULT_FLAG_WP",
-    "UFFD_FEATURE_EVENT_FORK",
-    "UFFD_FEATURE_EVENT_REMAP",
-    "UFFD_FEATURE_EVENT_REMOVE",
-    "UFFD_FEATURE_MISSING_HUGETLBFS",
-    "UFFD_FEATURE_MISSING_SHMEM",
-    "UFFD_FEATURE_EVENT_UNMAP",
-    "UFFD_FEATURE_SIGBUS",
-    "UFFD_FEATURE_THREAD_ID",
-    "UFFD_FEATURE_MINOR_HUGETLBFS",
-    "UFFD_FEATURE_MINOR_SHMEM",
-    "UFFD_FEATURE_EXACT_ADDRESS",
-    "UFFD_FEATURE_WP_HUGETLBFS_SHMEM",
-    "UFFD_FEATURE_WP_UNPOPULATED",
-    "UFFD_FEATURE_POISON",
-    "UFFD_FEATURE_WP_ASYNC",
-    "UFFD_FEATURE_MOVE",
+	"UFFD_FEATURE_PAGEFAULT_FLAG_WP",
+	"UFFD_FEATURE_EVENT_FORK",
+	"UFFD_FEATURE_EVENT_REMAP",
+	"UFFD_FEATURE_EVENT_REMOVE",
+	"UFFD_FEATURE_MISSING_HUGETLBFS",
+	"UFFD_FEATURE_MISSING_SHMEM",
+	"UFFD_FEATURE_EVENT_UNMAP",
+	"UFFD_FEATURE_SIGBUS",
+	"UFFD_FEATURE_THREAD_ID",
+	"UFFD_FEATURE_MINOR_HUGETLBFS",
+	"UFFD_FEATURE_MINOR_SHMEM",
+	"UFFD_FEATURE_EXACT_ADDRESS",
+	"UFFD_FEATURE_WP_HUGETLBFS_SHMEM",
+	"UFFD_FEATURE_WP_UNPOPULATED",
+	"UFFD_FEATURE_POISON",
+	"UFFD_FEATURE_WP_ASYNC",
+	"UFFD_FEATURE_MOVE",
 };
 
 void thaw__uffd_feature_names(uint64_t mask, char *buf, size_t len)
