@@ -144,7 +144,7 @@ uninstall:
 	rm -f $(INSTALL_FILES)
 
 format:
-	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] tests/*.[ch] examples/*.[ch])
+	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] scripts/*.c)
 
 clean:
 	rm -rf build

@@ -157,9 +157,8 @@ int main(int argc, char **argv)
 	uint64_t size, seed = 1;
 	if (argc < 3 || argc > 4 || parse_size(argv[2], &size) < 0 ||
 	    (argc == 4 && (seed = strtoull(argv[3], NULL, 10)) == 0)) {
-		fprintf(
-		    stderr,
-		    "usage: mkimage OUT SIZE [SEED]  (SIZE a page multiple, e.g. 2G; SEED > 0)\n");
+		fprintf(stderr, "usage: mkimage OUT SIZE [SEED]  (SIZE a page multiple, e.g. 2G; "
+				"SEED > 0)\n");
 		return 2;
 	}
 	struct gen *g = malloc(sizeof(*g));

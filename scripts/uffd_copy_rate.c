@@ -44,7 +44,7 @@ static int open_uffd(void)
 	}
 	if (fd < 0)
 		return -1;
-	struct uffdio_api api = {.api = UFFD_API};
+	struct uffdio_api api = { .api = UFFD_API };
 	if (ioctl(fd, UFFDIO_API, &api) < 0) {
 		close(fd);
 		return -1;
@@ -58,16 +58,17 @@ static double copy_rate(int uffd, size_t len, size_t step, const void *src)
 	char *dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (dst == MAP_FAILED)
 		return -1;
-	struct uffdio_register reg = {.range = {(uintptr_t)dst, len},
-				      .mode = UFFDIO_REGISTER_MODE_MISSING};
+	struct uffdio_register reg = { .range = { (uintptr_t)dst, len },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
 		munmap(dst, len);
 		return -1;
 	}
 	double t0 = now_s();
 	for (size_t off = 0; off < len; off += step) {
-		struct uffdio_copy c = {
-		    .dst = (uintptr_t)dst + off, .src = (uintptr_t)src, .len = step};
+		struct uffdio_copy c = { .dst = (uintptr_t)dst + off,
+					 .src = (uintptr_t)src,
+					 .len = step };
 		if (ioctl(uffd, UFFDIO_COPY, &c) < 0 && errno != EEXIST) {
 			munmap(dst, len);
 			return -1;
