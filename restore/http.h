@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "latency.h"
 #include "store.h"
 
 #define THAW__HTTP_VALIDATOR_MAX   256
@@ -145,15 +146,6 @@ void thaw__http_judge(const struct thaw__http_resp *r, CURLcode rc, const char *
 		      struct thaw__http_outcome *out);
 /* Delay before retry number `retry` (1-based), with jitter; honours retry_after_ms. */
 uint64_t thaw__http_backoff_ms(int retry, long retry_after_ms, uint64_t *seed);
-
-/* Log2 histogram of latencies in µs, updated on one thread, read from any. */
-struct thaw__http_hist {
-	uint64_t bucket[THAW_LAT_BUCKETS];
-};
-void thaw__http_hist_add(struct thaw__http_hist *h, uint64_t us);
-uint64_t thaw__http_hist_pct(const struct thaw__http_hist *h, double pct);
-
-uint64_t thaw__http_now_us(void);
 
 /* Store side, used by the stream. */
 /* Apply the store's settings to an easy handle for url (TLS, auth, timeouts). */

@@ -78,7 +78,7 @@ struct lane {
 	uint64_t timer_want_us, timer_armed_us; /* 0: none */
 	CURL *pool[16];
 	unsigned npool;
-	struct thaw__http_hist hist;
+	struct thaw__lat_hist hist;
 };
 
 struct hstream {
@@ -196,7 +196,7 @@ static void finish(struct xfer *x, int err)
 	struct thaw__store_req *req = x->req;
 	x->req = NULL;
 	if (!err) {
-		thaw__http_hist_add(&st->lanes[x->lane].hist, thaw__http_now_us() - x->t0_us);
+		thaw__lat_add(&st->lanes[x->lane].hist, thaw__now_us() - x->t0_us);
 		if (x->keep && req)
 			repeat_keep(st, req);
 	} else if (err != -ECANCELED)
@@ -699,7 +699,7 @@ static void timer_done(struct thaw__ring_req *rr, int res, bool more)
 	ln->timer_armed = ln->timer_cancelling = false;
 	ln->timer_armed_us = 0;
 	if (!st->closing) {
-		if (ln->timer_want_us && thaw__http_now_us() >= ln->timer_want_us) {
+		if (ln->timer_want_us && thaw__now_us() >= ln->timer_want_us) {
 			ln->timer_want_us = 0;
 			socket_action(ln, CURL_SOCKET_TIMEOUT, 0);
 		}
@@ -721,7 +721,7 @@ static void timer_update(struct lane *ln)
 			ln->timer_cancelling = true;
 		return;
 	}
-	uint64_t now = thaw__http_now_us();
+	uint64_t now = thaw__now_us();
 	uint64_t us = ln->timer_want_us > now ? ln->timer_want_us - now : 0;
 	if (thaw__ring_timeout(st->e, &ln->timer, us * 1000u)) {
 		ln->timer_rearm = true;
@@ -742,7 +742,7 @@ static int timer_cb(CURLM *multi, long ms, void *userp)
 		ln->timer_want_us = 0;
 		return 0;
 	}
-	ln->timer_want_us = ms < 0 ? 0 : thaw__http_now_us() + (uint64_t)ms * 1000u;
+	ln->timer_want_us = ms < 0 ? 0 : thaw__now_us() + (uint64_t)ms * 1000u;
 	timer_update(ln);
 	return 0;
 }
@@ -819,7 +819,7 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req)
 	x->lane = req->lane;
 	x->url = __atomic_load_n(&st->s->active, __ATOMIC_RELAXED);
 	x->backoff.done = backoff_done;
-	x->t0_us = thaw__http_now_us();
+	x->t0_us = thaw__now_us();
 	req->priv = x;
 	struct lane *ln = &st->lanes[x->lane];
 	if (req->attempt && resubmitted(x))
@@ -1183,10 +1183,10 @@ void thaw__http_stream_stats(const struct thaw__store_stream *sst, struct thaw_s
 	stats->http_bytes += stat_get(&st->bytes);
 	stats->http_retries += stat_get(&st->retries);
 	stats->http_failures += stat_get(&st->failures);
-	stats->http_fault_p50_us = thaw__http_hist_pct(&st->lanes[THAW__LANE_FAULT].hist, 50);
-	stats->http_fault_p99_us = thaw__http_hist_pct(&st->lanes[THAW__LANE_FAULT].hist, 99);
-	stats->http_bg_p50_us = thaw__http_hist_pct(&st->lanes[THAW__LANE_BACKGROUND].hist, 50);
-	stats->http_bg_p99_us = thaw__http_hist_pct(&st->lanes[THAW__LANE_BACKGROUND].hist, 99);
+	stats->http_fault_p50_us = thaw__lat_pct(&st->lanes[THAW__LANE_FAULT].hist, 50, NULL);
+	stats->http_fault_p99_us = thaw__lat_pct(&st->lanes[THAW__LANE_FAULT].hist, 99, NULL);
+	stats->http_bg_p50_us = thaw__lat_pct(&st->lanes[THAW__LANE_BACKGROUND].hist, 50, NULL);
+	stats->http_bg_p99_us = thaw__lat_pct(&st->lanes[THAW__LANE_BACKGROUND].hist, 99, NULL);
 }
 
 int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
@@ -1201,7 +1201,7 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 	st->kick.done = kick_done;
 	st->ready_tail = &st->ready;
 	st->ra_size = store->bg_min ? store->bg_min : 64u << 10;
-	st->seed = thaw__http_now_us() ^ (uint64_t)(uintptr_t)st;
+	st->seed = thaw__now_us() ^ (uint64_t)(uintptr_t)st;
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct lane *ln = &st->lanes[l];
 		ln->st = st;

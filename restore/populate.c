@@ -14,13 +14,7 @@
 
 void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns)
 {
-	uint64_t us = (thaw__now_ns() - since_ns) / 1000;
-	unsigned b = 0;
-	while (us > 1 && b < THAW_LAT_BUCKETS - 1) {
-		us >>= 1;
-		b++;
-	}
-	atomic_fetch_add_explicit(&r->c.lat_hist[b], 1, memory_order_relaxed);
+	thaw__lat_add(&r->c.fault_lat, (thaw__now_ns() - since_ns) / 1000);
 }
 
 /* Count a chunk's pages before they are installed: the wake-up lets the toucher read stats. */

@@ -11,13 +11,6 @@
 
 #include "codec.h"
 
-uint64_t thaw__now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t thaw__restore_chunk_dst(const struct thaw_restore *r, uint64_t id)
 {
 	uint64_t region = r->lay->chunk_region[id];
@@ -289,23 +282,6 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 	return result;
 }
 
-static uint64_t percentile_us(const uint64_t *hist, uint64_t total, double q)
-{
-	if (!total)
-		return 0;
-	uint64_t want = (uint64_t)(q * (double)total), seen = 0;
-	for (unsigned b = 0; b < THAW_LAT_BUCKETS; b++) {
-		if (seen + hist[b] > want) {
-			/* Interpolate inside the bucket [2^b, 2^(b+1)). */
-			double lo = b ? (double)(1ull << b) : 0, hi = (double)(2ull << b);
-			return (uint64_t)(lo + (hi - lo) * ((double)(want - seen) + 0.5) /
-						       (double)hist[b]);
-		}
-		seen += hist[b];
-	}
-	return 1ull << (THAW_LAT_BUCKETS - 1);
-}
-
 int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 {
 	if (!r || !st)
@@ -318,11 +294,8 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 	st->chunks_fetched = atomic_load(&r->c.chunks_fetched);
 	st->chunks_poisoned = atomic_load(&r->c.chunks_poisoned);
 	st->bytes_read = atomic_load(&r->c.bytes_read);
-	uint64_t total = 0;
-	for (unsigned b = 0; b < THAW_LAT_BUCKETS; b++)
-		total += st->fault_lat_hist[b] = atomic_load(&r->c.lat_hist[b]);
-	st->fault_p50_us = percentile_us(st->fault_lat_hist, total, 0.50);
-	st->fault_p99_us = percentile_us(st->fault_lat_hist, total, 0.99);
+	st->fault_p50_us = thaw__lat_pct(&r->c.fault_lat, 50, st->fault_lat_hist);
+	st->fault_p99_us = thaw__lat_pct(&r->c.fault_lat, 99, NULL);
 	st->start_us = r->start_us;
 	st->resident_us = atomic_load(&r->resident_us);
 	st->resident = st->resident_us != 0;

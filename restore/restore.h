@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "latency.h"
 #include "snapshot.h"
 
 enum chunk_state {
@@ -51,7 +52,7 @@ struct mapped_region {
 struct restore_counters {
 	atomic_uint_fast64_t faults, pages_fault, pages_background, pages_zero;
 	atomic_uint_fast64_t chunks_fetched, chunks_poisoned, bytes_read;
-	atomic_uint_fast64_t lat_hist[THAW_LAT_BUCKETS];
+	struct thaw__lat_hist fault_lat;
 };
 
 struct thaw_restore {
@@ -119,8 +120,6 @@ struct thaw_restore {
 	atomic_uint_fast64_t resident_us;
 	struct restore_counters c;
 };
-
-uint64_t thaw__now_ns(void);
 
 /* Restored address of chunk id's first byte. */
 uint64_t thaw__restore_chunk_dst(const struct thaw_restore *r, uint64_t id);

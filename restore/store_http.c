@@ -255,7 +255,7 @@ static void sync_attempts(struct thaw__http_store *s, CURL *easy, size_t i,
 			  void *buf, struct thaw__http_outcome *o)
 {
 	char errbuf[CURL_ERROR_SIZE];
-	uint64_t seed = (uint64_t)(uintptr_t)resp ^ thaw__http_now_us();
+	uint64_t seed = (uint64_t)(uintptr_t)resp ^ thaw__now_us();
 	for (int retry = 0;; retry++) {
 		if (resp->grow) {
 			/* A partial buffer from a failed attempt is not reused. */
