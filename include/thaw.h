@@ -36,6 +36,7 @@ extern "C" {
 struct thaw_snapshot; /* an open snapshot (file or URL) */
 struct thaw_restore;  /* a lazy restore in progress */
 struct thaw_writer;   /* a snapshot being written */
+struct thaw_trace;    /* a first-touch trace: what a run touched, in order */
 
 /* The project's own error codes, returned negated like errno values. */
 enum thaw_error {
@@ -287,6 +288,38 @@ THAW_API int thaw_writer_add_process(struct thaw_writer *w, pid_t pid, unsigned 
 THAW_API int thaw_writer_close(struct thaw_writer *w);
 /* Discard the writer and any partial file. */
 THAW_API void thaw_writer_abort(struct thaw_writer *w);
+
+/*
+ * First-touch traces. A trace lists what a run touched first, in order:
+ * chunk ids of one snapshot (recorded by a restore) or page addresses
+ * (recorded from the kernel's side by `thaw trace`). The file format is a
+ * text file, one record a line (see README "Trace files"):
+ *
+ *   thaw-trace 1
+ *   snapshot <32 hex digits>      only with chunk records: whose ids they are
+ *   <t_us> chunk <id>
+ *   <t_us> page 0x<addr> <tid>
+ *
+ * t_us counts from the start of the run. Lines starting with '#' are
+ * comments. A trace is not thread-safe: one writer at a time.
+ */
+THAW_API int thaw_trace_new(struct thaw_trace **out);
+/*
+ * Read a trace file. A malformed file fails with -EINVAL and a message
+ * naming the line and what was wrong in err (err_len bytes, may be NULL).
+ */
+THAW_API int thaw_trace_load(const char *path, struct thaw_trace **out, char *err, size_t err_len);
+/* Write t to path (through a temporary file and rename). */
+THAW_API int thaw_trace_save(const struct thaw_trace *t, const char *path);
+/* Name the snapshot (thaw_snapshot_info.digest) whose chunk ids the trace holds. */
+THAW_API int thaw_trace_set_snapshot(struct thaw_trace *t, const char *digest);
+/* The snapshot digest, or NULL when the trace has no chunk records. Owned by t. */
+THAW_API const char *thaw_trace_snapshot(const struct thaw_trace *t);
+THAW_API int thaw_trace_add_chunk(struct thaw_trace *t, uint64_t t_us, uint64_t chunk);
+THAW_API int thaw_trace_add_page(struct thaw_trace *t, uint64_t t_us, uint64_t addr, uint32_t tid);
+/* Number of records. */
+THAW_API size_t thaw_trace_count(const struct thaw_trace *t);
+THAW_API void thaw_trace_free(struct thaw_trace *t);
 
 /*
  * Bare userfaultfd round trip, the floor a lazy restore is measured

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * First-touch trace files: a line-oriented text format so a person can read
+ * one, a script can write one, and several can be concatenated by hand.
+ */
+#include "trace.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TRACE_MAGIC "thaw-trace 1"
+
+int thaw_trace_new(struct thaw_trace **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void thaw_trace_free(struct thaw_trace *t)
+{
+	if (!t)
+		return;
+	free(t->rec);
+	free(t);
+}
+
+size_t thaw_trace_count(const struct thaw_trace *t)
+{
+	return t->n;
+}
+
+static bool is_digest(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 32; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return s[32] == 0;
+}
+
+int thaw_trace_set_snapshot(struct thaw_trace *t, const char *digest)
+{
+	if (!digest || !is_digest(digest))
+		return -EINVAL;
+	memcpy(t->snapshot, digest, sizeof(t->snapshot));
+	return 0;
+}
+
+const char *thaw_trace_snapshot(const struct thaw_trace *t)
+{
+	return t->snapshot[0] ? t->snapshot : NULL;
+}
+
+static int trace_add(struct thaw_trace *t, struct thaw__trace_rec rec)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 1024;
+		struct thaw__trace_rec *p = realloc(t->rec, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		t->rec = p;
+		t->cap = cap;
+	}
+	t->rec[t->n++] = rec;
+	return 0;
+}
+
+int thaw_trace_add_chunk(struct thaw_trace *t, uint64_t t_us, uint64_t chunk)
+{
+	return trace_add(t, (struct thaw__trace_rec){
+				    .t_us = t_us, .value = chunk, .kind = THAW__TRACE_CHUNK });
+}
+
+int thaw_trace_add_page(struct thaw_trace *t, uint64_t t_us, uint64_t addr, uint32_t tid)
+{
+	return trace_add(
+		t, (struct thaw__trace_rec){
+			   .t_us = t_us, .value = addr, .tid = tid, .kind = THAW__TRACE_PAGE });
+}
+
+int thaw_trace_save(const struct thaw_trace *t, const char *path)
+{
+	char tmp[4096];
+	size_t i;
+	FILE *f;
+	int fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		int err = -errno;
+
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
+	fprintf(f, "%s\n", TRACE_MAGIC);
+	if (t->snapshot[0])
+		fprintf(f, "snapshot %s\n", t->snapshot);
+	for (i = 0; i < t->n; i++) {
+		const struct thaw__trace_rec *r = &t->rec[i];
+
+		if (r->kind == THAW__TRACE_CHUNK)
+			fprintf(f, "%" PRIu64 " chunk %" PRIu64 "\n", r->t_us, r->value);
+		else
+			fprintf(f, "%" PRIu64 " page 0x%" PRIx64 " %" PRIu32 "\n", r->t_us,
+				r->value, r->tid);
+	}
+	if (fflush(f) || ferror(f) || fsync(fileno(f))) {
+		int err = errno ? -errno : -EIO;
+
+		fclose(f);
+		unlink(tmp);
+		return err;
+	}
+	if (fclose(f) || rename(tmp, path)) {
+		int err = -errno;
+
+		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
+static int bad_line(char *err, size_t err_len, const char *path, unsigned line, const char *fmt,
+		    ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (err && err_len)
+		snprintf(err, err_len, "%s:%u: %s", path, line, what);
+	return -EINVAL;
+}
+
+/* Parse one record line into rec; returns a static reason on failure. */
+static const char *parse_record(char *s, struct thaw__trace_rec *rec)
+{
+	char kind[8], extra;
+	unsigned long long t_us, value;
+	unsigned tid = 0;
+
+	if (sscanf(s, "%llu %7s", &t_us, kind) != 2)
+		return "expected \"<t_us> chunk <id>\" or \"<t_us> page 0x<addr> <tid>\"";
+	rec->t_us = t_us;
+	if (!strcmp(kind, "chunk")) {
+		if (sscanf(s, "%*u %*s %llu %c", &value, &extra) != 1)
+			return "a chunk record is \"<t_us> chunk <id>\"";
+		rec->kind = THAW__TRACE_CHUNK;
+	} else if (!strcmp(kind, "page")) {
+		int n = sscanf(s, "%*u %*s 0x%llx %u %c", &value, &tid, &extra);
+
+		if (n != 1 && n != 2)
+			return "a page record is \"<t_us> page 0x<addr> <tid>\"";
+		rec->kind = THAW__TRACE_PAGE;
+	} else {
+		return "unknown record kind (expected chunk or page)";
+	}
+	rec->value = value;
+	rec->tid = tid;
+	return NULL;
+}
+
+static int trace_parse(FILE *f, const char *path, struct thaw_trace *t, char *err, size_t err_len)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned no = 0, chunk_line = 0;
+	int r = 0;
+
+	while (getline(&line, &cap, f) > 0) {
+		struct thaw__trace_rec rec;
+		const char *why;
+
+		no++;
+		line[strcspn(line, "\r\n")] = 0;
+		if (no == 1) {
+			if (strcmp(line, TRACE_MAGIC)) {
+				r = bad_line(err, err_len, path, no,
+					     "not a thaw trace (first line must be \"%s\")",
+					     TRACE_MAGIC);
+				break;
+			}
+			continue;
+		}
+		if (!line[0] || line[0] == '#')
+			continue;
+		if (!strncmp(line, "snapshot ", 9)) {
+			if (thaw_trace_set_snapshot(t, line + 9)) {
+				r = bad_line(err, err_len, path, no,
+					     "snapshot must be a 32-hex-digit digest");
+				break;
+			}
+			continue;
+		}
+		why = parse_record(line, &rec);
+		if (why) {
+			r = bad_line(err, err_len, path, no, "%s", why);
+			break;
+		}
+		if (rec.kind == THAW__TRACE_CHUNK && !chunk_line)
+			chunk_line = no;
+		r = trace_add(t, rec);
+		if (r)
+			break;
+	}
+	if (!r && ferror(f))
+		r = -EIO;
+	if (!r && no == 0)
+		r = bad_line(err, err_len, path, 1, "empty file, not a thaw trace");
+	if (!r && chunk_line && !t->snapshot[0])
+		r = bad_line(
+			err, err_len, path, chunk_line,
+			"chunk record without a \"snapshot <digest>\" line naming its snapshot");
+	free(line);
+	return r;
+}
+
+int thaw_trace_load(const char *path, struct thaw_trace **out, char *err, size_t err_len)
+{
+	struct thaw_trace *t;
+	FILE *f;
+	int r;
+
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		if (err && err_len)
+			snprintf(err, err_len, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = thaw_trace_new(&t);
+	if (!r)
+		r = trace_parse(f, path, t, err, err_len);
+	fclose(f);
+	if (r) {
+		thaw_trace_free(t);
+		return r;
+	}
+	*out = t;
+	return 0;
+}
