@@ -116,6 +116,7 @@ struct thaw_snapshot_info {
 	uint64_t file_size;
 	uint64_t tables_len; /* bytes from offset 0 a reader needs before serving faults */
 	char digest[33];     /* hex xxh3-128 of header and tables: pins the snapshot */
+	uint64_t prefetch_count; /* chunks in the prefetch order (thaw_optimize); 0 = none */
 };
 
 struct thaw_region_info {
@@ -140,12 +141,20 @@ struct thaw_chunk_info {
 
 /* Restore placement and behaviour flags. */
 #define THAW_RESTORE_FIXED_ADDR	   (1u << 0) /* map at the recorded addresses (MAP_FIXED_NOREPLACE) */
-#define THAW_RESTORE_NO_BACKGROUND (1u << 1) /* fetch only what is touched */
+/* Fetch only what is touched, plus a snapshot's recorded working set (its prefetch order). */
+#define THAW_RESTORE_NO_BACKGROUND (1u << 1)
 
 struct thaw_restore_opts {
 	size_t sz;
 	unsigned flags;		/* THAW_RESTORE_* */
 	int background_threads; /* decompression threads for the background pass; 0 = online CPUs */
+	/*
+	 * When set, the restore names its snapshot in this trace and appends a
+	 * chunk record each time a fault first touches a chunk (first-touch
+	 * order, t_us from the restore's start), on the manager thread. Owned by
+	 * the caller; do not touch it until thaw_restore_free has returned.
+	 */
+	struct thaw_trace *record;
 };
 
 #define THAW_LAT_BUCKETS 32
@@ -173,6 +182,12 @@ struct thaw_stats {
 	uint64_t http_failures;
 	uint64_t http_fault_p50_us, http_fault_p99_us; /* fault lane request latency */
 	uint64_t http_bg_p50_us, http_bg_p99_us;       /* background lane */
+	/* Working-set prefetch (snapshots with a prefetch order, see thaw_optimize). */
+	uint64_t prefetch_chunks;   /* chunks in the snapshot's prefetch order */
+	uint64_t pages_prefetch;    /* pages the prefetch installed before any touch of them */
+	uint64_t prefetch_late;	    /* faults on prefetch-order chunks not yet installed */
+	uint64_t faults_unlisted;   /* faults on chunks outside the prefetch order */
+	uint64_t prefetch_done_us;  /* start until every prefetch-order chunk was in; 0 = not yet */
 };
 
 struct thaw_writer_opts {
@@ -320,6 +335,36 @@ THAW_API int thaw_trace_add_page(struct thaw_trace *t, uint64_t t_us, uint64_t a
 /* Number of records. */
 THAW_API size_t thaw_trace_count(const struct thaw_trace *t);
 THAW_API void thaw_trace_free(struct thaw_trace *t);
+
+struct thaw_optimize_opts {
+	size_t sz;
+	/* Names of the traces for messages (e.g. their files), one per trace; may be NULL. */
+	const char *const *trace_names;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
+};
+
+struct thaw_optimize_result {
+	uint64_t chunks_ordered;       /* entries of the prefetch order written */
+	uint64_t stored_bytes_ordered; /* length of the working set's range at the front of the data */
+	uint64_t pages_ignored;	       /* page records outside every region */
+	char digest[33];	       /* the new snapshot's digest */
+};
+
+/*
+ * Write a copy of snap to out_path (a local file, replaced atomically)
+ * whose chunk data starts with the chunks the traces touched, in
+ * first-touch order (several traces merge by earliest touch, ties by trace
+ * order), followed by the rest in address order, and which carries that
+ * order as its prefetch order. Memory content, addresses and chunk ids are
+ * unchanged; stored bytes are copied, not recompressed; the digest changes.
+ * Chunk records must come from snap (its digest, ids in range); page records
+ * are mapped through the recorded region addresses. A trace that does not
+ * fit is refused with -EINVAL and a message naming it. res may be NULL.
+ */
+THAW_API int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *traces,
+			   size_t ntraces, const char *out_path,
+			   const struct thaw_optimize_opts *opts, struct thaw_optimize_result *res);
 
 /*
  * Bare userfaultfd round trip, the floor a lazy restore is measured

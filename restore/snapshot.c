@@ -201,6 +201,7 @@ int thaw_snapshot_get_info(const struct thaw_snapshot *s, struct thaw_snapshot_i
 	info->stored_bytes = h->data_len;
 	info->file_size = h->file_size;
 	info->tables_len = h->tables_len;
+	info->prefetch_count = h->prefetch_count;
 	for (int i = 0; i < 16; i++)
 		snprintf(info->digest + 2 * i, 3, "%02x", h->digest[i]);
 	return 0;
