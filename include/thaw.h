@@ -116,7 +116,8 @@ struct thaw_snapshot_info {
 	uint64_t file_size;
 	uint64_t tables_len; /* bytes from offset 0 a reader needs before serving faults */
 	char digest[33];     /* hex xxh3-128 of header and tables: pins the snapshot */
-	uint64_t prefetch_count; /* chunks in the prefetch order (thaw_optimize); 0 = none */
+	/* Chunks in the prefetch order (see thaw_optimize); 0 = none. */
+	uint64_t prefetch_count;
 };
 
 struct thaw_region_info {
@@ -141,8 +142,12 @@ struct thaw_chunk_info {
 
 /* Restore placement and behaviour flags. */
 #define THAW_RESTORE_FIXED_ADDR	   (1u << 0) /* map at the recorded addresses (MAP_FIXED_NOREPLACE) */
-/* Fetch only what is touched, plus a snapshot's recorded working set (its prefetch order). */
-#define THAW_RESTORE_NO_BACKGROUND (1u << 1)
+#define THAW_RESTORE_NO_BACKGROUND (1u << 1) /* fetch only what is touched (see below) */
+/*
+ * With THAW_RESTORE_NO_BACKGROUND a snapshot's prefetch order (its recorded
+ * working set) is still streamed from the start; only the pass over the rest
+ * is left out.
+ */
 
 struct thaw_restore_opts {
 	size_t sz;
@@ -183,11 +188,11 @@ struct thaw_stats {
 	uint64_t http_fault_p50_us, http_fault_p99_us; /* fault lane request latency */
 	uint64_t http_bg_p50_us, http_bg_p99_us;       /* background lane */
 	/* Working-set prefetch (snapshots with a prefetch order, see thaw_optimize). */
-	uint64_t prefetch_chunks;   /* chunks in the snapshot's prefetch order */
-	uint64_t pages_prefetch;    /* pages the prefetch installed before any touch of them */
-	uint64_t prefetch_late;	    /* faults on prefetch-order chunks not yet installed */
-	uint64_t faults_unlisted;   /* faults on chunks outside the prefetch order */
-	uint64_t prefetch_done_us;  /* start until every prefetch-order chunk was in; 0 = not yet */
+	uint64_t prefetch_chunks;  /* chunks in the snapshot's prefetch order */
+	uint64_t pages_prefetch;   /* pages the prefetch installed before any touch of them */
+	uint64_t prefetch_late;	   /* faults on prefetch-order chunks not yet installed */
+	uint64_t faults_unlisted;  /* faults on chunks outside the prefetch order */
+	uint64_t prefetch_done_us; /* start until every prefetch-order chunk was in; 0 = not yet */
 };
 
 struct thaw_writer_opts {
@@ -345,10 +350,10 @@ struct thaw_optimize_opts {
 };
 
 struct thaw_optimize_result {
-	uint64_t chunks_ordered;       /* entries of the prefetch order written */
-	uint64_t stored_bytes_ordered; /* length of the working set's range at the front of the data */
-	uint64_t pages_ignored;	       /* page records outside every region */
-	char digest[33];	       /* the new snapshot's digest */
+	uint64_t chunks_ordered; /* entries of the prefetch order written */
+	uint64_t stored_bytes;	 /* length of the working set's range at the front of the data */
+	uint64_t pages_ignored;	 /* page records outside every region */
+	char digest[33];	 /* the new snapshot's digest */
 };
 
 /*

@@ -77,9 +77,9 @@ static void print_result(const struct optimize_args *a, const struct thaw_optimi
 {
 	char b[32];
 	if (!a->json) {
-		printf("%s: %llu chunks in first-touch order (%s at the front), digest %s\n", a->out,
-		       (unsigned long long)res->chunks_ordered,
-		       cli_fmt_bytes(res->stored_bytes_ordered, b, sizeof(b)), res->digest);
+		printf("%s: %llu chunks in first-touch order (%s at the front), digest %s\n",
+		       a->out, (unsigned long long)res->chunks_ordered,
+		       cli_fmt_bytes(res->stored_bytes, b, sizeof(b)), res->digest);
 		if (res->pages_ignored)
 			printf("  %llu page records outside every region were ignored\n",
 			       (unsigned long long)res->pages_ignored);
@@ -92,7 +92,7 @@ static void print_result(const struct optimize_args *a, const struct thaw_optimi
 	cli_json_str(&j, "output", a->out);
 	cli_json_u64(&j, "traces", a->ntraces);
 	cli_json_u64(&j, "chunks_ordered", res->chunks_ordered);
-	cli_json_u64(&j, "stored_bytes_ordered", res->stored_bytes_ordered);
+	cli_json_u64(&j, "stored_bytes", res->stored_bytes);
 	cli_json_u64(&j, "pages_ignored", res->pages_ignored);
 	cli_json_str(&j, "digest", res->digest);
 	cli_json_obj_end(&j);

@@ -66,9 +66,11 @@ static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
 	struct fetch *f = malloc(sizeof(*f) + len);
 	int err = f ? 0 : -ENOMEM;
 	if (f) {
-		*f = (struct fetch){
-			.r = r, .first = first, .count = count, .ids = ids, .submit_ns = thaw__now_ns()
-		};
+		*f = (struct fetch){ .r = r,
+				     .first = first,
+				     .count = count,
+				     .ids = ids,
+				     .submit_ns = thaw__now_ns() };
 		atomic_init(&f->refs, 1);
 		f->req.off = a->offset;
 		f->req.len = (uint32_t)len;
@@ -119,8 +121,7 @@ static void fetch_done(struct thaw__store_req *req, int err)
 		if (f->ids) {
 			/* A prefetch run lists no zero chunks: the halves go out as they are. */
 			submit_fetch(r, f->ids[0], half, req->lane, 0, f->ids);
-			submit_fetch(r, f->ids[half], f->count - half, req->lane, 0,
-				     f->ids + half);
+			submit_fetch(r, f->ids[half], f->count - half, req->lane, 0, f->ids + half);
 		} else {
 			resubmit_part(r, f->first, f->first + half, req->lane);
 			resubmit_part(r, f->first + half, f->first + f->count, req->lane);
@@ -345,6 +346,8 @@ static void submit_prefetch(struct thaw_restore *r)
 			bytes += more;
 			count++;
 		}
+		for (uint32_t i = 0; i < count; i++)
+			r->in_prefetch[ids[i]] = 2;
 		r->pf_cursor += count;
 		submit_fetch(r, ids[0], count, THAW__LANE_BACKGROUND, 0, ids);
 	}
@@ -382,7 +385,8 @@ static void submit_background(struct thaw_restore *r)
 			last = next;
 		}
 		r->bg_cursor = last + 1;
-		submit_fetch(r, first, (uint32_t)(last - first + 1), THAW__LANE_BACKGROUND, 0, NULL);
+		submit_fetch(r, first, (uint32_t)(last - first + 1), THAW__LANE_BACKGROUND, 0,
+			     NULL);
 	}
 }
 

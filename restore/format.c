@@ -133,8 +133,9 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
 		return bad(err, err_len, "header.codec: %u is not a known codec (1 = zstd)",
 			   h.codec);
 	if (h.flags & ~THAW__FMT_F_KNOWN)
-		return bad(err, err_len, "header.flags: 0x%x has bits this build does not know (0x%x)",
-			   h.flags, h.flags & ~THAW__FMT_F_KNOWN);
+		return bad(err, err_len,
+			   "header.flags: 0x%x has bits this build does not know (0x%x)", h.flags,
+			   h.flags & ~THAW__FMT_F_KNOWN);
 	bool prefetch = h.flags & THAW__FMT_F_PREFETCH;
 	if (!prefetch && h.prefetch_off)
 		return bad(err, err_len,
@@ -146,7 +147,8 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
 			   h.prefetch_count);
 	if (prefetch && (!h.prefetch_count || h.prefetch_count > h.chunk_count))
 		return bad(err, err_len,
-			   "header.prefetch_count: %" PRIu64 " is outside 1..header.chunk_count %" PRIu64,
+			   "header.prefetch_count: %" PRIu64
+			   " is outside 1..header.chunk_count %" PRIu64,
 			   h.prefetch_count, h.chunk_count);
 	if (h.file_size != file_size)
 		return bad(err, err_len,
@@ -438,7 +440,8 @@ static int check_prefetch(const struct thaw__layout *l, char *err, size_t err_le
 				i, id);
 		else if (seen[id / 64] >> (id % 64) & 1)
 			r = bad(err, err_len,
-				"prefetch order entry %" PRIu64 ": chunk %" PRIu64 " is listed twice",
+				"prefetch order entry %" PRIu64 ": chunk %" PRIu64
+				" is listed twice",
 				i, id);
 		else
 			seen[id / 64] |= 1ull << (id % 64);

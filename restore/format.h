@@ -71,8 +71,9 @@ struct thaw__fmt_header {
 	uint64_t data_len;
 	uint64_t file_size;
 	uint64_t raw_bytes; /* sum of region lengths */
-	uint64_t prefetch_off;	 /* 0 without THAW__FMT_F_PREFETCH */
-	uint64_t prefetch_count; /* entries of the prefetch order */
+	/* The prefetch order: 0 and 0 without THAW__FMT_F_PREFETCH. */
+	uint64_t prefetch_off;
+	uint64_t prefetch_count;
 	uint8_t digest[16];
 };
 

@@ -189,7 +189,7 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 		memset(res, 0, sizeof(*res));
 		res->chunks_ordered = count;
 		res->pages_ignored = ignored;
-		res->stored_bytes_ordered = p.ordered_end - h.data_off;
+		res->stored_bytes = p.ordered_end - h.data_off;
 		for (int i = 0; i < 16; i++)
 			snprintf(res->digest + 2 * i, 3, "%02x", h.digest[i]);
 	}

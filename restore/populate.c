@@ -21,9 +21,11 @@ void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns)
 static void count_pages(struct thaw_restore *r, uint64_t id, bool by_fault, int sign)
 {
 	uint64_t pages = thaw__layout_chunk_len(r->lay, id) / r->lay->hdr.page_size;
-	atomic_uint_fast64_t *ctr = by_fault		? &r->c.pages_fault
-				    : r->in_prefetch[id] ? &r->c.pages_prefetch
-							 : &r->c.pages_background;
+	atomic_uint_fast64_t *ctr = &r->c.pages_background;
+	if (by_fault)
+		ctr = &r->c.pages_fault;
+	else if (r->in_prefetch[id] == 2)
+		ctr = &r->c.pages_prefetch;
 	if (sign > 0)
 		atomic_fetch_add_explicit(ctr, pages, memory_order_relaxed);
 	else

@@ -82,7 +82,9 @@ struct thaw_restore {
 	uint8_t *fault_reads; /* manager only: fault-lane reads in flight covering the chunk */
 	uint8_t *attempts;    /* reads of the chunk whose bytes failed their check (saturates) */
 	atomic_uint_fast64_t chunks_left; /* non-zero chunks not yet DONE or POISONED */
-	uint8_t *in_prefetch; /* per chunk: listed in the prefetch order; set before the start */
+	/* Per chunk: 1 = listed in the prefetch order (set before the start), 2 = and
+	 * claimed by a prefetch read (set by the manager before the read goes out). */
+	uint8_t *in_prefetch;
 	atomic_uint_fast64_t prefetch_left; /* listed chunks not yet DONE or POISONED */
 	atomic_uint_fast64_t prefetch_done_us;
 	struct thaw_trace *record; /* the caller's, appended to on the manager thread */
