@@ -168,7 +168,7 @@ struct thaw_stats {
 	uint64_t faults;	   /* page-fault events received */
 	uint64_t pages_fault;	   /* pages installed to serve a fault */
 	uint64_t pages_background; /* pages installed by the background pass */
-	uint64_t pages_zero;	   /* of those, installed as zero pages */
+	uint64_t pages_zero;	   /* of all these, installed as zero pages */
 	uint64_t chunks_fetched;   /* chunks read from the store */
 	uint64_t chunks_poisoned;  /* chunks that could not be had */
 	uint64_t bytes_read;	   /* stored bytes read from the store */

@@ -138,7 +138,8 @@ struct bench {
 		bytes_read;
 	uint64_t lib_p50_us, lib_p99_us;
 	struct thaw_stats lib; /* the restore's counters, HTTP ones included */
-	uint64_t touched_data_chunks, touched_zero_chunks; /* distinct, over one pass */
+	/* Distinct chunks the touch list reaches. */
+	uint64_t touched_chunks;
 	bool have_lib;
 	uint64_t checksum;
 };
@@ -360,10 +361,10 @@ static uint64_t pick_clustered(struct bench *b, uint64_t *cand, uint64_t n)
 
 static int cmp_u64(const void *x, const void *y);
 
-/* Distinct chunks the touch list reaches, by whether they are all-zero (for prefetch hits). */
+/* Distinct chunks the touch list reaches (for prefetch hits). */
 static void count_touched_chunks(struct bench *b, const uint64_t *pages, uint64_t k)
 {
-	uint64_t per_chunk = b->info.chunk_size / b->page, last = UINT64_MAX;
+	uint64_t per_chunk = b->info.chunk_size / b->page;
 	uint64_t *ids = malloc((k ? k : 1) * sizeof(*ids));
 	if (!ids)
 		return;
@@ -372,16 +373,8 @@ static void count_touched_chunks(struct bench *b, const uint64_t *pages, uint64_
 		ids[i] = b->reg[reg].first_chunk + (pages[i] - b->reg_first_page[reg]) / per_chunk;
 	}
 	qsort(ids, k, sizeof(*ids), cmp_u64);
-	for (uint64_t i = 0; i < k; i++) {
-		struct thaw_chunk_info ci;
-		if (ids[i] == last || thaw_snapshot_chunk(b->snap, ids[i], &ci))
-			continue;
-		last = ids[i];
-		if (ci.kind == THAW_CHUNK_ZERO)
-			b->touched_zero_chunks++;
-		else
-			b->touched_data_chunks++;
-	}
+	for (uint64_t i = 0; i < k; i++)
+		b->touched_chunks += !i || ids[i] != ids[i - 1];
 	free(ids);
 }
 
@@ -899,19 +892,14 @@ static double ms_between(uint64_t a, uint64_t b)
 }
 
 /*
- * Touched chunks with data that the prefetch had installed before their
- * first touch: the distinct data chunks the touch list reaches, less those
- * a fault reached first. Faults outside the prefetch order include one per
- * touched all-zero chunk, which are not data chunks. Exact with one
- * touching thread (each chunk faults at most once); an estimate otherwise.
+ * Touched chunks the prefetch had installed before their first touch: the
+ * distinct chunks the touch list reaches, less one per fault. Exact with one
+ * touching thread (a chunk faults at most once, as a whole); a lower bound
+ * with several.
  */
 static uint64_t prefetch_hits(const struct bench *b)
 {
-	uint64_t unlisted = b->lib.faults_unlisted > b->touched_zero_chunks
-				    ? b->lib.faults_unlisted - b->touched_zero_chunks
-				    : 0;
-	uint64_t faulted = b->lib.prefetch_late + unlisted;
-	return b->touched_data_chunks > faulted ? b->touched_data_chunks - faulted : 0;
+	return b->touched_chunks > b->lib.faults ? b->touched_chunks - b->lib.faults : 0;
 }
 
 static void print_json(const struct bench *b, const struct lat_summary *s)
@@ -951,7 +939,7 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 		cli_json_u64(&j, "lib_fault_p99_us", b->lib_p99_us);
 	}
 	cli_json_u64(&j, "passes", (uint64_t)b->a.passes);
-	cli_json_u64(&j, "touched_data_chunks", b->touched_data_chunks);
+	cli_json_u64(&j, "touched_chunks", b->touched_chunks);
 	if (b->have_lib && b->lib.prefetch_chunks) {
 		cli_json_u64(&j, "prefetch_chunks", b->lib.prefetch_chunks);
 		cli_json_u64(&j, "pages_prefetch", b->lib.pages_prefetch);
@@ -1047,12 +1035,12 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 		       (unsigned long long)b->chunks_poisoned);
 		if (b->lib.prefetch_chunks)
 			printf("  prefetch          %llu chunks listed, %llu pages installed\n"
-			       "                    ahead; %llu of %llu touched data chunks hit, "
+			       "                    ahead; %llu of %llu touched chunks hit, "
 			       "%llu late faults, %llu faults elsewhere; set in after %.3f ms\n",
 			       (unsigned long long)b->lib.prefetch_chunks,
 			       (unsigned long long)b->lib.pages_prefetch,
 			       (unsigned long long)prefetch_hits(b),
-			       (unsigned long long)b->touched_data_chunks,
+			       (unsigned long long)b->touched_chunks,
 			       (unsigned long long)b->lib.prefetch_late,
 			       (unsigned long long)b->lib.faults_unlisted,
 			       (double)b->lib.prefetch_done_us / 1e3);

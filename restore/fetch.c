@@ -219,6 +219,11 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 
 	if (l->chunks[id].kind == THAW_CHUNK_ZERO) {
 		uint32_t len = thaw__layout_chunk_len(l, id);
+		uint8_t missing = CHUNK_MISSING;
+		/* Listed zero chunks are tracked so the prefetch installs them once. */
+		if (r->in_prefetch[id] &&
+		    atomic_compare_exchange_strong(&r->state[id], &missing, CHUNK_DONE))
+			thaw__prefetch_finished(r, id);
 		/* Counted first: the wake-up lets the toucher read the stats. */
 		atomic_fetch_add_explicit(&r->c.pages_zero, len / l->hdr.page_size,
 					  memory_order_relaxed);
@@ -312,6 +317,22 @@ static void workers_ensure(struct thaw_restore *r)
 			   thaw_strerror(err));
 }
 
+/* A listed all-zero chunk: zero pages now (cheap), unless a fault has put them in already. */
+static void prefetch_zero(struct thaw_restore *r, uint64_t id)
+{
+	uint8_t expect = CHUNK_MISSING;
+	if (!atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DONE))
+		return;
+	uint64_t pages = thaw__layout_chunk_len(r->lay, id) / r->lay->hdr.page_size;
+	atomic_fetch_add_explicit(&r->c.pages_prefetch, pages, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->c.pages_zero, pages, memory_order_relaxed);
+	int err = thaw__install_zero(r->eng, thaw__restore_chunk_dst(r, id),
+				     thaw__layout_chunk_len(r->lay, id));
+	if (err == -ESRCH)
+		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+	thaw__prefetch_finished(r, id);
+}
+
 /*
  * Stream the recorded working set: the prefetch order's chunks, as runs
  * whose stored bytes follow each other (an optimized snapshot stores them
@@ -329,6 +350,11 @@ static void submit_prefetch(struct thaw_restore *r)
 					   (int)s->inflight[THAW__LANE_BACKGROUND]) {
 		const uint64_t *ids = &l->prefetch[r->pf_cursor];
 		uint8_t expect = CHUNK_MISSING;
+		if (l->chunks[ids[0]].kind == THAW_CHUNK_ZERO) {
+			prefetch_zero(r, ids[0]);
+			r->pf_cursor++;
+			continue;
+		}
 		if (!atomic_compare_exchange_strong(&r->state[ids[0]], &expect, CHUNK_FETCHING)) {
 			r->pf_cursor++; /* a fault has it already */
 			continue;

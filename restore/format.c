@@ -418,7 +418,7 @@ out:
 	return r;
 }
 
-/* The prefetch order names real chunks with stored bytes, each once. */
+/* The prefetch order names real chunks, each once. */
 static int check_prefetch(const struct thaw__layout *l, char *err, size_t err_len)
 {
 	uint64_t n = l->hdr.chunk_count;
@@ -433,11 +433,6 @@ static int check_prefetch(const struct thaw__layout *l, char *err, size_t err_le
 				"prefetch order entry %" PRIu64 ": chunk %" PRIu64
 				" is not below header.chunk_count %" PRIu64,
 				i, id, n);
-		else if (l->chunks[id].kind == THAW_CHUNK_ZERO)
-			r = bad(err, err_len,
-				"prefetch order entry %" PRIu64 ": chunk %" PRIu64
-				" is a ZERO chunk (nothing to fetch)",
-				i, id);
 		else if (seen[id / 64] >> (id % 64) & 1)
 			r = bad(err, err_len,
 				"prefetch order entry %" PRIu64 ": chunk %" PRIu64

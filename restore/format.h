@@ -10,7 +10,8 @@
  *   chunk_off         chunk_count × struct thaw__fmt_chunk
  *   zmask_off         chunk_count × zmask_words u64: bit p set = page p of the chunk is zero
  *   prefetch_off      (flag PREFETCH) prefetch_count u64 chunk ids: the order a recorded run
- *                     first touched them; each id once, none of them a ZERO chunk
+ *                     first touched them; each id once (ZERO chunks too: a restore
+ *                     installs them ahead of their touch as it does the others)
  *   tables_len        = end of the last table = data_off
  *   data_off          data_len bytes of chunk data
  *   file_size         = data_off + data_len

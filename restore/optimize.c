@@ -169,7 +169,7 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	if (!count) {
 		free(order);
 		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, -EINVAL,
-				  "the traces touch no chunk with stored bytes: nothing to order");
+				  "the traces touch no chunk of the snapshot: nothing to order");
 	}
 	struct placement p = { .new_off = malloc(l->hdr.chunk_count * sizeof(uint64_t)),
 			       .seq = malloc(l->hdr.chunk_count * sizeof(uint64_t)) };

@@ -32,12 +32,17 @@ static void count_pages(struct thaw_restore *r, uint64_t id, bool by_fault, int 
 		atomic_fetch_sub_explicit(ctr, pages, memory_order_relaxed);
 }
 
-/* A chunk reached DONE or POISONED: see if all are (and all the prefetch order's). */
-static void chunk_finished(struct thaw_restore *r, uint64_t id)
+void thaw__prefetch_finished(struct thaw_restore *r, uint64_t id)
 {
 	if (r->in_prefetch[id] &&
 	    atomic_fetch_sub_explicit(&r->prefetch_left, 1, memory_order_acq_rel) == 1)
 		atomic_store(&r->prefetch_done_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);
+}
+
+/* A chunk reached DONE or POISONED: see if all are. */
+static void chunk_finished(struct thaw_restore *r, uint64_t id)
+{
+	thaw__prefetch_finished(r, id);
 	if (atomic_fetch_sub_explicit(&r->chunks_left, 1, memory_order_acq_rel) == 1)
 		thaw__engine_notify(r->eng);
 }

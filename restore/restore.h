@@ -155,6 +155,8 @@ extern const struct thaw__engine_ops thaw__restore_ops;
  */
 int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void *scratch,
 			 uint64_t id, const void *src);
+/* Chunk id is in (or poisoned): if it is listed in the prefetch order, count it. */
+void thaw__prefetch_finished(struct thaw_restore *r, uint64_t id);
 /* Poison chunk id (it could not be had) and count it finished. */
 void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why);
 /* A fault that waited since since_ns was served: add it to the histogram. */

@@ -377,9 +377,9 @@ int thaw__trace_order(const struct thaw_trace *const *traces, const char *const 
 		first[id] = (struct first_touch){ .t_us = UINT64_MAX, .trace = SIZE_MAX, .id = id };
 	for (size_t i = 0; i < n && !r; i++)
 		r = trace_fold(traces[i], i, names, l, digest, first, ignored, err, err_len);
-	/* Compact the touched chunks with stored bytes to the front, then sort them. */
+	/* Compact the touched chunks to the front, then sort them. */
 	for (uint64_t id = 0; !r && id < nchunks; id++)
-		if (first[id].trace != SIZE_MAX && l->chunks[id].kind != THAW_CHUNK_ZERO)
+		if (first[id].trace != SIZE_MAX)
 			first[k++] = first[id];
 	if (!r) {
 		qsort(first, k, sizeof(*first), cmp_touch);

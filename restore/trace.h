@@ -31,7 +31,7 @@ struct thaw__layout;
 
 /*
  * Turn traces into one prefetch order for the snapshot l whose hex digest
- * is digest: each non-ZERO chunk any trace touched, by earliest first-touch
+ * is digest: each chunk any trace touched, by earliest first-touch
  * time, ties broken by trace order then record order. Chunk records need
  * the trace to name this snapshot and ids in range; page records are mapped
  * through the region table's recorded addresses, and those outside every

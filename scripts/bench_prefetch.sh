@@ -47,8 +47,8 @@ prefetch_compare() {
 	local run
 	for run in prefetch http-prefetch; do
 		[ -s "$res/pf-$name-$run.json" ] || continue
-		jget "$res/pf-$name-$run.json" prefetch_chunks prefetch_hits touched_data_chunks prefetch_late faults_unlisted prefetch_done_ms lib_fault_p50_us |
-			awk -v n="$run" 'NF == 7 {printf "  %-13s %s listed, %s of %s touched data chunks hit, %s late faults, %s elsewhere; set in after %s ms; fault service p50 %s us\n", n, $1, $2, $3, $4, $5, $6, $7}'
+		jget "$res/pf-$name-$run.json" prefetch_chunks prefetch_hits touched_chunks prefetch_late faults_unlisted prefetch_done_ms lib_fault_p50_us |
+			awk -v n="$run" 'NF == 7 {printf "  %-13s %s listed, %s of %s touched chunks hit, %s late faults, %s elsewhere; set in after %s ms; fault service p50 %s us\n", n, $1, $2, $3, $4, $5, $6, $7}'
 	done
 
 	local cd cp ce
