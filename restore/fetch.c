@@ -344,8 +344,7 @@ static void submit_prefetch(struct thaw_restore *r)
 	const struct thaw__layout *l = r->lay;
 	const struct thaw__store *s = r->snap->store;
 	uint64_t n = l->hdr.prefetch_count;
-	if (r->pf_cursor < n)
-		workers_ensure(r);
+	bool submitted = false;
 	while (r->pf_cursor < n && atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) <
 					   (int)s->inflight[THAW__LANE_BACKGROUND]) {
 		const uint64_t *ids = &l->prefetch[r->pf_cursor];
@@ -365,7 +364,7 @@ static void submit_prefetch(struct thaw_restore *r)
 			uint32_t more = thaw__layout_stored(l, ids[count])->stored_len;
 			expect = CHUNK_MISSING;
 			if (!stored_adjacent(l, ids[count - 1], ids[count]) ||
-			    bytes + more > s->bg_max ||
+			    bytes + more > r->pf_size ||
 			    !atomic_compare_exchange_strong(&r->state[ids[count]], &expect,
 							    CHUNK_FETCHING))
 				break;
@@ -376,7 +375,15 @@ static void submit_prefetch(struct thaw_restore *r)
 			r->in_prefetch[ids[i]] = 2;
 		r->pf_cursor += count;
 		submit_fetch(r, ids[0], count, THAW__LANE_BACKGROUND, 0, ids);
+		submitted = true;
+		/* Small reads first, so the first touches find their chunks in soon;
+		 * then reads as large as the store likes. */
+		if (r->pf_size < s->bg_max)
+			r->pf_size = r->pf_size * 2 < s->bg_max ? r->pf_size * 2 : s->bg_max;
 	}
+	/* After the reads went out: they travel while the threads start. */
+	if (submitted)
+		workers_ensure(r);
 }
 
 /* Keep the background lane full: next missing chunks in address order. */

@@ -204,6 +204,7 @@ static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw
 		nonzero += l->chunks[i].kind != THAW_CHUNK_ZERO;
 	atomic_init(&r->chunks_left, nonzero);
 	r->bg_size = snap->store->bg_min;
+	r->pf_size = snap->store->bg_min;
 	return thaw__decoder_new(&r->decoder);
 }
 

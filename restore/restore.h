@@ -96,6 +96,7 @@ struct thaw_restore {
 	uint64_t *pending;
 	size_t npending, pending_cap;
 	uint64_t pf_cursor; /* next entry of the prefetch order to consider */
+	uint32_t pf_size;   /* largest prefetch read now: grows from bg_min to bg_max */
 	uint64_t bg_cursor;
 	uint32_t bg_size;
 	bool fault_since_bg;
