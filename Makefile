@@ -113,6 +113,10 @@ fuzz: $(THAW_BIN)
 	$(Q)head -c 12288 /dev/urandom > $(BUILD)/fuzz/seed.raw && head -c 20480 /dev/zero >> $(BUILD)/fuzz/seed.raw
 	$(Q)$(THAW_BIN) create -o $(BUILD)/fuzz/corpus/seed.thaw --raw $(BUILD)/fuzz/seed.raw --base 0x10000 \
 		--chunk-size 4K >/dev/null
+	$(Q)printf 'thaw-trace 1\n1 page 0x17000 1\n2 page 0x10000 1\n3 page 0x12000 1\n' \
+		> $(BUILD)/fuzz/seed.trace
+	$(Q)$(THAW_BIN) optimize $(BUILD)/fuzz/corpus/seed.thaw --trace $(BUILD)/fuzz/seed.trace \
+		-o $(BUILD)/fuzz/corpus/seed-prefetch.thaw >/dev/null
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
 		-o $(BUILD)/fuzz/fuzz_layout tests/fuzz/fuzz_layout.c restore/format.c restore/codec.c \
 		uffd/log.c restore/errors.c -lzstd -lxxhash
