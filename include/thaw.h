@@ -156,8 +156,9 @@ struct thaw_restore_opts {
 	/*
 	 * When set, the restore names its snapshot in this trace and appends a
 	 * chunk record each time a fault first touches a chunk (first-touch
-	 * order, t_us from the restore's start), on the manager thread. Owned by
-	 * the caller; do not touch it until thaw_restore_free has returned.
+	 * order, t_us from the restore's start), on the manager thread. A trace
+	 * that already names another snapshot is refused (-EINVAL). Owned by the
+	 * caller; do not touch it until thaw_restore_free has returned.
 	 */
 	struct thaw_trace *record;
 };

@@ -345,15 +345,18 @@ static void submit_prefetch(struct thaw_restore *r)
 	const struct thaw__store *s = r->snap->store;
 	uint64_t n = l->hdr.prefetch_count;
 	bool submitted = false;
-	while (r->pf_cursor < n && atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) <
-					   (int)s->inflight[THAW__LANE_BACKGROUND]) {
+	while (r->pf_cursor < n) {
 		const uint64_t *ids = &l->prefetch[r->pf_cursor];
 		uint8_t expect = CHUNK_MISSING;
+		/* Zero chunks need no read, so no slot: those after the last run go in too. */
 		if (l->chunks[ids[0]].kind == THAW_CHUNK_ZERO) {
 			prefetch_zero(r, ids[0]);
 			r->pf_cursor++;
 			continue;
 		}
+		if (atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) >=
+		    (int)s->inflight[THAW__LANE_BACKGROUND])
+			break;
 		if (!atomic_compare_exchange_strong(&r->state[ids[0]], &expect, CHUNK_FETCHING)) {
 			r->pf_cursor++; /* a fault has it already */
 			continue;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,6 +217,13 @@ static int start_recording(struct thaw_restore *r, struct thaw_trace *t)
 	if (!r->fault_seen)
 		return -ENOMEM;
 	thaw_snapshot_get_info(r->snap, &info);
+	const char *named = thaw_trace_snapshot(t);
+	if (named && strcasecmp(named, info.digest)) {
+		/* Its chunk ids would mean other chunks here. */
+		thaw__err(r->log, "the trace to record into holds snapshot %s, not this one (%s)",
+			  named, info.digest);
+		return -EINVAL;
+	}
 	r->record = t;
 	return thaw_trace_set_snapshot(t, info.digest);
 }

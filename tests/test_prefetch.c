@@ -298,6 +298,12 @@ static int foreign_and_bad_traces_refused(void)
 	};
 	CHECK_EQ(thaw_optimize(s, (const struct thaw_trace *const *)&t, 1, out, &o, NULL), -EINVAL);
 	CHECK_MSG(strstr(err, "run-a.trace") && strstr(err, io.digest), "message: %s", err);
+	/* Nor may a restore of this snapshot record into it. */
+	struct thaw_restore *r = NULL;
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .record = t };
+	CHECK_EQ(thaw_restore_start(s, &ro, &r), -EINVAL);
+	CHECK(r == NULL);
+	CHECK(!strcmp(thaw_trace_snapshot(t), io.digest));
 	thaw_trace_free(t);
 
 	/* Chunk ids the snapshot does not have. */
