@@ -115,6 +115,9 @@ struct thaw_snapshot_info {
 	uint64_t file_size;
 	uint64_t tables_len; /* bytes from offset 0 a reader needs before serving faults */
 	char digest[33];     /* hex xxh3-128 of header and tables: pins the snapshot */
+	/* 1: chunk hashes are recorded and checked on every read; 0: a live
+	 * export's view (thaw_export_start), whose chunks are not hash-checked. */
+	int hashes;
 };
 
 struct thaw_region_info {

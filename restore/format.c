@@ -132,9 +132,10 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
 	if (h.codec != THAW__FMT_CODEC_ZSTD)
 		return bad(err, err_len, "header.codec: %u is not a known codec (1 = zstd)",
 			   h.codec);
-	if (h.flags)
-		return bad(err, err_len, "header.flags: 0x%x, no flags are defined in version 1",
-			   h.flags);
+	if (h.flags & ~THAW__FMT_F_KNOWN)
+		return bad(err, err_len,
+			   "header.flags: 0x%x has bits this build does not know (0x%x)", h.flags,
+			   h.flags & ~THAW__FMT_F_KNOWN);
 	if (h.reserved[0] || h.reserved[1])
 		return bad(err, err_len, "header.reserved: not zero");
 	if (h.file_size != file_size)
@@ -299,10 +300,10 @@ static int check_chunks(struct thaw__layout *l, char *err, size_t err_len)
 			}
 			uint64_t zh =
 				len == h->chunk_size ? zero_hash_full : XXH3_64bits(zeros, len);
-			if (c->hash != zh) {
+			if (c->hash != (thaw__layout_hash(l, c) ? zh : 0)) {
 				r = bad(err, err_len,
-					"chunk %" PRIu64
-					": ZERO chunk whose hash is not that of zeros",
+					"chunk %" PRIu64 ": ZERO chunk whose hash is not that of "
+							 "zeros (0 without hashes)",
 					id);
 				goto out;
 			}

@@ -41,6 +41,13 @@
 #define THAW__CHUNK_DEFAULT   (64u << 10)
 #define THAW__NAME_MAX	      4096
 
+/* Header flags. Bit 0 is taken by the prefetch-order section. */
+/* Chunk hashes are not recorded (all zero): a live export computes its view
+ * from memory and cannot afford to hash it all before serving. Readers skip
+ * the hash check; the transport and the paused source are trusted instead. */
+#define THAW__FMT_F_NO_HASH (1u << 1)
+#define THAW__FMT_F_KNOWN   THAW__FMT_F_NO_HASH
+
 struct thaw__fmt_header {
 	char magic[8];
 	uint32_t version;
@@ -48,7 +55,7 @@ struct thaw__fmt_header {
 	uint32_t page_size;
 	uint32_t chunk_size;
 	uint32_t codec;
-	uint32_t flags; /* must be 0 in v1 */
+	uint32_t flags; /* THAW__FMT_F_*; unknown bits are refused */
 	uint64_t region_count;
 	uint64_t region_off;
 	uint64_t names_off;
@@ -132,6 +139,12 @@ void thaw__layout_digest(const struct thaw__fmt_header *hdr, const void *tables,
 uint32_t thaw__layout_chunk_len(const struct thaw__layout *l, uint64_t id);
 /* Source address of chunk id's first byte. */
 uint64_t thaw__layout_chunk_addr(const struct thaw__layout *l, uint64_t id);
+/* The hash chunk c's bytes must have, or NULL when the snapshot records none. */
+static inline const uint64_t *thaw__layout_hash(const struct thaw__layout *l,
+						const struct thaw__fmt_chunk *c)
+{
+	return l->hdr.flags & THAW__FMT_F_NO_HASH ? NULL : &c->hash;
+}
 /* The chunk whose stored bytes back id: id itself, or its DUP target. */
 const struct thaw__fmt_chunk *thaw__layout_stored(const struct thaw__layout *l, uint64_t id);
 
