@@ -28,7 +28,7 @@ ifneq ($(SAN),)
 THAW_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=$(SAN)
 endif
-LIBS := -luring -lzstd -lxxhash -lcurl -lpthread
+LIBS := -luring -lzstd -lxxhash -lcurl -lmicrohttpd -lpthread
 
 ifeq ($(V),1)
 Q :=
