@@ -166,6 +166,9 @@ struct thaw_stats {
 	uint64_t fault_lat_hist[THAW_LAT_BUCKETS];
 	uint64_t fault_p50_us;
 	uint64_t fault_p99_us;
+	/* Sum of fault service times: how long faulting threads were blocked
+	 * (QEMU's postcopy blocktime; a chunk two threads wait on counts once). */
+	uint64_t fault_wait_us;
 	uint64_t start_us;    /* time thaw_restore_start took */
 	uint64_t resident_us; /* start to fully resident; 0 while not yet */
 	int resident;	      /* 1 once every page is resident and ranges unregistered */
