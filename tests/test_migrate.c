@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -155,10 +156,213 @@ static int stop_refused_until_sent(void)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Two hosts: the source in its own network namespace, joined by a veth */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The namespaces are unnamed and belong to the case's processes, so they
+ * and the veth pair vanish with them, whatever way the case ends.
+ */
+#define NET_SRC_ADDR "10.99.0.1"
+#define NET_DST_ADDR "10.99.0.2"
+#define NET_PORT     8642
+#define NET_RATE     "80mbit" /* slow enough that the migration is still going when we act */
+
+struct two_hosts {
+	pid_t source;
+	char src_if[16], dst_if[16];
+	char url[64];
+};
+
+/* The source: export mem from its own namespace until done or killed. */
+static void source_main(void *mem, size_t len, int ready_w, int go_r)
+{
+	char c;
+	if (unshare(CLONE_NEWNET) < 0 || write(ready_w, "n", 1) != 1 || read(go_r, &c, 1) != 1)
+		_exit(3);
+	struct thaw_export_region rg = { .sz = sizeof(rg),
+					 .addr = (uint64_t)(uintptr_t)mem,
+					 .len = len,
+					 .prot = PROT_READ | PROT_WRITE,
+					 .name = "guest",
+					 .memfd = -1 };
+	struct thaw_export_opts xo = { .sz = sizeof(xo),
+				       .bind_addr = NET_SRC_ADDR,
+				       .port = NET_PORT };
+	struct thaw_export *x = NULL;
+	if (thaw_export_start(&rg, 1, &xo, &x) < 0 || write(ready_w, "x", 1) != 1)
+		_exit(4);
+	thaw_export_wait(x, -1);
+	_exit(thaw_export_stop(x, 0) ? 5 : 0);
+}
+
+static void sh(const char *fmt, const char *a, const char *b)
+{
+	char cmd[512], out[512];
+	snprintf(cmd, sizeof(cmd), fmt, a, b);
+	int st = test_run(out, sizeof(out), "%s", cmd);
+	CHECK_MSG(st == 0, "%s: exit %d: %s", cmd, st, out);
+}
+
+/* Fork the source exporting mem, put this process in a namespace of its own, link the two. */
+static void two_hosts_start(struct two_hosts *h, void *mem, size_t len)
+{
+	int ready[2], go[2];
+	CHECK_OK(pipe(ready));
+	CHECK_OK(pipe(go));
+	h->source = fork();
+	CHECK(h->source >= 0);
+	if (h->source == 0) {
+		close(ready[0]);
+		close(go[1]);
+		source_main(mem, len, ready[1], go[0]);
+	}
+	close(ready[1]);
+	close(go[0]);
+	char c;
+	CHECK_EQ(read(ready[0], &c, 1), 1);
+	if (unshare(CLONE_NEWNET) < 0)
+		test_skip("unshare(CLONE_NEWNET): %s", strerror(errno));
+	snprintf(h->src_if, sizeof(h->src_if), "tms%d", (int)getpid());
+	snprintf(h->dst_if, sizeof(h->dst_if), "tmd%d", (int)getpid());
+	char pid[16];
+	snprintf(pid, sizeof(pid), "%d", (int)h->source);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name %%s netns %%s", h->dst_if);
+	sh(cmd, h->src_if, pid);
+	snprintf(cmd, sizeof(cmd),
+		 "ip link set lo up && ip addr add " NET_DST_ADDR
+		 "/24 dev %%s && ip link set %%s up");
+	sh(cmd, h->dst_if, h->dst_if);
+	snprintf(cmd, sizeof(cmd),
+		 "nsenter -t %%s -n sh -c 'ip link set lo up && ip addr add " NET_SRC_ADDR
+		 "/24 dev %s && ip link set %s up && tc qdisc add dev %s root tbf rate " NET_RATE
+		 " burst 64kb latency 2000ms'%%s",
+		 h->src_if, h->src_if, h->src_if);
+	sh(cmd, pid, "");
+	CHECK_EQ(write(go[1], "g", 1), 1);
+	CHECK_EQ(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	close(go[1]);
+	snprintf(h->url, sizeof(h->url), "http://" NET_SRC_ADDR ":%d/thaw.snap", NET_PORT);
+}
+
+static struct thaw_restore *restore_from(const char *url, struct thaw_snapshot **snap,
+					 int low_speed_ms, int retries)
+{
+	struct thaw_open_opts oo = { .sz = sizeof(oo),
+				     .connect_timeout_ms = 1000,
+				     .low_speed_timeout_ms = low_speed_ms,
+				     .max_retries = retries };
+	CHECK_OK(thaw_snapshot_open(url, &oo, snap));
+	struct thaw_restore *r = NULL;
+	CHECK_OK(thaw_restore_start(*snap, NULL, &r));
+	return r;
+}
+
+static void link_set(const struct two_hosts *h, const char *state)
+{
+	char pid[16];
+	snprintf(pid, sizeof(pid), "%d", (int)h->source);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "nsenter -t %%s -n ip link set %s %%s", h->src_if);
+	sh(cmd, pid, state);
+}
+
+/* The link is cut for 3 s while pages are still streaming; all arrive, byte-identical. */
+static int link_cut_mid_migration(void)
+{
+	size_t len = 32ul << 20;
+	uint8_t *m = source_memory(len, 21);
+	struct two_hosts h;
+	two_hosts_start(&h, m, len);
+	struct thaw_snapshot *s = NULL;
+	struct thaw_restore *r = restore_from(h.url, &s, 20000, 10);
+	const uint8_t *dst = thaw_restore_region_addr(r, 0);
+	CHECK(!memcmp(dst + len / 2, m + len / 2, PAGE));
+	usleep(300 * 1000);
+	link_set(&h, "down");
+	usleep(3000 * 1000);
+	CHECK_EQ(thaw_restore_wait(r, 0), -ETIMEDOUT); /* the cut really came mid-migration */
+	link_set(&h, "up");
+	CHECK_OK(thaw_restore_wait(r, 30000));
+	CHECK(!memcmp(dst, m, len));
+	int st;
+	CHECK_EQ(waitpid(h.source, &st, 0), h.source);
+	CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "source ended with status 0x%x", st);
+	thaw_restore_free(r);
+	thaw_snapshot_close(s);
+	return 0;
+}
+
+static sigjmp_buf bus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(bus_jmp, 1);
+}
+
+/* 1 if reading the page raised SIGBUS, else 0 with the page copied to out. */
+static int read_page(const volatile uint8_t *p, uint8_t *out)
+{
+	if (sigsetjmp(bus_jmp, 1))
+		return 1;
+	for (size_t i = 0; i < PAGE; i++)
+		out[i] = p[i];
+	return 0;
+}
+
+/*
+ * The source dies mid-migration: pages already here stay intact, the rest
+ * are poisoned (SIGBUS on touch, never zeros) and the restore reports it.
+ */
+static int source_killed(void)
+{
+	size_t len = 32ul << 20;
+	uint8_t *m = source_memory(len, 22);
+	struct two_hosts h;
+	two_hosts_start(&h, m, len);
+	struct thaw_snapshot *s = NULL;
+	struct thaw_restore *r = restore_from(h.url, &s, 1000, 1);
+	const uint8_t *dst = thaw_restore_region_addr(r, 0);
+	CHECK(!memcmp(dst + len / 2, m + len / 2, PAGE)); /* resident before the kill */
+	usleep(300 * 1000);
+	CHECK_OK(kill(h.source, SIGKILL));
+	CHECK_EQ(waitpid(h.source, NULL, 0), h.source);
+	CHECK_EQ(thaw_restore_wait(r, 30000), -THAW_E_POISONED);
+	struct thaw_stats st;
+	CHECK_OK(thaw_restore_stats(r, &st));
+	CHECK_GT(st.chunks_poisoned, 0);
+
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	CHECK_OK(sigaction(SIGBUS, &sa, &old));
+	uint8_t page[PAGE];
+	size_t bus = 0, same = 0;
+	for (size_t p = 0; p < len / PAGE; p++) {
+		if (read_page(dst + p * PAGE, page))
+			bus++;
+		else {
+			CHECK_MSG(!memcmp(page, m + p * PAGE, PAGE),
+				  "page %zu neither poisoned nor intact", p);
+			same++;
+		}
+	}
+	sigaction(SIGBUS, &old, NULL);
+	CHECK_GT(bus, 0);
+	CHECK_GT(same, 0);
+	CHECK(!memcmp(dst + len / 2, m + len / 2, PAGE));
+	thaw_restore_free(r);
+	thaw_snapshot_close(s);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "anonymous_pages", anonymous_pages, 60 },
 	{ "memfd_sendfile", memfd_sendfile, 60 },
 	{ "stop_refused_until_sent", stop_refused_until_sent, 30 },
+	{ "link_cut_mid_migration", link_cut_mid_migration, 60 },
+	{ "source_killed", source_killed, 60 },
 };
 
 TEST_MAIN(cases)
