@@ -78,23 +78,27 @@ static int check_regions(const struct thaw_export_region *rg, size_t n, uint32_t
 	return 0;
 }
 
-/* Data ranges of a memfd region, as addresses: everything but its holes. */
-static int memfd_data(const struct thaw_export_region *r, uint32_t ps, struct thaw__ranges *out)
+/*
+ * Data ranges of the memfd between file offsets [from, to), as addresses:
+ * everything but its holes. SEEK_HOLE walks every page of data it passes,
+ * so this is called only where the page tables do not already show data.
+ */
+static int memfd_seek(const struct thaw_export_region *r, uint64_t from, uint64_t to, uint32_t ps,
+		      struct thaw__ranges *out)
 {
-	uint64_t end = r->memfd_offset + r->len;
-	for (uint64_t pos = r->memfd_offset; pos < end;) {
+	for (uint64_t pos = from; pos < to;) {
 		off_t d = lseek(r->memfd, (off_t)pos, SEEK_DATA);
 		if (d < 0)
 			return errno == ENXIO ? 0 : -errno;
-		if ((uint64_t)d >= end)
+		if ((uint64_t)d >= to)
 			return 0;
 		off_t h = lseek(r->memfd, d, SEEK_HOLE);
 		if (h < 0)
 			return -errno;
 		uint64_t a = (uint64_t)d / ps * ps;
 		uint64_t b = ((uint64_t)h + ps - 1) / ps * ps;
-		if (b > end)
-			b = end;
+		if (b > to)
+			b = to;
 		int e = thaw__ranges_add(out, r->addr + (a - r->memfd_offset),
 					 r->addr + (b - r->memfd_offset));
 		if (e)
@@ -102,6 +106,38 @@ static int memfd_data(const struct thaw_export_region *r, uint32_t ps, struct th
 		pos = b;
 	}
 	return 0;
+}
+
+/*
+ * Data ranges of a memfd region. Pages mapped in our page tables hold data
+ * (PAGEMAP_SCAN finds them fast); only the gaps between them are asked of
+ * the file, and a gap that is a hole costs one SEEK_DATA. Without
+ * PAGEMAP_SCAN the whole range is walked with SEEK_DATA/SEEK_HOLE.
+ */
+static int memfd_data(const struct thaw_export_region *r, int pm_fd, uint32_t ps,
+		      struct thaw__ranges *out)
+{
+	struct thaw__ranges mapped = { 0 };
+	int e = pm_fd < 0 ? -EBADF : thaw__pagemap_scan(pm_fd, r->addr, r->addr + r->len, &mapped);
+	if (e) {
+		free(mapped.v);
+		return e == -ENOMEM
+			       ? e
+			       : memfd_seek(r, r->memfd_offset, r->memfd_offset + r->len, ps, out);
+	}
+	uint64_t at = r->addr, end = r->addr + r->len;
+	for (size_t i = 0; i <= mapped.n && !e; i++) {
+		uint64_t gap_end = i < mapped.n ? mapped.v[i].start : end;
+		if (gap_end > at)
+			e = memfd_seek(r, r->memfd_offset + (at - r->addr),
+				       r->memfd_offset + (gap_end - r->addr), ps, out);
+		if (!e && i < mapped.n) {
+			e = thaw__ranges_add(out, mapped.v[i].start, mapped.v[i].end);
+			at = mapped.v[i].end;
+		}
+	}
+	free(mapped.v);
+	return e;
 }
 
 /*
@@ -113,7 +149,7 @@ static int region_data(const struct thaw_export_region *r, int pm_fd, uint32_t p
 {
 	int e;
 	if (r->memfd >= 0)
-		e = memfd_data(r, ps, out);
+		e = memfd_data(r, pm_fd, ps, out);
 	else {
 		e = pm_fd < 0 ? -EBADF : thaw__pagemap_scan(pm_fd, r->addr, r->addr + r->len, out);
 		if (e == -ENOTTY || e == -EINVAL || e == -EOPNOTSUPP) {

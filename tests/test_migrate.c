@@ -107,8 +107,14 @@ static int memfd_sendfile(void)
 	CHECK(m != MAP_FAILED);
 	uint8_t *tmp = source_memory(len, 12);
 	static const uint8_t zero[PAGE];
-	for (size_t p = 0; p < len / PAGE; p++) /* leave holes where the source has zeros */
-		if (memcmp(tmp + p * PAGE, zero, PAGE))
+	/* Holes where the source has zeros; some pages written through the fd, so
+	 * they are in the file but not in this process's page tables. */
+	for (size_t p = 0; p < len / PAGE; p++)
+		if (!memcmp(tmp + p * PAGE, zero, PAGE))
+			continue;
+		else if (p % 5 == 0)
+			CHECK_EQ(pwrite(fd, tmp + p * PAGE, PAGE, (off_t)(p * PAGE)), PAGE);
+		else
 			memcpy(m + p * PAGE, tmp + p * PAGE, PAGE);
 	munmap(tmp, len);
 	struct thaw_export *x = export_one(m, len, fd);

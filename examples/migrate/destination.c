@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -116,12 +117,19 @@ static void say_done(const char *path, int status)
 	}
 }
 
-static void run_workload(uint8_t *m, struct figures *f)
+struct workload {
+	uint8_t *mem;
+	struct figures *f;
+};
+
+static void *run_workload(void *arg)
 {
-	struct wl_state *st = (struct wl_state *)m;
+	struct workload *w = arg;
+	struct wl_state *st = (struct wl_state *)w->mem;
 	while (st->step < st->steps)
-		wl_step(m);
-	f->t_work_done = wl_ns(CLOCK_REALTIME);
+		wl_step(w->mem);
+	w->f->t_work_done = wl_ns(CLOCK_REALTIME);
+	return NULL;
 }
 
 static int stop_and_copy(struct thaw_snapshot *snap, const char *url, struct figures *f)
@@ -139,7 +147,8 @@ static int stop_and_copy(struct thaw_snapshot *snap, const char *url, struct fig
 		return r;
 	f->bytes = in.file_size;
 	f->t_resume = f->t_resident = wl_ns(CLOCK_REALTIME);
-	run_workload(m, f);
+	struct workload w = { m, f };
+	run_workload(&w);
 	return 0;
 }
 
@@ -151,11 +160,18 @@ static int post_copy(struct thaw_snapshot *snap, const char *done, struct figure
 	if (e < 0)
 		return e;
 	f->t_resume = wl_ns(CLOCK_REALTIME); /* the workload's next instruction runs here */
-	uint8_t *m = thaw_restore_region_addr(r, 0);
-	run_workload(m, f);
+	/* The workload runs on its own thread, as the guest's vCPU would, while
+	 * this one watches the memory arrive. */
+	struct workload w = { thaw_restore_region_addr(r, 0), f };
+	pthread_t t;
+	if (pthread_create(&t, NULL, run_workload, &w)) {
+		thaw_restore_free(r);
+		return -EAGAIN;
+	}
 	f->status = thaw_restore_wait(r, -1);
 	f->t_resident = wl_ns(CLOCK_REALTIME);
 	say_done(done, f->status);
+	pthread_join(t, NULL);
 	thaw_restore_stats(r, &f->st);
 	f->bytes = f->st.http_bytes;
 	thaw_restore_free(r);

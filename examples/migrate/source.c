@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 					      { "reference", no_argument, 0, 'r' },
 					      { 0 } };
 	const char *handoff = NULL, *done = NULL, *bind = "127.0.0.1";
-	uint64_t mib = 1024, steps = 4000000;
+	uint64_t mib = 1024, steps = 20000000;
 	int use_memfd = 0, reference = 0, linger_s = 120, pause_ms = -1;
 	uint16_t port = 0;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {

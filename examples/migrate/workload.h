@@ -76,12 +76,18 @@ static inline void wl_init(uint8_t *m, uint64_t size, uint64_t steps)
 	};
 }
 
-/* One step: read a slice of a random page into the sum, then rewrite it. */
+/*
+ * One step: read a slice of a random page into the sum, then rewrite it.
+ * Only pages written at init are picked (chunk kinds 1, 2, 4, 5), so the
+ * untouched third stays untouched, as memory a service never uses does.
+ */
 static inline void wl_step(uint8_t *m)
 {
+	static const uint8_t kinds[4] = { 1, 2, 4, 5 };
 	struct wl_state *s = (struct wl_state *)m;
 	uint64_t r = wl_next(&s->rng);
-	uint64_t pg = 1 + r % (s->size / WL_PAGE - 1);
+	uint64_t k = r % (s->size / (16 * WL_PAGE) / 6 * 4);
+	uint64_t pg = ((k / 4) * 6 + kinds[k % 4]) * 16 + (r >> 32) % 16;
 	uint64_t *w = (uint64_t *)(m + pg * WL_PAGE + ((r >> 40) % (WL_PAGE / 64)) * 64);
 	for (int i = 0; i < 8; i++) {
 		s->sum = (s->sum ^ w[i]) * 0x100000001b3ull;
