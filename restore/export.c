@@ -3,9 +3,9 @@
  * The live export: a snapshot view of this process's memory served over
  * HTTP with libmicrohttpd, answering what the HTTP store asks of a server:
  * single-range GETs answered 206 with Content-Range, a strong ETag honoured
- * in If-Match, Content-Length. A range inside one memfd region is answered
- * from the fd, so the kernel sends the pages (sendfile); anything else is
- * copied out of memory by a content callback.
+ * in If-Match, Content-Length. A range that is one piece of a memfd is
+ * answered from the fd, so the kernel sends the pages (sendfile); anything
+ * else goes out by writev straight from memory.
  *
  * "Sent" means a reply's last byte went to the socket: a chunk counts once
  * some reply covering it all completed. Until every data chunk has, a
@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -66,73 +67,17 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	thaw__warn(&x->log, "export: %s", msg);
 }
 
-/* Copy object bytes [off, off + len) into buf: tables, memory or memfd. */
-static int copy_out(const struct thaw__export_view *v, uint64_t off, char *buf, size_t len)
-{
-	while (len) {
-		size_t n;
-		if (off < v->tables_len) {
-			n = v->tables_len - off < len ? (size_t)(v->tables_len - off) : len;
-			memcpy(buf, (const char *)v->tables + off, n);
-		} else {
-			const struct thaw__export_span *s =
-				thaw__export_span_at(v, off - v->tables_len);
-			if (!s)
-				return -EIO;
-			uint64_t in = off - v->tables_len - s->data_off;
-			n = s->len - in < len ? (size_t)(s->len - in) : len;
-			if (s->memfd < 0) {
-				memcpy(buf, (const char *)(uintptr_t)(s->addr + in), n);
-			} else {
-				ssize_t got =
-					pread(s->memfd, buf, n, (off_t)(s->memfd_offset + in));
-				if (got <= 0)
-					return got < 0 ? -errno : -EIO;
-				n = (size_t)got;
-			}
-		}
-		off += n;
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct export_req *rq = cls;
-	uint64_t left = rq->end - rq->start - pos;
-	size_t n = left < max ? (size_t)left : max;
-	if (!n)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (copy_out(&rq->exp->view, rq->start + pos, buf, n))
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	return (ssize_t)n;
-}
-
 /* Count the data chunks [start, end) covers in full as sent. Under the lock. */
 static void mark_sent(struct thaw_export *x, uint64_t start, uint64_t end)
 {
 	const struct thaw__export_view *v = &x->view;
-	uint64_t lo = start > v->tables_len ? start - v->tables_len : 0;
-	if (end <= v->tables_len)
-		return;
-	uint64_t hi = end - v->tables_len;
-	for (const struct thaw__export_span *s = thaw__export_span_at(v, lo);
-	     s && s < v->spans + v->nspans && s->data_off < hi; s++) {
-		uint64_t k = lo > s->data_off
-				     ? (lo - s->data_off + v->chunk_size - 1) / v->chunk_size
-				     : 0;
-		for (; k * v->chunk_size < s->len; k++) {
-			uint64_t c_end =
-				(k + 1) * v->chunk_size < s->len ? (k + 1) * v->chunk_size : s->len;
-			if (s->data_off + c_end > hi)
-				break;
-			uint64_t id = s->first_chunk + k;
-			if (v->chunk_data[id] && !x->sent[id]) {
-				x->sent[id] = 1;
-				x->st.chunks_sent++;
-			}
+	for (uint64_t j = thaw__export_data_from(v, start); j < v->chunks_data; j++) {
+		const struct thaw__fmt_chunk *c = &v->chunks[v->data_ids[j]];
+		if (c->offset + c->stored_len > end)
+			break;
+		if (!x->sent[j]) {
+			x->sent[j] = 1;
+			x->st.chunks_sent++;
 		}
 	}
 	if (x->st.chunks_sent == v->chunks_data && !x->st.complete_us) {
@@ -150,10 +95,13 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		return;
 	pthread_mutex_lock(&x->lock);
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-		if (!rq->head) {
+		if (!rq->head)
 			x->st.bytes_sent += rq->end - rq->start;
+		/* A reply that begins with the tables is how a reader opens the
+		 * snapshot: it keeps the tables and drops the rest, which may all be
+		 * in the socket by then. Only replies for data alone count. */
+		if (!rq->head && rq->start >= x->view.tables_len)
 			mark_sent(x, rq->start, rq->end);
-		}
 	} else {
 		x->st.requests_aborted++;
 	}
@@ -207,32 +155,51 @@ static enum MHD_Result reply_status(struct MHD_Connection *c, unsigned status,
 	return ret;
 }
 
-/* The response body for [rq->start, rq->end): from the fd when one memfd holds it all. */
+/*
+ * The response body for [rq->start, rq->end): from the fd (sendfile) when
+ * one piece of a memfd holds it all, else straight from memory by writev
+ * over its pieces (the tables, and memory, which for a memfd region is its
+ * shared mapping); no copy in user space either way.
+ */
 static struct MHD_Response *body(struct thaw_export *x, struct export_req *rq)
 {
 	const struct thaw__export_view *v = &x->view;
-	if (rq->start >= v->tables_len) {
-		const struct thaw__export_span *s =
-			thaw__export_span_at(v, rq->start - v->tables_len);
-		uint64_t in = rq->start - v->tables_len - (s ? s->data_off : 0);
-		if (s && s->memfd >= 0 && rq->end - rq->start <= s->len - in) {
-			int fd = dup(s->memfd); /* MHD closes the fd it is given */
-			struct MHD_Response *r =
-				fd < 0 ? NULL
-				       : MHD_create_response_from_fd_at_offset64(
-						 rq->end - rq->start, fd, s->memfd_offset + in);
-			if (r) {
-				pthread_mutex_lock(&x->lock);
-				x->st.requests_sendfile++;
-				pthread_mutex_unlock(&x->lock);
-				return r;
-			}
-			if (fd >= 0)
-				close(fd);
+	uint64_t len = rq->end - rq->start;
+	struct thaw__export_piece p;
+	thaw__export_piece_at(v, rq->start, len, &p);
+	if (p.len == len && p.memfd >= 0) {
+		int fd = dup(p.memfd); /* MHD closes the fd it is given */
+		struct MHD_Response *r =
+			fd < 0 ? NULL
+			       : MHD_create_response_from_fd_at_offset64(len, fd, p.memfd_off);
+		if (r) {
+			pthread_mutex_lock(&x->lock);
+			x->st.requests_sendfile++;
+			pthread_mutex_unlock(&x->lock);
+			return r;
 		}
+		if (fd >= 0)
+			close(fd);
 	}
-	return MHD_create_response_from_callback(rq->end - rq->start, CALLBACK_BLOCK, read_cb, rq,
-						 NULL);
+	size_t n = 0, cap = 16;
+	struct MHD_IoVec *iov = malloc(cap * sizeof(*iov));
+	for (uint64_t at = rq->start; iov && at < rq->end; at += p.len) {
+		thaw__export_piece_at(v, at, rq->end - at, &p);
+		if (n == cap) {
+			void *grown = realloc(iov, (cap *= 2) * sizeof(*iov));
+			if (!grown) {
+				free(iov);
+				return NULL;
+			}
+			iov = grown;
+		}
+		iov[n++] = (struct MHD_IoVec){ .iov_base = p.mem, .iov_len = (size_t)p.len };
+	}
+	struct MHD_Response *r =
+		iov && n <= UINT_MAX ? MHD_create_response_from_iovec(iov, (unsigned)n, NULL, NULL)
+				     : NULL;
+	free(iov); /* MHD keeps its own copy */
+	return r;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -345,7 +312,7 @@ int thaw_export_start(const struct thaw_export_region *regions, size_t n,
 
 	int e = thaw__export_view_build(regions, n, OPT(opts, chunk_size), &x->view, err, err_len);
 	if (!e) {
-		x->sent = calloc(x->view.chunk_count ? x->view.chunk_count : 1, 1);
+		x->sent = calloc(x->view.chunks_data ? x->view.chunks_data : 1, 1);
 		e = x->sent ? 0 : -ENOMEM;
 	}
 	if (!e) {

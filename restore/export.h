@@ -4,15 +4,17 @@
  *   export_view.c  the thaw v1 view of live memory: header and tables
  *   export.c       serving that view over HTTP (libmicrohttpd)
  *
- * The object is laid out as tables, then the regions' bytes back to back:
- * a chunk's stored offset is data_off plus its offset in the concatenated
- * regions, so any byte range maps straight onto memory.
+ * The object is laid out as tables, then the bytes of the data chunks (not
+ * ZERO) in chunk order, back to back: a background read-ahead window then
+ * carries only data, and consecutive data chunks are consecutive memory
+ * too, so most ranges map onto one piece of memory (or of the memfd).
  */
 #ifndef THAW_RESTORE_EXPORT_H
 #define THAW_RESTORE_EXPORT_H
 
 #include <stdint.h>
 
+#include "format.h"
 #include "thaw.h"
 
 struct thaw__export_span {
@@ -31,7 +33,8 @@ struct thaw__export_view {
 	struct thaw__export_span *spans; /* owned, ascending */
 	size_t nspans;
 	uint64_t chunk_count;
-	uint8_t *chunk_data; /* owned: 1 = chunk has data (RAW), 0 = ZERO */
+	const struct thaw__fmt_chunk *chunks; /* in tables */
+	uint64_t *data_ids; /* owned: the data chunks' ids, in stored (= id) order */
 	uint64_t chunks_data;
 	char etag[48]; /* strong, quoted */
 };
@@ -40,8 +43,23 @@ struct thaw__export_view {
 int thaw__export_view_build(const struct thaw_export_region *regions, size_t n, uint32_t chunk_size,
 			    struct thaw__export_view *out, char *err, size_t err_len);
 void thaw__export_view_free(struct thaw__export_view *v);
-/* The span holding data-section offset off (relative to data_off), or NULL past the end. */
-const struct thaw__export_span *thaw__export_span_at(const struct thaw__export_view *v,
-						     uint64_t off);
+/*
+ * A piece of the object: bytes from off that lie contiguous in one place,
+ * the tables or memory (and, for a memfd region, the file). data is the
+ * index in data_ids of the piece's first data chunk (unset for tables).
+ */
+struct thaw__export_piece {
+	const void *mem;
+	uint64_t len;
+	int memfd; /* -1: none */
+	uint64_t memfd_off;
+	uint64_t data;
+};
+
+/* The piece at object offset off (< size), at most max bytes long. */
+void thaw__export_piece_at(const struct thaw__export_view *v, uint64_t off, uint64_t max,
+			   struct thaw__export_piece *p);
+/* Index in data_ids of the first data chunk stored at or after off. */
+uint64_t thaw__export_data_from(const struct thaw__export_view *v, uint64_t off);
 
 #endif

@@ -169,7 +169,7 @@ static int region_data(const struct thaw_export_region *r, int pm_fd, uint32_t p
 /* Fill the chunk entries and zero masks of span s from its data ranges. */
 static void fill_chunks(struct thaw__export_view *v, const struct thaw__export_span *s,
 			const struct thaw__ranges *data, uint32_t ps, uint8_t *tables,
-			const struct thaw__fmt_header *h, uint64_t *has_data)
+			struct thaw__fmt_header *h, uint64_t *has_data)
 {
 	uint64_t pages = s->len / ps;
 	memset(has_data, 0, (pages + 63) / 64 * 8);
@@ -205,10 +205,10 @@ static void fill_chunks(struct thaw__export_view *v, const struct thaw__export_s
 		memset(c, 0, sizeof(*c));
 		if (any) {
 			c->kind = THAW_CHUNK_RAW;
-			c->offset = h->data_off + s->data_off + k * v->chunk_size;
+			c->offset = h->data_off + h->data_len;
 			c->stored_len = (uint32_t)len;
-			v->chunk_data[id] = 1;
-			v->chunks_data++;
+			h->data_len += len;
+			v->data_ids[v->chunks_data++] = id;
 		} else {
 			c->kind = THAW_CHUNK_ZERO;
 		}
@@ -241,17 +241,15 @@ static int build_tables(const struct thaw_export_region *rg, size_t n, uint32_t 
 	h.zmask_off = h.chunk_off + v->chunk_count * sizeof(struct thaw__fmt_chunk);
 	h.tables_len = h.zmask_off + v->chunk_count * words * 8;
 	h.data_off = h.tables_len;
-	h.data_len = raw;
-	h.file_size = h.data_off + raw;
 
 	uint8_t *t = calloc(1, h.tables_len);
-	v->chunk_data = calloc(v->chunk_count ? v->chunk_count : 1, 1);
+	v->data_ids = calloc(v->chunk_count ? v->chunk_count : 1, sizeof(*v->data_ids));
 	uint64_t max_pages = 0;
 	for (size_t i = 0; i < n; i++)
 		if (rg[i].len / ps > max_pages)
 			max_pages = rg[i].len / ps;
 	uint64_t *has_data = malloc((max_pages + 63) / 64 * 8);
-	if (!t || !v->chunk_data || !has_data) {
+	if (!t || !v->data_ids || !has_data) {
 		free(t);
 		free(has_data);
 		return -ENOMEM;
@@ -283,6 +281,8 @@ static int build_tables(const struct thaw_export_region *rg, size_t n, uint32_t 
 	free(has_data);
 	if (e)
 		return e;
+	h.file_size = h.data_off + h.data_len;
+	v->chunks = (const struct thaw__fmt_chunk *)(t + h.chunk_off);
 	thaw__layout_digest(&h, t, h.tables_len, h.digest);
 	memcpy(t, &h, sizeof(h));
 	v->tables_len = h.tables_len;
@@ -315,15 +315,12 @@ int thaw__export_view_build(const struct thaw_export_region *rg, size_t n, uint3
 	if (!v->spans)
 		return -ENOMEM;
 	v->nspans = n;
-	uint64_t off = 0;
 	for (size_t i = 0; i < n; i++) {
 		v->spans[i] = (struct thaw__export_span){ .addr = rg[i].addr,
 							  .len = rg[i].len,
-							  .data_off = off,
 							  .first_chunk = v->chunk_count,
 							  .memfd = rg[i].memfd,
 							  .memfd_offset = rg[i].memfd_offset };
-		off += rg[i].len;
 		v->chunk_count += (rg[i].len - 1) / cs + 1;
 	}
 	e = build_tables(rg, n, ps, v);
@@ -338,23 +335,62 @@ void thaw__export_view_free(struct thaw__export_view *v)
 {
 	free(v->tables);
 	free(v->spans);
-	free(v->chunk_data);
+	free(v->data_ids);
 	memset(v, 0, sizeof(*v));
 }
 
-const struct thaw__export_span *thaw__export_span_at(const struct thaw__export_view *v,
-						     uint64_t off)
+uint64_t thaw__export_data_from(const struct thaw__export_view *v, uint64_t off)
 {
-	size_t lo = 0, hi = v->nspans;
+	uint64_t lo = 0, hi = v->chunks_data;
 	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct thaw__export_span *s = &v->spans[mid];
-		if (off < s->data_off)
-			hi = mid;
-		else if (off >= s->data_off + s->len)
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (v->chunks[v->data_ids[mid]].offset < off)
 			lo = mid + 1;
 		else
-			return s;
+			hi = mid;
 	}
-	return NULL;
+	return lo;
+}
+
+/* The span holding chunk id. */
+static const struct thaw__export_span *span_of(const struct thaw__export_view *v, uint64_t id)
+{
+	size_t lo = 0, hi = v->nspans;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->spans[mid].first_chunk <= id)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return &v->spans[lo];
+}
+
+void thaw__export_piece_at(const struct thaw__export_view *v, uint64_t off, uint64_t max,
+			   struct thaw__export_piece *p)
+{
+	if (off < v->tables_len) {
+		uint64_t n = v->tables_len - off;
+		*p = (struct thaw__export_piece){ .mem = (const char *)v->tables + off,
+						  .len = n < max ? n : max,
+						  .memfd = -1 };
+		return;
+	}
+	/* The data chunk holding off: the last one stored at or before it. */
+	uint64_t j = thaw__export_data_from(v, off + 1) - 1;
+	uint64_t id = v->data_ids[j];
+	const struct thaw__export_span *s = span_of(v, id);
+	uint64_t in_span = (id - s->first_chunk) * v->chunk_size + (off - v->chunks[id].offset);
+	uint64_t len = v->chunks[id].offset + v->chunks[id].stored_len - off;
+	/* Following data chunks of the same span are the next bytes of memory too. */
+	for (uint64_t k = j + 1;
+	     len < max && k < v->chunks_data && v->data_ids[k] == id + (k - j) &&
+	     v->data_ids[k] < s->first_chunk + (s->len - 1) / v->chunk_size + 1;
+	     k++)
+		len += v->chunks[v->data_ids[k]].stored_len;
+	*p = (struct thaw__export_piece){ .mem = (const void *)(uintptr_t)(s->addr + in_span),
+					  .len = len < max ? len : max,
+					  .memfd = s->memfd,
+					  .memfd_off = s->memfd_offset + in_span,
+					  .data = j };
 }

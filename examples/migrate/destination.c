@@ -11,7 +11,8 @@
  * pulls the rest. When every page is resident it writes "done" to the done
  * FIFO (the source may exit), then reports QEMU's postcopy figures and the
  * checksum. --stop-and-copy is the baseline instead: copy all memory over
- * the same link first (one streaming GET of the export), then resume.
+ * the same link first (one streaming GET of the export's data, zero pages
+ * skipped as QEMU skips them), then resume.
  *
  * The last line is machine-readable: "RESULT key=value ...".
  */
@@ -54,57 +55,79 @@ static int read_handoff(const char *path, char *url, size_t url_len, uint64_t *p
 	return 0;
 }
 
-/*
- * The stop-and-copy baseline's transfer: one GET of the export's data
- * section, read straight into the region. A plain socket reader, since
- * all it has to skip is the reply's header block.
- */
-static int copy_all(const char *url, uint64_t data_off, uint8_t *dst, uint64_t len)
+/* A socket with the bytes already read past the reply's header block. */
+struct body_reader {
+	int fd;
+	const char *left;
+	size_t nleft;
+};
+
+static int body_read(struct body_reader *b, uint8_t *dst, uint64_t len)
 {
+	size_t n = b->nleft < len ? b->nleft : (size_t)len;
+	memcpy(dst, b->left, n);
+	b->left += n;
+	b->nleft -= n;
+	for (uint64_t at = n; at < len;) {
+		ssize_t k = read(b->fd, dst + at, len - at);
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		at += (uint64_t)k;
+	}
+	return 0;
+}
+
+/*
+ * The stop-and-copy baseline's transfer: one GET of the export's whole
+ * data section, each chunk read straight to its address (zero chunks
+ * store nothing: the fresh mapping is zero already). A plain socket
+ * reader, since all it has to skip is the reply's header block.
+ */
+static int copy_all(const char *url, struct thaw_snapshot *snap)
+{
+	struct thaw_snapshot_info in;
 	char host[64];
 	unsigned port;
-	if (sscanf(url, "http://%63[^:]:%u/", host, &port) != 2)
+	if (thaw_snapshot_get_info(snap, &in) < 0 ||
+	    sscanf(url, "http://%63[^:]:%u/", host, &port) != 2)
 		return -EINVAL;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto fail;
-	char req[256];
+	struct body_reader b = { .fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
+	char head[4096], req[256];
 	int n = snprintf(req, sizeof(req),
 			 "GET /thaw.snap HTTP/1.1\r\nHost: %s\r\nRange: bytes=%" PRIu64 "-\r\n"
 			 "Connection: close\r\n\r\n",
-			 host, data_off);
-	if (write(fd, req, (size_t)n) != n)
-		goto fail;
-	char head[4096];
+			 host, in.tables_len);
+	int e = -EIO;
+	if (b.fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+	    connect(b.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(b.fd, req, (size_t)n) != n)
+		goto out;
 	size_t got = 0;
 	char *end = NULL;
 	while (!end && got < sizeof(head) - 1) {
-		ssize_t k = read(fd, head + got, sizeof(head) - 1 - got);
+		ssize_t k = read(b.fd, head + got, sizeof(head) - 1 - got);
 		if (k <= 0)
-			goto fail;
+			goto out;
 		got += (size_t)k;
 		head[got] = 0;
 		end = strstr(head, "\r\n\r\n");
 	}
 	if (!end || strncmp(head, "HTTP/1.1 206", 12))
-		goto fail;
-	size_t body = got - (size_t)(end + 4 - head);
-	memcpy(dst, end + 4, body);
-	for (uint64_t at = body; at < len;) {
-		ssize_t k = read(fd, dst + at, len - at);
-		if (k <= 0)
-			goto fail;
-		at += (uint64_t)k;
+		goto out;
+	b.left = end + 4;
+	b.nleft = got - (size_t)(b.left - head);
+	e = 0;
+	for (uint64_t i = 0; i < in.chunk_count && !e; i++) {
+		struct thaw_chunk_info ci;
+		e = thaw_snapshot_chunk(snap, i, &ci);
+		if (!e && ci.kind == THAW_CHUNK_RAW)
+			e = body_read(&b, (uint8_t *)(uintptr_t)ci.addr, ci.len);
 	}
-	close(fd);
-	return 0;
-fail:
-	n = errno ? -errno : -EIO;
-	if (fd >= 0)
-		close(fd);
-	return n;
+out:
+	if (b.fd >= 0)
+		close(b.fd);
+	return e;
 }
 
 /* Tell the source it may exit (it still waits until every data chunk went out). */
@@ -142,7 +165,7 @@ static int stop_and_copy(struct thaw_snapshot *snap, const char *url, struct fig
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (m == MAP_FAILED)
 		return -errno;
-	int r = copy_all(url, in.tables_len, m, ri.len);
+	int r = copy_all(url, snap);
 	if (r < 0)
 		return r;
 	f->bytes = in.file_size;
