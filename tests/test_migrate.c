@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -81,19 +82,26 @@ static void restore_and_compare(struct thaw_export *x, const uint8_t *src, size_
 	munmap((void *)dst, len);
 }
 
+/* After a full restore: every data chunk went out (by sendfile or not), zero ones did not. */
+static void stop_when_all_sent(struct thaw_export *x, bool sendfile)
+{
+	CHECK_OK(thaw_export_wait(x, 5000));
+	struct thaw_export_stats es;
+	CHECK_OK(thaw_export_stats(x, &es));
+	CHECK_EQ(es.chunks_sent, es.chunks_data);
+	CHECK_GT(es.complete_us, 0);
+	CHECK_LT(es.chunks_data, es.chunks);
+	CHECK_EQ(es.requests_sendfile > 0, sendfile);
+	CHECK_OK(thaw_export_stop(x, 0));
+}
+
 static int anonymous_pages(void)
 {
 	size_t len = 24ul << 20;
 	uint8_t *m = source_memory(len, 11);
 	struct thaw_export *x = export_one(m, len, -1);
 	restore_and_compare(x, m, len);
-	CHECK_OK(thaw_export_wait(x, 5000));
-	struct thaw_export_stats es;
-	CHECK_OK(thaw_export_stats(x, &es));
-	CHECK_EQ(es.chunks_sent, es.chunks_data);
-	CHECK_LT(es.chunks_data, es.chunks);
-	CHECK_EQ(es.requests_sendfile, 0);
-	CHECK_OK(thaw_export_stop(x, 0));
+	stop_when_all_sent(x, false);
 	return 0;
 }
 
@@ -119,12 +127,7 @@ static int memfd_sendfile(void)
 	munmap(tmp, len);
 	struct thaw_export *x = export_one(m, len, fd);
 	restore_and_compare(x, m, len);
-	CHECK_OK(thaw_export_wait(x, 5000));
-	struct thaw_export_stats es;
-	CHECK_OK(thaw_export_stats(x, &es));
-	CHECK_GT(es.requests_sendfile, 0);
-	CHECK_LT(es.chunks_data, es.chunks);
-	CHECK_OK(thaw_export_stop(x, 0));
+	stop_when_all_sent(x, true);
 	close(fd);
 	return 0;
 }
@@ -151,14 +154,28 @@ static int stop_refused_until_sent(void)
 	CHECK_EQ(thaw_export_stop(x, 0), -EBUSY);
 	CHECK_EQ(thaw_export_wait(x, 50), -ETIMEDOUT);
 	CHECK(!memcmp(dst + len / 2, m + len / 2, len / 2));
-	struct thaw_export_stats es;
-	CHECK_OK(thaw_export_wait(x, 5000));
-	CHECK_OK(thaw_export_stats(x, &es));
-	CHECK_EQ(es.chunks_sent, es.chunks_data);
-	CHECK_GT(es.complete_us, 0);
-	CHECK_OK(thaw_export_stop(x, 0));
+	stop_when_all_sent(x, false);
 	thaw_restore_free(r);
 	thaw_snapshot_close(s);
+	return 0;
+}
+
+/* thaw info and thaw verify say that an export's chunks carry no hashes. */
+static int info_and_verify(void)
+{
+	size_t len = 2ul << 20;
+	uint8_t *m = source_memory(len, 14);
+	struct thaw_export *x = export_one(m, len, -1);
+	char out[4096];
+	int st = test_run(out, sizeof(out), "%s info %s", test_build_path("thaw"),
+			  thaw_export_url(x));
+	CHECK_MSG(st == 0 && strstr(out, "none recorded (a live export)"), "thaw info: %d: %s", st,
+		  out);
+	st = test_run(out, sizeof(out), "%s verify %s", test_build_path("thaw"),
+		      thaw_export_url(x));
+	CHECK_MSG(st == 0 && strstr(out, "no chunk hashes recorded") && strstr(out, "\nOK"),
+		  "thaw verify: %d: %s", st, out);
+	CHECK_OK(thaw_export_stop(x, 1));
 	return 0;
 }
 
@@ -367,6 +384,7 @@ static const struct test_case cases[] = {
 	{ "anonymous_pages", anonymous_pages, 60 },
 	{ "memfd_sendfile", memfd_sendfile, 60 },
 	{ "stop_refused_until_sent", stop_refused_until_sent, 30 },
+	{ "info_and_verify", info_and_verify, 30 },
 	{ "link_cut_mid_migration", link_cut_mid_migration, 60 },
 	{ "source_killed", source_killed, 60 },
 };

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "workload.h"
@@ -84,10 +85,20 @@ static int serve_until_done(struct thaw_export *x, const char *done_path, int li
 	return 1;
 }
 
+/* CPU time this process has used, in ms. */
+static double cpu_ms(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
 static int migrate(struct source *s, const char *handoff, const char *done, const char *bind,
 		   uint16_t port, int linger_s, uint64_t t_pause, uint64_t t_pause_mono)
 {
 	uint64_t t0 = wl_ns(CLOCK_MONOTONIC);
+	double cpu0 = cpu_ms();
 	struct thaw_export_region rg = { .sz = sizeof(rg),
 					 .addr = WL_ADDR,
 					 .len = s->size,
@@ -122,10 +133,11 @@ static int migrate(struct source *s, const char *handoff, const char *done, cons
 	r = serve_until_done(x, done, linger_s, &es);
 	printf("source: view of %" PRIu64 " chunks (%" PRIu64 " with data) built in %" PRIu64
 	       " us; %" PRIu64 " requests (%" PRIu64 " by sendfile), %.1f MiB sent; every data "
-	       "chunk sent %.0f ms after the pause\n",
+	       "chunk sent %.0f ms after the pause; serving took %.0f ms of CPU\n",
 	       es.chunks, es.chunks_data, es.build_us, es.requests, es.requests_sendfile,
 	       es.bytes_sent / 1048576.0,
-	       es.complete_us ? (t0 - t_pause_mono) / 1e6 + es.complete_us / 1e3 : 0.0);
+	       es.complete_us ? (t0 - t_pause_mono) / 1e6 + es.complete_us / 1e3 : 0.0,
+	       cpu_ms() - cpu0);
 	return r;
 }
 
