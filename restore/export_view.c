@@ -37,6 +37,43 @@ static int refuse(char *err, size_t err_len, int code, const char *fmt, ...)
 	return code;
 }
 
+/*
+ * Pages a private anonymous mapping never populated are zero, which is
+ * what lets the view skip them unread; in a shared or file mapping they
+ * are not. So [addr, addr + len) must lie wholly in private anonymous
+ * mappings of this process. 0, or -EINVAL with the offending mapping named.
+ */
+static int check_anonymous(size_t i, uint64_t addr, uint64_t len, char *err, size_t err_len)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return refuse(err, err_len, -errno, "export: /proc/self/maps: %s", strerror(errno));
+	char line[512];
+	uint64_t covered = addr, end = addr + len;
+	int e = 0;
+	while (!e && covered < end && fgets(line, sizeof(line), f)) {
+		unsigned long long a, b, inode;
+		char perms[5];
+		if (sscanf(line, "%llx-%llx %4s %*x %*x:%*x %llu", &a, &b, perms, &inode) != 4 ||
+		    b <= covered || a >= end)
+			continue;
+		if (a > covered)
+			break; /* a hole in the range */
+		if (perms[0] != 'r' || perms[3] != 'p' || inode)
+			e = refuse(
+				err, err_len, -EINVAL,
+				"export region %zu: 0x%llx-0x%llx is %s%s, not private anonymous "
+				"readable memory (give its memfd)",
+				i, a, b, perms, inode ? " backed by a file" : "");
+		covered = b;
+	}
+	fclose(f);
+	if (!e && covered < end)
+		e = refuse(err, err_len, -EINVAL, "export region %zu: 0x%" PRIx64 " is not mapped",
+			   i, covered);
+	return e;
+}
+
 static int check_regions(const struct thaw_export_region *rg, size_t n, uint32_t ps, char *err,
 			 size_t err_len)
 {
@@ -60,7 +97,11 @@ static int check_regions(const struct thaw_export_region *rg, size_t n, uint32_t
 				      i, r->addr, i - 1);
 		if (r->name && strlen(r->name) > THAW__NAME_MAX)
 			return refuse(err, err_len, -EINVAL, "export region %zu: name too long", i);
-		if (r->memfd >= 0) {
+		if (r->memfd < 0) {
+			int e = check_anonymous(i, r->addr, r->len, err, err_len);
+			if (e)
+				return e;
+		} else {
 			struct stat st;
 			if (fstat(r->memfd, &st) < 0)
 				return refuse(err, err_len, -errno,

@@ -160,6 +160,62 @@ static int stop_refused_until_sent(void)
 	return 0;
 }
 
+/* Regions the view cannot describe truthfully are refused, naming why. */
+static int bad_regions_refused(void)
+{
+	uint8_t *anon = source_memory(1ul << 20, 15);
+	uint8_t *shared =
+		mmap(NULL, 1ul << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(shared != MAP_FAILED);
+	uint8_t *holed = mmap(NULL, 2ul << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(holed != MAP_FAILED);
+	CHECK_OK(munmap(holed + (1ul << 20), 1ul << 20));
+	int fd = memfd_create("thaw-test", MFD_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_OK(ftruncate(fd, 1 << 20));
+	struct {
+		uint64_t addr, len;
+		int memfd;
+		uint64_t memfd_offset;
+		const char *why;
+	} bad[] = {
+		{ (uint64_t)(uintptr_t)anon + 100, PAGE, -1, 0, "page-aligned" },
+		{ (uint64_t)(uintptr_t)shared, 1ul << 20, -1, 0, "not private anonymous" },
+		{ (uint64_t)(uintptr_t)holed, 2ul << 20, -1, 0, "not mapped" },
+		{ (uint64_t)(uintptr_t)anon, 1ul << 20, fd, 1ul << 20, "within its" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct thaw_export_region rg = { .sz = sizeof(rg),
+						 .addr = bad[i].addr,
+						 .len = bad[i].len,
+						 .memfd = bad[i].memfd,
+						 .memfd_offset = bad[i].memfd_offset };
+		char err[256] = "";
+		struct thaw_export_opts xo = { .sz = sizeof(xo),
+					       .err_buf = err,
+					       .err_buf_size = sizeof(err) };
+		struct thaw_export *x = NULL;
+		CHECK_EQ(thaw_export_start(&rg, 1, &xo, &x), -EINVAL);
+		CHECK(x == NULL);
+		CHECK_MSG(strstr(err, bad[i].why), "case %zu: \"%s\" does not say \"%s\"", i, err,
+			  bad[i].why);
+	}
+	struct thaw_export_region two[2] = {
+		{ .sz = sizeof(two[0]),
+		  .addr = (uint64_t)(uintptr_t)anon + PAGE,
+		  .len = PAGE,
+		  .memfd = -1 },
+		{ .sz = sizeof(two[0]),
+		  .addr = (uint64_t)(uintptr_t)anon,
+		  .len = PAGE,
+		  .memfd = -1 },
+	};
+	struct thaw_export *x = NULL;
+	CHECK_EQ(thaw_export_start(two, 2, NULL, &x), -EINVAL);
+	close(fd);
+	return 0;
+}
+
 /* thaw info and thaw verify say that an export's chunks carry no hashes. */
 static int info_and_verify(void)
 {
@@ -384,6 +440,7 @@ static const struct test_case cases[] = {
 	{ "anonymous_pages", anonymous_pages, 60 },
 	{ "memfd_sendfile", memfd_sendfile, 60 },
 	{ "stop_refused_until_sent", stop_refused_until_sent, 30 },
+	{ "bad_regions_refused", bad_regions_refused, 30 },
 	{ "info_and_verify", info_and_verify, 30 },
 	{ "link_cut_mid_migration", link_cut_mid_migration, 60 },
 	{ "source_killed", source_killed, 60 },
