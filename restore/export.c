@@ -14,7 +14,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -28,8 +27,11 @@
 #include "../uffd/log.h"
 
 #define EXPORT_PATH	"/thaw.snap"
-#define CALLBACK_BLOCK	(256u << 10) /* copy size of a callback reply */
 #define CONNECTIONS_MAX 256
+/* Most pieces in one writev reply: libmicrohttpd 0.9.75 aborts the process
+ * ("Failed to destroy mutex") on a reply of 4096 iovecs; 768 were fine. */
+#define IOV_PIECES_MAX 512
+#define COPY_BLOCK     (256u << 10) /* bytes a copied reply hands over at a time */
 
 #define OPT(o, field)                                                                              \
 	((o) && (o)->sz >= offsetof(struct thaw_export_opts, field) + sizeof((o)->field)           \
@@ -155,11 +157,32 @@ static enum MHD_Result reply_status(struct MHD_Connection *c, unsigned status,
 	return ret;
 }
 
+/* A reply of too many pieces for one writev, copied out in blocks. */
+static ssize_t copy_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct export_req *rq = cls;
+	uint64_t at = rq->start + pos;
+	size_t done = 0;
+	if (at >= rq->end)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	while (done < max && at < rq->end) {
+		struct thaw__export_piece p;
+		uint64_t want = rq->end - at < max - done ? rq->end - at : max - done;
+		thaw__export_piece_at(&rq->exp->view, at, want, &p);
+		memcpy(buf + done, p.mem, (size_t)p.len);
+		done += (size_t)p.len;
+		at += p.len;
+	}
+	return (ssize_t)done;
+}
+
 /*
  * The response body for [rq->start, rq->end): from the fd (sendfile) when
  * one piece of a memfd holds it all, else straight from memory by writev
  * over its pieces (the tables, and memory, which for a memfd region is its
- * shared mapping); no copy in user space either way.
+ * shared mapping); no copy in user space either way. A range of more
+ * pieces than one writev takes (only a client asking for most of the
+ * object at once: the HTTP store asks at most 4 MiB) is copied instead.
  */
 static struct MHD_Response *body(struct thaw_export *x, struct export_req *rq)
 {
@@ -181,23 +204,19 @@ static struct MHD_Response *body(struct thaw_export *x, struct export_req *rq)
 		if (fd >= 0)
 			close(fd);
 	}
-	size_t n = 0, cap = 16;
-	struct MHD_IoVec *iov = malloc(cap * sizeof(*iov));
-	for (uint64_t at = rq->start; iov && at < rq->end; at += p.len) {
+	struct MHD_IoVec *iov = malloc(IOV_PIECES_MAX * sizeof(*iov));
+	size_t n = 0;
+	for (uint64_t at = rq->start; iov && at < rq->end && n <= IOV_PIECES_MAX; at += p.len) {
 		thaw__export_piece_at(v, at, rq->end - at, &p);
-		if (n == cap) {
-			void *grown = realloc(iov, (cap *= 2) * sizeof(*iov));
-			if (!grown) {
-				free(iov);
-				return NULL;
-			}
-			iov = grown;
-		}
-		iov[n++] = (struct MHD_IoVec){ .iov_base = p.mem, .iov_len = (size_t)p.len };
+		if (n < IOV_PIECES_MAX)
+			iov[n] = (struct MHD_IoVec){ .iov_base = p.mem, .iov_len = (size_t)p.len };
+		n++;
 	}
 	struct MHD_Response *r =
-		iov && n <= UINT_MAX ? MHD_create_response_from_iovec(iov, (unsigned)n, NULL, NULL)
-				     : NULL;
+		!iov ? NULL
+		: n <= IOV_PIECES_MAX
+			? MHD_create_response_from_iovec(iov, (unsigned)n, NULL, NULL)
+			: MHD_create_response_from_callback(len, COPY_BLOCK, copy_cb, rq, NULL);
 	free(iov); /* MHD keeps its own copy */
 	return r;
 }
