@@ -219,8 +219,10 @@ struct thaw_export_region {
 	int prot;	  /* PROT_* recorded for the destination */
 	const char *name; /* copied; NULL = "" */
 	/* >= 0: the memory is this memfd (or shmem file) at memfd_offset, mapped
-	 * shared at addr; it is sent from the fd (sendfile). < 0: anonymous
-	 * private memory, copied out of memory. The fd is not owned. */
+	 * shared at addr; a reply that is one piece of it goes out from the fd
+	 * (sendfile), others by writev from the mapping. < 0: private anonymous
+	 * memory (checked against /proc/self/maps), sent by writev from memory.
+	 * The fd is not owned and must stay open while the export runs. */
 	int memfd;
 	uint64_t memfd_offset;
 };
@@ -343,7 +345,8 @@ THAW_API void thaw_writer_abort(struct thaw_writer *w);
  * (/proc/self/pagemap) or the memfd's holes without reading them. The
  * export freezes nothing: the caller keeps the memory unchanged while it
  * runs. Regions must ascend without overlap. *out is owned by the caller
- * (thaw_export_stop).
+ * (thaw_export_stop). Errors: -EINVAL with a message naming the region and
+ * what is wrong (opts->err_buf and the log), -errno from listening.
  */
 THAW_API int thaw_export_start(const struct thaw_export_region *regions, size_t n,
 			       const struct thaw_export_opts *opts, struct thaw_export **out);
