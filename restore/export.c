@@ -293,9 +293,10 @@ static int start_daemon(struct thaw_export *x, const char *addr, uint16_t port, 
 	}
 	x->daemon = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-		port, NULL, NULL, handle, x, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, x, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, x,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX, MHD_OPTION_END);
+		port, NULL, NULL, handle, x, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, x,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
+		completed, x, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
+		MHD_OPTION_END);
 	if (!x->daemon) {
 		int e = errno ? errno : EADDRINUSE;
 		snprintf(err, err_len, "export: cannot listen on %s:%u: %s", addr, port,
