@@ -28,7 +28,7 @@ ifneq ($(SAN),)
 THAW_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=$(SAN)
 endif
-LIBS := -luring -lzstd -lxxhash -lcurl -lpthread
+LIBS := -luring -lzstd -lxxhash -lcurl -lmicrohttpd -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -40,7 +40,7 @@ LIB_SRCS := $(sort $(wildcard uffd/*.c) $(filter-out restore/cli%.c,$(wildcard r
 CLI_SRCS := $(sort $(wildcard restore/cli*.c))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTLIB_SRCS := $(sort $(filter-out tests/test_%.c,$(wildcard tests/*.c)))
-EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c examples/migrate/*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -148,7 +148,7 @@ uninstall:
 	rm -f $(INSTALL_FILES)
 
 format:
-	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] scripts/*.c)
+	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
 
 clean:
 	rm -rf build

@@ -46,6 +46,7 @@ static int info_json(struct thaw_snapshot *s, const char *uri, const struct thaw
 	cli_json_u64(&j, "file_size", in->file_size);
 	cli_json_u64(&j, "tables_len", in->tables_len);
 	cli_json_u64(&j, "prefetch_count", in->prefetch_count);
+	cli_json_bool(&j, "hashes", in->hashes);
 	cli_json_u64(&j, "raw_bytes", in->raw_bytes);
 	cli_json_u64(&j, "stored_bytes", in->stored_bytes);
 	cli_json_f64(&j, "stored_pct", ratio_pct(in), 2);
@@ -108,6 +109,8 @@ static int info_text(struct thaw_snapshot *s, const char *uri, const struct thaw
 	printf("format    thaw v%u, page %u B, chunk %s\n", in->version, in->page_size,
 	       cli_fmt_bytes(in->chunk_size, a, sizeof(a)));
 	printf("digest    %s\n", in->digest);
+	if (!in->hashes)
+		printf("hashes    none recorded (a live export): chunks are not hash-checked\n");
 	printf("size      raw %s, stored %s (%.1f%% of raw, %.2fx), file %s\n",
 	       cli_fmt_bytes(in->raw_bytes, a, sizeof(a)),
 	       cli_fmt_bytes(in->stored_bytes, b, sizeof(b)), ratio_pct(in),

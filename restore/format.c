@@ -318,10 +318,16 @@ static int check_chunks(struct thaw__layout *l, char *err, size_t err_len)
 			}
 			uint64_t zh =
 				len == h->chunk_size ? zero_hash_full : XXH3_64bits(zeros, len);
-			if (c->hash != zh) {
+			if (thaw__layout_hash(l, c) && c->hash != zh) {
 				r = bad(err, err_len,
 					"chunk %" PRIu64
 					": ZERO chunk whose hash is not that of zeros",
+					id);
+				goto out;
+			}
+			if (!thaw__layout_hash(l, c) && c->hash) {
+				r = bad(err, err_len,
+					"chunk %" PRIu64 ": a hash in a snapshot without hashes",
 					id);
 				goto out;
 			}

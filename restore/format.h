@@ -49,8 +49,13 @@
 #define THAW__CHUNK_DEFAULT   (64u << 10)
 #define THAW__NAME_MAX	      4096
 
+/* Header flags. */
 #define THAW__FMT_F_PREFETCH (1u << 0) /* a prefetch-order table follows the zero masks */
-#define THAW__FMT_F_KNOWN    THAW__FMT_F_PREFETCH
+/* Chunk hashes are not recorded (all zero): a live export computes its view
+ * from memory and cannot afford to hash it all before serving. Readers skip
+ * the hash check; the transport and the paused source are trusted instead. */
+#define THAW__FMT_F_NO_HASH (1u << 1)
+#define THAW__FMT_F_KNOWN   (THAW__FMT_F_PREFETCH | THAW__FMT_F_NO_HASH)
 
 struct thaw__fmt_header {
 	char magic[8];
@@ -146,6 +151,12 @@ void thaw__layout_digest(const struct thaw__fmt_header *hdr, const void *tables,
 uint32_t thaw__layout_chunk_len(const struct thaw__layout *l, uint64_t id);
 /* Source address of chunk id's first byte. */
 uint64_t thaw__layout_chunk_addr(const struct thaw__layout *l, uint64_t id);
+/* The hash chunk c's bytes must have, or NULL when the snapshot records none. */
+static inline const uint64_t *thaw__layout_hash(const struct thaw__layout *l,
+						const struct thaw__fmt_chunk *c)
+{
+	return l->hdr.flags & THAW__FMT_F_NO_HASH ? NULL : &c->hash;
+}
 /* The chunk whose stored bytes back id: id itself, or its DUP target. */
 const struct thaw__fmt_chunk *thaw__layout_stored(const struct thaw__layout *l, uint64_t id);
 

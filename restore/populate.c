@@ -142,11 +142,11 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 	const void *bytes = src;
 	int err;
 	/* Raw chunks are installed straight from the fetched bytes once their hash holds. */
+	const uint64_t *hash = thaw__layout_hash(r->lay, st);
 	if (st->kind == THAW_CHUNK_RAW)
-		err = thaw__hash64(src, len) == st->hash ? 0 : -THAW_E_HASH;
+		err = !hash || thaw__hash64(src, len) == *hash ? 0 : -THAW_E_HASH;
 	else {
-		err = thaw__decode_chunk(dec, st->kind, src, st->stored_len, scratch, len,
-					 st->hash);
+		err = thaw__decode_chunk(dec, st->kind, src, st->stored_len, scratch, len, hash);
 		bytes = scratch;
 	}
 	if (err) {

@@ -325,6 +325,7 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 	st->bytes_read = atomic_load(&r->c.bytes_read);
 	st->fault_p50_us = thaw__lat_pct(&r->c.fault_lat, 50, st->fault_lat_hist);
 	st->fault_p99_us = thaw__lat_pct(&r->c.fault_lat, 99, NULL);
+	st->fault_wait_us = __atomic_load_n(&r->c.fault_lat.sum_us, __ATOMIC_RELAXED);
 	st->start_us = r->start_us;
 	st->resident_us = atomic_load(&r->resident_us);
 	st->resident = st->resident_us != 0;

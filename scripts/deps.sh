@@ -3,8 +3,8 @@
 # As root this runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
 
-pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev
-      nginx-light python3 zstd curl openssl)
+pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libmicrohttpd-dev
+      nginx-light python3 zstd curl openssl iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

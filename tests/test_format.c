@@ -648,6 +648,7 @@ static int case_header_fields(void)
 		F(codec, 0, 0),
 		F(codec, 2, 0),
 		F(flags, 1u << 31, 0),
+		F(flags, 4, 0),
 		F(region_count, 1ull << 60, 0),
 		F(region_count, 1, 1),
 		F(region_off, 1, 1),
