@@ -122,6 +122,9 @@ struct thaw_snapshot_info {
 	/* 1: chunk hashes are recorded and checked on every read; 0: a live
 	 * export's view (thaw_export_start), whose chunks are not hash-checked. */
 	int hashes;
+	/* Working-set pages stored compactly in frames (see thaw_optimize); 0 = none. */
+	uint64_t ws_pages;
+	uint64_t ws_frames;
 };
 
 struct thaw_region_info {
@@ -159,10 +162,16 @@ struct thaw_restore_opts {
 	int background_threads; /* decompression threads for the background pass; 0 = online CPUs */
 	/*
 	 * When set, the restore names its snapshot in this trace and appends a
-	 * chunk record each time a fault first touches a chunk (first-touch
-	 * order, t_us from the restore's start), on the manager thread. A trace
-	 * that already names another snapshot is refused (-EINVAL). Owned by the
-	 * caller; do not touch it until thaw_restore_free has returned.
+	 * page record (the page's source address, i.e. its recorded address,
+	 * whatever address it is restored at) each time a fault first touches
+	 * a page (first-touch order, t_us from the restore's start), on the
+	 * manager thread. A recording run is on demand and page-granular: each
+	 * fault installs only its own page (its chunk decoded again, or taken
+	 * from a small cache), nothing is prefetched and there is no
+	 * background pass, so every first touch is seen. It is slower; it is
+	 * done once. A trace that already names another snapshot is refused
+	 * (-EINVAL). Owned by the caller; do not touch it until
+	 * thaw_restore_free has returned.
 	 */
 	struct thaw_trace *record;
 };
@@ -201,6 +210,12 @@ struct thaw_stats {
 	uint64_t prefetch_late;	   /* faults on prefetch-order chunks not yet installed */
 	uint64_t faults_unlisted;  /* faults on chunks outside the prefetch order */
 	uint64_t prefetch_done_us; /* start until every prefetch-order chunk was in; 0 = not yet */
+	/* The working-set frames (thaw_optimize from page records): pages_prefetch
+	 * counts the pages they installed too; a fault on a listed page not in yet
+	 * counts in prefetch_late, any other fault in faults_unlisted. */
+	uint64_t ws_pages;	 /* working-set pages the snapshot lists */
+	uint64_t pages_ws;	 /* of them, installed by the frame stream before a touch */
+	uint64_t frames_dropped; /* frames unreadable or failing their hash: chunks served */
 };
 
 struct thaw_writer_opts {
@@ -361,12 +376,13 @@ THAW_API void thaw_writer_abort(struct thaw_writer *w);
 
 /*
  * First-touch traces. A trace lists what a run touched first, in order:
- * chunk ids of one snapshot (recorded by a restore) or page addresses
- * (recorded from the kernel's side by `thaw trace`). The file format is a
- * text file, one record a line (see README "Trace files"):
+ * page addresses (recorded by a restore, as source addresses, or from the
+ * kernel's side by `thaw trace`) or chunk ids of one snapshot. The file
+ * format is a text file, one record a line (see README "Trace files"):
  *
  *   thaw-trace 1
- *   snapshot <32 hex digits>      only with chunk records: whose ids they are
+ *   snapshot <32 hex digits>      whose chunk ids (or recorded pages) these are;
+ *                                 required with chunk records
  *   <t_us> chunk <id>
  *   <t_us> page 0x<addr> <tid>
  *
@@ -404,6 +420,9 @@ struct thaw_optimize_result {
 	uint64_t stored_bytes;	 /* length of the working set's range at the front of the data */
 	uint64_t pages_ignored;	 /* page records outside every region */
 	char digest[33];	 /* the new snapshot's digest */
+	uint64_t ws_pages;	 /* stored pages the page records name, packed in frames */
+	uint64_t ws_frames;
+	uint64_t frame_bytes; /* the frames' stored bytes (part of stored_bytes) */
 };
 
 /*
@@ -411,8 +430,12 @@ struct thaw_optimize_result {
  * whose chunk data starts with the chunks the traces touched, in
  * first-touch order (several traces merge by earliest touch, ties by trace
  * order), followed by the rest in address order, and which carries that
- * order as its prefetch order. Memory content, addresses and chunk ids are
- * unchanged; stored bytes are copied, not recompressed; the digest changes.
+ * order as its prefetch order. Page records also name the working set page
+ * by page: those pages (zero pages aside) are stored once more, in
+ * first-touch order, packed into zstd frames of up to 64 pages at the very
+ * front of the data, which a restore streams and installs before anything
+ * else. Memory content, addresses and chunk ids are unchanged; chunks'
+ * stored bytes are copied, not recompressed; the digest changes.
  * Chunk records must come from snap (its digest, ids in range); page records
  * are mapped through the recorded region addresses. A trace that does not
  * fit is refused with -EINVAL and a message naming it. res may be NULL.

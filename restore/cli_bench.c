@@ -946,6 +946,9 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 		cli_json_u64(&j, "prefetch_late", b->lib.prefetch_late);
 		cli_json_u64(&j, "faults_unlisted", b->lib.faults_unlisted);
 		cli_json_u64(&j, "prefetch_hits", prefetch_hits(b));
+		cli_json_u64(&j, "ws_pages", b->lib.ws_pages);
+		cli_json_u64(&j, "pages_ws", b->lib.pages_ws);
+		cli_json_u64(&j, "frames_dropped", b->lib.frames_dropped);
 		if (b->lib.prefetch_done_us)
 			cli_json_f64(&j, "prefetch_done_ms", (double)b->lib.prefetch_done_us / 1e3,
 				     3);
@@ -1044,6 +1047,12 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 			       (unsigned long long)b->lib.prefetch_late,
 			       (unsigned long long)b->lib.faults_unlisted,
 			       (double)b->lib.prefetch_done_us / 1e3);
+		if (b->lib.ws_pages)
+			printf("  working set       %llu of %llu listed pages installed by the "
+			       "frames; %llu frames dropped\n",
+			       (unsigned long long)b->lib.pages_ws,
+			       (unsigned long long)b->lib.ws_pages,
+			       (unsigned long long)b->lib.frames_dropped);
 	} else if (b->bytes_read) {
 		printf("  bytes read        %s\n", cli_fmt_bytes(b->bytes_read, a, sizeof(a)));
 	}

@@ -46,6 +46,8 @@ static int info_json(struct thaw_snapshot *s, const char *uri, const struct thaw
 	cli_json_u64(&j, "file_size", in->file_size);
 	cli_json_u64(&j, "tables_len", in->tables_len);
 	cli_json_u64(&j, "prefetch_count", in->prefetch_count);
+	cli_json_u64(&j, "ws_pages", in->ws_pages);
+	cli_json_u64(&j, "ws_frames", in->ws_frames);
 	cli_json_bool(&j, "hashes", in->hashes);
 	cli_json_u64(&j, "raw_bytes", in->raw_bytes);
 	cli_json_u64(&j, "stored_bytes", in->stored_bytes);
@@ -123,6 +125,9 @@ static int info_text(struct thaw_snapshot *s, const char *uri, const struct thaw
 	if (in->prefetch_count)
 		printf("\nprefetch  %llu chunks in recorded first-touch order",
 		       (unsigned long long)in->prefetch_count);
+	if (in->ws_pages)
+		printf("\nworking set %llu pages in %llu frames, streamed first",
+		       (unsigned long long)in->ws_pages, (unsigned long long)in->ws_frames);
 	printf("\nregions   %llu\n", (unsigned long long)in->region_count);
 	printf("  %5s  %-18s  %-18s  %10s  %4s  %s\n", "index", "start", "end", "size", "prot",
 	       "name");

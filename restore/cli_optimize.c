@@ -80,6 +80,12 @@ static void print_result(const struct optimize_args *a, const struct thaw_optimi
 		printf("%s: %llu chunks in first-touch order (%s at the front), digest %s\n",
 		       a->out, (unsigned long long)res->chunks_ordered,
 		       cli_fmt_bytes(res->stored_bytes, b, sizeof(b)), res->digest);
+		if (res->ws_pages)
+			printf("  %llu working-set pages packed in %llu frames (%s), streamed "
+			       "first\n",
+			       (unsigned long long)res->ws_pages,
+			       (unsigned long long)res->ws_frames,
+			       cli_fmt_bytes(res->frame_bytes, b, sizeof(b)));
 		if (res->pages_ignored)
 			printf("  %llu page records outside every region were ignored\n",
 			       (unsigned long long)res->pages_ignored);
@@ -94,6 +100,9 @@ static void print_result(const struct optimize_args *a, const struct thaw_optimi
 	cli_json_u64(&j, "chunks_ordered", res->chunks_ordered);
 	cli_json_u64(&j, "stored_bytes", res->stored_bytes);
 	cli_json_u64(&j, "pages_ignored", res->pages_ignored);
+	cli_json_u64(&j, "ws_pages", res->ws_pages);
+	cli_json_u64(&j, "ws_frames", res->ws_frames);
+	cli_json_u64(&j, "frame_bytes", res->frame_bytes);
 	cli_json_str(&j, "digest", res->digest);
 	cli_json_obj_end(&j);
 }

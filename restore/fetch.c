@@ -178,20 +178,14 @@ static void add_pending(struct thaw_restore *r, uint64_t id)
 	r->pending[r->npending++] = id;
 }
 
-/* Record a chunk's first touch, and whether the prefetch was too late for it. */
-static void note_fault(struct thaw_restore *r, uint64_t id, uint64_t now)
+/* Whether the prefetch was too late for a fault: by page with working-set pages, else by chunk. */
+static void note_fault(struct thaw_restore *r, uint64_t id, uint64_t g)
 {
-	if (!r->in_prefetch[id])
+	bool listed = r->page_frame ? r->page_frame[g] != 0 : r->in_prefetch[id] != 0;
+	if (!listed)
 		atomic_fetch_add_explicit(&r->c.faults_unlisted, 1, memory_order_relaxed);
 	else if (atomic_load(&r->state[id]) != CHUNK_DONE)
 		atomic_fetch_add_explicit(&r->c.prefetch_late, 1, memory_order_relaxed);
-	if (!r->record || r->fault_seen[id])
-		return;
-	r->fault_seen[id] = 1;
-	int err = thaw_trace_add_chunk(r->record, (now - r->t_start_ns) / 1000, id);
-	if (err)
-		thaw__warn(r->log, "recording chunk %llu: %s", (unsigned long long)id,
-			   thaw_strerror(err));
 }
 
 static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
@@ -209,8 +203,17 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 		return;
 	}
 	uint64_t id = l->regions[m->index].first_chunk + (addr - m->base) / l->hdr.chunk_size;
+	uint64_t g = l->regions[m->index].first_chunk * l->pages_per_chunk +
+		     (addr - m->base) / l->hdr.page_size;
 	uint64_t now = thaw__now_ns();
-	note_fault(r, id, now);
+	if (r->record) {
+		uint64_t off = (addr - m->base) & ~(uint64_t)(l->hdr.page_size - 1);
+		thaw__record_fault(r, id, l->regions[m->index].addr + off, m->base + off, now);
+		return;
+	}
+	note_fault(r, id, g);
+	if (thaw__ws_fault(r, g, now))
+		return;
 	uint64_t none = 0;
 	atomic_compare_exchange_strong(&r->fault_ns[id], &none, now);
 	r->fault_since_bg = true;
@@ -343,7 +346,7 @@ static void submit_prefetch(struct thaw_restore *r)
 {
 	const struct thaw__layout *l = r->lay;
 	const struct thaw__store *s = r->snap->store;
-	uint64_t n = l->hdr.prefetch_count;
+	uint64_t n = l->prefetch_count;
 	bool submitted = false;
 	while (r->pf_cursor < n) {
 		const uint64_t *ids = &l->prefetch[r->pf_cursor];
@@ -454,9 +457,13 @@ static void on_tick(void *ctx)
 		return;
 	submit_pending(r);
 	submit_redo(r);
-	/* The working set goes first, from the very start; the rest follows it. */
-	submit_prefetch(r);
-	if ((r->bg_open && !(r->flags & THAW_RESTORE_NO_BACKGROUND)) ||
+	/* The working set goes first, from the very start: its frames, then its
+	 * chunks; the rest follows it. A recording run fetches only on faults. */
+	if (!r->record && thaw__ws_submit(r))
+		workers_ensure(r);
+	if (!r->record && r->ws_cursor >= r->lay->frame_count)
+		submit_prefetch(r);
+	if ((r->bg_open && !(r->flags & THAW_RESTORE_NO_BACKGROUND) && !r->record) ||
 	    atomic_load(&r->finish_requested))
 		submit_background(r);
 	if (atomic_load(&r->chunks_left) == 0)

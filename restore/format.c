@@ -141,15 +141,15 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
 		return bad(err, err_len,
 			   "header.prefetch_off: %" PRIu64 " must be 0 without the PREFETCH flag",
 			   h.prefetch_off);
-	if (!prefetch && h.prefetch_count)
+	if (!prefetch && h.prefetch_len)
 		return bad(err, err_len,
-			   "header.prefetch_count: %" PRIu64 " must be 0 without the PREFETCH flag",
-			   h.prefetch_count);
-	if (prefetch && (!h.prefetch_count || h.prefetch_count > h.chunk_count))
+			   "header.prefetch_len: %" PRIu64 " must be 0 without the PREFETCH flag",
+			   h.prefetch_len);
+	if (prefetch && h.prefetch_len < sizeof(struct thaw__fmt_prefetch))
 		return bad(err, err_len,
-			   "header.prefetch_count: %" PRIu64
-			   " is outside 1..header.chunk_count %" PRIu64,
-			   h.prefetch_count, h.chunk_count);
+			   "header.prefetch_len: %" PRIu64
+			   " is shorter than the %zu-byte section header",
+			   h.prefetch_len, sizeof(struct thaw__fmt_prefetch));
 	if (h.file_size != file_size)
 		return bad(err, err_len,
 			   "header.file_size: %" PRIu64 " but the file is %" PRIu64 " bytes",
@@ -186,18 +186,18 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
 				prefetch ? h.prefetch_off : h.tables_len,
 				prefetch ? "prefetch_off" : "tables_len", &end, err, err_len);
 	if (!r && prefetch)
-		r = check_table("prefetch_off", h.prefetch_off, "prefetch_count", h.prefetch_count,
-				sizeof(uint64_t), end, "the zero masks", h.tables_len, "tables_len",
-				&end, err, err_len);
+		r = check_table("prefetch_off", h.prefetch_off, "prefetch_len", h.prefetch_len, 1,
+				end, "the zero masks", h.tables_len, "tables_len", &end, err,
+				err_len);
 	if (r)
 		return r;
 	if (end != h.tables_len)
 		return bad(err, err_len,
 			   "header.tables_len: %" PRIu64 " but the %s of header.%s %" PRIu64
 			   " end at %" PRIu64,
-			   h.tables_len, prefetch ? "prefetch order" : "zero masks",
-			   prefetch ? "prefetch_count" : "chunk_count",
-			   prefetch ? h.prefetch_count : h.chunk_count, end);
+			   h.tables_len, prefetch ? "prefetch section" : "zero masks",
+			   prefetch ? "prefetch_len" : "chunk_count",
+			   prefetch ? h.prefetch_len : h.chunk_count, end);
 	if (h.raw_bytes > UINT64_MAX - THAW__CHUNK_MAX ||
 	    h.raw_bytes / h.chunk_size > h.chunk_count)
 		return bad(err, err_len,
@@ -424,29 +424,152 @@ out:
 	return r;
 }
 
-/* The prefetch order names real chunks, each once. */
-static int check_prefetch(const struct thaw__layout *l, char *err, size_t err_len)
+/* Is bit i of the bitmap set? Sets it either way. */
+static bool test_and_set(uint64_t *bits, uint64_t i)
 {
-	uint64_t n = l->hdr.chunk_count;
-	uint64_t *seen = calloc((n + 63) / 64, sizeof(*seen));
-	if (!seen)
+	bool was = bits[i / 64] >> (i % 64) & 1;
+	bits[i / 64] |= 1ull << (i % 64);
+	return was;
+}
+
+/* The section's counts, and that its arrays fill prefetch_len exactly. */
+static int check_prefetch_counts(struct thaw__layout *l, const uint8_t *t, char *err,
+				 size_t err_len)
+{
+	const struct thaw__fmt_header *h = &l->hdr;
+	struct thaw__fmt_prefetch s;
+	memcpy(&s, t + h->prefetch_off, sizeof(s));
+	uint64_t left = h->prefetch_len - sizeof(s);
+	if (!s.chunk_count || s.chunk_count > h->chunk_count || s.chunk_count > left / 8)
+		return bad(err, err_len,
+			   "prefetch.chunk_count: %" PRIu64
+			   " is outside 1..header.chunk_count %" PRIu64
+			   " or past header.prefetch_len",
+			   s.chunk_count, h->chunk_count);
+	left -= s.chunk_count * 8;
+	if (s.page_count / l->pages_per_chunk > h->chunk_count || s.page_count > left / 8)
+		return bad(err, err_len,
+			   "prefetch.page_count: %" PRIu64
+			   " pages do not fit in header.prefetch_len %" PRIu64
+			   " or in the snapshot",
+			   s.page_count, h->prefetch_len);
+	left -= s.page_count * 8;
+	if (!s.page_count != !s.frame_count || s.frame_count > s.page_count)
+		return bad(err, err_len,
+			   "prefetch.frame_count: %" PRIu64 " frames for %" PRIu64 " pages",
+			   s.frame_count, s.page_count);
+	if (left != s.frame_count * sizeof(struct thaw__fmt_frame))
+		return bad(err, err_len,
+			   "header.prefetch_len: %" PRIu64
+			   " does not match prefetch.chunk_count %" PRIu64 ", page_count %" PRIu64
+			   " and frame_count %" PRIu64,
+			   h->prefetch_len, s.chunk_count, s.page_count, s.frame_count);
+	const uint8_t *p = t + h->prefetch_off + sizeof(s);
+	l->prefetch = (const void *)p;
+	l->prefetch_count = s.chunk_count;
+	l->ws_pages = (const void *)(p + s.chunk_count * 8);
+	l->ws_page_count = s.page_count;
+	l->frames = (const void *)(p + (s.chunk_count + s.page_count) * 8);
+	l->frame_count = s.frame_count;
+	return 0;
+}
+
+/* Working-set pages: real data pages (not zero, not in a ZERO chunk), each once. */
+static int check_ws_pages(const struct thaw__layout *l, uint64_t *seen, char *err, size_t err_len)
+{
+	for (uint64_t i = 0; i < l->ws_page_count; i++) {
+		uint64_t g = l->ws_pages[i], id = g / l->pages_per_chunk;
+		uint32_t p = (uint32_t)(g % l->pages_per_chunk);
+		if (id >= l->hdr.chunk_count ||
+		    p >= thaw__layout_chunk_len(l, id) / l->hdr.page_size)
+			return bad(err, err_len,
+				   "prefetch page entry %" PRIu64 ": page %" PRIu64
+				   " is not a page of the snapshot",
+				   i, g);
+		if (l->chunks[id].kind == THAW_CHUNK_ZERO ||
+		    (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1))
+			return bad(err, err_len,
+				   "prefetch page entry %" PRIu64 ": page %" PRIu64
+				   " is a zero page (zero pages are not stored in frames)",
+				   i, g);
+		if (test_and_set(seen, g))
+			return bad(err, err_len,
+				   "prefetch page entry %" PRIu64 ": page %" PRIu64
+				   " is listed twice",
+				   i, g);
+	}
+	return 0;
+}
+
+/* Frames: in the data section, plausible lengths, and together exactly the page list. */
+static int check_frames(struct thaw__layout *l, char *err, size_t err_len)
+{
+	const struct thaw__fmt_header *h = &l->hdr;
+	uint64_t next = 0;
+	for (uint64_t i = 0; i < l->frame_count; i++) {
+		const struct thaw__fmt_frame *f = &l->frames[i];
+		if (!f->page_count || f->page_count > THAW__FRAME_PAGES_MAX ||
+		    f->page_count > l->ws_page_count - next)
+			return bad(err, err_len,
+				   "frame %" PRIu64
+				   ": page_count %u is outside 1..%u or past the %" PRIu64
+				   " listed pages",
+				   i, f->page_count, THAW__FRAME_PAGES_MAX, l->ws_page_count);
+		size_t bound = ZSTD_compressBound((size_t)f->page_count * h->page_size);
+		if (!f->stored_len || f->stored_len > bound)
+			return bad(err, err_len,
+				   "frame %" PRIu64 ": stored_len %u is outside 1..%zu", i,
+				   f->stored_len, bound);
+		if (f->offset < h->data_off || f->offset > h->file_size ||
+		    f->stored_len > h->file_size - f->offset)
+			return bad(err, err_len,
+				   "frame %" PRIu64 ": offset %" PRIu64
+				   " + stored_len %u is outside "
+				   "the data section",
+				   i, f->offset, f->stored_len);
+		l->frame_first[i] = next;
+		next += f->page_count;
+	}
+	if (next != l->ws_page_count)
+		return bad(err, err_len,
+			   "prefetch.frame_count: its frames hold %" PRIu64
+			   " pages, not page_count %" PRIu64,
+			   next, l->ws_page_count);
+	return 0;
+}
+
+/* The prefetch section names real chunks and pages, each once, and frames that hold them. */
+static int check_prefetch(struct thaw__layout *l, const uint8_t *t, char *err, size_t err_len)
+{
+	int r = check_prefetch_counts(l, t, err, err_len);
+	if (r)
+		return r;
+	uint64_t n = l->hdr.chunk_count, npages = n * l->pages_per_chunk;
+	uint64_t *seen = calloc((npages + 63) / 64 + 1, sizeof(*seen));
+	l->frame_first = malloc((l->frame_count + 1) * sizeof(*l->frame_first));
+	if (!seen || !l->frame_first) {
+		free(seen);
 		return -ENOMEM;
-	int r = 0;
-	for (uint64_t i = 0; i < l->hdr.prefetch_count && !r; i++) {
+	}
+	for (uint64_t i = 0; i < l->prefetch_count && !r; i++) {
 		uint64_t id = l->prefetch[i];
 		if (id >= n)
 			r = bad(err, err_len,
 				"prefetch order entry %" PRIu64 ": chunk %" PRIu64
 				" is not below header.chunk_count %" PRIu64,
 				i, id, n);
-		else if (seen[id / 64] >> (id % 64) & 1)
+		else if (test_and_set(seen, id))
 			r = bad(err, err_len,
 				"prefetch order entry %" PRIu64 ": chunk %" PRIu64
 				" is listed twice",
 				i, id);
-		else
-			seen[id / 64] |= 1ull << (id % 64);
 	}
+	if (!r) {
+		memset(seen, 0, ((npages + 63) / 64 + 1) * sizeof(*seen));
+		r = check_ws_pages(l, seen, err, err_len);
+	}
+	if (!r)
+		r = check_frames(l, err, err_len);
 	free(seen);
 	return r;
 }
@@ -496,10 +619,8 @@ int thaw__layout_parse(void *tables, uint64_t tables_len, uint64_t file_size,
 		}
 	}
 	r = check_chunks(&l, err, err_len);
-	if (!r && (l.hdr.flags & THAW__FMT_F_PREFETCH)) {
-		l.prefetch = (const void *)(t + l.hdr.prefetch_off);
-		r = check_prefetch(&l, err, err_len);
-	}
+	if (!r && (l.hdr.flags & THAW__FMT_F_PREFETCH))
+		r = check_prefetch(&l, t, err, err_len);
 	if (r)
 		goto fail;
 	*out = l;
@@ -519,6 +640,7 @@ void thaw__layout_free(struct thaw__layout *l)
 			free(l->region_names[i]);
 	free(l->region_names);
 	free(l->chunk_region);
+	free(l->frame_first);
 	free(l->tables);
 	memset(l, 0, sizeof(*l));
 }

@@ -9,9 +9,17 @@
  *   names_off         names_len bytes: region names, not NUL-terminated
  *   chunk_off         chunk_count × struct thaw__fmt_chunk
  *   zmask_off         chunk_count × zmask_words u64: bit p set = page p of the chunk is zero
- *   prefetch_off      (flag PREFETCH) prefetch_count u64 chunk ids: the order a recorded run
- *                     first touched them; each id once (ZERO chunks too: a restore
- *                     installs them ahead of their touch as it does the others)
+ *   prefetch_off      (flag PREFETCH) prefetch_len bytes, the prefetch section:
+ *                       struct thaw__fmt_prefetch (the three counts below)
+ *                       chunk_count u64 chunk ids: the order a recorded run first
+ *                         touched them; each id once (ZERO chunks too: a restore
+ *                         installs them ahead of their touch as it does the others)
+ *                       page_count u64 working-set pages, in first-touch order, as
+ *                         global page numbers (chunk id * pages_per_chunk + page);
+ *                         each once, none in a ZERO chunk or zero-mask page
+ *                       frame_count struct thaw__fmt_frame: the pages grouped in list
+ *                         order, each frame one zstd frame of its pages' raw
+ *                         bytes concatenated, stored in the data section
  *   tables_len        = end of the last table = data_off
  *   data_off          data_len bytes of chunk data
  *   file_size         = data_off + data_len
@@ -27,10 +35,12 @@
  * non-ZERO, non-DUP chunk whose stored bytes it shares; its offset and
  * length repeat the target's. The hash is xxh3-64 of the raw bytes.
  *
- * Flags: bit 0 (PREFETCH) says the prefetch order is present; without it
- * prefetch_off and prefetch_count are 0. `thaw optimize` lays the stored
- * bytes of the listed chunks out first, in that order, so the working set
- * is one sequential range; a reader does not rely on that layout.
+ * Flags: bit 0 (PREFETCH) says the prefetch section is present; without it
+ * prefetch_off and prefetch_len are 0. `thaw optimize` writes the frames
+ * first in the data section, then the stored bytes of the listed chunks in
+ * that order, so the working set is one sequential range; a reader does
+ * not rely on that layout. A frame repeats bytes its chunks hold: the
+ * chunks stay the truth, a frame is only a faster way to the same pages.
  */
 #ifndef THAW_RESTORE_FORMAT_H
 #define THAW_RESTORE_FORMAT_H
@@ -48,6 +58,7 @@
 #define THAW__CHUNK_MAX	      (2u << 20)
 #define THAW__CHUNK_DEFAULT   (64u << 10)
 #define THAW__NAME_MAX	      4096
+#define THAW__FRAME_PAGES_MAX 64 /* pages in one working-set frame */
 
 /* Header flags. */
 #define THAW__FMT_F_PREFETCH (1u << 0) /* a prefetch-order table follows the zero masks */
@@ -77,9 +88,9 @@ struct thaw__fmt_header {
 	uint64_t data_len;
 	uint64_t file_size;
 	uint64_t raw_bytes; /* sum of region lengths */
-	/* The prefetch order: 0 and 0 without THAW__FMT_F_PREFETCH. */
+	/* The prefetch section: 0 and 0 without THAW__FMT_F_PREFETCH. */
 	uint64_t prefetch_off;
-	uint64_t prefetch_count;
+	uint64_t prefetch_len; /* bytes */
 	uint8_t digest[16];
 };
 
@@ -103,9 +114,25 @@ struct thaw__fmt_chunk {
 	uint32_t pad2;
 };
 
+/* Start of the prefetch section: the counts of the arrays that follow it. */
+struct thaw__fmt_prefetch {
+	uint64_t chunk_count; /* 1..header.chunk_count */
+	uint64_t page_count;  /* working-set pages; 0 = a chunk order only */
+	uint64_t frame_count; /* 0 exactly when page_count is 0 */
+};
+
+struct thaw__fmt_frame {
+	uint64_t offset; /* absolute file offset of the zstd frame */
+	uint32_t stored_len;
+	uint32_t page_count; /* 1..THAW__FRAME_PAGES_MAX: the next pages of the page list */
+	uint64_t hash;	     /* xxh3-64 of the raw bytes (page_count pages) */
+};
+
 _Static_assert(sizeof(struct thaw__fmt_header) == THAW__FMT_HEADER_SIZE, "header size");
 _Static_assert(sizeof(struct thaw__fmt_region) == 40, "region entry size");
 _Static_assert(sizeof(struct thaw__fmt_chunk) == 32, "chunk entry size");
+_Static_assert(sizeof(struct thaw__fmt_prefetch) == 24, "prefetch section header size");
+_Static_assert(sizeof(struct thaw__fmt_frame) == 24, "frame entry size");
 
 /* A validated snapshot layout, parsed from the first tables_len bytes. */
 struct thaw__layout {
@@ -115,7 +142,14 @@ struct thaw__layout {
 	const char *names;
 	const struct thaw__fmt_chunk *chunks;
 	const uint64_t *zmask;
-	const uint64_t *prefetch; /* hdr.prefetch_count chunk ids, NULL without the flag */
+	/* The prefetch section, all NULL / 0 without the flag. */
+	const uint64_t *prefetch; /* prefetch_count chunk ids */
+	uint64_t prefetch_count;
+	const uint64_t *ws_pages; /* ws_page_count global page numbers */
+	uint64_t ws_page_count;
+	const struct thaw__fmt_frame *frames;
+	uint64_t frame_count;
+	uint64_t *frame_first;	  /* owned: index in ws_pages of each frame's first page */
 	uint32_t zmask_words;	  /* u64 words of zero mask per chunk */
 	uint32_t pages_per_chunk; /* chunk_size / page_size */
 	char **region_names;	  /* owned, NUL-terminated copies */

@@ -2,9 +2,11 @@
 /*
  * thaw_optimize: rewrite a snapshot so a recorded working set is one
  * sequential range at the front of the data, and name it in a prefetch
- * order. Stored bytes are copied as they are (never recompressed), so
- * content, hashes and addresses stay what they were; only offsets, the
- * prefetch table and therefore the digest change.
+ * section. With page records, the touched pages themselves come first,
+ * packed into frames (ws_frames.c), so a replay decodes only those pages;
+ * then the touched chunks. Chunks' stored bytes are copied as they are
+ * (never recompressed), so content, hashes and addresses stay what they
+ * were; only offsets, the prefetch section and therefore the digest change.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 
 #include "snapshot.h"
 #include "trace.h"
+#include "ws_frames.h"
 
 /* Largest single copy: runs of stored bytes that stay adjacent are moved in one go. */
 #define COPY_MAX (8u << 20)
@@ -85,7 +88,8 @@ static int copy_data(struct thaw_snapshot *snap, const struct placement *p, int 
 
 /* Write header+tables then data to a temporary file beside path, and rename it into place. */
 static int write_snapshot(struct thaw_snapshot *snap, const void *tables, uint64_t tables_len,
-			  const struct placement *p, const char *path, char *err, size_t err_len)
+			  const struct thaw__ws_frames *fr, const struct placement *p,
+			  const char *path, char *err, size_t err_len)
 {
 	char tmp[4096];
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
@@ -95,6 +99,8 @@ static int write_snapshot(struct thaw_snapshot *snap, const void *tables, uint64
 	if (fd < 0)
 		return thaw__fail(&snap->log, err, err_len, -errno, "%s: %s", tmp, strerror(errno));
 	int r = write_all(fd, tables, tables_len, 0);
+	if (!r)
+		r = write_all(fd, fr->data, fr->len, tables_len);
 	if (!r)
 		r = copy_data(snap, p, fd);
 	if (!r && (fchmod(fd, 0644) || fsync(fd)))
@@ -111,21 +117,35 @@ static int write_snapshot(struct thaw_snapshot *snap, const void *tables, uint64
 	return 0;
 }
 
-/* The new tables: the old ones up to the zero masks, the prefetch order, new offsets. */
-static int build_tables(const struct thaw__layout *l, const uint64_t *order, uint64_t count,
-			struct placement *p, uint8_t **out, struct thaw__fmt_header *h)
+/* The new tables: the old ones up to the zero masks, the prefetch section, new offsets. */
+static int build_tables(const struct thaw__layout *l, const struct thaw__trace_order *o,
+			struct thaw__ws_frames *fr, struct placement *p, uint8_t **out,
+			struct thaw__fmt_header *h)
 {
 	uint64_t zm_end =
 		l->hdr.zmask_off + l->hdr.chunk_count * (uint64_t)l->zmask_words * sizeof(uint64_t);
-	uint64_t len = zm_end + count * sizeof(uint64_t);
+	struct thaw__fmt_prefetch sec = { o->nchunks, o->npages, fr->count };
+	uint64_t sec_len = sizeof(sec) + (o->nchunks + o->npages) * sizeof(uint64_t) +
+			   fr->count * sizeof(struct thaw__fmt_frame);
+	uint64_t len = zm_end + sec_len;
 	uint8_t *t = malloc(len);
 	if (!t)
 		return -ENOMEM;
 	memcpy(t, l->tables, zm_end);
-	memcpy(t + zm_end, order, count * sizeof(uint64_t));
-	p->cursor = len;
-	for (uint64_t i = 0; i < count; i++)
-		place(p, l, order[i]);
+	uint8_t *q = t + zm_end;
+	memcpy(q, &sec, sizeof(sec));
+	q += sizeof(sec);
+	memcpy(q, o->chunks, o->nchunks * sizeof(uint64_t));
+	q += o->nchunks * sizeof(uint64_t);
+	memcpy(q, o->pages, o->npages * sizeof(uint64_t));
+	q += o->npages * sizeof(uint64_t);
+	/* The frames go first in the data, right after the tables. */
+	for (uint64_t k = 0; k < fr->count; k++)
+		fr->frames[k].offset += len;
+	memcpy(q, fr->frames, fr->count * sizeof(struct thaw__fmt_frame));
+	p->cursor = len + fr->len;
+	for (uint64_t i = 0; i < o->nchunks; i++)
+		place(p, l, o->chunks[i]);
 	p->ordered_end = p->cursor;
 	for (uint64_t id = 0; id < l->hdr.chunk_count; id++)
 		place(p, l, id);
@@ -136,7 +156,7 @@ static int build_tables(const struct thaw__layout *l, const uint64_t *order, uin
 	*h = l->hdr;
 	h->flags |= THAW__FMT_F_PREFETCH;
 	h->prefetch_off = zm_end;
-	h->prefetch_count = count;
+	h->prefetch_len = sec_len;
 	h->tables_len = h->data_off = len;
 	h->data_len = p->cursor - len;
 	h->file_size = p->cursor;
@@ -160,16 +180,25 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	struct thaw_snapshot_info info;
 	thaw_snapshot_get_info(snap, &info);
 	char why[512] = "";
-	uint64_t *order = NULL, count = 0, ignored = 0;
-	int r = thaw__trace_order(traces, o.trace_names, ntraces, l, info.digest, &order, &count,
-				  &ignored, why, sizeof(why));
+	struct thaw__trace_order ord;
+	int r = thaw__trace_order(traces, o.trace_names, ntraces, l, info.digest, &ord, why,
+				  sizeof(why));
 	if (r)
 		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, r, "%s",
 				  why[0] ? why : thaw_strerror(r));
-	if (!count) {
-		free(order);
+	if (!ord.nchunks) {
+		free(ord.chunks);
+		free(ord.pages);
 		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, -EINVAL,
 				  "the traces touch no chunk of the snapshot: nothing to order");
+	}
+	struct thaw__ws_frames fr = { 0 };
+	r = thaw__ws_frames_build(snap, ord.pages, ord.npages, &fr);
+	if (r) {
+		free(ord.chunks);
+		free(ord.pages);
+		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, r,
+				  "packing the working-set pages: %s", thaw_strerror(r));
 	}
 	struct placement p = { .new_off = malloc(l->hdr.chunk_count * sizeof(uint64_t)),
 			       .seq = malloc(l->hdr.chunk_count * sizeof(uint64_t)) };
@@ -179,22 +208,27 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	for (uint64_t id = 0; !r && id < l->hdr.chunk_count; id++)
 		p.new_off[id] = UNPLACED;
 	if (!r)
-		r = build_tables(l, order, count, &p, &tables, &h);
+		r = build_tables(l, &ord, &fr, &p, &tables, &h);
 	if (!r)
-		r = write_snapshot(snap, tables, h.tables_len, &p, out_path, o.err_buf,
+		r = write_snapshot(snap, tables, h.tables_len, &fr, &p, out_path, o.err_buf,
 				   o.err_buf_size);
 	else
 		thaw__fail(&snap->log, o.err_buf, o.err_buf_size, r, "%s", thaw_strerror(r));
 	if (!r && res) {
 		memset(res, 0, sizeof(*res));
-		res->chunks_ordered = count;
-		res->pages_ignored = ignored;
+		res->chunks_ordered = ord.nchunks;
+		res->pages_ignored = ord.ignored;
 		res->stored_bytes = p.ordered_end - h.data_off;
+		res->ws_pages = ord.npages;
+		res->ws_frames = fr.count;
+		res->frame_bytes = fr.len;
 		for (int i = 0; i < 16; i++)
 			snprintf(res->digest + 2 * i, 3, "%02x", h.digest[i]);
 	}
 	free(tables);
-	free(order);
+	thaw__ws_frames_free(&fr);
+	free(ord.chunks);
+	free(ord.pages);
 	free(p.new_off);
 	free(p.seq);
 	return r;

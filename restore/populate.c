@@ -104,6 +104,27 @@ void thaw__populate_poison_unfinished(struct thaw_restore *r)
 	}
 }
 
+void thaw__restore_redo(struct thaw_restore *r, uint64_t id)
+{
+	pthread_mutex_lock(&r->redo_lock);
+	if (r->nredo == r->redo_cap) {
+		size_t cap = r->redo_cap ? r->redo_cap * 2 : 64;
+		uint64_t *p = realloc(r->redo, cap * sizeof(*p));
+		if (!p) {
+			pthread_mutex_unlock(&r->redo_lock);
+			uint8_t expect = CHUNK_MISSING;
+			if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))
+				thaw__populate_poison(r, id, -ENOMEM);
+			return;
+		}
+		r->redo = p;
+		r->redo_cap = cap;
+	}
+	r->redo[r->nredo++] = id;
+	pthread_mutex_unlock(&r->redo_lock);
+	thaw__engine_notify(r->eng);
+}
+
 /* A chunk that failed its check goes back to MISSING for the manager to fetch again. */
 static void refetch(struct thaw_restore *r, uint64_t id, int why)
 {
@@ -117,21 +138,7 @@ static void refetch(struct thaw_restore *r, uint64_t id, int why)
 	thaw__warn(r->log, "chunk %llu: %s; fetching it again", (unsigned long long)id,
 		   thaw_strerror(why));
 	atomic_store_explicit(&r->state[id], CHUNK_MISSING, memory_order_release);
-	pthread_mutex_lock(&r->redo_lock);
-	if (r->nredo == r->redo_cap) {
-		size_t cap = r->redo_cap ? r->redo_cap * 2 : 64;
-		uint64_t *p = realloc(r->redo, cap * sizeof(*p));
-		if (!p) {
-			pthread_mutex_unlock(&r->redo_lock);
-			thaw__populate_poison(r, id, -ENOMEM);
-			return;
-		}
-		r->redo = p;
-		r->redo_cap = cap;
-	}
-	r->redo[r->nredo++] = id;
-	pthread_mutex_unlock(&r->redo_lock);
-	thaw__engine_notify(r->eng);
+	thaw__restore_redo(r, id);
 }
 
 int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void *scratch,
@@ -246,12 +253,19 @@ static void *worker_main(void *arg)
 	struct sched_param sp = { 0 };
 	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 	struct thaw__decoder *dec = NULL;
-	void *scratch = malloc(r->lay->hdr.chunk_size);
+	size_t frame_max = thaw__ws_frame_max(r);
+	void *scratch =
+		malloc(frame_max > r->lay->hdr.chunk_size ? frame_max : r->lay->hdr.chunk_size);
 	if (thaw__decoder_new(&dec) || !scratch)
 		thaw__restore_fail(r, -ENOMEM);
 	uint64_t id;
 	while (pop(r, &id)) {
 		struct fetch *f;
+		if (id & WS_FRAME_JOB) {
+			thaw__ws_worker_job(r, dec && scratch ? dec : NULL, scratch,
+					    id & ~WS_FRAME_JOB);
+			continue;
+		}
 		/* A fault may have taken the chunk already, and with it the hold. */
 		if (!thaw__take_queued(r, id, &f))
 			continue;

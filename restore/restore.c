@@ -148,6 +148,8 @@ static void restore_release(struct thaw_restore *r)
 	free(r->fault_reads);
 	free(r->in_prefetch);
 	free(r->fault_seen);
+	thaw__record_free(r);
+	thaw__ws_free(r);
 	free(r->region_base);
 	free(r->by_addr);
 	free(r->ranges);
@@ -197,9 +199,9 @@ static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw
 	if (!r->state || !r->queued_in || !r->fault_ns || !r->attempts || !r->fault_reads ||
 	    !r->region_base || !r->by_addr || !r->ranges || !r->scratch || !r->in_prefetch)
 		return -ENOMEM;
-	for (uint64_t i = 0; i < l->hdr.prefetch_count; i++)
+	for (uint64_t i = 0; i < l->prefetch_count; i++)
 		r->in_prefetch[l->prefetch[i]] = 1;
-	atomic_init(&r->prefetch_left, l->hdr.prefetch_count);
+	atomic_init(&r->prefetch_left, l->prefetch_count);
 	uint64_t nonzero = 0;
 	for (uint64_t i = 0; i < r->nchunks; i++)
 		nonzero += l->chunks[i].kind != THAW_CHUNK_ZERO;
@@ -213,7 +215,7 @@ static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw
 static int start_recording(struct thaw_restore *r, struct thaw_trace *t)
 {
 	struct thaw_snapshot_info info;
-	r->fault_seen = calloc(r->nchunks ? r->nchunks : 1, 1);
+	r->fault_seen = calloc(r->nchunks * r->lay->pages_per_chunk + 1, 1);
 	if (!r->fault_seen)
 		return -ENOMEM;
 	thaw_snapshot_get_info(r->snap, &info);
@@ -247,6 +249,8 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	int err = restore_alloc(snap, o.flags, &r);
 	if (!err && o.record)
 		err = start_recording(r, o.record);
+	if (!err)
+		err = thaw__ws_init(r);
 	if (!err) {
 		r->t_start_ns = t0;
 		struct thaw__engine_opts eo = {
@@ -329,7 +333,10 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 	st->start_us = r->start_us;
 	st->resident_us = atomic_load(&r->resident_us);
 	st->resident = st->resident_us != 0;
-	st->prefetch_chunks = r->lay->hdr.prefetch_count;
+	st->prefetch_chunks = r->lay->prefetch_count;
+	st->ws_pages = r->lay->ws_page_count;
+	st->pages_ws = atomic_load(&r->c.pages_ws);
+	st->frames_dropped = atomic_load(&r->c.frames_dropped);
 	st->pages_prefetch = atomic_load(&r->c.pages_prefetch);
 	st->prefetch_late = atomic_load(&r->c.prefetch_late);
 	st->faults_unlisted = atomic_load(&r->c.faults_unlisted);

@@ -4,6 +4,8 @@
  *   restore.c   lifecycle and the public calls (start, wait, stats, free)
  *   fetch.c     manager thread: faults, coalesced fetches, the background pass
  *   populate.c  decode + install of a fetched chunk, and the decode workers
+ *   ws_stream.c the working-set frames: streamed first, installed page by page
+ *   record.c    a recording run: page-granular installs, page records
  *
  * Chunk states move MISSING → FETCHING → (QUEUED →) DECODING → DONE or
  * POISONED; DECODING → MISSING again when a chunk fails its hash and is
@@ -59,7 +61,18 @@ struct restore_counters {
 	atomic_uint_fast64_t chunks_fetched, chunks_poisoned, bytes_read;
 	struct thaw__lat_hist fault_lat;
 	atomic_uint_fast64_t pages_prefetch, prefetch_late, faults_unlisted;
+	atomic_uint_fast64_t pages_ws, frames_dropped;
 };
+
+/* A working-set frame: IDLE → CLAIMED (its read is out) → DONE (installed or dropped). */
+enum frame_state {
+	FRAME_IDLE = 0,
+	FRAME_CLAIMED,
+	FRAME_DONE,
+};
+
+/* A decode-worker job naming working-set frame (id & ~WS_FRAME_JOB), not a chunk. */
+#define WS_FRAME_JOB (1ull << 63)
 
 struct thaw_restore {
 	struct thaw_snapshot *snap;
@@ -88,7 +101,16 @@ struct thaw_restore {
 	atomic_uint_fast64_t prefetch_left; /* listed chunks not yet DONE or POISONED */
 	atomic_uint_fast64_t prefetch_done_us;
 	struct thaw_trace *record; /* the caller's, appended to on the manager thread */
-	uint8_t *fault_seen;	   /* manager only, with record: chunk already recorded */
+	uint8_t *fault_seen;	   /* manager only, with record: page already recorded */
+	struct record_cache *rec_cache; /* manager only, with record: decoded chunks */
+
+	/* Working-set frames (ws_stream.c); all NULL when the snapshot has none. */
+	uint32_t *page_frame;		     /* per global page: 1 + its frame, 0 = not listed */
+	_Atomic uint8_t *frame_state;	     /* enum frame_state per frame */
+	_Atomic(struct fetch *) *frame_in;   /* fetched frames waiting for a decode */
+	atomic_uint_fast64_t *frame_wait_ns; /* when a fault first waited on the frame */
+	void *frame_scratch;		     /* manager only: one frame's raw bytes */
+	uint64_t ws_cursor;		     /* manager only: next frame for the stream */
 
 	/* Manager thread only. */
 	struct thaw__decoder *decoder;
@@ -182,5 +204,26 @@ void thaw__workers_push(struct thaw_restore *r, uint64_t id);
 void thaw__workers_stop(struct thaw_restore *r);
 /* Mark the restore failed (first error wins), wake waiters; returns the error that won. */
 int thaw__restore_fail(struct thaw_restore *r, int err);
+/* Ask the manager to fetch chunk id on the fault lane if it is MISSING then. Any thread. */
+void thaw__restore_redo(struct thaw_restore *r, uint64_t id);
+
+/* ws_stream.c */
+/* Set up the per-page and per-frame state when the snapshot lists working-set frames. */
+int thaw__ws_init(struct thaw_restore *r);
+void thaw__ws_free(struct thaw_restore *r);
+/* Manager: put frame reads on the background lane; returns how many went out. */
+int thaw__ws_submit(struct thaw_restore *r);
+/* Manager: a fault at addr (global page g) that a frame will serve? Then it waits on it. */
+bool thaw__ws_fault(struct thaw_restore *r, uint64_t g, uint64_t now);
+/* A decode worker's frame job: frame k, with a buffer of one frame's raw bytes. */
+void thaw__ws_worker_job(struct thaw_restore *r, struct thaw__decoder *dec, void *buf, uint64_t k);
+/* Raw bytes of the largest frame: the buffer each decoder of frames needs. */
+size_t thaw__ws_frame_max(const struct thaw_restore *r);
+
+/* record.c */
+/* Manager, recording run: serve a fault at source page src (restored at dst) page-granular. */
+void thaw__record_fault(struct thaw_restore *r, uint64_t id, uint64_t src, uint64_t dst,
+			uint64_t now);
+void thaw__record_free(struct thaw_restore *r);
 
 #endif

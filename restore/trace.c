@@ -317,9 +317,22 @@ static int trace_refused(char *err, size_t err_len, const char *const *names, si
 	return -EINVAL;
 }
 
-/* Fold trace i's records into first[] (per chunk, earliest touch kept). */
+/* Earliest touches so far: per chunk, and per global page (page records only). */
+struct touches {
+	struct first_touch *chunk;
+	struct first_touch *page;
+};
+
+static void touch(struct first_touch *slot, struct first_touch ft, uint64_t key)
+{
+	ft.id = key;
+	if (touch_before(&ft, slot))
+		*slot = ft;
+}
+
+/* Fold trace i's records into the earliest touches. */
 static int trace_fold(const struct thaw_trace *t, size_t i, const char *const *names,
-		      const struct thaw__layout *l, const char *digest, struct first_touch *first,
+		      const struct thaw__layout *l, const char *digest, struct touches *first,
 		      uint64_t *ignored, char *err, size_t err_len)
 {
 	uint64_t pages = 0, mapped = 0;
@@ -349,10 +362,12 @@ static int trace_fold(const struct thaw_trace *t, size_t i, const char *const *n
 				continue;
 			}
 			mapped++;
+			uint64_t in = (rec->value - thaw__layout_chunk_addr(l, (uint64_t)id)) /
+				      l->hdr.page_size;
+			touch(&first->page[(uint64_t)id * l->pages_per_chunk + in], ft,
+			      (uint64_t)id * l->pages_per_chunk + in);
 		}
-		ft.id = (uint64_t)id;
-		if (touch_before(&ft, &first[id]))
-			first[id] = ft;
+		touch(&first->chunk[id], ft, (uint64_t)id);
 	}
 	if (pages && !mapped)
 		return trace_refused(err, err_len, names, i,
@@ -362,35 +377,69 @@ static int trace_fold(const struct thaw_trace *t, size_t i, const char *const *n
 	return 0;
 }
 
-int thaw__trace_order(const struct thaw_trace *const *traces, const char *const *names, size_t n,
-		      const struct thaw__layout *l, const char *digest, uint64_t **order,
-		      uint64_t *count, uint64_t *ignored, char *err, size_t err_len)
+/* A page worth a frame: touched, and stored (zero pages cost nothing to restore). */
+static bool page_stored(const struct thaw__layout *l, const struct first_touch *ft)
 {
-	uint64_t nchunks = l->hdr.chunk_count, k = 0;
-	struct first_touch *first = malloc((nchunks ? nchunks : 1) * sizeof(*first));
-	int r = 0;
+	uint64_t id = ft->id / l->pages_per_chunk;
+	uint32_t p = (uint32_t)(ft->id % l->pages_per_chunk);
+	return ft->trace != SIZE_MAX && l->chunks[id].kind != THAW_CHUNK_ZERO &&
+	       !(l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
+}
 
-	*ignored = 0;
-	if (!first)
+static bool touched(const struct thaw__layout *l, const struct first_touch *ft)
+{
+	(void)l;
+	return ft->trace != SIZE_MAX;
+}
+
+/* The keys of first[0..n) that keep() accepts, by first touch, into *out (malloc'ed). */
+static int sorted_keys(struct first_touch *first, uint64_t n, const struct thaw__layout *l,
+		       bool (*keep)(const struct thaw__layout *, const struct first_touch *),
+		       uint64_t **out, uint64_t *count)
+{
+	uint64_t k = 0;
+	for (uint64_t i = 0; i < n; i++)
+		if (keep(l, &first[i]))
+			first[k++] = first[i];
+	qsort(first, k, sizeof(*first), cmp_touch);
+	*out = malloc((k ? k : 1) * sizeof(**out));
+	if (!*out)
 		return -ENOMEM;
-	for (uint64_t id = 0; id < nchunks; id++)
-		first[id] = (struct first_touch){ .t_us = UINT64_MAX, .trace = SIZE_MAX, .id = id };
+	for (uint64_t j = 0; j < k; j++)
+		(*out)[j] = first[j].id;
+	*count = k;
+	return 0;
+}
+
+static struct first_touch *untouched(uint64_t n)
+{
+	struct first_touch *f = malloc((n ? n : 1) * sizeof(*f));
+	for (uint64_t i = 0; f && i < n; i++)
+		f[i] = (struct first_touch){ .t_us = UINT64_MAX, .trace = SIZE_MAX, .id = i };
+	return f;
+}
+
+int thaw__trace_order(const struct thaw_trace *const *traces, const char *const *names, size_t n,
+		      const struct thaw__layout *l, const char *digest, struct thaw__trace_order *o,
+		      char *err, size_t err_len)
+{
+	uint64_t nchunks = l->hdr.chunk_count, npages = nchunks * l->pages_per_chunk;
+	struct touches first = { untouched(nchunks), untouched(npages) };
+	int r = first.chunk && first.page ? 0 : -ENOMEM;
+
+	memset(o, 0, sizeof(*o));
 	for (size_t i = 0; i < n && !r; i++)
-		r = trace_fold(traces[i], i, names, l, digest, first, ignored, err, err_len);
-	/* Compact the touched chunks to the front, then sort them. */
-	for (uint64_t id = 0; !r && id < nchunks; id++)
-		if (first[id].trace != SIZE_MAX)
-			first[k++] = first[id];
-	if (!r) {
-		qsort(first, k, sizeof(*first), cmp_touch);
-		*order = malloc((k ? k : 1) * sizeof(**order));
-		if (!*order)
-			r = -ENOMEM;
-	}
-	for (uint64_t j = 0; !r && j < k; j++)
-		(*order)[j] = first[j].id;
+		r = trace_fold(traces[i], i, names, l, digest, &first, &o->ignored, err, err_len);
 	if (!r)
-		*count = k;
-	free(first);
+		r = sorted_keys(first.chunk, nchunks, l, touched, &o->chunks, &o->nchunks);
+	if (!r)
+		r = sorted_keys(first.page, npages, l, page_stored, &o->pages, &o->npages);
+	free(first.chunk);
+	free(first.page);
+	if (r) {
+		free(o->chunks);
+		free(o->pages);
+		memset(o, 0, sizeof(*o));
+	}
 	return r;
 }

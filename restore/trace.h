@@ -29,19 +29,29 @@ struct thaw_trace {
 
 struct thaw__layout;
 
+/* What the traces touched, by earliest first touch. */
+struct thaw__trace_order {
+	uint64_t *chunks; /* chunk ids (malloc'ed) */
+	uint64_t nchunks;
+	uint64_t *pages; /* global page numbers of the stored pages page records name (malloc'ed) */
+	uint64_t npages;
+	uint64_t ignored; /* page records outside every region */
+};
+
 /*
  * Turn traces into one prefetch order for the snapshot l whose hex digest
- * is digest: each chunk any trace touched, by earliest first-touch
- * time, ties broken by trace order then record order. Chunk records need
- * the trace to name this snapshot and ids in range; page records are mapped
- * through the region table's recorded addresses, and those outside every
- * region are counted in *ignored. A trace with page records none of which
- * maps is refused. names[i] (may be NULL) names trace i in messages.
- * *order (malloc'ed, caller frees) gets *count ids. Errors: -EINVAL with a
- * message in err, -ENOMEM.
+ * is digest: each chunk any trace touched, and each stored (non-zero) page
+ * a page record names, by earliest first-touch time, ties broken by trace
+ * order then record order. Chunk records need the trace to name this
+ * snapshot and ids in range; page records are mapped through the region
+ * table's recorded addresses, and those outside every region are counted
+ * in ignored. A trace with page records none of which maps is refused.
+ * names[i] (may be NULL) names trace i in messages. On success the caller
+ * frees o->chunks and o->pages. Errors: -EINVAL with a message in err,
+ * -ENOMEM.
  */
 int thaw__trace_order(const struct thaw_trace *const *traces, const char *const *names, size_t n,
-		      const struct thaw__layout *l, const char *digest, uint64_t **order,
-		      uint64_t *count, uint64_t *ignored, char *err, size_t err_len);
+		      const struct thaw__layout *l, const char *digest, struct thaw__trace_order *o,
+		      char *err, size_t err_len);
 
 #endif

@@ -675,7 +675,7 @@ static int case_header_fields(void)
 		F(raw_bytes, 4096, 1),
 		F(raw_bytes, -4096ll, 1),
 		F(prefetch_off, 1, 0),
-		F(prefetch_count, 1ull << 63, 0),
+		F(prefetch_len, 1ull << 63, 0),
 	};
 	const char *bad = test_path("bad.thaw");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

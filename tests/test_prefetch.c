@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Working-set prefetch: recording first touches, thaw_optimize (and `thaw
- * optimize`), the prefetch-order section, and restores that stream it.
+ * Working-set prefetch: recording first touches page by page, thaw_optimize
+ * (and `thaw optimize`), the prefetch section (chunk order, working-set
+ * pages and their frames), and restores that stream it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -124,20 +125,30 @@ static void recorded_free(struct recorded *f)
 	munmap(f->src, LEN);
 }
 
-/* The header and prefetch order of a snapshot file, read directly. */
-static struct thaw__fmt_header file_header(const char *path, uint64_t **order)
+/* The header and prefetch section of a snapshot file, read directly. */
+static struct thaw__fmt_header file_header(const char *path, struct thaw__fmt_prefetch *sec,
+					   uint64_t **order)
 {
 	struct thaw__fmt_header h;
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	CHECK_EQ(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
-	if (order) {
-		*order = malloc(h.prefetch_count * 8 + 8);
-		CHECK_EQ(pread(fd, *order, h.prefetch_count * 8, (off_t)h.prefetch_off),
-			 (ssize_t)(h.prefetch_count * 8));
-	}
+	CHECK_EQ(pread(fd, sec, sizeof(*sec), (off_t)h.prefetch_off), (ssize_t)sizeof(*sec));
+	*order = malloc(sec->chunk_count * 8 + 8);
+	CHECK_EQ(pread(fd, *order, sec->chunk_count * 8, (off_t)(h.prefetch_off + sizeof(*sec))),
+		 (ssize_t)(sec->chunk_count * 8));
 	close(fd);
 	return h;
+}
+
+/* Pages of pages[] that hold data (a snapshot stores no zero page). */
+static size_t data_pages(const unsigned char *src, const uint64_t *pages, size_t n)
+{
+	static const unsigned char zero[PAGE];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += memcmp(src + pages[i] * PAGE, zero, PAGE) != 0;
+	return k;
 }
 
 /*
@@ -162,6 +173,10 @@ static void replay(struct thaw_snapshot *snap, const uint64_t *pages, size_t n, 
 	touch(base, pages, n);
 	CHECK_OK(thaw_restore_stats(r, st));
 	CHECK_EQ(st->prefetch_late, 0);
+	CHECK_EQ(st->faults, 0);
+	/* The frames put in the listed pages, but for any whose chunk beat them to it. */
+	CHECK_LE(st->pages_ws, st->ws_pages);
+	CHECK_GT(st->pages_ws, st->ws_pages / 2);
 	thaw_restore_free(r);
 	CHECK(!memcmp(base, src, LEN));
 	munmap((void *)base, LEN);
@@ -172,7 +187,7 @@ static int record_then_replay(void)
 	struct recorded f;
 	const char *orig = test_path("orig.thaw"), *opt = test_path("opt.thaw");
 	recorded_setup(&f, orig);
-	/* One record per chunk touched, zero chunks included, and the snapshot named. */
+	/* One page record per page touched, zero pages included, and the snapshot named. */
 	CHECK_EQ(thaw_trace_count(f.t), f.n);
 	struct thaw_snapshot_info info;
 	CHECK_OK(thaw_snapshot_get_info(f.s, &info));
@@ -189,6 +204,8 @@ static int record_then_replay(void)
 	int rc = optimize(f.s, &f.t, 1, opt, &res, err, sizeof(err));
 	CHECK_MSG(rc == 0, "optimize: %s (%s)", thaw_strerror(rc), err);
 	CHECK_EQ(res.chunks_ordered, f.n); /* zero chunks too: their touches fault as well */
+	CHECK_EQ(res.ws_pages, data_pages(f.src, f.pages, f.n));
+	CHECK_EQ(res.ws_frames, (res.ws_pages + 63) / 64);
 	CHECK(strcmp(res.digest, info.digest) != 0);
 
 	/* Replay: once the prefetch is in, the same touches do not fault at all. */
@@ -198,7 +215,10 @@ static int record_then_replay(void)
 	CHECK_EQ(st.prefetch_chunks, f.n);
 	CHECK_EQ(st.faults, 0);
 	CHECK_EQ(st.faults_unlisted, 0);
-	CHECK_EQ(st.pages_prefetch, f.n * (CHUNK / PAGE)); /* whole chunks, zero ones included */
+	CHECK_EQ(st.ws_pages, res.ws_pages);
+	CHECK_EQ(st.frames_dropped, 0);
+	/* The frames' pages, then whole chunks (zero ones included) around them. */
+	CHECK_EQ(st.pages_prefetch, st.pages_ws + f.n * (CHUNK / PAGE));
 	CHECK_EQ(st.pages_zero, (f.n - data) * (CHUNK / PAGE));
 	CHECK_EQ(st.pages_background, 0);
 	thaw_snapshot_close(so);
@@ -233,15 +253,20 @@ static int optimized_layout_and_content(void)
 	struct thaw_snapshot_info a, b;
 	CHECK_OK(thaw_snapshot_get_info(f.s, &a));
 	CHECK_OK(thaw_snapshot_get_info(so, &b));
-	CHECK_EQ(b.stored_bytes, a.stored_bytes);
+	CHECK_EQ(b.stored_bytes, a.stored_bytes + res.frame_bytes);
 	CHECK_GT(a.chunks_by_kind[THAW_CHUNK_DUP], 0);
 	CHECK_EQ(b.prefetch_count, res.chunks_ordered);
+	CHECK_EQ(b.ws_pages, res.ws_pages);
+	CHECK_EQ(b.ws_frames, res.ws_frames);
 	CHECK(!strcmp(b.digest, res.digest));
-	/* The working set is one range at the front of the data, in first-touch order. */
+	/* The working set is one range at the front of the data: the frames, then
+	 * the chunks in first-touch order. */
 	uint64_t *order;
-	struct thaw__fmt_header h = file_header(opt, &order);
-	uint64_t at = h.data_off;
-	for (uint64_t i = 0; i < h.prefetch_count; i++) {
+	struct thaw__fmt_prefetch sec;
+	struct thaw__fmt_header h = file_header(opt, &sec, &order);
+	CHECK_EQ(sec.frame_count, res.ws_frames);
+	uint64_t at = h.data_off + res.frame_bytes;
+	for (uint64_t i = 0; i < sec.chunk_count; i++) {
 		struct thaw_chunk_info ci;
 		CHECK_OK(thaw_snapshot_chunk(so, order[i], &ci));
 		if (ci.kind == THAW_CHUNK_ZERO)
@@ -391,9 +416,10 @@ static int page_traces_merge(void)
 		 0);
 	CHECK_MSG(strstr(out, "\"pages_ignored\": 1"), "output: %s", out);
 	uint64_t *order;
-	struct thaw__fmt_header h = file_header(opt, &order);
+	struct thaw__fmt_prefetch sec;
+	file_header(opt, &sec, &order);
 	const uint64_t want[] = { data[5], data[3], data[0], data[1] };
-	CHECK_EQ(h.prefetch_count, 4);
+	CHECK_EQ(sec.chunk_count, 4);
 	for (int i = 0; i < 4; i++)
 		CHECK_EQ(order[i], want[i]);
 	free(order);
@@ -446,18 +472,41 @@ static int malformed_prefetch_refused(void)
 	CHECK_EQ(read(fd, good, len), (ssize_t)len);
 	close(fd);
 	struct thaw__fmt_header *h = (struct thaw__fmt_header *)c;
-#define ENTRY(k) (*(uint64_t *)(c + h->prefetch_off + 8 * (k)))
+	uint64_t zero_chunk = UINT64_MAX;
+	for (uint64_t i = 0; i < LEN / CHUNK && zero_chunk == UINT64_MAX; i++) {
+		struct thaw_chunk_info ci;
+		CHECK_OK(thaw_snapshot_chunk(f.s, i, &ci));
+		if (ci.kind == THAW_CHUNK_ZERO)
+			zero_chunk = i;
+	}
+	CHECK(zero_chunk != UINT64_MAX);
+#define SEC	  ((struct thaw__fmt_prefetch *)(c + h->prefetch_off))
+#define ENTRY(k)  (((uint64_t *)(SEC + 1))[k])
+#define PAGE_E(k) (((uint64_t *)(SEC + 1))[SEC->chunk_count + (k)])
+#define FRAME(k)                                                                                   \
+	(((struct thaw__fmt_frame *)((uint64_t *)(SEC + 1) + SEC->chunk_count +                    \
+				     SEC->page_count))[k])
 	struct {
 		const char *what;
 		int edit;
 	} cases[] = {
 		{ "chunk 128 is not below header.chunk_count", 0 },
 		{ "is listed twice", 2 },
-		{ "header.prefetch_count: 0 is outside", 3 },
-		{ "header.prefetch_count: 129 is outside", 4 },
+		{ "prefetch.chunk_count: 0 is outside", 3 },
+		{ "prefetch.chunk_count: 129 is outside", 4 },
 		{ "header.prefetch_off", 5 },
 		{ "header.prefetch_off: 8 must be 0 without", 6 },
 		{ "header.flags", 7 },
+		{ "prefetch page entry 0: page 2048 is not a page of the snapshot", 8 },
+		{ "prefetch page entry 1: page", 9 },
+		{ "prefetch page entry 0: page", 10 },
+		{ "frame 0: page_count 0 is outside", 11 },
+		{ "frame 0: offset", 12 },
+		{ "frame 0: stored_len 0 is outside", 13 },
+		{ "header.prefetch_len", 14 },
+		{ "prefetch.frame_count", 15 },
+		{ "frame 0: page_count 65 is outside", 16 },
+		{ "header.prefetch_len: 8 is shorter", 17 },
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		memcpy(c, good, len);
@@ -469,10 +518,10 @@ static int malformed_prefetch_refused(void)
 			ENTRY(2) = ENTRY(0);
 			break;
 		case 3:
-			h->prefetch_count = 0;
+			SEC->chunk_count = 0;
 			break;
 		case 4:
-			h->prefetch_count = LEN / CHUNK + 1;
+			SEC->chunk_count = LEN / CHUNK + 1;
 			break;
 		case 5:
 			h->prefetch_off += 4;
@@ -480,15 +529,48 @@ static int malformed_prefetch_refused(void)
 		case 6:
 			h->flags = 0;
 			h->prefetch_off = 8;
-			h->prefetch_count = 0;
+			h->prefetch_len = 0;
 			break;
 		case 7:
 			h->flags |= 1u << 30;
+			break;
+		case 8:
+			PAGE_E(0) = LEN / PAGE;
+			break;
+		case 9:
+			PAGE_E(1) = PAGE_E(0);
+			break;
+		case 10:
+			PAGE_E(0) = zero_chunk * (CHUNK / PAGE);
+			break;
+		case 11:
+			FRAME(0).page_count = 0;
+			break;
+		case 12:
+			FRAME(0).offset = len;
+			break;
+		case 13:
+			FRAME(0).stored_len = 0;
+			break;
+		case 14:
+			SEC->frame_count++;
+			break;
+		case 15:
+			SEC->page_count = 0;
+			break;
+		case 16:
+			FRAME(0).page_count = 65;
+			break;
+		case 17:
+			h->prefetch_len = 8;
 			break;
 		}
 		reseal(c, len, bad);
 		expect_refused(bad, cases[k].what);
 	}
+#undef SEC
+#undef PAGE_E
+#undef FRAME
 #undef ENTRY
 	/* Unchanged, it opens. */
 	reseal(good, len, bad);

@@ -50,9 +50,18 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		(void)thaw__layout_chunk_addr(&l, id);
 		(void)thaw__layout_chunk_len(&l, id);
 	}
-	/* Parsed means every prefetch entry names a chunk. */
-	for (uint64_t i = 0; i < l.hdr.prefetch_count; i++)
+	/* Parsed means every prefetch entry names a chunk, every listed page a
+	 * stored page, and every frame lies in the file and holds listed pages. */
+	for (uint64_t i = 0; i < l.prefetch_count; i++)
 		if (l.prefetch[i] >= l.hdr.chunk_count)
+			abort();
+	for (uint64_t i = 0; i < l.ws_page_count; i++)
+		if (l.ws_pages[i] / l.pages_per_chunk >= l.hdr.chunk_count ||
+		    l.chunks[l.ws_pages[i] / l.pages_per_chunk].kind == THAW_CHUNK_ZERO)
+			abort();
+	for (uint64_t k = 0; k < l.frame_count; k++)
+		if (l.frames[k].offset + l.frames[k].stored_len > size ||
+		    l.frame_first[k] + l.frames[k].page_count > l.ws_page_count)
 			abort();
 	thaw__layout_free(&l);
 	return 0;

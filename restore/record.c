@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A recording run. A lazy restore installs whole chunks, so a fault shows
+ * only the first touched page of each; to learn the working set page by
+ * page, a recording run installs just the faulting page and records it.
+ * Each fault decodes its chunk (on the manager thread: this run is slow on
+ * purpose and done once), keeping the last few decoded chunks, since a
+ * run touches pages of one chunk in bursts. Chunk states are left as they
+ * are: when the restore ends, the chunk path fills the rest, and its
+ * copies skip the pages already here.
+ */
+#include "restore.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "codec.h"
+#include "trace.h"
+
+/* Decoded chunks kept, direct-mapped by id: 2 MiB at 64 KiB chunks. */
+#define CACHE_SLOTS 32
+
+struct record_cache {
+	uint64_t id[CACHE_SLOTS]; /* chunk id + 1; 0 = empty */
+	void *stored;		  /* one chunk's stored bytes */
+	uint8_t *raw;		  /* CACHE_SLOTS chunks */
+};
+
+void thaw__record_free(struct thaw_restore *r)
+{
+	if (!r->rec_cache)
+		return;
+	free(r->rec_cache->stored);
+	free(r->rec_cache->raw);
+	free(r->rec_cache);
+	r->rec_cache = NULL;
+}
+
+/* Chunk id's raw bytes, decoded through the cache; NULL with *err set if they cannot be had. */
+static const uint8_t *decoded(struct thaw_restore *r, uint64_t id, int *err)
+{
+	const struct thaw__layout *l = r->lay;
+	struct record_cache *c = r->rec_cache;
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (c) {
+			c->stored = malloc(ZSTD_compressBound(l->hdr.chunk_size));
+			c->raw = malloc((size_t)CACHE_SLOTS * l->hdr.chunk_size);
+		}
+		r->rec_cache = c;
+		if (!c || !c->stored || !c->raw) {
+			thaw__record_free(r);
+			*err = -ENOMEM;
+			return NULL;
+		}
+	}
+	size_t slot = id % CACHE_SLOTS;
+	uint8_t *raw = c->raw + slot * l->hdr.chunk_size;
+	if (c->id[slot] == id + 1)
+		return raw;
+	const struct thaw__fmt_chunk *st = thaw__layout_stored(l, id);
+	uint32_t len = thaw__layout_chunk_len(l, id);
+	c->id[slot] = 0; /* the format bounds stored_len by ZSTD_compressBound(chunk_size) */
+	*err = r->snap->store->ops->pread(r->snap->store, c->stored, st->stored_len, st->offset);
+	if (!*err)
+		*err = thaw__decode_chunk(r->decoder, st->kind, c->stored, st->stored_len, raw, len,
+					  thaw__layout_hash(l, st));
+	if (*err)
+		return NULL;
+	c->id[slot] = id + 1;
+	return raw;
+}
+
+void thaw__record_fault(struct thaw_restore *r, uint64_t id, uint64_t src, uint64_t dst,
+			uint64_t now)
+{
+	const struct thaw__layout *l = r->lay;
+	uint32_t ps = l->hdr.page_size;
+	uint64_t g = id * l->pages_per_chunk + (src - thaw__layout_chunk_addr(l, id)) / ps;
+	if (!r->fault_seen[g]) {
+		r->fault_seen[g] = 1;
+		int err = thaw_trace_add_page(r->record, (now - r->t_start_ns) / 1000, src, 0);
+		if (err)
+			thaw__warn(r->log, "recording page 0x%llx: %s", (unsigned long long)src,
+				   thaw_strerror(err));
+	}
+	uint8_t st = atomic_load(&r->state[id]);
+	if (st == CHUNK_DONE || st == CHUNK_POISONED) {
+		thaw__install_wake(r->eng, dst, ps);
+		return;
+	}
+	int err = 0;
+	const uint8_t *raw = NULL;
+	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
+	bool zero = l->chunks[id].kind == THAW_CHUNK_ZERO ||
+		    (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
+	if (!zero)
+		raw = decoded(r, id, &err);
+	if (err) {
+		/* As a chunk fetch would: the chunk cannot be had, so it is poisoned. */
+		uint8_t missing = CHUNK_MISSING;
+		if (atomic_compare_exchange_strong(&r->state[id], &missing, CHUNK_DECODING))
+			thaw__populate_poison(r, id, err);
+		else
+			thaw__install_wake(r->eng, dst, ps);
+		return;
+	}
+	atomic_fetch_add_explicit(&r->c.pages_fault, 1, memory_order_relaxed);
+	if (zero)
+		atomic_fetch_add_explicit(&r->c.pages_zero, 1, memory_order_relaxed);
+	err = zero ? thaw__install_zero(r->eng, dst, ps)
+		   : thaw__install_copy(r->eng, dst, raw + (uint64_t)p * ps, ps, true);
+	if (err == -ESRCH)
+		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+	thaw__restore_record_fault(r, now);
+}
