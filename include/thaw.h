@@ -125,6 +125,7 @@ struct thaw_snapshot_info {
 	/* Working-set pages stored compactly in frames (see thaw_optimize); 0 = none. */
 	uint64_t ws_pages;
 	uint64_t ws_frames;
+	uint64_t ws_zero_pages; /* touched zero pages, installed up front */
 };
 
 struct thaw_region_info {
@@ -422,7 +423,8 @@ struct thaw_optimize_result {
 	char digest[33];	 /* the new snapshot's digest */
 	uint64_t ws_pages;	 /* stored pages the page records name, packed in frames */
 	uint64_t ws_frames;
-	uint64_t frame_bytes; /* the frames' stored bytes (part of stored_bytes) */
+	uint64_t frame_bytes;	/* the frames' stored bytes (part of stored_bytes) */
+	uint64_t ws_zero_pages; /* zero pages the page records name: listed, nothing stored */
 };
 
 /*
@@ -434,7 +436,8 @@ struct thaw_optimize_result {
  * by page: those pages (zero pages aside) are stored once more, in
  * first-touch order, packed into zstd frames of up to 64 pages at the very
  * front of the data, which a restore streams and installs before anything
- * else. Memory content, addresses and chunk ids are unchanged; chunks'
+ * else; the zero pages they name are listed, and a restore puts them in as
+ * zero pages from its start. Memory content, addresses and chunk ids are unchanged; chunks'
  * stored bytes are copied, not recompressed; the digest changes.
  * Chunk records must come from snap (its digest, ids in range); page records
  * are mapped through the recorded region addresses. A trace that does not

@@ -48,6 +48,7 @@ static int info_json(struct thaw_snapshot *s, const char *uri, const struct thaw
 	cli_json_u64(&j, "prefetch_count", in->prefetch_count);
 	cli_json_u64(&j, "ws_pages", in->ws_pages);
 	cli_json_u64(&j, "ws_frames", in->ws_frames);
+	cli_json_u64(&j, "ws_zero_pages", in->ws_zero_pages);
 	cli_json_bool(&j, "hashes", in->hashes);
 	cli_json_u64(&j, "raw_bytes", in->raw_bytes);
 	cli_json_u64(&j, "stored_bytes", in->stored_bytes);
@@ -126,8 +127,9 @@ static int info_text(struct thaw_snapshot *s, const char *uri, const struct thaw
 		printf("\nprefetch  %llu chunks in recorded first-touch order",
 		       (unsigned long long)in->prefetch_count);
 	if (in->ws_pages)
-		printf("\nworking set %llu pages in %llu frames, streamed first",
-		       (unsigned long long)in->ws_pages, (unsigned long long)in->ws_frames);
+		printf("\nworking set %llu pages in %llu frames, streamed first; %llu zero pages",
+		       (unsigned long long)in->ws_pages, (unsigned long long)in->ws_frames,
+		       (unsigned long long)in->ws_zero_pages);
 	printf("\nregions   %llu\n", (unsigned long long)in->region_count);
 	printf("  %5s  %-18s  %-18s  %10s  %4s  %s\n", "index", "start", "end", "size", "prot",
 	       "name");

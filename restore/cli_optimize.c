@@ -103,6 +103,7 @@ static void print_result(const struct optimize_args *a, const struct thaw_optimi
 	cli_json_u64(&j, "ws_pages", res->ws_pages);
 	cli_json_u64(&j, "ws_frames", res->ws_frames);
 	cli_json_u64(&j, "frame_bytes", res->frame_bytes);
+	cli_json_u64(&j, "ws_zero_pages", res->ws_zero_pages);
 	cli_json_str(&j, "digest", res->digest);
 	cli_json_obj_end(&j);
 }

@@ -461,6 +461,8 @@ static void on_tick(void *ctx)
 	 * chunks; the rest follows it. A recording run fetches only on faults. */
 	if (!r->record && thaw__ws_submit(r))
 		workers_ensure(r);
+	if (!r->record && thaw__ws_zero_batch(r))
+		thaw__engine_notify(r->eng);
 	if (!r->record && r->ws_cursor >= r->lay->frame_count)
 		submit_prefetch(r);
 	if ((r->bg_open && !(r->flags & THAW_RESTORE_NO_BACKGROUND) && !r->record) ||

@@ -454,6 +454,13 @@ static int check_prefetch_counts(struct thaw__layout *l, const uint8_t *t, char 
 			   " or in the snapshot",
 			   s.page_count, h->prefetch_len);
 	left -= s.page_count * 8;
+	if (s.zero_count / l->pages_per_chunk > h->chunk_count || s.zero_count > left / 8)
+		return bad(err, err_len,
+			   "prefetch.zero_count: %" PRIu64
+			   " pages do not fit in header.prefetch_len %" PRIu64
+			   " or in the snapshot",
+			   s.zero_count, h->prefetch_len);
+	left -= s.zero_count * 8;
 	if (!s.page_count != !s.frame_count || s.frame_count > s.page_count)
 		return bad(err, err_len,
 			   "prefetch.frame_count: %" PRIu64 " frames for %" PRIu64 " pages",
@@ -462,41 +469,57 @@ static int check_prefetch_counts(struct thaw__layout *l, const uint8_t *t, char 
 		return bad(err, err_len,
 			   "header.prefetch_len: %" PRIu64
 			   " does not match prefetch.chunk_count %" PRIu64 ", page_count %" PRIu64
-			   " and frame_count %" PRIu64,
-			   h->prefetch_len, s.chunk_count, s.page_count, s.frame_count);
+			   ", zero_count %" PRIu64 " and frame_count %" PRIu64,
+			   h->prefetch_len, s.chunk_count, s.page_count, s.zero_count,
+			   s.frame_count);
 	const uint8_t *p = t + h->prefetch_off + sizeof(s);
 	l->prefetch = (const void *)p;
 	l->prefetch_count = s.chunk_count;
 	l->ws_pages = (const void *)(p + s.chunk_count * 8);
 	l->ws_page_count = s.page_count;
-	l->frames = (const void *)(p + (s.chunk_count + s.page_count) * 8);
+	l->zero_pages = (const void *)(p + (s.chunk_count + s.page_count) * 8);
+	l->zero_page_count = s.zero_count;
+	l->frames = (const void *)(p + (s.chunk_count + s.page_count + s.zero_count) * 8);
 	l->frame_count = s.frame_count;
 	return 0;
 }
 
-/* Working-set pages: real data pages (not zero, not in a ZERO chunk), each once. */
-static int check_ws_pages(const struct thaw__layout *l, uint64_t *seen, char *err, size_t err_len)
+/* Is global page g of the snapshot a zero page? g must be in range. */
+static bool zero_at(const struct thaw__layout *l, uint64_t g)
 {
-	for (uint64_t i = 0; i < l->ws_page_count; i++) {
-		uint64_t g = l->ws_pages[i], id = g / l->pages_per_chunk;
-		uint32_t p = (uint32_t)(g % l->pages_per_chunk);
+	uint64_t id = g / l->pages_per_chunk;
+	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
+	return l->chunks[id].kind == THAW_CHUNK_ZERO ||
+	       (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
+}
+
+/*
+ * A list of n global pages named name: real pages of the snapshot, each
+ * once across the lists (seen), and data pages (zero = false) or zero
+ * pages (zero = true) as the list promises.
+ */
+static int check_page_list(const struct thaw__layout *l, const uint64_t *pages, uint64_t n,
+			   const char *name, bool zero, uint64_t *seen, char *err, size_t err_len)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t g = pages[i], id = g / l->pages_per_chunk;
 		if (id >= l->hdr.chunk_count ||
-		    p >= thaw__layout_chunk_len(l, id) / l->hdr.page_size)
+		    g % l->pages_per_chunk >= thaw__layout_chunk_len(l, id) / l->hdr.page_size)
 			return bad(err, err_len,
-				   "prefetch page entry %" PRIu64 ": page %" PRIu64
+				   "prefetch %s entry %" PRIu64 ": page %" PRIu64
 				   " is not a page of the snapshot",
-				   i, g);
-		if (l->chunks[id].kind == THAW_CHUNK_ZERO ||
-		    (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1))
+				   name, i, g);
+		if (zero_at(l, g) != zero)
 			return bad(err, err_len,
-				   "prefetch page entry %" PRIu64 ": page %" PRIu64
-				   " is a zero page (zero pages are not stored in frames)",
-				   i, g);
+				   "prefetch %s entry %" PRIu64 ": page %" PRIu64 " is %s", name, i,
+				   g,
+				   zero ? "not a zero page"
+					: "a zero page (zero pages are not stored in frames)");
 		if (test_and_set(seen, g))
 			return bad(err, err_len,
-				   "prefetch page entry %" PRIu64 ": page %" PRIu64
+				   "prefetch %s entry %" PRIu64 ": page %" PRIu64
 				   " is listed twice",
-				   i, g);
+				   name, i, g);
 	}
 	return 0;
 }
@@ -566,7 +589,12 @@ static int check_prefetch(struct thaw__layout *l, const uint8_t *t, char *err, s
 	}
 	if (!r) {
 		memset(seen, 0, ((npages + 63) / 64 + 1) * sizeof(*seen));
-		r = check_ws_pages(l, seen, err, err_len);
+		r = check_page_list(l, l->ws_pages, l->ws_page_count, "page", false, seen, err,
+				    err_len);
+	}
+	if (!r) {
+		r = check_page_list(l, l->zero_pages, l->zero_page_count, "zero page", true, seen,
+				    err, err_len);
 	}
 	if (!r)
 		r = check_frames(l, err, err_len);

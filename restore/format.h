@@ -10,13 +10,16 @@
  *   chunk_off         chunk_count × struct thaw__fmt_chunk
  *   zmask_off         chunk_count × zmask_words u64: bit p set = page p of the chunk is zero
  *   prefetch_off      (flag PREFETCH) prefetch_len bytes, the prefetch section:
- *                       struct thaw__fmt_prefetch (the three counts below)
+ *                       struct thaw__fmt_prefetch (the four counts below)
  *                       chunk_count u64 chunk ids: the order a recorded run first
  *                         touched them; each id once (ZERO chunks too: a restore
  *                         installs them ahead of their touch as it does the others)
  *                       page_count u64 working-set pages, in first-touch order, as
  *                         global page numbers (chunk id * pages_per_chunk + page);
  *                         each once, none in a ZERO chunk or zero-mask page
+ *                       zero_count u64 zero pages the run touched (global page
+ *                         numbers, first-touch order, each once): installed as
+ *                         zero pages up front, nothing to read
  *                       frame_count struct thaw__fmt_frame: the pages grouped in list
  *                         order, each frame one zstd frame of its pages' raw
  *                         bytes concatenated, stored in the data section
@@ -118,6 +121,7 @@ struct thaw__fmt_chunk {
 struct thaw__fmt_prefetch {
 	uint64_t chunk_count; /* 1..header.chunk_count */
 	uint64_t page_count;  /* working-set pages; 0 = a chunk order only */
+	uint64_t zero_count;  /* touched zero pages */
 	uint64_t frame_count; /* 0 exactly when page_count is 0 */
 };
 
@@ -131,7 +135,7 @@ struct thaw__fmt_frame {
 _Static_assert(sizeof(struct thaw__fmt_header) == THAW__FMT_HEADER_SIZE, "header size");
 _Static_assert(sizeof(struct thaw__fmt_region) == 40, "region entry size");
 _Static_assert(sizeof(struct thaw__fmt_chunk) == 32, "chunk entry size");
-_Static_assert(sizeof(struct thaw__fmt_prefetch) == 24, "prefetch section header size");
+_Static_assert(sizeof(struct thaw__fmt_prefetch) == 32, "prefetch section header size");
 _Static_assert(sizeof(struct thaw__fmt_frame) == 24, "frame entry size");
 
 /* A validated snapshot layout, parsed from the first tables_len bytes. */
@@ -147,6 +151,8 @@ struct thaw__layout {
 	uint64_t prefetch_count;
 	const uint64_t *ws_pages; /* ws_page_count global page numbers */
 	uint64_t ws_page_count;
+	const uint64_t *zero_pages; /* zero_page_count global page numbers */
+	uint64_t zero_page_count;
 	const struct thaw__fmt_frame *frames;
 	uint64_t frame_count;
 	uint64_t *frame_first;	  /* owned: index in ws_pages of each frame's first page */

@@ -124,8 +124,8 @@ static int build_tables(const struct thaw__layout *l, const struct thaw__trace_o
 {
 	uint64_t zm_end =
 		l->hdr.zmask_off + l->hdr.chunk_count * (uint64_t)l->zmask_words * sizeof(uint64_t);
-	struct thaw__fmt_prefetch sec = { o->nchunks, o->npages, fr->count };
-	uint64_t sec_len = sizeof(sec) + (o->nchunks + o->npages) * sizeof(uint64_t) +
+	struct thaw__fmt_prefetch sec = { o->nchunks, o->npages, o->nzeros, fr->count };
+	uint64_t sec_len = sizeof(sec) + (o->nchunks + o->npages + o->nzeros) * sizeof(uint64_t) +
 			   fr->count * sizeof(struct thaw__fmt_frame);
 	uint64_t len = zm_end + sec_len;
 	uint8_t *t = malloc(len);
@@ -139,6 +139,8 @@ static int build_tables(const struct thaw__layout *l, const struct thaw__trace_o
 	q += o->nchunks * sizeof(uint64_t);
 	memcpy(q, o->pages, o->npages * sizeof(uint64_t));
 	q += o->npages * sizeof(uint64_t);
+	memcpy(q, o->zeros, o->nzeros * sizeof(uint64_t));
+	q += o->nzeros * sizeof(uint64_t);
 	/* The frames go first in the data, right after the tables. */
 	for (uint64_t k = 0; k < fr->count; k++)
 		fr->frames[k].offset += len;
@@ -189,6 +191,7 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	if (!ord.nchunks) {
 		free(ord.chunks);
 		free(ord.pages);
+		free(ord.zeros);
 		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, -EINVAL,
 				  "the traces touch no chunk of the snapshot: nothing to order");
 	}
@@ -197,6 +200,7 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	if (r) {
 		free(ord.chunks);
 		free(ord.pages);
+		free(ord.zeros);
 		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, r,
 				  "packing the working-set pages: %s", thaw_strerror(r));
 	}
@@ -221,6 +225,7 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 		res->stored_bytes = p.ordered_end - h.data_off;
 		res->ws_pages = ord.npages;
 		res->ws_frames = fr.count;
+		res->ws_zero_pages = ord.nzeros;
 		res->frame_bytes = fr.len;
 		for (int i = 0; i < 16; i++)
 			snprintf(res->digest + 2 * i, 3, "%02x", h.digest[i]);
@@ -229,6 +234,7 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	thaw__ws_frames_free(&fr);
 	free(ord.chunks);
 	free(ord.pages);
+	free(ord.zeros);
 	free(p.new_off);
 	free(p.seq);
 	return r;

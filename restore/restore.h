@@ -111,6 +111,7 @@ struct thaw_restore {
 	atomic_uint_fast64_t *frame_wait_ns; /* when a fault first waited on the frame */
 	void *frame_scratch;		     /* manager only: one frame's raw bytes */
 	uint64_t ws_cursor;		     /* manager only: next frame for the stream */
+	uint64_t zero_cursor;		     /* manager only: next listed zero page */
 
 	/* Manager thread only. */
 	struct thaw__decoder *decoder;
@@ -213,7 +214,13 @@ int thaw__ws_init(struct thaw_restore *r);
 void thaw__ws_free(struct thaw_restore *r);
 /* Manager: put frame reads on the background lane; returns how many went out. */
 int thaw__ws_submit(struct thaw_restore *r);
-/* Manager: a fault at addr (global page g) that a frame will serve? Then it waits on it. */
+/* Manager: put in the next listed zero pages; true while some are left (tick again). */
+bool thaw__ws_zero_batch(struct thaw_restore *r);
+/*
+ * Manager: serve a fault on global page g from the working set if it can: a
+ * listed page waits on (or fetches) its frame, a zero page of a data chunk
+ * gets a zero page. false: the chunk path serves it.
+ */
 bool thaw__ws_fault(struct thaw_restore *r, uint64_t g, uint64_t now);
 /* A decode worker's frame job: frame k, with a buffer of one frame's raw bytes. */
 void thaw__ws_worker_job(struct thaw_restore *r, struct thaw__decoder *dec, void *buf, uint64_t k);

@@ -204,6 +204,7 @@ int thaw_snapshot_get_info(const struct thaw_snapshot *s, struct thaw_snapshot_i
 	info->prefetch_count = s->layout.prefetch_count;
 	info->ws_pages = s->layout.ws_page_count;
 	info->ws_frames = s->layout.frame_count;
+	info->ws_zero_pages = s->layout.zero_page_count;
 	info->hashes = !(h->flags & THAW__FMT_F_NO_HASH);
 	for (int i = 0; i < 16; i++)
 		snprintf(info->digest + 2 * i, 3, "%02x", h->digest[i]);

@@ -377,13 +377,24 @@ static int trace_fold(const struct thaw_trace *t, size_t i, const char *const *n
 	return 0;
 }
 
-/* A page worth a frame: touched, and stored (zero pages cost nothing to restore). */
-static bool page_stored(const struct thaw__layout *l, const struct first_touch *ft)
+static bool page_zero(const struct thaw__layout *l, uint64_t g)
 {
-	uint64_t id = ft->id / l->pages_per_chunk;
-	uint32_t p = (uint32_t)(ft->id % l->pages_per_chunk);
-	return ft->trace != SIZE_MAX && l->chunks[id].kind != THAW_CHUNK_ZERO &&
-	       !(l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
+	uint64_t id = g / l->pages_per_chunk;
+	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
+	return l->chunks[id].kind == THAW_CHUNK_ZERO ||
+	       (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
+}
+
+/* A page worth a frame: touched, and stored. */
+static bool touched_data(const struct thaw__layout *l, const struct first_touch *ft)
+{
+	return ft->trace != SIZE_MAX && !page_zero(l, ft->id);
+}
+
+/* A touched zero page: nothing to store, but worth putting in ahead of its touch. */
+static bool touched_zero(const struct thaw__layout *l, const struct first_touch *ft)
+{
+	return ft->trace != SIZE_MAX && page_zero(l, ft->id);
 }
 
 static bool touched(const struct thaw__layout *l, const struct first_touch *ft)
@@ -432,13 +443,25 @@ int thaw__trace_order(const struct thaw_trace *const *traces, const char *const 
 		r = trace_fold(traces[i], i, names, l, digest, &first, &o->ignored, err, err_len);
 	if (!r)
 		r = sorted_keys(first.chunk, nchunks, l, touched, &o->chunks, &o->nchunks);
+	/* The zero pages first: sorting compacts the array it is given. */
+	struct first_touch *zeros = NULL;
+	if (!r) {
+		zeros = malloc((npages ? npages : 1) * sizeof(*zeros));
+		r = zeros ? 0 : -ENOMEM;
+	}
+	if (!r) {
+		memcpy(zeros, first.page, npages * sizeof(*zeros));
+		r = sorted_keys(zeros, npages, l, touched_zero, &o->zeros, &o->nzeros);
+	}
 	if (!r)
-		r = sorted_keys(first.page, npages, l, page_stored, &o->pages, &o->npages);
+		r = sorted_keys(first.page, npages, l, touched_data, &o->pages, &o->npages);
+	free(zeros);
 	free(first.chunk);
 	free(first.page);
 	if (r) {
 		free(o->chunks);
 		free(o->pages);
+		free(o->zeros);
 		memset(o, 0, sizeof(*o));
 	}
 	return r;

@@ -35,19 +35,21 @@ struct thaw__trace_order {
 	uint64_t nchunks;
 	uint64_t *pages; /* global page numbers of the stored pages page records name (malloc'ed) */
 	uint64_t npages;
+	uint64_t *zeros; /* global page numbers of the zero pages they name (malloc'ed) */
+	uint64_t nzeros;
 	uint64_t ignored; /* page records outside every region */
 };
 
 /*
  * Turn traces into one prefetch order for the snapshot l whose hex digest
- * is digest: each chunk any trace touched, and each stored (non-zero) page
- * a page record names, by earliest first-touch time, ties broken by trace
+ * is digest: each chunk any trace touched, and each stored page and each
+ * zero page a page record names, by earliest first-touch time, ties broken by trace
  * order then record order. Chunk records need the trace to name this
  * snapshot and ids in range; page records are mapped through the region
  * table's recorded addresses, and those outside every region are counted
  * in ignored. A trace with page records none of which maps is refused.
  * names[i] (may be NULL) names trace i in messages. On success the caller
- * frees o->chunks and o->pages. Errors: -EINVAL with a message in err,
+ * frees o->chunks, o->pages and o->zeros. Errors: -EINVAL with a message in err,
  * -ENOMEM.
  */
 int thaw__trace_order(const struct thaw_trace *const *traces, const char *const *names, size_t n,

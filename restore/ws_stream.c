@@ -32,13 +32,13 @@ size_t thaw__ws_frame_max(const struct thaw_restore *r)
 int thaw__ws_init(struct thaw_restore *r)
 {
 	const struct thaw__layout *l = r->lay;
-	if (!l->frame_count || r->record)
+	if ((!l->frame_count && !l->zero_page_count) || r->record)
 		return 0;
 	uint64_t npages = r->nchunks * l->pages_per_chunk;
 	r->page_frame = calloc(npages, sizeof(*r->page_frame));
-	r->frame_state = calloc(l->frame_count, sizeof(*r->frame_state));
-	r->frame_in = calloc(l->frame_count, sizeof(*r->frame_in));
-	r->frame_wait_ns = calloc(l->frame_count, sizeof(*r->frame_wait_ns));
+	r->frame_state = calloc(l->frame_count + 1, sizeof(*r->frame_state));
+	r->frame_in = calloc(l->frame_count + 1, sizeof(*r->frame_in));
+	r->frame_wait_ns = calloc(l->frame_count + 1, sizeof(*r->frame_wait_ns));
 	r->frame_scratch = malloc(thaw__ws_frame_max(r));
 	if (!r->page_frame || !r->frame_state || !r->frame_in || !r->frame_wait_ns ||
 	    !r->frame_scratch)
@@ -260,10 +260,70 @@ int thaw__ws_submit(struct thaw_restore *r)
 	return sent;
 }
 
+/*
+ * A zero page of a data chunk: the frames hold none (the zero masks in the
+ * tables say what they are), so a touch of one would fetch and decode a
+ * whole chunk for nothing. Put in just the zero page; the chunk, when it
+ * comes, skips it as present.
+ */
+static bool zero_page(struct thaw_restore *r, uint64_t g, uint64_t now)
+{
+	const struct thaw__layout *l = r->lay;
+	uint64_t id = g / l->pages_per_chunk;
+	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
+	if (l->chunks[id].kind == THAW_CHUNK_ZERO ||
+	    !(l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1))
+		return false;
+	atomic_fetch_add_explicit(&r->c.pages_zero, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->c.pages_fault, 1, memory_order_relaxed);
+	int err = thaw__install_zero(r->eng, page_dst(r, g), l->hdr.page_size);
+	if (err == -ESRCH)
+		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+	thaw__restore_record_fault(r, now);
+	return true;
+}
+
+/* Listed zero pages put in per tick: short enough that faults never wait long behind them. */
+#define ZERO_BATCH 256
+
+bool thaw__ws_zero_batch(struct thaw_restore *r)
+{
+	const struct thaw__layout *l = r->lay;
+	uint32_t ps = l->hdr.page_size;
+	uint64_t end = r->zero_cursor + ZERO_BATCH;
+	if (!r->page_frame)
+		return false;
+	if (end > l->zero_page_count)
+		end = l->zero_page_count;
+	while (r->zero_cursor < end) {
+		uint64_t g = l->zero_pages[r->zero_cursor];
+		uint32_t run = 1;
+		if (!page_open(r, g)) {
+			r->zero_cursor++;
+			continue;
+		}
+		uint64_t dst = page_dst(r, g);
+		while (r->zero_cursor + run < end &&
+		       page_dst(r, l->zero_pages[r->zero_cursor + run]) ==
+			       dst + (uint64_t)run * ps &&
+		       page_open(r, l->zero_pages[r->zero_cursor + run]))
+			run++;
+		atomic_fetch_add_explicit(&r->c.pages_prefetch, run, memory_order_relaxed);
+		atomic_fetch_add_explicit(&r->c.pages_zero, run, memory_order_relaxed);
+		int err = thaw__install_zero(r->eng, dst, (uint64_t)run * ps);
+		if (err == -ESRCH)
+			thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+		r->zero_cursor += run;
+	}
+	return r->zero_cursor < l->zero_page_count;
+}
+
 bool thaw__ws_fault(struct thaw_restore *r, uint64_t g, uint64_t now)
 {
-	if (!r->page_frame || !r->page_frame[g] || !page_open(r, g))
+	if (!r->page_frame || !page_open(r, g))
 		return false;
+	if (!r->page_frame[g])
+		return zero_page(r, g, now);
 	uint64_t k = r->page_frame[g] - 1;
 	uint64_t none = 0;
 	/* The waiter before the state: see finish_frame. */

@@ -3,9 +3,11 @@
 # random 10% working set (the same pages every run, touched twice) of the
 # mixed 2 GiB and python-heap snapshots, restored
 #   on demand        (lazy, no background pass),
-#   with prefetch    (recorded on demand -> thaw optimize -> the optimized
-#                     snapshot restored lazily, no background pass: only the
-#                     recorded set is streamed),
+#   with prefetch    (recorded on demand, page by page -> thaw optimize,
+#                     which packs the recorded pages into frames at the
+#                     front -> the optimized snapshot restored lazily, no
+#                     background pass: only the recorded set is streamed,
+#                     its frames first),
 #   resident         (the same touches on memory decoded beforehand: eager
 #                     mode's touch time),
 # local and over HTTP (nginx on loopback), as ratios (issue 4 targets:
@@ -35,8 +37,8 @@ prefetch_compare() {
 	echo "== prefetch: $name, random 10% of pages (seed 7) touched twice"
 	"$thaw" bench "$snap" --mode lazy --no-background "${prefetch_touch[@]}" --record "$trace" --json >"$res/pf-$name-record.json"
 	"$thaw" optimize "$snap" --trace "$trace" -o "$opt" --json >"$res/pf-$name-optimize.json"
-	read -r nord ordb <<<"$(jget "$res/pf-$name-optimize.json" chunks_ordered stored_bytes)"
-	echo "  recorded $(jget "$res/pf-$name-record.json" faults) faults; optimized: $nord chunks, $(calc "round($ordb/2**20, 1)") MiB stored at the front"
+	read -r nord ordb wsp wsf wsb <<<"$(jget "$res/pf-$name-optimize.json" chunks_ordered stored_bytes ws_pages ws_frames frame_bytes)"
+	echo "  recorded $(jget "$res/pf-$name-record.json" faults) faults; optimized: $wsp pages in $wsf frames ($(calc "round($wsb/2**20, 1)") MiB), then $nord chunks; $(calc "round($ordb/2**20, 1)") MiB stored at the front"
 	lib header
 	bench_median "pf-$name-demand" total_ms "local on demand" "$snap" --mode lazy --no-background "${prefetch_touch[@]}"
 	bench_median "pf-$name-prefetch" total_ms "local prefetch" "$opt" --mode lazy --no-background "${prefetch_touch[@]}"
@@ -49,8 +51,8 @@ prefetch_compare() {
 	for run in prefetch http-prefetch; do
 		[ -s "$res/pf-$name-$run.json" ] || continue
 		# prefetch_done_ms is empty when the last listed chunk came in with the last touch
-		jget "$res/pf-$name-$run.json" prefetch_chunks prefetch_hits touched_chunks prefetch_late faults_unlisted lib_fault_p50_us prefetch_done_ms |
-			awk -v n="$run" 'NF >= 6 {printf "  %-13s %s listed, %s of %s touched chunks hit, %s late faults, %s elsewhere; fault service p50 %s us; set in after %s ms\n", n, $1, $2, $3, $4, $5, $6, (NF > 6 ? $7 : "(not before the last touch)")}'
+		jget "$res/pf-$name-$run.json" pages_ws ws_pages prefetch_late faults_unlisted lib_fault_p50_us frames_dropped prefetch_done_ms |
+			awk -v n="$run" 'NF >= 6 {printf "  %-13s %s of %s working-set pages in by the frames (%s frames dropped), %s late faults, %s elsewhere; fault service p50 %s us; chunks in after %s ms\n", n, $1, $2, $6, $3, $4, $5, (NF > 6 ? $7 : "(not before the last touch)")}'
 	done
 
 	local cd cp ce

@@ -218,9 +218,13 @@ static int record_then_replay(void)
 	CHECK_EQ(st.faults_unlisted, 0);
 	CHECK_EQ(st.ws_pages, res.ws_pages);
 	CHECK_EQ(st.frames_dropped, 0);
-	/* The frames' pages, then whole chunks (zero ones included) around them. */
-	CHECK_EQ(st.pages_prefetch, st.pages_ws + f.n * (CHUNK / PAGE));
-	CHECK_EQ(st.pages_zero, (f.n - data) * (CHUNK / PAGE));
+	/* The frames' pages and the listed zero pages, then whole chunks (zero ones
+	 * included) around them. */
+	CHECK_EQ(res.ws_pages + res.ws_zero_pages, f.n);
+	CHECK_GE(st.pages_prefetch, st.pages_ws + f.n * (CHUNK / PAGE));
+	CHECK_LE(st.pages_prefetch, st.pages_ws + f.n * (CHUNK / PAGE) + res.ws_zero_pages);
+	CHECK_GE(st.pages_zero, (f.n - data) * (CHUNK / PAGE));
+	CHECK_LE(st.pages_zero, (f.n - data) * (CHUNK / PAGE) + res.ws_zero_pages);
 	CHECK_EQ(st.pages_background, 0);
 	thaw_snapshot_close(so);
 	recorded_free(&f);
@@ -464,7 +468,10 @@ static int malformed_prefetch_refused(void)
 	const char *bad = test_path("bad.thaw");
 	recorded_setup(&f, orig);
 	char err[512];
-	CHECK_OK(optimize(f.s, &f.t, 1, opt, NULL, err, sizeof(err)));
+	struct thaw_optimize_result res;
+	CHECK_OK(optimize(f.s, &f.t, 1, opt, &res, err, sizeof(err)));
+	CHECK_GT(res.ws_zero_pages, 0);
+	CHECK_GT(res.ws_pages, 1);
 	struct stat stt;
 	CHECK_OK(stat(opt, &stt));
 	size_t len = (size_t)stt.st_size;
@@ -485,8 +492,8 @@ static int malformed_prefetch_refused(void)
 #define ENTRY(k)  (((uint64_t *)(SEC + 1))[k])
 #define PAGE_E(k) (((uint64_t *)(SEC + 1))[SEC->chunk_count + (k)])
 #define FRAME(k)                                                                                   \
-	(((struct thaw__fmt_frame *)((uint64_t *)(SEC + 1) + SEC->chunk_count +                    \
-				     SEC->page_count))[k])
+	(((struct thaw__fmt_frame *)((uint64_t *)(SEC + 1) + SEC->chunk_count + SEC->page_count +  \
+				     SEC->zero_count))[k])
 	struct {
 		const char *what;
 		int edit;
@@ -508,6 +515,8 @@ static int malformed_prefetch_refused(void)
 		{ "prefetch.frame_count", 15 },
 		{ "frame 0: page_count 65 is outside", 16 },
 		{ "header.prefetch_len: 8 is shorter", 17 },
+		{ "prefetch zero page entry 0: page", 18 },
+		{ "prefetch zero page entry 0: page 2048 is not a page", 19 },
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		memcpy(c, good, len);
@@ -564,6 +573,12 @@ static int malformed_prefetch_refused(void)
 			break;
 		case 17:
 			h->prefetch_len = 8;
+			break;
+		case 18: /* a data page listed as a zero page */
+			((uint64_t *)(SEC + 1))[SEC->chunk_count + SEC->page_count] = PAGE_E(0);
+			break;
+		case 19:
+			((uint64_t *)(SEC + 1))[SEC->chunk_count + SEC->page_count] = LEN / PAGE;
 			break;
 		}
 		reseal(c, len, bad);
@@ -746,7 +761,8 @@ static int damaged_frame_dropped(void)
 	struct thaw__fmt_frame fr;
 	int fd = open(opt, O_RDWR);
 	CHECK(fd >= 0);
-	off_t at = (off_t)(h.prefetch_off + sizeof(sec) + (sec.chunk_count + sec.page_count) * 8);
+	off_t at = (off_t)(h.prefetch_off + sizeof(sec) +
+			   (sec.chunk_count + sec.page_count + sec.zero_count) * 8);
 	CHECK_EQ(pread(fd, &fr, sizeof(fr), at), (ssize_t)sizeof(fr));
 	unsigned char byte;
 	CHECK_EQ(pread(fd, &byte, 1, (off_t)(fr.offset + fr.stored_len / 2)), 1);
