@@ -167,8 +167,8 @@ struct thaw_restore_opts {
 	 * whatever address it is restored at) each time a fault first touches
 	 * a page (first-touch order, t_us from the restore's start), on the
 	 * manager thread. A recording run is on demand and page-granular: each
-	 * fault installs only its own page (its chunk decoded again, or taken
-	 * from a small cache), nothing is prefetched and there is no
+	 * fault installs only its own page (its chunk decoded, or the last one
+	 * decoded reused), nothing is prefetched and there is no
 	 * background pass, so every first touch is seen. It is slower; it is
 	 * done once. A trace that already names another snapshot is refused
 	 * (-EINVAL). Owned by the caller; do not touch it until
