@@ -101,7 +101,8 @@ static void finish_frame(struct thaw_restore *r, uint64_t k, bool whole)
 static void drop_frame(struct thaw_restore *r, uint64_t k, int why)
 {
 	uint64_t nth = atomic_fetch_add(&r->c.frames_dropped, 1);
-	if (nth < DROP_LOG_MAX)
+	/* Reads cancelled by the end of the restore are no news. */
+	if (nth < DROP_LOG_MAX && why != -ECANCELED)
 		thaw__warn(r->log, "working-set frame %llu: %s; its pages come from their chunks",
 			   (unsigned long long)k, thaw_strerror(why));
 	finish_frame(r, k, false);

@@ -431,6 +431,26 @@ static int page_traces_merge(void)
 	struct thaw_snapshot *so = open_snap(opt);
 	same_content(s, so);
 	thaw_snapshot_close(so);
+	/* Chunk records alone: a chunk order and no working-set pages, restored as before. */
+	char err[512];
+	struct thaw_optimize_result res;
+	CHECK_OK(optimize(s, &t[1], 1, opt, &res, err, sizeof(err)));
+	CHECK_EQ(res.chunks_ordered, 2);
+	CHECK_EQ(res.ws_pages + res.ws_zero_pages + res.ws_frames + res.frame_bytes, 0);
+	so = open_snap(opt);
+	struct thaw_restore *r;
+	CHECK_OK(thaw_restore_start(so, NULL, &r));
+	CHECK_OK(thaw_restore_wait(r, 10000));
+	unsigned char *base = thaw_restore_region_addr(r, 0);
+	CHECK(!memcmp(base, src, LEN));
+	struct thaw_stats st;
+	CHECK_OK(thaw_restore_stats(r, &st));
+	CHECK_EQ(st.ws_pages, 0);
+	CHECK_EQ(st.pages_ws, 0);
+	CHECK_GE(st.pages_prefetch, 2 * (CHUNK / PAGE));
+	thaw_restore_free(r);
+	munmap(base, LEN);
+	thaw_snapshot_close(so);
 	thaw_trace_free(t[0]);
 	thaw_trace_free(t[1]);
 	thaw_snapshot_close(s);
