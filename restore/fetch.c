@@ -463,7 +463,7 @@ static void on_tick(void *ctx)
 		workers_ensure(r);
 	if (!r->record && thaw__ws_zero_batch(r))
 		thaw__engine_notify(r->eng);
-	if (!r->record && r->ws_cursor >= r->lay->frame_count)
+	if (!r->record && thaw__ws_done(r))
 		submit_prefetch(r);
 	if ((r->bg_open && !(r->flags & THAW_RESTORE_NO_BACKGROUND) && !r->record) ||
 	    atomic_load(&r->finish_requested))

@@ -112,6 +112,7 @@ struct thaw_restore {
 	void *frame_scratch;		     /* manager only: one frame's raw bytes */
 	uint64_t ws_cursor;		     /* manager only: next frame for the stream */
 	uint64_t zero_cursor;		     /* manager only: next listed zero page */
+	atomic_uint_fast64_t frames_left;    /* frames not yet DONE */
 
 	/* Manager thread only. */
 	struct thaw__decoder *decoder;
@@ -214,6 +215,8 @@ int thaw__ws_init(struct thaw_restore *r);
 void thaw__ws_free(struct thaw_restore *r);
 /* Manager: put frame reads on the background lane; returns how many went out. */
 int thaw__ws_submit(struct thaw_restore *r);
+/* Every frame is DONE (or there are none): the chunk order may follow. */
+bool thaw__ws_done(struct thaw_restore *r);
 /* Manager: put in the next listed zero pages; true while some are left (tick again). */
 bool thaw__ws_zero_batch(struct thaw_restore *r);
 /*

@@ -43,6 +43,7 @@ int thaw__ws_init(struct thaw_restore *r)
 	if (!r->page_frame || !r->frame_state || !r->frame_in || !r->frame_wait_ns ||
 	    !r->frame_scratch)
 		return -ENOMEM;
+	atomic_init(&r->frames_left, l->frame_count);
 	for (uint64_t k = 0; k < l->frame_count; k++)
 		for (uint32_t j = 0; j < l->frames[k].page_count; j++)
 			r->page_frame[l->ws_pages[l->frame_first[k] + j]] = (uint32_t)(k + 1);
@@ -82,6 +83,8 @@ static void finish_frame(struct thaw_restore *r, uint64_t k, bool whole)
 {
 	const struct thaw__layout *l = r->lay;
 	atomic_store(&r->frame_state[k], FRAME_DONE);
+	if (atomic_fetch_sub(&r->frames_left, 1) == 1)
+		thaw__engine_notify(r->eng); /* the chunk order goes next */
 	uint64_t waited = atomic_load(&r->frame_wait_ns[k]);
 	if (!waited)
 		return;
@@ -282,6 +285,11 @@ static bool zero_page(struct thaw_restore *r, uint64_t g, uint64_t now)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 	thaw__restore_record_fault(r, now);
 	return true;
+}
+
+bool thaw__ws_done(struct thaw_restore *r)
+{
+	return !r->page_frame || atomic_load(&r->frames_left) == 0;
 }
 
 /* Listed zero pages put in per tick: short enough that faults never wait long behind them. */
