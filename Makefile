@@ -163,7 +163,7 @@ uninstall:
 	rm -f $(INSTALL_FILES)
 
 format:
-	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] scripts/*.c)
+	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] restore/bpf/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] scripts/*.c)
 
 clean:
 	rm -rf build

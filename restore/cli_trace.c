@@ -262,8 +262,8 @@ static int bpf_start(const char *cmd, pid_t pid, struct fault_trace **out)
 	if (e < 0) {
 		if (e == -EPERM || e == -EACCES)
 			cli_err(cmd,
-				"BPF cannot load: not permitted (running as uid %u; needs root, or "
-				"CAP_BPF and CAP_PERFMON)",
+				"BPF cannot load: not permitted (needs root, or CAP_BPF and "
+				"CAP_PERFMON; this process has uid %u without them)",
 				(unsigned)geteuid());
 		else
 			cli_err(cmd, "BPF cannot load: %s (THAW_LOG=info shows libbpf's reason)",

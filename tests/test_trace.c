@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `thaw trace`, the BPF fault tracer, run as a user would against real
+ * processes: which pages they touch first and in what order, how long
+ * their faulting threads block when a userfaultfd handler serves them, and
+ * the errors a user gets when the process or the privileges are missing.
+ */
+#include "fixture.h"
+#include "testlib.h"
+#include "thaw.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define OUT_LEN	  (256 * 1024)
+#define PAGE	  4096u
+#define CHUNK	  (64u * 1024)
+#define N_PAGES	  48 /* touched by the anonymous-memory child */
+#define N_CHUNKS  32 /* touched by the lazy-restore child */
+#define SNAP_BASE 0x7f3300000000ull
+
+static char out[OUT_LEN];
+
+static const char *thaw_bin(void)
+{
+	static char path[600];
+	snprintf(path, sizeof(path), "%s", test_build_path("thaw"));
+	if (access(path, X_OK) != 0)
+		test_fail(__FILE__, __LINE__, "no thaw binary at %s (build it first)", path);
+	return path;
+}
+
+/* Value of the first "key": NUMBER at or after `from` in a JSON text. */
+static double json_num(const char *from, const char *key)
+{
+	char pat[128];
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	const char *p = from ? strstr(from, pat) : NULL;
+	if (!p)
+		test_fail(__FILE__, __LINE__, "no \"%s\" in JSON output:\n%.3000s", key, out);
+	return strtod(p + strlen(pat), NULL);
+}
+
+/* The JSON object of thread tid in the "threads" array (its text onwards). */
+static const char *json_thread(long tid)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"tid\": %ld,", tid);
+	const char *p = strstr(out, pat);
+	CHECK_MSG(p, "no thread %ld in JSON output:\n%.3000s", tid, out);
+	return p;
+}
+
+static void read_whole(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK_MSG(fd >= 0, "open %s: %s", path, strerror(errno));
+	size_t n = 0;
+	ssize_t r;
+	while (n + 1 < len && (r = read(fd, buf + n, len - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = 0;
+	close(fd);
+}
+
+/*
+ * A running `thaw trace`: stdout goes to a file, stderr to a pipe that is
+ * read until the "tracing" line, so the traced process is only let go once
+ * the BPF program is attached.
+ */
+struct tracer {
+	pid_t pid;
+	int err_fd;
+	char err[4096];
+	size_t err_len;
+	const char *stdout_path;
+};
+
+static void tracer_read_err(struct tracer *t, bool until_attached)
+{
+	while (t->err_len + 1 < sizeof(t->err)) {
+		ssize_t r = read(t->err_fd, t->err + t->err_len, sizeof(t->err) - 1 - t->err_len);
+		if (r <= 0)
+			break;
+		t->err_len += (size_t)r;
+		t->err[t->err_len] = 0;
+		if (until_attached && strstr(t->err, "thaw trace: tracing "))
+			return;
+	}
+	if (until_attached)
+		test_fail(__FILE__, __LINE__, "thaw trace did not attach; it said:\n%s", t->err);
+}
+
+static void tracer_start(struct tracer *t, const char *args)
+{
+	int p[2];
+	CHECK_EQ(pipe(p), 0);
+	memset(t, 0, sizeof(*t));
+	t->stdout_path = test_path("trace.stdout");
+	t->pid = fork();
+	CHECK(t->pid >= 0);
+	if (t->pid == 0) {
+		int fd = open(t->stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, STDOUT_FILENO);
+		dup2(p[1], STDERR_FILENO);
+		close(p[0]);
+		char cmdline[4096];
+		snprintf(cmdline, sizeof(cmdline), "exec %s trace %s", thaw_bin(), args);
+		execl("/bin/sh", "sh", "-c", cmdline, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	t->err_fd = p[0];
+	tracer_read_err(t, true);
+}
+
+/* Wait for the tracer to end; its stdout lands in `out`. Returns its exit status. */
+static int tracer_finish(struct tracer *t)
+{
+	tracer_read_err(t, false);
+	close(t->err_fd);
+	int st;
+	CHECK_EQ(waitpid(t->pid, &st, 0), t->pid);
+	read_whole(t->stdout_path, out, sizeof(out));
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A child that blocks until go() and then runs fn; returns its pid. */
+static pid_t spawn_waiting(void (*fn)(void *), void *arg, int *go_fd)
+{
+	int p[2];
+	CHECK_EQ(pipe(p), 0);
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		close(p[1]);
+		char c;
+		if (read(p[0], &c, 1) != 1)
+			_exit(3);
+		fn(arg);
+		_exit(0);
+	}
+	close(p[0]);
+	*go_fd = p[1];
+	return child;
+}
+
+static void go(int go_fd)
+{
+	CHECK_EQ(write(go_fd, "g", 1), 1);
+	close(go_fd);
+}
+
+/*
+ * Page addresses of the trace file's records inside [lo, hi), in file
+ * order, into addrs (at most max); checks every one was taken by tid.
+ * Returns how many.
+ */
+static size_t trace_pages_in(const char *path, uint64_t lo, uint64_t hi, long tid, uint64_t *addrs,
+			     size_t max)
+{
+	static char text[OUT_LEN];
+	read_whole(path, text, sizeof(text));
+	size_t n = 0;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		unsigned long long t_us, addr;
+		long rec_tid;
+		if (sscanf(line, "%llu page 0x%llx %ld", &t_us, &addr, &rec_tid) != 3 ||
+		    addr < lo || addr >= hi)
+			continue;
+		CHECK_MSG(rec_tid == tid, "page 0x%llx was taken by thread %ld, not %ld", addr,
+			  rec_tid, tid);
+		CHECK_LT(n, max);
+		addrs[n++] = addr;
+	}
+	return n;
+}
+
+/* The trace file loads through the library and holds the JSON's page count. */
+static void check_trace_loads(const char *path, uint64_t pages)
+{
+	struct thaw_trace *tr = NULL;
+	char err[256] = "";
+	int e = thaw_trace_load(path, &tr, err, sizeof(err));
+	CHECK_MSG(e == 0, "thaw_trace_load(%s): %s (%s)", path, thaw_strerror(e), err);
+	CHECK_EQ(thaw_trace_count(tr), pages);
+	CHECK(thaw_trace_snapshot(tr) == NULL);
+	thaw_trace_free(tr);
+}
+
+static uint8_t *anon_region;
+
+/* Touches every page of anon_region once, in the order i * 7 mod N_PAGES. */
+static void touch_anon(void *arg)
+{
+	for (unsigned i = 0; i < N_PAGES; i++)
+		anon_region[(size_t)(i * 7 % N_PAGES) * PAGE] = (uint8_t)i;
+}
+
+/*
+ * A child touches N known pages of fresh anonymous memory: the trace has
+ * exactly those N first touches, in the order made, and nothing twice.
+ */
+static int trace_first_touch_order(void)
+{
+	/* Mapped, never touched here: each page's first touch is the child's. */
+	anon_region = mmap(NULL, N_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(anon_region != MAP_FAILED);
+	int go_fd;
+	pid_t child = spawn_waiting(touch_anon, NULL, &go_fd);
+	const char *tf = test_path("anon.trace");
+	char args[1024];
+	snprintf(args, sizeof(args), "--pid %d -o %s --json", (int)child, tf);
+	struct tracer t;
+	tracer_start(&t, args);
+	go(go_fd);
+	int st = tracer_finish(&t);
+	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
+	waitpid(child, NULL, 0);
+
+	uint64_t pages = (uint64_t)json_num(out, "pages");
+	CHECK_GE(pages, N_PAGES);
+	CHECK_GE(json_num(out, "faults"), pages);
+	CHECK_EQ(json_num(out, "lost_events"), 0);
+	check_trace_loads(tf, pages);
+	uint64_t got[N_PAGES + 1];
+	uint64_t base = (uint64_t)(uintptr_t)anon_region;
+	size_t n = trace_pages_in(tf, base, base + N_PAGES * PAGE, child, got, N_PAGES + 1);
+	CHECK_EQ(n, N_PAGES);
+	for (unsigned i = 0; i < N_PAGES; i++)
+		CHECK_MSG(got[i] == base + (uint64_t)(i * 7 % N_PAGES) * PAGE,
+			  "record %u is page 0x%llx, want page %u of the region", i,
+			  (unsigned long long)got[i], i * 7 % N_PAGES);
+	return 0;
+}
+
+static const char *write_snap(size_t len)
+{
+	void *mem = malloc(len);
+	CHECK(mem);
+	fixture_fill_mixed(mem, len, 7);
+	/* Every chunk holds data, so each first touch is a fetch, not a zero page. */
+	for (size_t off = 0; off < len; off += CHUNK)
+		memset((char *)mem + off, 0x5a, 64);
+	struct thaw_region_desc rd = { .sz = sizeof(rd),
+				       .addr = SNAP_BASE,
+				       .len = len,
+				       .prot = PROT_READ | PROT_WRITE,
+				       .name = "data",
+				       .mem = mem };
+	const char *snap = test_path("t.snap");
+	CHECK_OK(fixture_write_snapshot(snap, &rd, 1, CHUNK));
+	free(mem);
+	return snap;
+}
+
+struct lazy_child {
+	const char *snap;
+	int stats_fd; /* the child writes its thaw_stats.faults here */
+};
+
+/* An in-process lazy restore at the recorded address, touched a chunk at a time, backwards. */
+static void touch_restored(void *arg)
+{
+	struct lazy_child *lc = arg;
+	struct thaw_snapshot *s;
+	struct thaw_restore *r;
+	struct thaw_restore_opts ro = {
+		.sz = sizeof(ro), .flags = THAW_RESTORE_FIXED_ADDR | THAW_RESTORE_NO_BACKGROUND
+	};
+	if (thaw_snapshot_open(lc->snap, NULL, &s) < 0 || thaw_restore_start(s, &ro, &r) < 0)
+		_exit(4);
+	volatile uint8_t *p = thaw_restore_region_addr(r, 0);
+	unsigned sum = 0;
+	for (int i = N_CHUNKS - 1; i >= 0; i--)
+		sum += p[(size_t)i * CHUNK];
+	struct thaw_stats st;
+	if (sum != 0x5a * N_CHUNKS || thaw_restore_stats(r, &st) < 0)
+		_exit(5);
+	if (write(lc->stats_fd, &st.faults, sizeof(st.faults)) != sizeof(st.faults))
+		_exit(6);
+	_exit(0);
+}
+
+/*
+ * Faults served by a real userfaultfd handler block the faulting thread:
+ * the tracer sees one stall per fault of the touching thread, a non-empty
+ * histogram, blocked time, and the chunks' first touches in order.
+ */
+static int trace_uffd_stalls(void)
+{
+	struct lazy_child lc = { .snap = write_snap((size_t)N_CHUNKS * CHUNK) };
+	int sp[2];
+	CHECK_EQ(pipe(sp), 0);
+	lc.stats_fd = sp[1];
+	int go_fd;
+	pid_t child = spawn_waiting(touch_restored, &lc, &go_fd);
+	close(sp[1]);
+	const char *tf = test_path("uffd.trace");
+	char args[1024];
+	snprintf(args, sizeof(args), "--pid %d -o %s --json", (int)child, tf);
+	struct tracer t;
+	tracer_start(&t, args);
+	go(go_fd);
+	int st = tracer_finish(&t);
+	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
+	uint64_t faults = 0;
+	CHECK_EQ(read(sp[0], &faults, sizeof(faults)), sizeof(faults));
+	int cst;
+	waitpid(child, &cst, 0);
+	CHECK_MSG(WIFEXITED(cst) && WEXITSTATUS(cst) == 0, "the restoring child failed: %#x", cst);
+	CHECK_EQ(faults, N_CHUNKS);
+
+	const char *th = json_thread(child);
+	CHECK_GE(json_num(th, "stalls"), N_CHUNKS * 3 / 4);
+	CHECK_GT(json_num(th, "blocked_us"), 0);
+	CHECK_GE(json_num(out, "stalls"), json_num(th, "stalls"));
+	CHECK_GT(json_num(out, "stall_p50_us"), 0);
+	CHECK_MSG(strstr(out, "\"hist\": [\n"), "empty stall histogram:\n%.3000s", out);
+	CHECK_GT(json_num(strstr(out, "\"hist\""), "count"), 0);
+
+	uint64_t got[N_CHUNKS + 1];
+	size_t n = trace_pages_in(tf, SNAP_BASE, SNAP_BASE + (uint64_t)N_CHUNKS * CHUNK, child, got,
+				  N_CHUNKS + 1);
+	CHECK_EQ(n, N_CHUNKS);
+	for (unsigned i = 0; i < N_CHUNKS; i++)
+		CHECK_EQ(got[i], SNAP_BASE + (uint64_t)(N_CHUNKS - 1 - i) * CHUNK);
+	check_trace_loads(tf, (uint64_t)json_num(out, "pages"));
+	return 0;
+}
+
+/*
+ * `thaw trace -- CMD`: CMD is held until tracing is attached, so a lazy
+ * restore by `thaw bench` shows its first fault; stalls match its faults.
+ */
+static int trace_command(void)
+{
+	const char *snap = write_snap(1u << 20);
+	const char *bench_json = test_path("bench.json");
+	char args[2048];
+	snprintf(args, sizeof(args),
+		 "--json -- /bin/sh -c 'exec %s bench %s --touch seq --no-background --json > %s'",
+		 thaw_bin(), snap, bench_json);
+	struct tracer t;
+	tracer_start(&t, args);
+	int st = tracer_finish(&t);
+	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
+	CHECK_EQ(json_num(out, "exit_status"), 0);
+	double stalls = json_num(out, "stalls");
+	double pages = json_num(out, "pages");
+	static char bench[OUT_LEN];
+	read_whole(bench_json, bench, sizeof(bench));
+	const char *f = strstr(bench, "\"faults\": ");
+	CHECK_MSG(f, "no faults in thaw bench's JSON:\n%s", bench);
+	double faults = strtod(f + strlen("\"faults\": "), NULL);
+	CHECK_EQ(faults, (1u << 20) / CHUNK);
+	CHECK_GE(stalls, faults * 3 / 4);
+	/* The bench's own faults are among the first touches, with its start-up's. */
+	CHECK_GE(pages, faults);
+	return 0;
+}
+
+/* No such process, no privileges, bad usage: a clear message and status. */
+static int trace_errors(void)
+{
+	pid_t gone = fork();
+	CHECK(gone >= 0);
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0);
+	int st = test_run(out, sizeof(out), "%s trace --pid %d", thaw_bin(), (int)gone);
+	CHECK_MSG(st == 1, "exit %d:\n%s", st, out);
+	char want[64];
+	snprintf(want, sizeof(want), "no process %d", (int)gone);
+	CHECK_MSG(strstr(out, want), "no '%s' in:\n%s", want, out);
+
+	/* Root without capabilities cannot load BPF and is told so. */
+	st = test_run(out, sizeof(out),
+		      "setpriv --bounding-set=-all --inh-caps=-all %s trace --pid %d", thaw_bin(),
+		      (int)getpid());
+	CHECK_MSG(st == 1, "exit %d:\n%s", st, out);
+	CHECK_MSG(strstr(out, "BPF cannot load: not permitted"), "unclear message:\n%s", out);
+
+	st = test_run(out, sizeof(out), "%s trace -o x", thaw_bin());
+	CHECK_MSG(st == 2 && strstr(out, "missing --pid"), "exit %d:\n%s", st, out);
+	st = test_run(out, sizeof(out), "%s trace --pid 1 -- true", thaw_bin());
+	CHECK_MSG(st == 2 && strstr(out, "not both"), "exit %d:\n%s", st, out);
+	st = test_run(out, sizeof(out), "%s trace --pid 1 --duration 0", thaw_bin());
+	CHECK_MSG(st == 2 && strstr(out, "bad --duration"), "exit %d:\n%s", st, out);
+	return 0;
+}
+
+/* --duration ends a trace of a process that keeps running. */
+static int trace_duration(void)
+{
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+	uint64_t t0 = test_now_ns();
+	int st = test_run(out, sizeof(out), "%s trace --pid %d --duration 0.3", thaw_bin(),
+			  (int)child);
+	uint64_t ms = (test_now_ns() - t0) / 1000000;
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	CHECK_MSG(st == 0, "exit %d:\n%s", st, out);
+	CHECK_MSG(strstr(out, "stalls: 0,"), "a sleeping process stalled:\n%s", out);
+	CHECK_GE(ms, 300);
+	CHECK_LT(ms, 10000);
+	return 0;
+}
+
+static const struct test_case cases[] = {
+	{ "first_touch_order", trace_first_touch_order, 30 },
+	{ "uffd_stalls", trace_uffd_stalls, 30 },
+	{ "command", trace_command, 30 },
+	{ "errors", trace_errors, 30 },
+	{ "duration", trace_duration, 30 },
+};
+
+TEST_MAIN(cases)
