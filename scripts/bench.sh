@@ -21,7 +21,7 @@ work=$build/bench
 res=$work/results
 reps=${BENCH_REPS:-3}
 cores=$(nproc)
-sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http})
+sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http trace})
 
 [ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
 mkdir -p "$work" "$res"
@@ -321,6 +321,43 @@ section_mixed2g() {
 section_python() {
 	python_snapshot
 	compare_modes python
+}
+
+# Fault stalls as the kernel sees them (`thaw trace`, BPF) next to thaw's own
+# latency figures for the same lazy restore: 10% random pages without the
+# background pass, so every touched chunk is a fault. An untraced run of the
+# same workload shows what tracing costs. BENCH_TRACE_SIZE (default 2G, the
+# mixed2g dataset) picks a smaller image for a quick look.
+section_trace() {
+	local size=${BENCH_TRACE_SIZE:-2G}
+	local name=mixed${size,,}
+	mixed_snapshot "$name" "$size" 1
+	echo "== trace: $name, 10% random pages, lazy without background, watched by thaw trace"
+	lib header
+	bench_run "trace-$name-plain" "lazy, untraced" "$work/$name.snap" --touch random:10% --no-background
+	local tj=$res/trace-$name.json bj=$res/trace-$name-bench.json
+	if ! "$thaw" trace --json -o "$res/trace-$name.trace" -- /bin/sh -c \
+		"exec '$thaw' bench '$work/$name.snap' --touch random:10% --no-background --json >'$bj'" \
+		>"$tj" 2>"$work/trace.err"; then
+		echo "  skipped: $(grep -v 'tracing' "$work/trace.err")"
+		return 0
+	fi
+	lib row "lazy, traced" "$bj"
+	local stalls blocked p50 p99 faults lp50 lp99 tp50 tp99 plain traced
+	read -r stalls blocked p50 p99 <<<"$(jget "$tj" stalls blocked_us stall_p50_us stall_p99_us)"
+	read -r faults lp50 lp99 tp50 tp99 traced <<<"$(jget "$bj" faults lib_fault_p50_us \
+		lib_fault_p99_us fault_p50_us fault_p99_us total_ms)"
+	plain=$(jget "$res/trace-$name-plain.json" total_ms)
+	printf '  %-46s %8s %10s %9s %9s\n' "same run, seen by" count "total ms" "p50 us" "p99 us"
+	printf '  %-46s %8s %10s %9s %9s\n' "thaw trace: off-CPU stalls of faulting threads" \
+		"$stalls" "$(calc "round($blocked/1000, 1)")" "$(calc "round($p50)")" "$(calc "round($p99)")"
+	printf '  %-46s %8s %10s %9s %9s\n' "thaw bench: slowest touches (one per fault)" \
+		"$faults" - "$(calc "round($tp50)")" "$(calc "round($tp99)")"
+	printf '  %-46s %8s %10s %9s %9s\n' "library: fault service (thaw_stats)" "$faults" - \
+		"$lp50" "$lp99"
+	echo "  tracing overhead: total $(calc "round($traced)") ms traced vs $(calc "round($plain)") ms untraced"
+	target_row "$name: thaw trace stalls / thaw faults (same run)" "$stalls / $faults" \
+		"(~1)" "$(calc "$stalls >= 0.95 * $faults - 2 and $stalls <= 1.05 * $faults + 2")"
 }
 
 # The HTTP section (nginx on loopback beside the local store).
