@@ -291,20 +291,18 @@ static void touch_restored(void *arg)
 }
 
 /*
- * Faults served by a real userfaultfd handler block the faulting thread:
- * the tracer sees one stall per fault of the touching thread, a non-empty
- * histogram, blocked time, and the chunks' first touches in order.
+ * Run touch_restored on snap under `thaw trace --pid -o tf --json` (its
+ * JSON in `out`); returns the child's pid, its thaw_stats.faults in *faults.
  */
-static int trace_uffd_stalls(void)
+static pid_t traced_restore(const char *snap, const char *tf, uint64_t *faults)
 {
-	struct lazy_child lc = { .snap = write_snap((size_t)N_CHUNKS * CHUNK) };
+	struct lazy_child lc = { .snap = snap };
 	int sp[2];
 	CHECK_EQ(pipe(sp), 0);
 	lc.stats_fd = sp[1];
 	int go_fd;
 	pid_t child = spawn_waiting(touch_restored, &lc, &go_fd);
 	close(sp[1]);
-	const char *tf = test_path("uffd.trace");
 	char args[1024];
 	snprintf(args, sizeof(args), "--pid %d -o %s --json", (int)child, tf);
 	struct tracer t;
@@ -312,11 +310,24 @@ static int trace_uffd_stalls(void)
 	go(go_fd);
 	int st = tracer_finish(&t);
 	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
-	uint64_t faults = 0;
-	CHECK_EQ(read(sp[0], &faults, sizeof(faults)), sizeof(faults));
+	CHECK_EQ(read(sp[0], faults, sizeof(*faults)), sizeof(*faults));
+	close(sp[0]);
 	int cst;
 	waitpid(child, &cst, 0);
 	CHECK_MSG(WIFEXITED(cst) && WEXITSTATUS(cst) == 0, "the restoring child failed: %#x", cst);
+	return child;
+}
+
+/*
+ * Faults served by a real userfaultfd handler block the faulting thread:
+ * the tracer sees one stall per fault of the touching thread, a non-empty
+ * histogram, blocked time, and the chunks' first touches in order.
+ */
+static int trace_uffd_stalls(void)
+{
+	const char *tf = test_path("uffd.trace");
+	uint64_t faults;
+	pid_t child = traced_restore(write_snap((size_t)N_CHUNKS * CHUNK), tf, &faults);
 	CHECK_EQ(faults, N_CHUNKS);
 
 	const char *th = json_thread(child);
