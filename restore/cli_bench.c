@@ -896,19 +896,6 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	cli_json_obj_end(&j);
 }
 
-/* Three significant digits: 512 ns, 1.02 us, 32.8 us, 1.05 ms. */
-static void fmt_ns(uint64_t ns, char *buf, size_t len)
-{
-	static const char *const unit[] = { "ns", "us", "ms", "s" };
-	double v = (double)ns;
-	int u = 0;
-	while (v >= 1000 && u < 3) {
-		v /= 1000;
-		u++;
-	}
-	snprintf(buf, len, "%.*f %s", u == 0 || v >= 100 ? 0 : v >= 10 ? 1 : 2, v, unit[u]);
-}
-
 static void print_text(const struct bench *b, const struct lat_summary *s)
 {
 	char a[32], c[32];
@@ -962,8 +949,8 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 		if (!s->hist[i])
 			continue;
 		char lo[24], hi[24], bar[41];
-		fmt_ns(i ? 1ull << i : 0, lo, sizeof(lo));
-		fmt_ns(1ull << (i + 1), hi, sizeof(hi));
+		cli_fmt_ns(i ? 1ull << i : 0, lo, sizeof(lo));
+		cli_fmt_ns(1ull << (i + 1), hi, sizeof(hi));
 		int w = (int)((s->hist[i] * 40 + max - 1) / max);
 		memset(bar, '#', (size_t)w);
 		bar[w] = 0;

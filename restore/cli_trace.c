@@ -7,13 +7,12 @@
  * compared from the same side. The first touch of each page goes to a trace
  * file in first-touch order, the input `thaw optimize` takes.
  */
-#include "cli_util.h"
+#include "cli_trace_stats.h"
 
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -63,155 +62,27 @@ static const struct option trace_opts[] = {
 	{ 0 },
 };
 
-/* Bucket 0 holds stalls under 1 us; bucket b >= 1 holds [2^(b-1), 2^b) us. */
-#define HIST_BUCKETS 40
-
-struct trace_thread {
-	uint32_t tid;
-	uint64_t faults, pages, stalls, stall_ns, max_ns;
-	uint64_t hist[HIST_BUCKETS];
+/* The ring buffer callback's ctx. */
+struct trace_run {
+	struct cli_trace_stats stats;
+	int err; /* the first failure in the callback */
 };
-
-/* Everything one run of the command collects; the ring buffer callback's ctx. */
-struct tracer {
-	pid_t pid;
-	uint64_t t0_ns; /* CLOCK_MONOTONIC at attach, the clock of bpf_ktime_get_ns */
-	uint64_t page_mask;
-	struct thaw_trace *trace; /* NULL without -o */
-	int err;		  /* first allocation failure in the callback */
-
-	/* Pages seen so far: open addressing on page addresses, 0 = empty. */
-	uint64_t *seen;
-	size_t seen_cap, seen_n;
-
-	struct trace_thread *threads;
-	size_t nthreads, threads_cap;
-
-	uint64_t *stall_ns; /* every stall, for exact percentiles */
-	size_t nstalls, stalls_cap;
-
-	uint64_t faults, pages, blocked_ns;
-	uint64_t hist[HIST_BUCKETS];
-};
-
-static int hist_bucket(uint64_t ns)
-{
-	uint64_t us = ns / 1000;
-	int b = us ? 64 - __builtin_clzll(us) : 0;
-	return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
-}
-
-/* Grow *p (elements of size sz) to hold at least n; 0 or -ENOMEM. */
-static int grow(void **p, size_t *cap, size_t n, size_t sz)
-{
-	if (n <= *cap)
-		return 0;
-	size_t c = *cap ? *cap * 2 : 64;
-	while (c < n)
-		c *= 2;
-	void *q = realloc(*p, c * sz);
-	if (!q)
-		return -ENOMEM;
-	memset((char *)q + *cap * sz, 0, (c - *cap) * sz);
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
-static size_t seen_slot(const uint64_t *tab, size_t cap, uint64_t page)
-{
-	size_t i = (size_t)((page >> 12) * 0x9e3779b97f4a7c15ull) & (cap - 1);
-	while (tab[i] && tab[i] != page)
-		i = (i + 1) & (cap - 1);
-	return i;
-}
-
-/* 1 when page is new (and now recorded), 0 when seen before, or -ENOMEM. */
-static int seen_add(struct tracer *t, uint64_t page)
-{
-	/* Address 0 marks an empty slot; a fault on page 0 is still new once. */
-	page |= 1;
-	if ((t->seen_n + 1) * 2 > t->seen_cap) {
-		size_t cap = t->seen_cap ? t->seen_cap * 2 : 4096;
-		uint64_t *tab = calloc(cap, sizeof(*tab));
-		if (!tab)
-			return -ENOMEM;
-		for (size_t i = 0; i < t->seen_cap; i++)
-			if (t->seen[i])
-				tab[seen_slot(tab, cap, t->seen[i])] = t->seen[i];
-		free(t->seen);
-		t->seen = tab;
-		t->seen_cap = cap;
-	}
-	size_t i = seen_slot(t->seen, t->seen_cap, page);
-	if (t->seen[i])
-		return 0;
-	t->seen[i] = page;
-	t->seen_n++;
-	return 1;
-}
-
-static struct trace_thread *thread_of(struct tracer *t, uint32_t tid)
-{
-	for (size_t i = 0; i < t->nthreads; i++)
-		if (t->threads[i].tid == tid)
-			return &t->threads[i];
-	if (grow((void **)&t->threads, &t->threads_cap, t->nthreads + 1, sizeof(*t->threads)))
-		return NULL;
-	struct trace_thread *th = &t->threads[t->nthreads++];
-	memset(th, 0, sizeof(*th));
-	th->tid = tid;
-	return th;
-}
-
-static int on_fault(struct tracer *t, struct trace_thread *th, const struct fault_trace_event *e)
-{
-	t->faults++;
-	th->faults++;
-	uint64_t page = e->addr & t->page_mask;
-	int fresh = seen_add(t, page);
-	if (fresh <= 0)
-		return fresh;
-	t->pages++;
-	th->pages++;
-	if (!t->trace)
-		return 0;
-	uint64_t t_us = e->ts_ns > t->t0_ns ? (e->ts_ns - t->t0_ns) / 1000 : 0;
-	return thaw_trace_add_page(t->trace, t_us, page, e->tid);
-}
-
-static int on_stall(struct tracer *t, struct trace_thread *th, const struct fault_trace_event *e)
-{
-	if (grow((void **)&t->stall_ns, &t->stalls_cap, t->nstalls + 1, sizeof(*t->stall_ns)))
-		return -ENOMEM;
-	t->stall_ns[t->nstalls++] = e->stall_ns;
-	int b = hist_bucket(e->stall_ns);
-	t->hist[b]++;
-	t->blocked_ns += e->stall_ns;
-	th->hist[b]++;
-	th->stalls++;
-	th->stall_ns += e->stall_ns;
-	if (e->stall_ns > th->max_ns)
-		th->max_ns = e->stall_ns;
-	return 0;
-}
 
 /* ring_buffer__poll callback: one event. A negative return stops the poll. */
 static int handle_event(void *ctx, void *data, size_t size)
 {
-	struct tracer *t = ctx;
+	struct trace_run *run = ctx;
 	const struct fault_trace_event *e = data;
+	int r = 0;
 	if (size < sizeof(*e))
 		return 0;
-	struct trace_thread *th = thread_of(t, e->tid);
-	int r = th ? 0 : -ENOMEM;
-	if (th && e->kind == FAULT_TRACE_FAULT)
-		r = on_fault(t, th, e);
-	else if (th && e->kind == FAULT_TRACE_STALL)
-		r = on_stall(t, th, e);
-	if (r < 0 && !t->err)
-		t->err = r;
-	return r < 0 ? r : 0;
+	if (e->kind == FAULT_TRACE_FAULT)
+		r = cli_trace_stats_fault(&run->stats, e->ts_ns, e->addr, e->tid);
+	else if (e->kind == FAULT_TRACE_STALL)
+		r = cli_trace_stats_stall(&run->stats, e->stall_ns, e->tid);
+	if (r < 0 && !run->err)
+		run->err = r;
+	return r;
 }
 
 /*
@@ -374,153 +245,6 @@ static int parse_args(const char *cmd, int argc, char **argv, struct trace_args 
 	return 0;
 }
 
-/* Three significant digits of a duration: "812 ns", "32.8 us", "1.05 s". */
-static const char *fmt_ns(uint64_t ns, char *buf, size_t len)
-{
-	static const char *const units[] = { "ns", "us", "ms", "s" };
-	double v = (double)ns;
-	int u = 0;
-	while (v >= 1000 && u < 3) {
-		v /= 1000;
-		u++;
-	}
-	snprintf(buf, len,
-		 v >= 100 || u == 0 ? "%.0f %s"
-		 : v >= 10	    ? "%.1f %s"
-				    : "%.2f %s",
-		 v, units[u]);
-	return buf;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* The q-quantile (nearest rank) of the sorted stalls, 0 when there are none. */
-static uint64_t stall_quantile(const struct tracer *t, double q)
-{
-	if (!t->nstalls)
-		return 0;
-	size_t i = (size_t)ceil(q * (double)t->nstalls);
-	return t->stall_ns[i ? i - 1 : 0];
-}
-
-static void bucket_bounds(int b, uint64_t *lo_us, uint64_t *hi_us)
-{
-	*lo_us = b ? 1ull << (b - 1) : 0;
-	*hi_us = 1ull << b;
-}
-
-static void print_hist(const uint64_t *hist, const char *indent)
-{
-	uint64_t max = 0;
-	for (int b = 0; b < HIST_BUCKETS; b++)
-		max = hist[b] > max ? hist[b] : max;
-	for (int b = 0; b < HIST_BUCKETS; b++) {
-		if (!hist[b])
-			continue;
-		uint64_t lo, hi;
-		bucket_bounds(b, &lo, &hi);
-		char range[48];
-		snprintf(range, sizeof(range), "[%llu, %llu) us", (unsigned long long)lo,
-			 (unsigned long long)hi);
-		int bar = (int)((hist[b] * 40 + max - 1) / max);
-		printf("%s%-22s %10llu |%-40.*s|\n", indent, range, (unsigned long long)hist[b],
-		       bar, "****************************************");
-	}
-}
-
-struct trace_end {
-	uint64_t elapsed_ns;
-	uint64_t lost;
-	int exit_status; /* of CMD: its exit code, 128+signal, or -1 when not known */
-};
-
-static void print_text(const struct tracer *t, const struct trace_end *end)
-{
-	char a[32], b[32], c[32], d[32];
-	printf("process %d: %llu faults, %llu first-touch pages, %zu threads in %s", (int)t->pid,
-	       (unsigned long long)t->faults, (unsigned long long)t->pages, t->nthreads,
-	       fmt_ns(end->elapsed_ns, a, sizeof(a)));
-	if (end->exit_status >= 0)
-		printf(", exit status %d", end->exit_status);
-	printf("\n");
-	if (end->lost)
-		printf("warning: %llu events lost (the ring buffer was full); counts are low\n",
-		       (unsigned long long)end->lost);
-	printf("stalls: %zu, blocked %s in total, p50 %s, p99 %s, max %s\n", t->nstalls,
-	       fmt_ns(t->blocked_ns, a, sizeof(a)), fmt_ns(stall_quantile(t, 0.5), b, sizeof(b)),
-	       fmt_ns(stall_quantile(t, 0.99), c, sizeof(c)),
-	       fmt_ns(stall_quantile(t, 1.0), d, sizeof(d)));
-	print_hist(t->hist, "  ");
-	for (size_t i = 0; i < t->nthreads; i++) {
-		const struct trace_thread *th = &t->threads[i];
-		printf("thread %u: %llu faults, %llu first-touch pages, %llu stalls, blocked %s, "
-		       "max %s\n",
-		       th->tid, (unsigned long long)th->faults, (unsigned long long)th->pages,
-		       (unsigned long long)th->stalls, fmt_ns(th->stall_ns, a, sizeof(a)),
-		       fmt_ns(th->max_ns, b, sizeof(b)));
-		print_hist(th->hist, "  ");
-	}
-}
-
-static void json_hist(struct cli_json *j, const uint64_t *hist)
-{
-	cli_json_arr_begin(j, "hist");
-	for (int b = 0; b < HIST_BUCKETS; b++) {
-		if (!hist[b])
-			continue;
-		uint64_t lo, hi;
-		bucket_bounds(b, &lo, &hi);
-		cli_json_obj_begin(j, NULL);
-		cli_json_u64(j, "ge_us", lo);
-		cli_json_u64(j, "lt_us", hi);
-		cli_json_u64(j, "count", hist[b]);
-		cli_json_obj_end(j);
-	}
-	cli_json_arr_end(j);
-}
-
-static void print_json(const struct tracer *t, const struct trace_end *end, const char *out)
-{
-	struct cli_json j;
-	cli_json_init(&j, stdout);
-	cli_json_obj_begin(&j, NULL);
-	cli_json_i64(&j, "pid", t->pid);
-	cli_json_f64(&j, "elapsed_ms", (double)end->elapsed_ns / 1e6, 3);
-	if (end->exit_status >= 0)
-		cli_json_i64(&j, "exit_status", end->exit_status);
-	else
-		cli_json_null(&j, "exit_status");
-	cli_json_u64(&j, "faults", t->faults);
-	cli_json_u64(&j, "pages", t->pages);
-	cli_json_u64(&j, "lost_events", end->lost);
-	cli_json_u64(&j, "stalls", t->nstalls);
-	cli_json_f64(&j, "blocked_us", (double)t->blocked_ns / 1e3, 3);
-	cli_json_f64(&j, "stall_p50_us", (double)stall_quantile(t, 0.5) / 1e3, 3);
-	cli_json_f64(&j, "stall_p99_us", (double)stall_quantile(t, 0.99) / 1e3, 3);
-	cli_json_f64(&j, "stall_max_us", (double)stall_quantile(t, 1.0) / 1e3, 3);
-	cli_json_str(&j, "trace", out);
-	json_hist(&j, t->hist);
-	cli_json_arr_begin(&j, "threads");
-	for (size_t i = 0; i < t->nthreads; i++) {
-		const struct trace_thread *th = &t->threads[i];
-		cli_json_obj_begin(&j, NULL);
-		cli_json_u64(&j, "tid", th->tid);
-		cli_json_u64(&j, "faults", th->faults);
-		cli_json_u64(&j, "pages", th->pages);
-		cli_json_u64(&j, "stalls", th->stalls);
-		cli_json_f64(&j, "blocked_us", (double)th->stall_ns / 1e3, 3);
-		cli_json_f64(&j, "stall_max_us", (double)th->max_ns / 1e3, 3);
-		json_hist(&j, th->hist);
-		cli_json_obj_end(&j);
-	}
-	cli_json_arr_end(&j);
-	cli_json_obj_end(&j);
-}
-
 static uint64_t monotonic_ns(void)
 {
 	struct timespec ts;
@@ -566,14 +290,6 @@ static int pidfd_open(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static void tracer_free(struct tracer *t)
-{
-	thaw_trace_free(t->trace);
-	free(t->seen);
-	free(t->threads);
-	free(t->stall_ns);
-}
-
 /* Let a held child go, or (go == false) make it exit unrun; then reap it. */
 static int release_child(pid_t child, int *go_fd, bool go)
 {
@@ -600,13 +316,19 @@ int cli_trace(int argc, char **argv)
 	if (st)
 		return st < 0 ? CLI_OK : st;
 
-	struct tracer t = { .page_mask = ~((uint64_t)sysconf(_SC_PAGESIZE) - 1) };
-	struct trace_end end = { .exit_status = -1 };
+	struct trace_run run = { 0 };
+	struct cli_trace_stats *t = &run.stats;
+	struct cli_trace_end end = { .exit_status = -1 };
 	struct fault_trace *skel = NULL;
 	struct ring_buffer *rb = NULL;
 	int ret = CLI_FAIL, pidfd = -1, sigfd = -1, go_fd = -1;
 	pid_t child = -1;
 
+	if (cli_trace_stats_init(t, a.out != NULL) < 0) {
+		cli_err(cmd, "out of memory");
+		cli_trace_stats_free(t);
+		return CLI_FAIL;
+	}
 	/* SIGINT/SIGTERM end the trace through a signalfd, not a handler. */
 	sigset_t stop, old;
 	sigemptyset(&stop);
@@ -618,17 +340,13 @@ int cli_trace(int argc, char **argv)
 		cli_err(cmd, "signalfd: %s", strerror(errno));
 		goto out;
 	}
-	if (a.out && thaw_trace_new(&t.trace) < 0) {
-		cli_err(cmd, "out of memory");
-		goto out;
-	}
 	if (a.cmd_argv) {
 		child = spawn_held(cmd, a.cmd_argv, &old, &go_fd);
 		if (child < 0)
 			goto out;
 		a.pid = child;
 	}
-	t.pid = a.pid;
+	t->pid = a.pid;
 	pidfd = pidfd_open(a.pid);
 	if (pidfd < 0) {
 		if (errno == ESRCH)
@@ -642,29 +360,28 @@ int cli_trace(int argc, char **argv)
 	}
 	if (bpf_start(cmd, a.pid, &skel) < 0)
 		goto out;
-	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), handle_event, &t, NULL);
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), handle_event, &run, NULL);
 	if (!rb) {
 		cli_err(cmd, "cannot set up the BPF ring buffer: %s", strerror(errno));
 		goto out;
 	}
-	t.t0_ns = monotonic_ns();
+	t->t0_ns = monotonic_ns();
 	fprintf(stderr, "thaw trace: tracing %d\n", (int)a.pid);
 	if (release_child(child, &go_fd, true) < 0) {
 		cli_err(cmd, "cannot start %s: %s", a.cmd_argv[0], strerror(errno));
 		goto out;
 	}
-	uint64_t deadline = a.duration_s ? t.t0_ns + (uint64_t)(a.duration_s * 1e9) : 0;
+	uint64_t deadline = a.duration_s ? t->t0_ns + (uint64_t)(a.duration_s * 1e9) : 0;
 	int e = trace_loop(rb, pidfd, sigfd, deadline);
-	end.elapsed_ns = monotonic_ns() - t.t0_ns;
+	end.elapsed_ns = monotonic_ns() - t->t0_ns;
 	end.lost = skel->bss->lost_events;
-	if (e < 0 || t.err) {
-		cli_err(cmd, "reading events: %s", strerror(-(t.err ? t.err : e)));
+	if (e < 0 || run.err) {
+		cli_err(cmd, "reading events: %s", strerror(-(run.err ? run.err : e)));
 		goto out;
 	}
-	if (t.nstalls)
-		qsort(t.stall_ns, t.nstalls, sizeof(*t.stall_ns), cmp_u64);
+	cli_trace_stats_finish(t);
 	if (a.out) {
-		e = thaw_trace_save(t.trace, a.out);
+		e = thaw_trace_save(t->trace, a.out);
 		if (e < 0) {
 			cli_err(cmd, "cannot write %s: %s", a.out, thaw_strerror(e));
 			goto out;
@@ -677,9 +394,9 @@ int cli_trace(int argc, char **argv)
 			end.exit_status = exit_status_of(ws);
 	}
 	if (a.json)
-		print_json(&t, &end, a.out);
+		cli_trace_stats_print_json(t, &end, a.out);
 	else
-		print_text(&t, &end);
+		cli_trace_stats_print_text(t, &end);
 	ret = CLI_OK;
 out:
 	if (child > 0)
@@ -691,6 +408,6 @@ out:
 	if (sigfd >= 0)
 		close(sigfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	tracer_free(&t);
+	cli_trace_stats_free(t);
 	return ret;
 }
