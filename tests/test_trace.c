@@ -348,6 +348,67 @@ static int trace_uffd_stalls(void)
 	return 0;
 }
 
+#define N_FILE_PAGES 64 /* touched by the file-paging child, every 4th page */
+
+static const uint8_t *file_map;
+
+static void touch_file(void *arg)
+{
+	unsigned sum = 0;
+	for (unsigned i = 0; i < N_FILE_PAGES; i++)
+		sum += file_map[(size_t)i * 4 * PAGE];
+	_exit(sum == *(unsigned *)arg ? 0 : 5);
+}
+
+/*
+ * The kernel's own file paging, no userfaultfd: reads of a file mapping
+ * whose pages are not in the page cache wait for the disk, and the tracer
+ * sees those waits as stalls just the same.
+ */
+static int trace_file_paging(void)
+{
+	const size_t len = (size_t)N_FILE_PAGES * 4 * PAGE;
+	uint8_t *data = malloc(len);
+	CHECK(data);
+	test_fill_random(data, len, 11);
+	unsigned want = 0;
+	for (unsigned i = 0; i < N_FILE_PAGES; i++)
+		want += data[(size_t)i * 4 * PAGE];
+	const char *path = test_path("paged");
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, data, len), (ssize_t)len);
+	free(data);
+	CHECK_EQ(fsync(fd), 0);
+	/* Clean pages leave the page cache; no readahead brings neighbours back. */
+	CHECK_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	file_map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(file_map != MAP_FAILED);
+	CHECK_EQ(madvise((void *)file_map, len, MADV_RANDOM), 0);
+	unsigned char vec[N_FILE_PAGES * 4];
+	CHECK_EQ(mincore((void *)file_map, len, vec), 0);
+	for (unsigned i = 0; i < N_FILE_PAGES * 4; i++)
+		CHECK_MSG(!(vec[i] & 1), "page %u of the file stayed in the page cache", i);
+
+	int go_fd;
+	pid_t child = spawn_waiting(touch_file, &want, &go_fd);
+	char args[256];
+	snprintf(args, sizeof(args), "--pid %d --json", (int)child);
+	struct tracer t;
+	tracer_start(&t, args);
+	go(go_fd);
+	int st = tracer_finish(&t);
+	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
+	int cst;
+	waitpid(child, &cst, 0);
+	CHECK_MSG(WIFEXITED(cst) && WEXITSTATUS(cst) == 0, "the reading child failed: %#x", cst);
+	close(fd);
+	const char *th = json_thread(child);
+	CHECK_GE(json_num(th, "stalls"), N_FILE_PAGES * 3 / 4);
+	CHECK_GT(json_num(th, "blocked_us"), 0);
+	return 0;
+}
+
 /*
  * `thaw trace -- CMD`: CMD is held until tracing is attached, so a lazy
  * restore by `thaw bench` shows its first fault; stalls match its faults.
@@ -434,6 +495,7 @@ static int trace_duration(void)
 static const struct test_case cases[] = {
 	{ "first_touch_order", trace_first_touch_order, 30 },
 	{ "uffd_stalls", trace_uffd_stalls, 30 },
+	{ "file_paging", trace_file_paging, 30 },
 	{ "command", trace_command, 30 },
 	{ "errors", trace_errors, 30 },
 	{ "duration", trace_duration, 30 },
