@@ -324,38 +324,57 @@ section_python() {
 }
 
 # Fault stalls as the kernel sees them (`thaw trace`, BPF) next to thaw's own
-# latency figures for the same lazy restore: 10% random pages without the
-# background pass, so every touched chunk is a fault. An untraced run of the
-# same workload shows what tracing costs. BENCH_TRACE_SIZE (default 2G, the
-# mixed2g dataset) picks a smaller image for a quick look.
+# latency figures for the same run: 10% random pages without the background
+# pass, so every touched chunk is a fault, restored by thaw (lazy) and served
+# by a bare userfaultfd handler (floor): two handlers seen from one side. An
+# untraced lazy run shows what tracing costs. BENCH_TRACE_SIZE (default 2G,
+# the mixed2g dataset) picks a smaller image for a quick look.
 section_trace() {
 	local size=${BENCH_TRACE_SIZE:-2G}
 	local name=mixed${size,,}
+	local snap=$work/$name.snap
 	mixed_snapshot "$name" "$size" 1
-	echo "== trace: $name, 10% random pages, lazy without background, watched by thaw trace"
+	echo "== trace: $name, 10% random pages, no background pass, watched by thaw trace"
 	lib header
-	bench_run "trace-$name-plain" "lazy, untraced" "$work/$name.snap" --touch random:10% --no-background
-	local tj=$res/trace-$name.json bj=$res/trace-$name-bench.json
-	if ! "$thaw" trace --json -o "$res/trace-$name.trace" -- /bin/sh -c \
-		"exec '$thaw' bench '$work/$name.snap' --touch random:10% --no-background --json >'$bj'" \
-		>"$tj" 2>"$work/trace.err"; then
-		echo "  skipped: $(grep -v 'tracing' "$work/trace.err")"
-		return 0
-	fi
-	lib row "lazy, traced" "$bj"
-	local stalls blocked p50 p99 faults lp50 lp99 tp50 tp99 plain traced
-	read -r stalls blocked p50 p99 <<<"$(jget "$tj" stalls blocked_us stall_p50_us stall_p99_us)"
-	read -r faults lp50 lp99 tp50 tp99 traced <<<"$(jget "$bj" faults lib_fault_p50_us \
-		lib_fault_p99_us fault_p50_us fault_p99_us total_ms)"
+	bench_run "trace-$name-plain" "lazy, untraced" "$snap" --touch random:10% --no-background
+	local mode opts
+	for mode in lazy floor; do
+		local tj=$res/trace-$name-$mode.json bj=$res/trace-$name-$mode-bench.json
+		opts="--mode $mode --touch random:10%"
+		[ $mode = lazy ] && opts="$opts --no-background"
+		if ! "$thaw" trace --json -o "$res/trace-$name-$mode.trace" -- /bin/sh -c \
+			"exec '$thaw' bench '$snap' $opts --json >'$bj'" >"$tj" 2>"$work/trace.err" ||
+			[ "$(jget "$tj" exit_status)" != 0 ]; then
+			echo "  skipped: $(grep -v 'tracing' "$work/trace.err")"
+			return 0
+		fi
+		lib row "$mode, traced" "$bj"
+	done
+	local fmt='  %-53s %8s %10s %9s %9s\n'
+	# trace_line LABEL MODE: the tracer's stalls of one traced run.
+	trace_line() {
+		local stalls blocked p50 p99
+		read -r stalls blocked p50 p99 <<<"$(jget "$res/trace-$name-$2.json" stalls blocked_us \
+			stall_p50_us stall_p99_us)"
+		printf "$fmt" "$1" "$stalls" "$(calc "round($blocked/1000, 1)")" "$(calc "round($p50)")" \
+			"$(calc "round($p99)")"
+	}
+	local faults lp50 lp99 tp50 tp99 ffaults fp50 fp99 stalls traced plain
+	read -r faults lp50 lp99 tp50 tp99 traced <<<"$(jget "$res/trace-$name-lazy-bench.json" faults \
+		lib_fault_p50_us lib_fault_p99_us fault_p50_us fault_p99_us total_ms)"
+	read -r ffaults fp50 fp99 <<<"$(jget "$res/trace-$name-floor-bench.json" faults fault_p50_us \
+		fault_p99_us)"
 	plain=$(jget "$res/trace-$name-plain.json" total_ms)
-	printf '  %-46s %8s %10s %9s %9s\n' "same run, seen by" count "total ms" "p50 us" "p99 us"
-	printf '  %-46s %8s %10s %9s %9s\n' "thaw trace: off-CPU stalls of faulting threads" \
-		"$stalls" "$(calc "round($blocked/1000, 1)")" "$(calc "round($p50)")" "$(calc "round($p99)")"
-	printf '  %-46s %8s %10s %9s %9s\n' "thaw bench: slowest touches (one per fault)" \
-		"$faults" - "$(calc "round($tp50)")" "$(calc "round($tp99)")"
-	printf '  %-46s %8s %10s %9s %9s\n' "library: fault service (thaw_stats)" "$faults" - \
-		"$lp50" "$lp99"
-	echo "  tracing overhead: total $(calc "round($traced)") ms traced vs $(calc "round($plain)") ms untraced"
+	printf "$fmt" "same runs, seen by" count "total ms" "p50 us" "p99 us"
+	trace_line "thaw trace, lazy: off-CPU stalls of faulting threads" lazy
+	printf "$fmt" "thaw bench, lazy: slowest touches (one per fault)" "$faults" - \
+		"$(calc "round($tp50)")" "$(calc "round($tp99)")"
+	printf "$fmt" "library, lazy: fault service (thaw_stats)" "$faults" - "$lp50" "$lp99"
+	trace_line "thaw trace, floor: off-CPU stalls" floor
+	printf "$fmt" "thaw bench, floor: slowest touches" "$ffaults" - "$(calc "round($fp50)")" \
+		"$(calc "round($fp99)")"
+	echo "  tracing overhead, lazy: total $(calc "round($traced)") ms traced vs $(calc "round($plain)") ms untraced"
+	stalls=$(jget "$res/trace-$name-lazy.json" stalls)
 	target_row "$name: thaw trace stalls / thaw faults (same run)" "$stalls / $faults" \
 		"(~1)" "$(calc "$stalls >= 0.95 * $faults - 2 and $stalls <= 1.05 * $faults + 2")"
 }
