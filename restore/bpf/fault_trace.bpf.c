@@ -4,8 +4,8 @@
  * how long a faulting thread was off-CPU until it ran again.
  *
  * A stall is an interval in which a thread that is handling a page fault
- * blocks: from its switch-out (sched_switch with the thread as prev, not a
- * preemption) to its next switch-in. That is what a userfaultfd handler, a
+ * blocks: from its switch-out (sched_switch with the thread as prev, asleep,
+ * not preempted) to its next switch-in. That is what a userfaultfd handler, a
  * read from disk or a lock costs the thread whoever serves the fault. The
  * fault is taken as being handled from the page_fault_user tracepoint until
  * the thread's next fault or system call: user mode cannot block otherwise.
@@ -21,6 +21,15 @@
 #include "fault_trace.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/*
+ * Task states that mean "asleep, waiting": what a fault handler's wait
+ * uses (interruptible, killable, uninterruptible I/O). Stopped, traced and
+ * dead tasks have neither bit, so a job-control stop after a fault is not a
+ * stall. Kernel ABI values; vmlinux.h carries no macros.
+ */
+#define TASK_INTERRUPTIBLE   0x1
+#define TASK_UNINTERRUPTIBLE 0x2
 
 /* Set by `thaw trace` before load: the process to watch. */
 const volatile __u32 target_tgid = 0;
@@ -90,7 +99,8 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	     unsigned int prev_state)
 {
 	__u64 now = 0;
-	if (prev->tgid == (int)target_tgid && !preempt && prev_state) {
+	if (prev->tgid == (int)target_tgid && !preempt &&
+	    (prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE))) {
 		__u32 tid = prev->pid;
 		struct fault_state *st = bpf_map_lookup_elem(&in_fault, &tid);
 		if (st) {
