@@ -152,38 +152,71 @@ static int bpf_start(const char *cmd, pid_t pid, struct fault_trace **out)
 	return 0;
 }
 
-/*
- * Fork CMD held before exec until *go_fd gets a byte, so that tracing is
- * attached before its first instruction. Closing *go_fd without a byte
- * makes the child exit 126 without running CMD.
- */
-static pid_t spawn_held(const char *cmd, char **argv, const sigset_t *mask, int *go_fd)
+/* A command forked but held before exec until tracing is attached. */
+struct held_child {
+	pid_t pid;
+	int go_fd;  /* a byte here lets it exec; closing it makes it exit 126 */
+	int err_fd; /* the child's errno if exec failed; EOF once it exec'd */
+};
+
+static int spawn_held(const char *cmd, char **argv, const sigset_t *mask, struct held_child *h)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
+	int go[2], err[2];
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
 		cli_err(cmd, "pipe: %s", strerror(errno));
 		return -1;
 	}
-	pid_t child = fork();
-	if (child < 0) {
+	h->pid = fork();
+	if (h->pid < 0) {
 		cli_err(cmd, "fork: %s", strerror(errno));
-		close(p[0]);
-		close(p[1]);
+		close(go[0]);
+		close(go[1]);
+		close(err[0]);
+		close(err[1]);
 		return -1;
 	}
-	if (child == 0) {
-		close(p[1]);
+	if (h->pid == 0) {
+		close(go[1]);
+		close(err[0]);
 		sigprocmask(SIG_SETMASK, mask, NULL);
 		char c;
-		if (read(p[0], &c, 1) != 1)
+		if (read(go[0], &c, 1) != 1)
 			_exit(126);
 		execvp(argv[0], argv);
-		fprintf(stderr, "thaw %s: cannot run %s: %s\n", cmd, argv[0], strerror(errno));
+		int e = errno;
+		ssize_t w = write(err[1], &e, sizeof(e));
+		(void)w; /* the parent then sees EOF and the exit status */
 		_exit(127);
 	}
-	close(p[0]);
-	*go_fd = p[1];
-	return child;
+	close(go[0]);
+	close(err[1]);
+	h->go_fd = go[1];
+	h->err_fd = err[0];
+	return 0;
+}
+
+/* Let the held command exec; 0 once it has, or the exec's -errno. */
+static int held_child_go(struct held_child *h)
+{
+	int r = write(h->go_fd, "g", 1) == 1 ? 0 : -errno;
+	close(h->go_fd);
+	h->go_fd = -1;
+	int e;
+	if (!r && read(h->err_fd, &e, sizeof(e)) == sizeof(e))
+		r = -e;
+	close(h->err_fd);
+	h->err_fd = -1;
+	return r;
+}
+
+/* A command not let go exits unrun; reap it. Accepts one that went. */
+static void held_child_cancel(struct held_child *h)
+{
+	if (h->go_fd < 0)
+		return;
+	close(h->go_fd);
+	close(h->err_fd);
+	waitpid(h->pid, NULL, 0);
 }
 
 struct trace_args {
@@ -290,19 +323,6 @@ static int pidfd_open(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* Let a held child go, or (go == false) make it exit unrun; then reap it. */
-static int release_child(pid_t child, int *go_fd, bool go)
-{
-	if (*go_fd < 0)
-		return 0;
-	int r = go && write(*go_fd, "g", 1) != 1 ? -errno : 0;
-	close(*go_fd);
-	*go_fd = -1;
-	if (!go)
-		waitpid(child, NULL, 0);
-	return r;
-}
-
 static int exit_status_of(int st)
 {
 	return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
@@ -321,8 +341,8 @@ int cli_trace(int argc, char **argv)
 	struct cli_trace_end end = { .exit_status = -1 };
 	struct fault_trace *skel = NULL;
 	struct ring_buffer *rb = NULL;
-	int ret = CLI_FAIL, pidfd = -1, sigfd = -1, go_fd = -1;
-	pid_t child = -1;
+	int ret = CLI_FAIL, pidfd = -1, sigfd = -1, e;
+	struct held_child child = { .pid = -1, .go_fd = -1, .err_fd = -1 };
 
 	if (cli_trace_stats_init(t, a.out != NULL) < 0) {
 		cli_err(cmd, "out of memory");
@@ -341,10 +361,9 @@ int cli_trace(int argc, char **argv)
 		goto out;
 	}
 	if (a.cmd_argv) {
-		child = spawn_held(cmd, a.cmd_argv, &old, &go_fd);
-		if (child < 0)
+		if (spawn_held(cmd, a.cmd_argv, &old, &child) < 0)
 			goto out;
-		a.pid = child;
+		a.pid = child.pid;
 	}
 	t->pid = a.pid;
 	pidfd = pidfd_open(a.pid);
@@ -367,12 +386,13 @@ int cli_trace(int argc, char **argv)
 	}
 	t->t0_ns = monotonic_ns();
 	fprintf(stderr, "thaw trace: tracing %d\n", (int)a.pid);
-	if (release_child(child, &go_fd, true) < 0) {
-		cli_err(cmd, "cannot start %s: %s", a.cmd_argv[0], strerror(errno));
+	if (a.cmd_argv && (e = held_child_go(&child)) < 0) {
+		cli_err(cmd, "cannot run %s: %s", a.cmd_argv[0], strerror(-e));
+		waitpid(child.pid, NULL, 0);
 		goto out;
 	}
 	uint64_t deadline = a.duration_s ? t->t0_ns + (uint64_t)(a.duration_s * 1e9) : 0;
-	int e = trace_loop(rb, pidfd, sigfd, deadline);
+	e = trace_loop(rb, pidfd, sigfd, deadline);
 	end.elapsed_ns = monotonic_ns() - t->t0_ns;
 	end.lost = skel->bss->lost_events;
 	if (e < 0 || run.err) {
@@ -387,10 +407,10 @@ int cli_trace(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (child > 0) {
+	if (a.cmd_argv) {
 		/* --duration may end the trace first: CMD keeps running, unwatched. */
 		int ws;
-		if (waitpid(child, &ws, a.duration_s ? WNOHANG : 0) == child)
+		if (waitpid(child.pid, &ws, a.duration_s ? WNOHANG : 0) == child.pid)
 			end.exit_status = exit_status_of(ws);
 	}
 	if (a.json)
@@ -399,8 +419,8 @@ int cli_trace(int argc, char **argv)
 		cli_trace_stats_print_text(t, &end);
 	ret = CLI_OK;
 out:
-	if (child > 0)
-		release_child(child, &go_fd, false);
+	if (a.cmd_argv)
+		held_child_cancel(&child);
 	ring_buffer__free(rb);
 	fault_trace__destroy(skel);
 	if (pidfd >= 0)

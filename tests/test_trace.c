@@ -464,6 +464,9 @@ static int trace_errors(void)
 	CHECK_MSG(st == 1, "exit %d:\n%s", st, out);
 	CHECK_MSG(strstr(out, "BPF cannot load: not permitted"), "unclear message:\n%s", out);
 
+	st = test_run(out, sizeof(out), "%s trace -- %s", thaw_bin(), test_path("no-such-command"));
+	CHECK_MSG(st == 1 && strstr(out, "cannot run"), "exit %d:\n%s", st, out);
+
 	st = test_run(out, sizeof(out), "%s trace -o x", thaw_bin());
 	CHECK_MSG(st == 2 && strstr(out, "missing --pid"), "exit %d:\n%s", st, out);
 	st = test_run(out, sizeof(out), "%s trace --pid 1 -- true", thaw_bin());
