@@ -92,6 +92,8 @@ $(BUILD)/bpf/%.bpf.o: restore/bpf/%.bpf.c restore/bpf/%.h $(BUILD)/bpf/vmlinux.h
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	@$(if $(Q),echo "  GEN     $@")
 	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
+# Kept, not removed as an intermediate: `bpftool prog dump` and llvm-objdump read it.
+.SECONDARY: $(BUILD)/bpf/fault_trace.bpf.o
 $(BUILD)/obj/restore/cli_trace.o: $(BUILD)/bpf/fault_trace.skel.h
 $(BUILD)/obj/restore/cli_trace.o: THAW_CFLAGS += -I$(BUILD)/bpf
 
