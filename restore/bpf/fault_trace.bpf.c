@@ -42,9 +42,11 @@ struct {
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
-/* Per thread of the target: the fault being handled and when it blocked. */
+/*
+ * Per thread of the target that is handling a fault (no entry otherwise):
+ * when it blocked.
+ */
 struct fault_state {
-	__u64 addr;
 	__u64 off_ns; /* 0 while on-CPU */
 };
 
@@ -77,7 +79,7 @@ int BPF_PROG(on_fault, unsigned long address, struct pt_regs *regs, unsigned lon
 	if ((__u32)(id >> 32) != target_tgid)
 		return 0;
 	__u32 tid = (__u32)id;
-	struct fault_state st = { .addr = address };
+	struct fault_state st = { 0 };
 	bpf_map_update_elem(&in_fault, &tid, &st, BPF_ANY);
 	emit(FAULT_TRACE_FAULT, tid, address, bpf_ktime_get_ns(), 0);
 	return 0;
@@ -114,7 +116,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		if (st && st->off_ns) {
 			if (!now)
 				now = bpf_ktime_get_ns();
-			emit(FAULT_TRACE_STALL, tid, st->addr, now, now - st->off_ns);
+			emit(FAULT_TRACE_STALL, tid, 0, now, now - st->off_ns);
 			st->off_ns = 0;
 		}
 	}

@@ -12,8 +12,7 @@ enum fault_trace_kind {
 	FAULT_TRACE_FAULT = 1,
 	/*
 	 * A thread that blocked while handling a page fault ran again:
-	 * stall_ns is the time from its switch-out to its switch-in, addr
-	 * the faulting address.
+	 * stall_ns is the time from its switch-out to its switch-in (addr 0).
 	 */
 	FAULT_TRACE_STALL = 2,
 };
