@@ -467,6 +467,10 @@ static int trace_errors(void)
 	st = test_run(out, sizeof(out), "%s trace -- %s", thaw_bin(), test_path("no-such-command"));
 	CHECK_MSG(st == 1 && strstr(out, "cannot run"), "exit %d:\n%s", st, out);
 
+	st = test_run(out, sizeof(out), "%s trace --help", thaw_bin());
+	CHECK_MSG(st == 0 && strstr(out, "Usage: thaw trace --pid PID"), "exit %d:\n%s", st, out);
+	st = test_run(out, sizeof(out), "%s --help", thaw_bin());
+	CHECK_MSG(st == 0 && strstr(out, "  trace "), "trace is not listed:\n%s", out);
 	st = test_run(out, sizeof(out), "%s trace -o x", thaw_bin());
 	CHECK_MSG(st == 2 && strstr(out, "missing --pid"), "exit %d:\n%s", st, out);
 	st = test_run(out, sizeof(out), "%s trace --pid 1 -- true", thaw_bin());
