@@ -28,7 +28,7 @@ ifneq ($(SAN),)
 THAW_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=$(SAN)
 endif
-LIBS := -luring -lzstd -lxxhash -lcurl -lpthread
+LIBS := -luring -lzstd -lxxhash -lcurl -lmicrohttpd -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -40,7 +40,7 @@ LIB_SRCS := $(sort $(wildcard uffd/*.c) $(filter-out restore/cli%.c,$(wildcard r
 CLI_SRCS := $(sort $(wildcard restore/cli*.c))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTLIB_SRCS := $(sort $(filter-out tests/test_%.c,$(wildcard tests/*.c)))
-EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c examples/migrate/*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -134,6 +134,10 @@ fuzz: $(THAW_BIN)
 	$(Q)head -c 12288 /dev/urandom > $(BUILD)/fuzz/seed.raw && head -c 20480 /dev/zero >> $(BUILD)/fuzz/seed.raw
 	$(Q)$(THAW_BIN) create -o $(BUILD)/fuzz/corpus/seed.thaw --raw $(BUILD)/fuzz/seed.raw --base 0x10000 \
 		--chunk-size 4K >/dev/null
+	$(Q)printf 'thaw-trace 1\n1 page 0x17000 1\n2 page 0x10000 1\n3 page 0x12000 1\n' \
+		> $(BUILD)/fuzz/seed.trace
+	$(Q)$(THAW_BIN) optimize $(BUILD)/fuzz/corpus/seed.thaw --trace $(BUILD)/fuzz/seed.trace \
+		-o $(BUILD)/fuzz/corpus/seed-prefetch.thaw >/dev/null
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
 		-o $(BUILD)/fuzz/fuzz_layout tests/fuzz/fuzz_layout.c restore/format.c restore/codec.c \
 		uffd/log.c restore/errors.c -lzstd -lxxhash
@@ -165,7 +169,7 @@ uninstall:
 	rm -f $(INSTALL_FILES)
 
 format:
-	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] restore/bpf/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] scripts/*.c)
+	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] restore/bpf/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
 
 clean:
 	rm -rf build

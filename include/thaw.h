@@ -37,6 +37,7 @@ struct thaw_snapshot; /* an open snapshot (file or URL) */
 struct thaw_restore;  /* a lazy restore in progress */
 struct thaw_writer;   /* a snapshot being written */
 struct thaw_trace;    /* a first-touch trace: what a run touched, in order */
+struct thaw_export;   /* live memory served over HTTP as a snapshot */
 
 /* The project's own error codes, returned negated like errno values. */
 enum thaw_error {
@@ -116,6 +117,11 @@ struct thaw_snapshot_info {
 	uint64_t file_size;
 	uint64_t tables_len; /* bytes from offset 0 a reader needs before serving faults */
 	char digest[33];     /* hex xxh3-128 of header and tables: pins the snapshot */
+	/* Chunks in the prefetch order (see thaw_optimize); 0 = none. */
+	uint64_t prefetch_count;
+	/* 1: chunk hashes are recorded and checked on every read; 0: a live
+	 * export's view (thaw_export_start), whose chunks are not hash-checked. */
+	int hashes;
 };
 
 struct thaw_region_info {
@@ -140,12 +146,25 @@ struct thaw_chunk_info {
 
 /* Restore placement and behaviour flags. */
 #define THAW_RESTORE_FIXED_ADDR	   (1u << 0) /* map at the recorded addresses (MAP_FIXED_NOREPLACE) */
-#define THAW_RESTORE_NO_BACKGROUND (1u << 1) /* fetch only what is touched */
+#define THAW_RESTORE_NO_BACKGROUND (1u << 1) /* fetch only what is touched (see below) */
+/*
+ * With THAW_RESTORE_NO_BACKGROUND a snapshot's prefetch order (its recorded
+ * working set) is still streamed from the start; only the pass over the rest
+ * is left out.
+ */
 
 struct thaw_restore_opts {
 	size_t sz;
 	unsigned flags;		/* THAW_RESTORE_* */
 	int background_threads; /* decompression threads for the background pass; 0 = online CPUs */
+	/*
+	 * When set, the restore names its snapshot in this trace and appends a
+	 * chunk record each time a fault first touches a chunk (first-touch
+	 * order, t_us from the restore's start), on the manager thread. A trace
+	 * that already names another snapshot is refused (-EINVAL). Owned by the
+	 * caller; do not touch it until thaw_restore_free has returned.
+	 */
+	struct thaw_trace *record;
 };
 
 #define THAW_LAT_BUCKETS 32
@@ -154,7 +173,7 @@ struct thaw_stats {
 	uint64_t faults;	   /* page-fault events received */
 	uint64_t pages_fault;	   /* pages installed to serve a fault */
 	uint64_t pages_background; /* pages installed by the background pass */
-	uint64_t pages_zero;	   /* of those, installed as zero pages */
+	uint64_t pages_zero;	   /* of all these, installed as zero pages */
 	uint64_t chunks_fetched;   /* chunks read from the store */
 	uint64_t chunks_poisoned;  /* chunks that could not be had */
 	uint64_t bytes_read;	   /* stored bytes read from the store */
@@ -163,6 +182,9 @@ struct thaw_stats {
 	uint64_t fault_lat_hist[THAW_LAT_BUCKETS];
 	uint64_t fault_p50_us;
 	uint64_t fault_p99_us;
+	/* Sum of fault service times: how long faulting threads were blocked
+	 * (QEMU's postcopy blocktime; a chunk two threads wait on counts once). */
+	uint64_t fault_wait_us;
 	uint64_t start_us;    /* time thaw_restore_start took */
 	uint64_t resident_us; /* start to fully resident; 0 while not yet */
 	int resident;	      /* 1 once every page is resident and ranges unregistered */
@@ -173,6 +195,12 @@ struct thaw_stats {
 	uint64_t http_failures;
 	uint64_t http_fault_p50_us, http_fault_p99_us; /* fault lane request latency */
 	uint64_t http_bg_p50_us, http_bg_p99_us;       /* background lane */
+	/* Working-set prefetch (snapshots with a prefetch order, see thaw_optimize). */
+	uint64_t prefetch_chunks;  /* chunks in the snapshot's prefetch order */
+	uint64_t pages_prefetch;   /* pages the prefetch installed before any touch of them */
+	uint64_t prefetch_late;	   /* faults on prefetch-order chunks not yet installed */
+	uint64_t faults_unlisted;  /* faults on chunks outside the prefetch order */
+	uint64_t prefetch_done_us; /* start until every prefetch-order chunk was in; 0 = not yet */
 };
 
 struct thaw_writer_opts {
@@ -204,6 +232,48 @@ struct thaw_region_desc {
 
 /* Flags for thaw_writer_add_process. */
 #define THAW_PROCESS_SKIP_FILE_MAPPINGS (1u << 0) /* only anonymous memory */
+
+/* One range of this process's memory to export. */
+struct thaw_export_region {
+	size_t sz;
+	uint64_t addr;	  /* page aligned; readable for as long as the export runs */
+	uint64_t len;	  /* page multiple */
+	int prot;	  /* PROT_* recorded for the destination */
+	const char *name; /* copied; NULL = "" */
+	/* >= 0: the memory is this memfd (or shmem file) at memfd_offset, mapped
+	 * shared at addr; a reply that is one piece of it goes out from the fd
+	 * (sendfile), others by writev from the mapping. < 0: private anonymous
+	 * memory (checked against /proc/self/maps), sent by writev from memory.
+	 * The fd is not owned and must stay open while the export runs. */
+	int memfd;
+	uint64_t memfd_offset;
+};
+
+struct thaw_export_opts {
+	size_t sz;
+	const char *bind_addr; /* IPv4 address to listen on; NULL = "127.0.0.1" */
+	uint16_t port;	       /* 0 = any free port (see thaw_export_url) */
+	uint32_t chunk_size;   /* as in thaw_writer_opts; 0 = 64 KiB */
+	thaw_log_fn log_fn;
+	void *log_ctx;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
+};
+
+struct thaw_export_stats {
+	uint64_t build_us;	    /* time thaw_export_start spent computing the view */
+	uint64_t object_size;	    /* bytes of the snapshot object served */
+	uint64_t tables_len;	    /* its header and tables */
+	uint64_t chunks;	    /* chunks in the view */
+	uint64_t chunks_data;	    /* of those, not all-zero: what a destination must fetch */
+	uint64_t chunks_sent;	    /* data chunks sent in full at least once */
+	uint64_t requests;	    /* HTTP requests answered */
+	uint64_t requests_sendfile; /* of those, answered from a memfd with sendfile */
+	uint64_t requests_aborted;  /* replies the client did not take in full */
+	uint64_t bytes_sent;	    /* body bytes of replies sent in full */
+	uint64_t first_request_us;  /* start to the first request; 0 while none */
+	uint64_t complete_us;	    /* start to every data chunk sent; 0 while not yet */
+};
 
 /* ------------------------------------------------------------------ */
 /* Functions                                                           */
@@ -320,6 +390,65 @@ THAW_API int thaw_trace_add_page(struct thaw_trace *t, uint64_t t_us, uint64_t a
 /* Number of records. */
 THAW_API size_t thaw_trace_count(const struct thaw_trace *t);
 THAW_API void thaw_trace_free(struct thaw_trace *t);
+
+struct thaw_optimize_opts {
+	size_t sz;
+	/* Names of the traces for messages (e.g. their files), one per trace; may be NULL. */
+	const char *const *trace_names;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
+};
+
+struct thaw_optimize_result {
+	uint64_t chunks_ordered; /* entries of the prefetch order written */
+	uint64_t stored_bytes;	 /* length of the working set's range at the front of the data */
+	uint64_t pages_ignored;	 /* page records outside every region */
+	char digest[33];	 /* the new snapshot's digest */
+};
+
+/*
+ * Write a copy of snap to out_path (a local file, replaced atomically)
+ * whose chunk data starts with the chunks the traces touched, in
+ * first-touch order (several traces merge by earliest touch, ties by trace
+ * order), followed by the rest in address order, and which carries that
+ * order as its prefetch order. Memory content, addresses and chunk ids are
+ * unchanged; stored bytes are copied, not recompressed; the digest changes.
+ * Chunk records must come from snap (its digest, ids in range); page records
+ * are mapped through the recorded region addresses. A trace that does not
+ * fit is refused with -EINVAL and a message naming it. res may be NULL.
+ */
+THAW_API int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *traces,
+			   size_t ntraces, const char *out_path,
+			   const struct thaw_optimize_opts *opts, struct thaw_optimize_result *res);
+
+/*
+ * Serve the given ranges of this process's memory over HTTP as a live
+ * thaw v1 snapshot (chunks RAW or ZERO, no chunk hashes recorded), so that
+ * thaw_snapshot_open on thaw_export_url() restores it like any other: a
+ * post-copy migration source. Zero pages are found from the page tables
+ * (/proc/self/pagemap) or the memfd's holes without reading them. The
+ * export freezes nothing: the caller keeps the memory unchanged while it
+ * runs. Regions must ascend without overlap. *out is owned by the caller
+ * (thaw_export_stop). Errors: -EINVAL with a message naming the region and
+ * what is wrong (opts->err_buf and the log), -errno from listening.
+ */
+THAW_API int thaw_export_start(const struct thaw_export_region *regions, size_t n,
+			       const struct thaw_export_opts *opts, struct thaw_export **out);
+/* "http://ADDR:PORT/thaw.snap"; owned by the export. */
+THAW_API const char *thaw_export_url(const struct thaw_export *exp);
+/*
+ * Wait until every data chunk has been sent in full at least once (a
+ * destination then holds or has received every page). 0, or -ETIMEDOUT
+ * after timeout_ms (negative: wait forever).
+ */
+THAW_API int thaw_export_wait(struct thaw_export *exp, int timeout_ms);
+THAW_API int thaw_export_stats(const struct thaw_export *exp, struct thaw_export_stats *st);
+/*
+ * Stop serving and free the export. Returns -EBUSY (and keeps serving)
+ * while some data chunk was never sent in full, since a destination may
+ * still need it, unless force is nonzero. NULL is a no-op.
+ */
+THAW_API int thaw_export_stop(struct thaw_export *exp, int force);
 
 /*
  * Bare userfaultfd round trip, the floor a lazy restore is measured

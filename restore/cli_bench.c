@@ -44,6 +44,10 @@ static const char bench_help[] =
 	"  --threads N       split the touch list among N threads (default 1)\n"
 	"  --no-background   lazy: fetch only what is touched (no resident time then)\n"
 	"  --seed S          seed for random:P% (default 1)\n"
+	"  --passes N        run the touch list N times in the same order (default 1); the\n"
+	"                      later passes meet resident memory\n"
+	"  --record FILE     lazy: save the chunks faults first touched, in order, as a\n"
+	"                      trace for `thaw optimize`\n"
 	"  --tmpdir DIR      mmap: where the temporary image goes (default: the snapshot's\n"
 	"                    directory, else $TMPDIR or /tmp)\n"
 	"  --json            one JSON object instead of the table\n"
@@ -69,6 +73,8 @@ enum {
 	OPT_SEED,
 	OPT_TMPDIR,
 	OPT_JSON,
+	OPT_PASSES,
+	OPT_RECORD,
 };
 
 static const struct option bench_opts[] = {
@@ -80,6 +86,8 @@ static const struct option bench_opts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "tmpdir", required_argument, NULL, OPT_TMPDIR },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "passes", required_argument, NULL, OPT_PASSES },
+	{ "record", required_argument, NULL, OPT_RECORD },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -97,6 +105,8 @@ struct bench_args {
 	uint64_t seed;
 	const char *tmpdir;
 	bool json;
+	int passes;
+	const char *record;   /* trace file to write, or NULL */
 	struct cli_http http; /* for http(s):// snapshots */
 };
 
@@ -128,6 +138,8 @@ struct bench {
 		bytes_read;
 	uint64_t lib_p50_us, lib_p99_us;
 	struct thaw_stats lib; /* the restore's counters, HTTP ones included */
+	/* Distinct chunks the touch list reaches. */
+	uint64_t touched_chunks;
 	bool have_lib;
 	uint64_t checksum;
 };
@@ -151,6 +163,7 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 	a->touch_text = "seq";
 	a->threads = 1;
 	a->seed = 1;
+	a->passes = 1;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", bench_opts, NULL)) != -1) {
@@ -224,6 +237,15 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 		case OPT_JSON:
 			a->json = true;
 			break;
+		case OPT_PASSES:
+			if (cli_parse_int(optarg, 1, 100, &v))
+				return cli_usage_err(cmd, "bad --passes '%s': want 1 to 100",
+						     optarg);
+			a->passes = (int)v;
+			break;
+		case OPT_RECORD:
+			a->record = optarg;
+			break;
 		case 'h':
 			fputs(bench_help, stdout);
 			fputs("\n" CLI_HTTP_HELP, stdout);
@@ -240,6 +262,8 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 		return CLI_USAGE;
 	if (a->no_bg && a->mode != MODE_LAZY)
 		return cli_usage_err(cmd, "--no-background applies to --mode lazy only");
+	if (a->record && a->mode != MODE_LAZY)
+		return cli_usage_err(cmd, "--record applies to --mode lazy only");
 	return 0;
 }
 
@@ -335,6 +359,25 @@ static uint64_t pick_clustered(struct bench *b, uint64_t *cand, uint64_t n)
 	return k;
 }
 
+static int cmp_u64(const void *x, const void *y);
+
+/* Distinct chunks the touch list reaches (for prefetch hits). */
+static void count_touched_chunks(struct bench *b, const uint64_t *pages, uint64_t k)
+{
+	uint64_t per_chunk = b->info.chunk_size / b->page;
+	uint64_t *ids = malloc((k ? k : 1) * sizeof(*ids));
+	if (!ids)
+		return;
+	for (uint64_t i = 0; i < k; i++) {
+		uint32_t reg = region_of(b, pages[i]);
+		ids[i] = b->reg[reg].first_chunk + (pages[i] - b->reg_first_page[reg]) / per_chunk;
+	}
+	qsort(ids, k, sizeof(*ids), cmp_u64);
+	for (uint64_t i = 0; i < k; i++)
+		b->touched_chunks += !i || ids[i] != ids[i - 1];
+	free(ids);
+}
+
 static int build_touches(struct bench *b)
 {
 	uint8_t *ok;
@@ -370,17 +413,20 @@ static int build_touches(struct bench *b)
 			cand[j] = t;
 		}
 	}
-	b->touch = malloc((k ? k : 1) * sizeof(*b->touch));
-	b->lat_ns = calloc(k ? k : 1, sizeof(*b->lat_ns));
+	uint64_t total = k * (uint64_t)b->a.passes;
+	b->touch = malloc((total ? total : 1) * sizeof(*b->touch));
+	b->lat_ns = calloc(total ? total : 1, sizeof(*b->lat_ns));
 	if (!b->touch || !b->lat_ns) {
 		free(cand);
 		return -ENOMEM;
 	}
-	for (uint64_t i = 0; i < k; i++) {
-		uint32_t reg = region_of(b, cand[i]);
-		b->touch[i] = (struct touch){ reg, (uint32_t)(cand[i] - b->reg_first_page[reg]) };
+	for (uint64_t i = 0; i < total; i++) {
+		uint32_t reg = region_of(b, cand[i % k]);
+		b->touch[i] =
+			(struct touch){ reg, (uint32_t)(cand[i % k] - b->reg_first_page[reg]) };
 	}
-	b->ntouch = k;
+	b->ntouch = total;
+	count_touched_chunks(b, cand, k);
 	free(cand);
 	return 0;
 }
@@ -501,11 +547,18 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 	struct thaw_restore_opts ro = { .sz = sizeof(ro),
 					.flags = b->a.no_bg ? THAW_RESTORE_NO_BACKGROUND : 0 };
 	struct thaw_restore *r = NULL;
+	struct thaw_trace *rec = NULL;
+	if (b->a.record && thaw_trace_new(&rec) < 0) {
+		cli_err("bench", "out of memory");
+		return -ENOMEM;
+	}
+	ro.record = rec;
 	b->t0_ns = cli_now_ns();
 	int e = thaw_restore_start(b->snap, &ro, &r);
 	b->ready_ns = cli_now_ns();
 	if (e < 0) {
 		cli_err("bench", "cannot start a restore of %s: %s", b->a.uri, thaw_strerror(e));
+		thaw_trace_free(rec);
 		return e;
 	}
 	for (size_t i = 0; i < b->nreg; i++)
@@ -533,6 +586,15 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 		b->have_lib = true;
 	}
 	cli_restore_release(r, b->snap);
+	if (rec) {
+		int se = thaw_trace_save(rec, b->a.record);
+		if (se < 0) {
+			cli_err("bench", "cannot write the trace %s: %s", b->a.record,
+				thaw_strerror(se));
+			e = e < 0 ? e : se;
+		}
+		thaw_trace_free(rec);
+	}
 	return e < 0 ? e : 0;
 }
 
@@ -829,6 +891,17 @@ static double ms_between(uint64_t a, uint64_t b)
 	return b >= a ? (double)(b - a) / 1e6 : 0.0;
 }
 
+/*
+ * Touched chunks the prefetch had installed before their first touch: the
+ * distinct chunks the touch list reaches, less one per fault. Exact with one
+ * touching thread (a chunk faults at most once, as a whole); a lower bound
+ * with several.
+ */
+static uint64_t prefetch_hits(const struct bench *b)
+{
+	return b->touched_chunks > b->lib.faults ? b->touched_chunks - b->lib.faults : 0;
+}
+
 static void print_json(const struct bench *b, const struct lat_summary *s)
 {
 	struct cli_json j;
@@ -864,6 +937,18 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	if (b->have_lib) {
 		cli_json_u64(&j, "lib_fault_p50_us", b->lib_p50_us);
 		cli_json_u64(&j, "lib_fault_p99_us", b->lib_p99_us);
+	}
+	cli_json_u64(&j, "passes", (uint64_t)b->a.passes);
+	cli_json_u64(&j, "touched_chunks", b->touched_chunks);
+	if (b->have_lib && b->lib.prefetch_chunks) {
+		cli_json_u64(&j, "prefetch_chunks", b->lib.prefetch_chunks);
+		cli_json_u64(&j, "pages_prefetch", b->lib.pages_prefetch);
+		cli_json_u64(&j, "prefetch_late", b->lib.prefetch_late);
+		cli_json_u64(&j, "faults_unlisted", b->lib.faults_unlisted);
+		cli_json_u64(&j, "prefetch_hits", prefetch_hits(b));
+		if (b->lib.prefetch_done_us)
+			cli_json_f64(&j, "prefetch_done_ms", (double)b->lib.prefetch_done_us / 1e3,
+				     3);
 	}
 	if (b->have_lib && b->lib.http_requests) {
 		cli_json_u64(&j, "http_requests", b->lib.http_requests);
@@ -935,6 +1020,17 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 		       "poisoned\n",
 		       (unsigned long long)b->lib_p50_us, (unsigned long long)b->lib_p99_us,
 		       (unsigned long long)b->chunks_poisoned);
+		if (b->lib.prefetch_chunks)
+			printf("  prefetch          %llu chunks listed, %llu pages installed\n"
+			       "                    ahead; %llu of %llu touched chunks hit, "
+			       "%llu late faults, %llu faults elsewhere; set in after %.3f ms\n",
+			       (unsigned long long)b->lib.prefetch_chunks,
+			       (unsigned long long)b->lib.pages_prefetch,
+			       (unsigned long long)prefetch_hits(b),
+			       (unsigned long long)b->touched_chunks,
+			       (unsigned long long)b->lib.prefetch_late,
+			       (unsigned long long)b->lib.faults_unlisted,
+			       (double)b->lib.prefetch_done_us / 1e3);
 	} else if (b->bytes_read) {
 		printf("  bytes read        %s\n", cli_fmt_bytes(b->bytes_read, a, sizeof(a)));
 	}

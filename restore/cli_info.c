@@ -45,6 +45,8 @@ static int info_json(struct thaw_snapshot *s, const char *uri, const struct thaw
 	cli_json_str(&j, "digest", in->digest);
 	cli_json_u64(&j, "file_size", in->file_size);
 	cli_json_u64(&j, "tables_len", in->tables_len);
+	cli_json_u64(&j, "prefetch_count", in->prefetch_count);
+	cli_json_bool(&j, "hashes", in->hashes);
 	cli_json_u64(&j, "raw_bytes", in->raw_bytes);
 	cli_json_u64(&j, "stored_bytes", in->stored_bytes);
 	cli_json_f64(&j, "stored_pct", ratio_pct(in), 2);
@@ -107,6 +109,8 @@ static int info_text(struct thaw_snapshot *s, const char *uri, const struct thaw
 	printf("format    thaw v%u, page %u B, chunk %s\n", in->version, in->page_size,
 	       cli_fmt_bytes(in->chunk_size, a, sizeof(a)));
 	printf("digest    %s\n", in->digest);
+	if (!in->hashes)
+		printf("hashes    none recorded (a live export): chunks are not hash-checked\n");
 	printf("size      raw %s, stored %s (%.1f%% of raw, %.2fx), file %s\n",
 	       cli_fmt_bytes(in->raw_bytes, a, sizeof(a)),
 	       cli_fmt_bytes(in->stored_bytes, b, sizeof(b)), ratio_pct(in),
@@ -116,6 +120,9 @@ static int info_text(struct thaw_snapshot *s, const char *uri, const struct thaw
 	for (int k = 0; k < THAW_CHUNK_KINDS; k++)
 		printf("%s %llu %s", k ? "," : "", (unsigned long long)in->chunks_by_kind[k],
 		       cli_chunk_kind_name(k));
+	if (in->prefetch_count)
+		printf("\nprefetch  %llu chunks in recorded first-touch order",
+		       (unsigned long long)in->prefetch_count);
 	printf("\nregions   %llu\n", (unsigned long long)in->region_count);
 	printf("  %5s  %-18s  %-18s  %10s  %4s  %s\n", "index", "start", "end", "size", "prot",
 	       "name");

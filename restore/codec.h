@@ -13,11 +13,12 @@ void thaw__decoder_free(struct thaw__decoder *d);
 
 /*
  * Decode a chunk of kind (RAW or ZSTD; ZERO fills zeros) from src into dst,
- * which must receive exactly dst_len bytes, then check xxh3-64 == hash.
+ * which must receive exactly dst_len bytes, then check xxh3-64 == *hash
+ * (hash NULL: the snapshot records no hashes, nothing to check).
  * Returns 0, -THAW_E_CODEC (bad frame, wrong size) or -THAW_E_HASH.
  */
 int thaw__decode_chunk(struct thaw__decoder *d, unsigned kind, const void *src, size_t src_len,
-		       void *dst, size_t dst_len, uint64_t hash);
+		       void *dst, size_t dst_len, const uint64_t *hash);
 
 uint64_t thaw__hash64(const void *p, size_t len);
 

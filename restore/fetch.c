@@ -48,22 +48,29 @@ static void count_fault_reads(struct thaw_restore *r, const struct fetch *f, int
 	if (f->req.lane != THAW__LANE_FAULT)
 		return;
 	for (uint32_t i = 0; i < f->count; i++)
-		r->fault_reads[f->first + i] += (uint8_t)delta;
+		r->fault_reads[thaw__fetch_chunk(f, i)] += (uint8_t)delta;
 }
 
-/* Read chunks [first, first+count) (already FETCHING) on lane; attempt as in store.h. */
+/*
+ * Read chunks [first, first+count), or the count chunks at ids when ids is
+ * not NULL (first == ids[0]), all already FETCHING, on lane; attempt as in
+ * store.h.
+ */
 static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
-			 enum thaw__lane lane, uint32_t attempt)
+			 enum thaw__lane lane, uint32_t attempt, const uint64_t *ids)
 {
 	const struct thaw__fmt_chunk *a = thaw__layout_stored(r->lay, first);
-	const struct thaw__fmt_chunk *z = thaw__layout_stored(r->lay, first + count - 1);
+	const struct thaw__fmt_chunk *z =
+		thaw__layout_stored(r->lay, ids ? ids[count - 1] : first + count - 1);
 	uint64_t len = z->offset + z->stored_len - a->offset;
 	struct fetch *f = malloc(sizeof(*f) + len);
 	int err = f ? 0 : -ENOMEM;
 	if (f) {
-		*f = (struct fetch){
-			.r = r, .first = first, .count = count, .submit_ns = thaw__now_ns()
-		};
+		*f = (struct fetch){ .r = r,
+				     .first = first,
+				     .count = count,
+				     .ids = ids,
+				     .submit_ns = thaw__now_ns() };
 		atomic_init(&f->refs, 1);
 		f->req.off = a->offset;
 		f->req.len = (uint32_t)len;
@@ -81,9 +88,10 @@ static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
 		}
 	}
 	for (uint32_t i = 0; err && i < count; i++) {
+		uint64_t id = ids ? ids[i] : first + i;
 		uint8_t expect = CHUNK_FETCHING;
-		if (atomic_compare_exchange_strong(&r->state[first + i], &expect, CHUNK_DECODING))
-			thaw__populate_poison(r, first + i, err);
+		if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))
+			thaw__populate_poison(r, id, err);
 	}
 }
 
@@ -95,7 +103,7 @@ static void resubmit_part(struct thaw_restore *r, uint64_t from, uint64_t to, en
 	while (to > from && r->lay->chunks[to - 1].kind == THAW_CHUNK_ZERO)
 		to--;
 	if (from < to)
-		submit_fetch(r, from, (uint32_t)(to - from), lane, 0);
+		submit_fetch(r, from, (uint32_t)(to - from), lane, 0, NULL);
 }
 
 static void fetch_done(struct thaw__store_req *req, int err)
@@ -109,14 +117,20 @@ static void fetch_done(struct thaw__store_req *req, int err)
 	 * the object changed, a failed run is asked for again in halves. */
 	if (err && f->count > 1 && err != -THAW_E_NET && err != -THAW_E_CHANGED &&
 	    err != -ECANCELED) {
-		uint64_t mid = f->first + f->count / 2;
-		resubmit_part(r, f->first, mid, req->lane);
-		resubmit_part(r, mid, f->first + f->count, req->lane);
+		uint32_t half = f->count / 2;
+		if (f->ids) {
+			/* A prefetch run lists no zero chunks: the halves go out as they are. */
+			submit_fetch(r, f->ids[0], half, req->lane, 0, f->ids);
+			submit_fetch(r, f->ids[half], f->count - half, req->lane, 0, f->ids + half);
+		} else {
+			resubmit_part(r, f->first, f->first + half, req->lane);
+			resubmit_part(r, f->first + half, f->first + f->count, req->lane);
+		}
 		thaw__fetch_put(f);
 		return;
 	}
 	for (uint32_t i = 0; i < f->count; i++) {
-		uint64_t id = f->first + i;
+		uint64_t id = thaw__fetch_chunk(f, i);
 		uint8_t expect = CHUNK_FETCHING;
 		if (atomic_load(&r->state[id]) != CHUNK_FETCHING)
 			continue; /* a fault-lane copy of it got there first */
@@ -164,6 +178,22 @@ static void add_pending(struct thaw_restore *r, uint64_t id)
 	r->pending[r->npending++] = id;
 }
 
+/* Record a chunk's first touch, and whether the prefetch was too late for it. */
+static void note_fault(struct thaw_restore *r, uint64_t id, uint64_t now)
+{
+	if (!r->in_prefetch[id])
+		atomic_fetch_add_explicit(&r->c.faults_unlisted, 1, memory_order_relaxed);
+	else if (atomic_load(&r->state[id]) != CHUNK_DONE)
+		atomic_fetch_add_explicit(&r->c.prefetch_late, 1, memory_order_relaxed);
+	if (!r->record || r->fault_seen[id])
+		return;
+	r->fault_seen[id] = 1;
+	int err = thaw_trace_add_chunk(r->record, (now - r->t_start_ns) / 1000, id);
+	if (err)
+		thaw__warn(r->log, "recording chunk %llu: %s", (unsigned long long)id,
+			   thaw_strerror(err));
+}
+
 static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 {
 	struct thaw_restore *r = ctx;
@@ -180,6 +210,7 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 	}
 	uint64_t id = l->regions[m->index].first_chunk + (addr - m->base) / l->hdr.chunk_size;
 	uint64_t now = thaw__now_ns();
+	note_fault(r, id, now);
 	uint64_t none = 0;
 	atomic_compare_exchange_strong(&r->fault_ns[id], &none, now);
 	r->fault_since_bg = true;
@@ -188,6 +219,11 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 
 	if (l->chunks[id].kind == THAW_CHUNK_ZERO) {
 		uint32_t len = thaw__layout_chunk_len(l, id);
+		uint8_t missing = CHUNK_MISSING;
+		/* Listed zero chunks are tracked so the prefetch installs them once. */
+		if (r->in_prefetch[id] &&
+		    atomic_compare_exchange_strong(&r->state[id], &missing, CHUNK_DONE))
+			thaw__prefetch_finished(r, id);
 		/* Counted first: the wake-up lets the toucher read the stats. */
 		atomic_fetch_add_explicit(&r->c.pages_zero, len / l->hdr.page_size,
 					  memory_order_relaxed);
@@ -246,7 +282,7 @@ static void submit_pending(struct thaw_restore *r)
 			bytes += thaw__layout_stored(r->lay, first + count)->stored_len;
 			count++;
 		}
-		submit_fetch(r, first, count, THAW__LANE_FAULT, 0);
+		submit_fetch(r, first, count, THAW__LANE_FAULT, 0, NULL);
 		i += count;
 	}
 	r->npending = 0;
@@ -263,9 +299,94 @@ static void submit_redo(struct thaw_restore *r)
 	for (size_t i = 0; i < n; i++) {
 		uint8_t expect = CHUNK_MISSING;
 		if (atomic_compare_exchange_strong(&r->state[ids[i]], &expect, CHUNK_FETCHING))
-			submit_fetch(r, ids[i], 1, THAW__LANE_FAULT, r->attempts[ids[i]]);
+			submit_fetch(r, ids[i], 1, THAW__LANE_FAULT, r->attempts[ids[i]], NULL);
 	}
 	free(ids);
+}
+
+/* Decode workers for the prefetch and background passes, started on first need. */
+static void workers_ensure(struct thaw_restore *r)
+{
+	if (r->workers_tried)
+		return;
+	/* Started here, not in thaw_restore_start, to keep the caller's start short. */
+	r->workers_tried = true;
+	int err = thaw__workers_start(r, r->worker_target);
+	if (err)
+		thaw__warn(r->log, "decode workers: %s; decoding on the manager thread",
+			   thaw_strerror(err));
+}
+
+/* A listed all-zero chunk: zero pages now (cheap), unless a fault has put them in already. */
+static void prefetch_zero(struct thaw_restore *r, uint64_t id)
+{
+	uint8_t expect = CHUNK_MISSING;
+	if (!atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DONE))
+		return;
+	uint64_t pages = thaw__layout_chunk_len(r->lay, id) / r->lay->hdr.page_size;
+	atomic_fetch_add_explicit(&r->c.pages_prefetch, pages, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->c.pages_zero, pages, memory_order_relaxed);
+	int err = thaw__install_zero(r->eng, thaw__restore_chunk_dst(r, id),
+				     thaw__layout_chunk_len(r->lay, id));
+	if (err == -ESRCH)
+		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+	thaw__prefetch_finished(r, id);
+}
+
+/*
+ * Stream the recorded working set: the prefetch order's chunks, as runs
+ * whose stored bytes follow each other (an optimized snapshot stores them
+ * so, making this a few large sequential reads), on the background lane
+ * so faults keep their own.
+ */
+static void submit_prefetch(struct thaw_restore *r)
+{
+	const struct thaw__layout *l = r->lay;
+	const struct thaw__store *s = r->snap->store;
+	uint64_t n = l->hdr.prefetch_count;
+	bool submitted = false;
+	while (r->pf_cursor < n) {
+		const uint64_t *ids = &l->prefetch[r->pf_cursor];
+		uint8_t expect = CHUNK_MISSING;
+		/* Zero chunks need no read, so no slot: those after the last run go in too. */
+		if (l->chunks[ids[0]].kind == THAW_CHUNK_ZERO) {
+			prefetch_zero(r, ids[0]);
+			r->pf_cursor++;
+			continue;
+		}
+		if (atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) >=
+		    (int)s->inflight[THAW__LANE_BACKGROUND])
+			break;
+		if (!atomic_compare_exchange_strong(&r->state[ids[0]], &expect, CHUNK_FETCHING)) {
+			r->pf_cursor++; /* a fault has it already */
+			continue;
+		}
+		uint32_t count = 1;
+		uint64_t bytes = thaw__layout_stored(l, ids[0])->stored_len;
+		while (r->pf_cursor + count < n) {
+			uint32_t more = thaw__layout_stored(l, ids[count])->stored_len;
+			expect = CHUNK_MISSING;
+			if (!stored_adjacent(l, ids[count - 1], ids[count]) ||
+			    bytes + more > r->pf_size ||
+			    !atomic_compare_exchange_strong(&r->state[ids[count]], &expect,
+							    CHUNK_FETCHING))
+				break;
+			bytes += more;
+			count++;
+		}
+		for (uint32_t i = 0; i < count; i++)
+			r->in_prefetch[ids[i]] = 2;
+		r->pf_cursor += count;
+		submit_fetch(r, ids[0], count, THAW__LANE_BACKGROUND, 0, ids);
+		submitted = true;
+		/* Small reads first, so the first touches find their chunks in soon;
+		 * then reads as large as the store likes. */
+		if (r->pf_size < s->bg_max)
+			r->pf_size = r->pf_size * 2 < s->bg_max ? r->pf_size * 2 : s->bg_max;
+	}
+	/* After the reads went out: they travel while the threads start. */
+	if (submitted)
+		workers_ensure(r);
 }
 
 /* Keep the background lane full: next missing chunks in address order. */
@@ -273,14 +394,8 @@ static void submit_background(struct thaw_restore *r)
 {
 	const struct thaw__layout *l = r->lay;
 	const struct thaw__store *s = r->snap->store;
-	if (!r->workers_tried && r->bg_cursor < r->nchunks) {
-		/* Started here, not in thaw_restore_start, to keep the caller's start short. */
-		r->workers_tried = true;
-		int err = thaw__workers_start(r, r->worker_target);
-		if (err)
-			thaw__warn(r->log, "decode workers: %s; decoding on the manager thread",
-				   thaw_strerror(err));
-	}
+	if (r->bg_cursor < r->nchunks)
+		workers_ensure(r);
 	while (r->bg_cursor < r->nchunks && atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) <
 						    (int)s->inflight[THAW__LANE_BACKGROUND]) {
 		uint64_t first = r->bg_cursor;
@@ -306,7 +421,8 @@ static void submit_background(struct thaw_restore *r)
 			last = next;
 		}
 		r->bg_cursor = last + 1;
-		submit_fetch(r, first, (uint32_t)(last - first + 1), THAW__LANE_BACKGROUND, 0);
+		submit_fetch(r, first, (uint32_t)(last - first + 1), THAW__LANE_BACKGROUND, 0,
+			     NULL);
 	}
 }
 
@@ -338,6 +454,8 @@ static void on_tick(void *ctx)
 		return;
 	submit_pending(r);
 	submit_redo(r);
+	/* The working set goes first, from the very start; the rest follows it. */
+	submit_prefetch(r);
 	if ((r->bg_open && !(r->flags & THAW_RESTORE_NO_BACKGROUND)) ||
 	    atomic_load(&r->finish_requested))
 		submit_background(r);

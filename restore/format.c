@@ -132,11 +132,24 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
 	if (h.codec != THAW__FMT_CODEC_ZSTD)
 		return bad(err, err_len, "header.codec: %u is not a known codec (1 = zstd)",
 			   h.codec);
-	if (h.flags)
-		return bad(err, err_len, "header.flags: 0x%x, no flags are defined in version 1",
-			   h.flags);
-	if (h.reserved[0] || h.reserved[1])
-		return bad(err, err_len, "header.reserved: not zero");
+	if (h.flags & ~THAW__FMT_F_KNOWN)
+		return bad(err, err_len,
+			   "header.flags: 0x%x has bits this build does not know (0x%x)", h.flags,
+			   h.flags & ~THAW__FMT_F_KNOWN);
+	bool prefetch = h.flags & THAW__FMT_F_PREFETCH;
+	if (!prefetch && h.prefetch_off)
+		return bad(err, err_len,
+			   "header.prefetch_off: %" PRIu64 " must be 0 without the PREFETCH flag",
+			   h.prefetch_off);
+	if (!prefetch && h.prefetch_count)
+		return bad(err, err_len,
+			   "header.prefetch_count: %" PRIu64 " must be 0 without the PREFETCH flag",
+			   h.prefetch_count);
+	if (prefetch && (!h.prefetch_count || h.prefetch_count > h.chunk_count))
+		return bad(err, err_len,
+			   "header.prefetch_count: %" PRIu64
+			   " is outside 1..header.chunk_count %" PRIu64,
+			   h.prefetch_count, h.chunk_count);
 	if (h.file_size != file_size)
 		return bad(err, err_len,
 			   "header.file_size: %" PRIu64 " but the file is %" PRIu64 " bytes",
@@ -169,16 +182,22 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
 				"zmask_off", &end, err, err_len);
 	if (!r)
 		r = check_table("zmask_off", h.zmask_off, "chunk_count", h.chunk_count,
-				zmask_words * 8, end, "the chunk table", h.tables_len, "tables_len",
+				zmask_words * 8, end, "the chunk table",
+				prefetch ? h.prefetch_off : h.tables_len,
+				prefetch ? "prefetch_off" : "tables_len", &end, err, err_len);
+	if (!r && prefetch)
+		r = check_table("prefetch_off", h.prefetch_off, "prefetch_count", h.prefetch_count,
+				sizeof(uint64_t), end, "the zero masks", h.tables_len, "tables_len",
 				&end, err, err_len);
 	if (r)
 		return r;
 	if (end != h.tables_len)
 		return bad(err, err_len,
-			   "header.tables_len: %" PRIu64
-			   " but the zero masks of header.chunk_count %" PRIu64
-			   " chunks end at %" PRIu64,
-			   h.tables_len, h.chunk_count, end);
+			   "header.tables_len: %" PRIu64 " but the %s of header.%s %" PRIu64
+			   " end at %" PRIu64,
+			   h.tables_len, prefetch ? "prefetch order" : "zero masks",
+			   prefetch ? "prefetch_count" : "chunk_count",
+			   prefetch ? h.prefetch_count : h.chunk_count, end);
 	if (h.raw_bytes > UINT64_MAX - THAW__CHUNK_MAX ||
 	    h.raw_bytes / h.chunk_size > h.chunk_count)
 		return bad(err, err_len,
@@ -299,10 +318,16 @@ static int check_chunks(struct thaw__layout *l, char *err, size_t err_len)
 			}
 			uint64_t zh =
 				len == h->chunk_size ? zero_hash_full : XXH3_64bits(zeros, len);
-			if (c->hash != zh) {
+			if (thaw__layout_hash(l, c) && c->hash != zh) {
 				r = bad(err, err_len,
 					"chunk %" PRIu64
 					": ZERO chunk whose hash is not that of zeros",
+					id);
+				goto out;
+			}
+			if (!thaw__layout_hash(l, c) && c->hash) {
+				r = bad(err, err_len,
+					"chunk %" PRIu64 ": a hash in a snapshot without hashes",
 					id);
 				goto out;
 			}
@@ -399,6 +424,33 @@ out:
 	return r;
 }
 
+/* The prefetch order names real chunks, each once. */
+static int check_prefetch(const struct thaw__layout *l, char *err, size_t err_len)
+{
+	uint64_t n = l->hdr.chunk_count;
+	uint64_t *seen = calloc((n + 63) / 64, sizeof(*seen));
+	if (!seen)
+		return -ENOMEM;
+	int r = 0;
+	for (uint64_t i = 0; i < l->hdr.prefetch_count && !r; i++) {
+		uint64_t id = l->prefetch[i];
+		if (id >= n)
+			r = bad(err, err_len,
+				"prefetch order entry %" PRIu64 ": chunk %" PRIu64
+				" is not below header.chunk_count %" PRIu64,
+				i, id, n);
+		else if (seen[id / 64] >> (id % 64) & 1)
+			r = bad(err, err_len,
+				"prefetch order entry %" PRIu64 ": chunk %" PRIu64
+				" is listed twice",
+				i, id);
+		else
+			seen[id / 64] |= 1ull << (id % 64);
+	}
+	free(seen);
+	return r;
+}
+
 int thaw__layout_parse(void *tables, uint64_t tables_len, uint64_t file_size,
 		       struct thaw__layout *out, char *err, size_t err_len)
 {
@@ -444,6 +496,10 @@ int thaw__layout_parse(void *tables, uint64_t tables_len, uint64_t file_size,
 		}
 	}
 	r = check_chunks(&l, err, err_len);
+	if (!r && (l.hdr.flags & THAW__FMT_F_PREFETCH)) {
+		l.prefetch = (const void *)(t + l.hdr.prefetch_off);
+		r = check_prefetch(&l, err, err_len);
+	}
 	if (r)
 		goto fail;
 	*out = l;

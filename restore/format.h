@@ -9,6 +9,9 @@
  *   names_off         names_len bytes: region names, not NUL-terminated
  *   chunk_off         chunk_count × struct thaw__fmt_chunk
  *   zmask_off         chunk_count × zmask_words u64: bit p set = page p of the chunk is zero
+ *   prefetch_off      (flag PREFETCH) prefetch_count u64 chunk ids: the order a recorded run
+ *                     first touched them; each id once (ZERO chunks too: a restore
+ *                     installs them ahead of their touch as it does the others)
  *   tables_len        = end of the last table = data_off
  *   data_off          data_len bytes of chunk data
  *   file_size         = data_off + data_len
@@ -23,6 +26,11 @@
  * nothing (offset 0, length 0). A DUP chunk's `ref` names an earlier
  * non-ZERO, non-DUP chunk whose stored bytes it shares; its offset and
  * length repeat the target's. The hash is xxh3-64 of the raw bytes.
+ *
+ * Flags: bit 0 (PREFETCH) says the prefetch order is present; without it
+ * prefetch_off and prefetch_count are 0. `thaw optimize` lays the stored
+ * bytes of the listed chunks out first, in that order, so the working set
+ * is one sequential range; a reader does not rely on that layout.
  */
 #ifndef THAW_RESTORE_FORMAT_H
 #define THAW_RESTORE_FORMAT_H
@@ -41,6 +49,14 @@
 #define THAW__CHUNK_DEFAULT   (64u << 10)
 #define THAW__NAME_MAX	      4096
 
+/* Header flags. */
+#define THAW__FMT_F_PREFETCH (1u << 0) /* a prefetch-order table follows the zero masks */
+/* Chunk hashes are not recorded (all zero): a live export computes its view
+ * from memory and cannot afford to hash it all before serving. Readers skip
+ * the hash check; the transport and the paused source are trusted instead. */
+#define THAW__FMT_F_NO_HASH (1u << 1)
+#define THAW__FMT_F_KNOWN   (THAW__FMT_F_PREFETCH | THAW__FMT_F_NO_HASH)
+
 struct thaw__fmt_header {
 	char magic[8];
 	uint32_t version;
@@ -48,7 +64,7 @@ struct thaw__fmt_header {
 	uint32_t page_size;
 	uint32_t chunk_size;
 	uint32_t codec;
-	uint32_t flags; /* must be 0 in v1 */
+	uint32_t flags; /* THAW__FMT_F_*; unknown bits are refused */
 	uint64_t region_count;
 	uint64_t region_off;
 	uint64_t names_off;
@@ -61,7 +77,9 @@ struct thaw__fmt_header {
 	uint64_t data_len;
 	uint64_t file_size;
 	uint64_t raw_bytes; /* sum of region lengths */
-	uint64_t reserved[2];
+	/* The prefetch order: 0 and 0 without THAW__FMT_F_PREFETCH. */
+	uint64_t prefetch_off;
+	uint64_t prefetch_count;
 	uint8_t digest[16];
 };
 
@@ -97,6 +115,7 @@ struct thaw__layout {
 	const char *names;
 	const struct thaw__fmt_chunk *chunks;
 	const uint64_t *zmask;
+	const uint64_t *prefetch; /* hdr.prefetch_count chunk ids, NULL without the flag */
 	uint32_t zmask_words;	  /* u64 words of zero mask per chunk */
 	uint32_t pages_per_chunk; /* chunk_size / page_size */
 	char **region_names;	  /* owned, NUL-terminated copies */
@@ -132,6 +151,12 @@ void thaw__layout_digest(const struct thaw__fmt_header *hdr, const void *tables,
 uint32_t thaw__layout_chunk_len(const struct thaw__layout *l, uint64_t id);
 /* Source address of chunk id's first byte. */
 uint64_t thaw__layout_chunk_addr(const struct thaw__layout *l, uint64_t id);
+/* The hash chunk c's bytes must have, or NULL when the snapshot records none. */
+static inline const uint64_t *thaw__layout_hash(const struct thaw__layout *l,
+						const struct thaw__fmt_chunk *c)
+{
+	return l->hdr.flags & THAW__FMT_F_NO_HASH ? NULL : &c->hash;
+}
 /* The chunk whose stored bytes back id: id itself, or its DUP target. */
 const struct thaw__fmt_chunk *thaw__layout_stored(const struct thaw__layout *l, uint64_t id);
 

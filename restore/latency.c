@@ -16,6 +16,7 @@ void thaw__lat_add(struct thaw__lat_hist *h, uint64_t us)
 	if (b >= THAW_LAT_BUCKETS)
 		b = THAW_LAT_BUCKETS - 1;
 	__atomic_fetch_add(&h->bucket[b], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->sum_us, us, __ATOMIC_RELAXED);
 }
 
 uint64_t thaw__lat_pct(const struct thaw__lat_hist *h, double pct, uint64_t out[THAW_LAT_BUCKETS])

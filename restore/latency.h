@@ -21,6 +21,7 @@ static inline uint64_t thaw__now_us(void)
  */
 struct thaw__lat_hist {
 	uint64_t bucket[THAW_LAT_BUCKETS];
+	uint64_t sum_us; /* of every latency added */
 };
 void thaw__lat_add(struct thaw__lat_hist *h, uint64_t us);
 /* Copy the counts into out (may be NULL); returns the pct-th percentile (0..100) in µs. */

@@ -21,16 +21,28 @@ void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns)
 static void count_pages(struct thaw_restore *r, uint64_t id, bool by_fault, int sign)
 {
 	uint64_t pages = thaw__layout_chunk_len(r->lay, id) / r->lay->hdr.page_size;
-	atomic_uint_fast64_t *ctr = by_fault ? &r->c.pages_fault : &r->c.pages_background;
+	atomic_uint_fast64_t *ctr = &r->c.pages_background;
+	if (by_fault)
+		ctr = &r->c.pages_fault;
+	else if (r->in_prefetch[id] == 2)
+		ctr = &r->c.pages_prefetch;
 	if (sign > 0)
 		atomic_fetch_add_explicit(ctr, pages, memory_order_relaxed);
 	else
 		atomic_fetch_sub_explicit(ctr, pages, memory_order_relaxed);
 }
 
-/* A chunk reached DONE or POISONED: see if all are. */
-static void chunk_finished(struct thaw_restore *r)
+void thaw__prefetch_finished(struct thaw_restore *r, uint64_t id)
 {
+	if (r->in_prefetch[id] &&
+	    atomic_fetch_sub_explicit(&r->prefetch_left, 1, memory_order_acq_rel) == 1)
+		atomic_store(&r->prefetch_done_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);
+}
+
+/* A chunk reached DONE or POISONED: see if all are. */
+static void chunk_finished(struct thaw_restore *r, uint64_t id)
+{
+	thaw__prefetch_finished(r, id);
 	if (atomic_fetch_sub_explicit(&r->chunks_left, 1, memory_order_acq_rel) == 1)
 		thaw__engine_notify(r->eng);
 }
@@ -71,7 +83,7 @@ void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
 		thaw__err(r->log, "poisoning chunk %llu failed: %s", (unsigned long long)id,
 			  thaw_strerror(err));
 	atomic_store_explicit(&r->state[id], CHUNK_POISONED, memory_order_release);
-	chunk_finished(r);
+	chunk_finished(r, id);
 }
 
 void thaw__populate_poison_unfinished(struct thaw_restore *r)
@@ -130,11 +142,11 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 	const void *bytes = src;
 	int err;
 	/* Raw chunks are installed straight from the fetched bytes once their hash holds. */
+	const uint64_t *hash = thaw__layout_hash(r->lay, st);
 	if (st->kind == THAW_CHUNK_RAW)
-		err = thaw__hash64(src, len) == st->hash ? 0 : -THAW_E_HASH;
+		err = !hash || thaw__hash64(src, len) == *hash ? 0 : -THAW_E_HASH;
 	else {
-		err = thaw__decode_chunk(dec, st->kind, src, st->stored_len, scratch, len,
-					 st->hash);
+		err = thaw__decode_chunk(dec, st->kind, src, st->stored_len, scratch, len, hash);
 		bytes = scratch;
 	}
 	if (err) {
@@ -157,7 +169,7 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 		thaw__restore_record_fault(r, waited);
 	atomic_store_explicit(&r->state[id], CHUNK_DONE, memory_order_release);
 	atomic_fetch_add_explicit(&r->c.chunks_fetched, 1, memory_order_relaxed);
-	chunk_finished(r);
+	chunk_finished(r, id);
 	return 0;
 }
 

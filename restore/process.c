@@ -19,10 +19,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "pagemap.h"
 #include "writer.h"
-
-#define PM_PRESENT (1ull << 63)
-#define PM_SWAPPED (1ull << 62)
 
 /*
  * Anonymous mappings larger than this are recorded as their populated
@@ -33,29 +31,6 @@
 #define SPARSE_LIMIT (64ull << 30)
 /* Extents of a sparse mapping closer than this are recorded as one region. */
 #define EXTENT_GAP (64ull << 20)
-
-/* PAGEMAP_SCAN (Linux 6.7) as in linux/fs.h, which this system's headers predate. */
-#ifndef PAGEMAP_SCAN
-#define PAGE_IS_PRESENT (1 << 3)
-#define PAGE_IS_SWAPPED (1 << 4)
-#define PAGE_IS_PFNZERO (1 << 5)
-struct page_region {
-	uint64_t start, end, categories;
-};
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#endif
-
-/* Address ranges whose pages may hold data: present (but not the zero page) or swapped. */
-struct ranges {
-	struct {
-		uint64_t start, end;
-	} * v;
-	size_t n, cap;
-};
 
 struct mapping {
 	uint64_t start, end, offset, inode;
@@ -162,93 +137,13 @@ static uint64_t readable_len(pid_t pid, const struct mapping *m, uint32_t page_s
 	return file_end - m->offset < len ? file_end - m->offset : len;
 }
 
-static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
-{
-	if (r->n && r->v[r->n - 1].end == start) {
-		r->v[r->n - 1].end = end;
-		return 0;
-	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		void *p = realloc(r->v, cap * sizeof(*r->v));
-		if (!p)
-			return -ENOMEM;
-		r->v = p;
-		r->cap = cap;
-	}
-	r->v[r->n].start = start;
-	r->v[r->n].end = end;
-	r->n++;
-	return 0;
-}
-
-/* PAGEMAP_SCAN walks page tables and skips empty ones: fast on terabytes of reservation. */
-static int scan_ioctl(int pm_fd, uint64_t start, uint64_t end, struct ranges *out)
-{
-	struct page_region vec[256];
-	struct pm_scan_arg a = {
-		.size = sizeof(a),
-		.start = start,
-		.end = end,
-		.vec = (uint64_t)(uintptr_t)vec,
-		.vec_len = 256,
-		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO,
-	};
-	while (a.start < end) {
-		int n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
-		if (n < 0)
-			return -errno;
-		for (int i = 0; i < n; i++) {
-			/* A read of untouched memory maps the shared zero page: still zero. */
-			if ((vec[i].categories & PAGE_IS_PFNZERO) &&
-			    !(vec[i].categories & PAGE_IS_SWAPPED))
-				continue;
-			int r = ranges_add(out, vec[i].start, vec[i].end);
-			if (r)
-				return r;
-		}
-		if (a.walk_end <= a.start)
-			return -EIO;
-		a.start = a.walk_end;
-	}
-	return 0;
-}
-
-/* The same from plain pagemap entries, for kernels without PAGEMAP_SCAN. */
-static int scan_read(int pm_fd, uint64_t start, uint64_t end, uint32_t page_size,
-		     struct ranges *out)
-{
-	uint64_t *ent = malloc(8192 * 8);
-	if (!ent)
-		return -ENOMEM;
-	uint64_t pages = (end - start) / page_size;
-	int r = 0;
-	for (uint64_t done = 0; done < pages && !r;) {
-		uint64_t n = pages - done < 8192 ? pages - done : 8192;
-		ssize_t got = pread(pm_fd, ent, n * 8, (off_t)((start / page_size + done) * 8));
-		if (got <= 0 || got % 8) {
-			r = got < 0 ? -errno : -EIO;
-			break;
-		}
-		n = (uint64_t)got / 8;
-		for (uint64_t i = 0; i < n && !r; i++)
-			if (ent[i] & (PM_PRESENT | PM_SWAPPED))
-				r = ranges_add(out, start + (done + i) * page_size,
-					       start + (done + i + 1) * page_size);
-		done += n;
-	}
-	free(ent);
-	return r;
-}
-
 /*
  * Add [start, end) of mapping m as one region; pages outside every range
  * in pop (ranges that may hold data) are recorded as zero without being
  * read. pop == NULL: nothing is known, read everything.
  */
 static int add_extent(struct thaw_writer *w, pid_t pid, int mem_fd, const struct mapping *m,
-		      uint64_t start, uint64_t end, const struct ranges *pop)
+		      uint64_t start, uint64_t end, const struct thaw__ranges *pop)
 {
 	uint32_t ps = thaw__writer_page_size(w);
 	uint64_t pages = (end - start) / ps;
@@ -297,8 +192,8 @@ static int add_anonymous(struct thaw_writer *w, pid_t pid, int pm_fd, int mem_fd
 {
 	const struct thaw__logger *log = thaw__writer_log(w);
 	uint64_t len = m->end - m->start;
-	struct ranges pop = { 0 };
-	int r = pm_fd < 0 ? -EBADF : scan_ioctl(pm_fd, m->start, m->end, &pop);
+	struct thaw__ranges pop = { 0 };
+	int r = pm_fd < 0 ? -EBADF : thaw__pagemap_scan(pm_fd, m->start, m->end, &pop);
 	if (r == -ENOTTY || r == -EINVAL || r == -EOPNOTSUPP) {
 		pop.n = 0;
 		if (len > SPARSE_LIMIT) {
@@ -308,7 +203,7 @@ static int add_anonymous(struct thaw_writer *w, pid_t pid, int pm_fd, int mem_fd
 				   (int)pid, len >> 30, m->start);
 			return 0;
 		}
-		r = scan_read(pm_fd, m->start, m->end, thaw__writer_page_size(w), &pop);
+		r = thaw__pagemap_read(pm_fd, m->start, m->end, thaw__writer_page_size(w), &pop);
 	}
 	if (r == -ENOMEM) {
 		free(pop.v);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,6 +146,8 @@ static void restore_release(struct thaw_restore *r)
 	free((void *)r->fault_ns);
 	free(r->attempts);
 	free(r->fault_reads);
+	free(r->in_prefetch);
+	free(r->fault_seen);
 	free(r->region_base);
 	free(r->by_addr);
 	free(r->ranges);
@@ -190,15 +193,39 @@ static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw
 	r->by_addr = calloc(r->nregions + 1, sizeof(*r->by_addr));
 	r->ranges = calloc(r->nregions + 1, sizeof(*r->ranges));
 	r->scratch = malloc(l->hdr.chunk_size);
+	r->in_prefetch = calloc(n, 1);
 	if (!r->state || !r->queued_in || !r->fault_ns || !r->attempts || !r->fault_reads ||
-	    !r->region_base || !r->by_addr || !r->ranges || !r->scratch)
+	    !r->region_base || !r->by_addr || !r->ranges || !r->scratch || !r->in_prefetch)
 		return -ENOMEM;
+	for (uint64_t i = 0; i < l->hdr.prefetch_count; i++)
+		r->in_prefetch[l->prefetch[i]] = 1;
+	atomic_init(&r->prefetch_left, l->hdr.prefetch_count);
 	uint64_t nonzero = 0;
 	for (uint64_t i = 0; i < r->nchunks; i++)
 		nonzero += l->chunks[i].kind != THAW_CHUNK_ZERO;
 	atomic_init(&r->chunks_left, nonzero);
 	r->bg_size = snap->store->bg_min;
+	r->pf_size = snap->store->bg_min;
 	return thaw__decoder_new(&r->decoder);
+}
+
+/* Name the snapshot in the caller's trace; faults append to it from now on. */
+static int start_recording(struct thaw_restore *r, struct thaw_trace *t)
+{
+	struct thaw_snapshot_info info;
+	r->fault_seen = calloc(r->nchunks ? r->nchunks : 1, 1);
+	if (!r->fault_seen)
+		return -ENOMEM;
+	thaw_snapshot_get_info(r->snap, &info);
+	const char *named = thaw_trace_snapshot(t);
+	if (named && strcasecmp(named, info.digest)) {
+		/* Its chunk ids would mean other chunks here. */
+		thaw__err(r->log, "the trace to record into holds snapshot %s, not this one (%s)",
+			  named, info.digest);
+		return -EINVAL;
+	}
+	r->record = t;
+	return thaw_trace_set_snapshot(t, info.digest);
 }
 
 int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
@@ -218,6 +245,8 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	uint64_t t0 = thaw__now_ns();
 	struct thaw_restore *r = NULL;
 	int err = restore_alloc(snap, o.flags, &r);
+	if (!err && o.record)
+		err = start_recording(r, o.record);
 	if (!err) {
 		r->t_start_ns = t0;
 		struct thaw__engine_opts eo = {
@@ -296,9 +325,15 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 	st->bytes_read = atomic_load(&r->c.bytes_read);
 	st->fault_p50_us = thaw__lat_pct(&r->c.fault_lat, 50, st->fault_lat_hist);
 	st->fault_p99_us = thaw__lat_pct(&r->c.fault_lat, 99, NULL);
+	st->fault_wait_us = __atomic_load_n(&r->c.fault_lat.sum_us, __ATOMIC_RELAXED);
 	st->start_us = r->start_us;
 	st->resident_us = atomic_load(&r->resident_us);
 	st->resident = st->resident_us != 0;
+	st->prefetch_chunks = r->lay->hdr.prefetch_count;
+	st->pages_prefetch = atomic_load(&r->c.pages_prefetch);
+	st->prefetch_late = atomic_load(&r->c.prefetch_late);
+	st->faults_unlisted = atomic_load(&r->c.faults_unlisted);
+	st->prefetch_done_us = atomic_load(&r->prefetch_done_us);
 	const struct thaw__store_ops *ops = r->snap->store->ops;
 	struct thaw_restore *rw = (struct thaw_restore *)r; /* the lock, not the counters */
 	pthread_mutex_lock(&rw->done_lock);

@@ -31,12 +31,17 @@ enum chunk_state {
 	CHUNK_POISONED,
 };
 
-/* One store read covering chunks [first, first + count), stored back to back. */
+/*
+ * One store read covering chunks [first, first + count), stored back to
+ * back; or, for a prefetch run, the count chunks ids[0..count) (a slice of
+ * the snapshot's prefetch order, first == ids[0]) stored back to back.
+ */
 struct fetch {
 	struct thaw__store_req req;
 	struct thaw_restore *r;
 	uint64_t first;
 	uint32_t count;
+	const uint64_t *ids;
 	atomic_int refs; /* the manager's hold + one per chunk queued, put by whoever decodes it */
 	uint64_t submit_ns;
 	unsigned char data[];
@@ -53,6 +58,7 @@ struct restore_counters {
 	atomic_uint_fast64_t faults, pages_fault, pages_background, pages_zero;
 	atomic_uint_fast64_t chunks_fetched, chunks_poisoned, bytes_read;
 	struct thaw__lat_hist fault_lat;
+	atomic_uint_fast64_t pages_prefetch, prefetch_late, faults_unlisted;
 };
 
 struct thaw_restore {
@@ -76,12 +82,21 @@ struct thaw_restore {
 	uint8_t *fault_reads; /* manager only: fault-lane reads in flight covering the chunk */
 	uint8_t *attempts;    /* reads of the chunk whose bytes failed their check (saturates) */
 	atomic_uint_fast64_t chunks_left; /* non-zero chunks not yet DONE or POISONED */
+	/* Per chunk: 1 = listed in the prefetch order (set before the start), 2 = and
+	 * claimed by a prefetch read (set by the manager before the read goes out). */
+	uint8_t *in_prefetch;
+	atomic_uint_fast64_t prefetch_left; /* listed chunks not yet DONE or POISONED */
+	atomic_uint_fast64_t prefetch_done_us;
+	struct thaw_trace *record; /* the caller's, appended to on the manager thread */
+	uint8_t *fault_seen;	   /* manager only, with record: chunk already recorded */
 
 	/* Manager thread only. */
 	struct thaw__decoder *decoder;
 	void *scratch; /* chunk_size bytes */
 	uint64_t *pending;
 	size_t npending, pending_cap;
+	uint64_t pf_cursor; /* next entry of the prefetch order to consider */
+	uint32_t pf_size;   /* largest prefetch read now: grows from bg_min to bg_max */
 	uint64_t bg_cursor;
 	uint32_t bg_size;
 	bool fault_since_bg;
@@ -121,6 +136,12 @@ struct thaw_restore {
 	struct restore_counters c;
 };
 
+/* The i-th chunk a fetch covers. */
+static inline uint64_t thaw__fetch_chunk(const struct fetch *f, uint32_t i)
+{
+	return f->ids ? f->ids[i] : f->first + i;
+}
+
 /* Restored address of chunk id's first byte. */
 uint64_t thaw__restore_chunk_dst(const struct thaw_restore *r, uint64_t id);
 
@@ -135,6 +156,8 @@ extern const struct thaw__engine_ops thaw__restore_ops;
  */
 int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void *scratch,
 			 uint64_t id, const void *src);
+/* Chunk id is in (or poisoned): if it is listed in the prefetch order, count it. */
+void thaw__prefetch_finished(struct thaw_restore *r, uint64_t id);
 /* Poison chunk id (it could not be had) and count it finished. */
 void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why);
 /* A fault that waited since since_ns was served: add it to the histogram. */

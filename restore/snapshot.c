@@ -201,6 +201,8 @@ int thaw_snapshot_get_info(const struct thaw_snapshot *s, struct thaw_snapshot_i
 	info->stored_bytes = h->data_len;
 	info->file_size = h->file_size;
 	info->tables_len = h->tables_len;
+	info->prefetch_count = h->prefetch_count;
+	info->hashes = !(h->flags & THAW__FMT_F_NO_HASH);
 	for (int i = 0; i < 16; i++)
 		snprintf(info->digest + 2 * i, 3, "%02x", h->digest[i]);
 	return 0;
@@ -252,15 +254,23 @@ static bool page_zero(const uint8_t *p, size_t len)
 	return !acc;
 }
 
-/* Bit p of chunk id's zero mask is set exactly when page p of buf is zero. */
+/*
+ * Bit p of chunk id's zero mask is set exactly when page p of buf is zero.
+ * Without hashes (a live export) the mask comes from page tables, not
+ * content: a set bit must still be a zero page, but a written page may
+ * hold zeros too.
+ */
 static bool zmask_agrees(const struct thaw__layout *l, uint64_t id, const uint8_t *buf,
 			 uint32_t len)
 {
 	const uint64_t *mask = l->zmask + id * l->zmask_words;
 	uint32_t ps = l->hdr.page_size;
-	for (uint32_t p = 0; p < len / ps; p++)
-		if ((bool)(mask[p / 64] >> (p % 64) & 1) != page_zero(buf + (size_t)p * ps, ps))
+	bool exact = !(l->hdr.flags & THAW__FMT_F_NO_HASH);
+	for (uint32_t p = 0; p < len / ps; p++) {
+		bool masked = mask[p / 64] >> (p % 64) & 1;
+		if ((masked || exact) && masked != page_zero(buf + (size_t)p * ps, ps))
 			return false;
+	}
 	return true;
 }
 
@@ -272,17 +282,18 @@ ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf,
 	if (buf_len < len)
 		return -EINVAL;
 	const struct thaw__fmt_chunk *c = thaw__layout_stored(&s->layout, i);
+	const uint64_t *hash = thaw__layout_hash(&s->layout, c);
 	int r;
 	switch (c->kind) {
 	case THAW_CHUNK_ZERO:
-		r = thaw__decode_chunk(NULL, THAW_CHUNK_ZERO, NULL, 0, buf, len, c->hash);
+		r = thaw__decode_chunk(NULL, THAW_CHUNK_ZERO, NULL, 0, buf, len, hash);
 		break;
 	case THAW_CHUNK_RAW:
 		/* Stored bytes are the chunk: read them in place, then hash. */
 		r = s->store->ops->pread(s->store, buf, c->stored_len, c->offset);
 		if (!r)
 			r = thaw__decode_chunk(NULL, THAW_CHUNK_RAW, buf, c->stored_len, buf, len,
-					       c->hash);
+					       hash);
 		break;
 	default: {
 		struct thaw__snap_decoder *sd = pool_get(s);
@@ -300,7 +311,7 @@ ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf,
 		r = s->store->ops->pread(s->store, sd->staging, c->stored_len, c->offset);
 		if (!r)
 			r = thaw__decode_chunk(sd->dec, c->kind, sd->staging, c->stored_len, buf,
-					       len, c->hash);
+					       len, hash);
 		pool_put(s, sd);
 		break;
 	}

@@ -5,6 +5,8 @@
  */
 #include "trace.h"
 
+#include "format.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define TRACE_MAGIC "thaw-trace 1"
@@ -254,4 +257,140 @@ int thaw_trace_load(const char *path, struct thaw_trace **out, char *err, size_t
 	}
 	*out = t;
 	return 0;
+}
+
+/* When a chunk was first touched across all traces: compared as (t_us, trace, record). */
+struct first_touch {
+	uint64_t t_us;
+	uint64_t trace;
+	uint64_t rec;
+	uint64_t id;
+};
+
+static bool touch_before(const struct first_touch *a, const struct first_touch *b)
+{
+	if (a->t_us != b->t_us)
+		return a->t_us < b->t_us;
+	return a->trace != b->trace ? a->trace < b->trace : a->rec < b->rec;
+}
+
+static int cmp_touch(const void *x, const void *y)
+{
+	const struct first_touch *a = x, *b = y;
+	return touch_before(a, b) ? -1 : touch_before(b, a);
+}
+
+/* The chunk holding source address addr, or -1 outside every region. */
+static int64_t chunk_of_addr(const struct thaw__layout *l, uint64_t addr)
+{
+	size_t lo = 0, hi = l->hdr.region_count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct thaw__fmt_region *rg = &l->regions[mid];
+
+		if (addr < rg->addr)
+			hi = mid;
+		else if (addr - rg->addr >= rg->len)
+			lo = mid + 1;
+		else
+			return (int64_t)(rg->first_chunk + (addr - rg->addr) / l->hdr.chunk_size);
+	}
+	return -1;
+}
+
+static int trace_refused(char *err, size_t err_len, const char *const *names, size_t i,
+			 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int trace_refused(char *err, size_t err_len, const char *const *names, size_t i,
+			 const char *fmt, ...)
+{
+	char what[256], name[32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(name, sizeof(name), "trace %zu", i + 1);
+	if (err && err_len)
+		snprintf(err, err_len, "%s: %s", names && names[i] ? names[i] : name, what);
+	return -EINVAL;
+}
+
+/* Fold trace i's records into first[] (per chunk, earliest touch kept). */
+static int trace_fold(const struct thaw_trace *t, size_t i, const char *const *names,
+		      const struct thaw__layout *l, const char *digest, struct first_touch *first,
+		      uint64_t *ignored, char *err, size_t err_len)
+{
+	uint64_t pages = 0, mapped = 0;
+
+	if (t->snapshot[0] && strcasecmp(t->snapshot, digest))
+		return trace_refused(err, err_len, names, i,
+				     "recorded from snapshot %s, not this one (%s)", t->snapshot,
+				     digest);
+	for (size_t k = 0; k < t->n; k++) {
+		const struct thaw__trace_rec *rec = &t->rec[k];
+		struct first_touch ft = { .t_us = rec->t_us, .trace = i, .rec = k };
+		int64_t id;
+
+		if (rec->kind == THAW__TRACE_CHUNK) {
+			if (rec->value >= l->hdr.chunk_count)
+				return trace_refused(err, err_len, names, i,
+						     "chunk %" PRIu64
+						     " does not exist (the snapshot has %" PRIu64
+						     " chunks)",
+						     rec->value, l->hdr.chunk_count);
+			id = (int64_t)rec->value;
+		} else {
+			pages++;
+			id = chunk_of_addr(l, rec->value);
+			if (id < 0) {
+				(*ignored)++;
+				continue;
+			}
+			mapped++;
+		}
+		ft.id = (uint64_t)id;
+		if (touch_before(&ft, &first[id]))
+			first[id] = ft;
+	}
+	if (pages && !mapped)
+		return trace_refused(err, err_len, names, i,
+				     "none of its %" PRIu64
+				     " page addresses lies in a region of the snapshot",
+				     pages);
+	return 0;
+}
+
+int thaw__trace_order(const struct thaw_trace *const *traces, const char *const *names, size_t n,
+		      const struct thaw__layout *l, const char *digest, uint64_t **order,
+		      uint64_t *count, uint64_t *ignored, char *err, size_t err_len)
+{
+	uint64_t nchunks = l->hdr.chunk_count, k = 0;
+	struct first_touch *first = malloc((nchunks ? nchunks : 1) * sizeof(*first));
+	int r = 0;
+
+	*ignored = 0;
+	if (!first)
+		return -ENOMEM;
+	for (uint64_t id = 0; id < nchunks; id++)
+		first[id] = (struct first_touch){ .t_us = UINT64_MAX, .trace = SIZE_MAX, .id = id };
+	for (size_t i = 0; i < n && !r; i++)
+		r = trace_fold(traces[i], i, names, l, digest, first, ignored, err, err_len);
+	/* Compact the touched chunks to the front, then sort them. */
+	for (uint64_t id = 0; !r && id < nchunks; id++)
+		if (first[id].trace != SIZE_MAX)
+			first[k++] = first[id];
+	if (!r) {
+		qsort(first, k, sizeof(*first), cmp_touch);
+		*order = malloc((k ? k : 1) * sizeof(**order));
+		if (!*order)
+			r = -ENOMEM;
+	}
+	for (uint64_t j = 0; !r && j < k; j++)
+		(*order)[j] = first[j].id;
+	if (!r)
+		*count = k;
+	free(first);
+	return r;
 }

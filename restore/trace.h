@@ -27,4 +27,21 @@ struct thaw_trace {
 	size_t n, cap;
 };
 
+struct thaw__layout;
+
+/*
+ * Turn traces into one prefetch order for the snapshot l whose hex digest
+ * is digest: each chunk any trace touched, by earliest first-touch
+ * time, ties broken by trace order then record order. Chunk records need
+ * the trace to name this snapshot and ids in range; page records are mapped
+ * through the region table's recorded addresses, and those outside every
+ * region are counted in *ignored. A trace with page records none of which
+ * maps is refused. names[i] (may be NULL) names trace i in messages.
+ * *order (malloc'ed, caller frees) gets *count ids. Errors: -EINVAL with a
+ * message in err, -ENOMEM.
+ */
+int thaw__trace_order(const struct thaw_trace *const *traces, const char *const *names, size_t n,
+		      const struct thaw__layout *l, const char *digest, uint64_t **order,
+		      uint64_t *count, uint64_t *ignored, char *err, size_t err_len);
+
 #endif

@@ -21,7 +21,7 @@ work=$build/bench
 res=$work/results
 reps=${BENCH_REPS:-3}
 cores=$(nproc)
-sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http trace})
+sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace})
 
 [ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
 mkdir -p "$work" "$res"
@@ -382,6 +382,11 @@ section_trace() {
 # The HTTP section (nginx on loopback beside the local store).
 # shellcheck source=scripts/bench_http.sh
 . scripts/bench_http.sh
+# shellcheck source=scripts/bench_prefetch.sh
+. scripts/bench_prefetch.sh
+# The migrate section (two network namespaces; needs root).
+# shellcheck source=scripts/bench_migrate.sh
+. scripts/bench_migrate.sh
 
 # ---- run ---------------------------------------------------------------------
 

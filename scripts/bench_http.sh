@@ -10,6 +10,7 @@
 http_nginx_pid=
 http_port=
 
+# http_nginx_start [FILE]: ready once FILE under $work (default mixed2g.snap) is served.
 http_nginx_start() {
 	local prefix
 	prefix=$(realpath "$work")/nginx
@@ -46,7 +47,7 @@ EOF
 	http_nginx_pid=$!
 	local i
 	for ((i = 0; i < 100; i++)); do
-		if curl -s -o /dev/null -r 0-0 "http://127.0.0.1:$http_port/mixed2g.snap"; then
+		if curl -s -o /dev/null -r 0-0 "http://127.0.0.1:$http_port/${1:-mixed2g.snap}"; then
 			return 0
 		fi
 		sleep 0.05

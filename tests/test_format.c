@@ -647,7 +647,8 @@ static int case_header_fields(void)
 		F(chunk_size, 4u << 20, 0),
 		F(codec, 0, 0),
 		F(codec, 2, 0),
-		F(flags, 1, 0),
+		F(flags, 1u << 31, 0),
+		F(flags, 4, 0),
 		F(region_count, 1ull << 60, 0),
 		F(region_count, 1, 1),
 		F(region_off, 1, 1),
@@ -673,8 +674,8 @@ static int case_header_fields(void)
 		F(file_size, 0, 0),
 		F(raw_bytes, 4096, 1),
 		F(raw_bytes, -4096ll, 1),
-		F(reserved[0], 1, 0),
-		F(reserved[1], 1ull << 63, 0),
+		F(prefetch_off, 1, 0),
+		F(prefetch_count, 1ull << 63, 0),
 	};
 	const char *bad = test_path("bad.thaw");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

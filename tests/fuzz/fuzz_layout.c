@@ -50,6 +50,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		(void)thaw__layout_chunk_addr(&l, id);
 		(void)thaw__layout_chunk_len(&l, id);
 	}
+	/* Parsed means every prefetch entry names a chunk. */
+	for (uint64_t i = 0; i < l.hdr.prefetch_count; i++)
+		if (l.prefetch[i] >= l.hdr.chunk_count)
+			abort();
 	thaw__layout_free(&l);
 	return 0;
 }

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate/destination: where the process moves to.
+ *
+ *   destination --handoff FIFO --done FIFO [--expect CHECKSUM]
+ *               [--stop-and-copy] [--low-speed-ms N] [--retries N]
+ *
+ * Waits for the source's "url=URL paused_at_ns=T" line, restores the
+ * region lazily at its recorded address from that URL and resumes the
+ * workload at once: pages arrive on first touch while the background pass
+ * pulls the rest. When every page is resident it writes "done" to the done
+ * FIFO (the source may exit), then reports QEMU's postcopy figures and the
+ * checksum. --stop-and-copy is the baseline instead: copy all memory over
+ * the same link first (one streaming GET of the export's data, zero pages
+ * skipped as QEMU skips them), then resume.
+ *
+ * The last line is machine-readable: "RESULT key=value ...".
+ */
+#include <thaw.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "workload.h"
+
+struct figures {
+	uint64_t t_pause, t_resume, t_work_done, t_resident; /* CLOCK_REALTIME ns */
+	struct thaw_stats st;
+	uint64_t bytes; /* moved over the network after the pause */
+	int status;	/* 0, or the restore's error */
+};
+
+static int read_handoff(const char *path, char *url, size_t url_len, uint64_t *paused_at)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	char *ok = fgets(line, sizeof(line), f);
+	fclose(f);
+	unsigned long long t;
+	char fmt[32];
+	snprintf(fmt, sizeof(fmt), "url=%%%zus paused_at_ns=%%llu", url_len - 1);
+	if (!ok || sscanf(line, fmt, url, &t) != 2)
+		return -EINVAL;
+	*paused_at = t;
+	return 0;
+}
+
+/* A socket with the bytes already read past the reply's header block. */
+struct body_reader {
+	int fd;
+	const char *left;
+	size_t nleft;
+};
+
+static int body_read(struct body_reader *b, uint8_t *dst, uint64_t len)
+{
+	size_t n = b->nleft < len ? b->nleft : (size_t)len;
+	memcpy(dst, b->left, n);
+	b->left += n;
+	b->nleft -= n;
+	for (uint64_t at = n; at < len;) {
+		ssize_t k = read(b->fd, dst + at, len - at);
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		at += (uint64_t)k;
+	}
+	return 0;
+}
+
+/*
+ * The stop-and-copy baseline's transfer: one GET of the export's whole
+ * data section, each chunk read straight to its address (zero chunks
+ * store nothing: the fresh mapping is zero already). A plain socket
+ * reader, since all it has to skip is the reply's header block.
+ */
+static int copy_all(const char *url, struct thaw_snapshot *snap)
+{
+	struct thaw_snapshot_info in;
+	char host[64];
+	unsigned port;
+	if (thaw_snapshot_get_info(snap, &in) < 0 ||
+	    sscanf(url, "http://%63[^:]:%u/", host, &port) != 2)
+		return -EINVAL;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct body_reader b = { .fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
+	char head[4096], req[256];
+	int n = snprintf(req, sizeof(req),
+			 "GET /thaw.snap HTTP/1.1\r\nHost: %s\r\nRange: bytes=%" PRIu64 "-\r\n"
+			 "Connection: close\r\n\r\n",
+			 host, in.tables_len);
+	int e = -EIO;
+	if (b.fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+	    connect(b.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(b.fd, req, (size_t)n) != n)
+		goto out;
+	size_t got = 0;
+	char *end = NULL;
+	while (!end && got < sizeof(head) - 1) {
+		ssize_t k = read(b.fd, head + got, sizeof(head) - 1 - got);
+		if (k <= 0)
+			goto out;
+		got += (size_t)k;
+		head[got] = 0;
+		end = strstr(head, "\r\n\r\n");
+	}
+	if (!end || strncmp(head, "HTTP/1.1 206", 12))
+		goto out;
+	b.left = end + 4;
+	b.nleft = got - (size_t)(b.left - head);
+	e = 0;
+	for (uint64_t i = 0; i < in.chunk_count && !e; i++) {
+		struct thaw_chunk_info ci;
+		e = thaw_snapshot_chunk(snap, i, &ci);
+		if (!e && ci.kind == THAW_CHUNK_RAW)
+			e = body_read(&b, (uint8_t *)(uintptr_t)ci.addr, ci.len);
+	}
+out:
+	if (b.fd >= 0)
+		close(b.fd);
+	return e;
+}
+
+/* Tell the source it may exit (it still waits until every data chunk went out). */
+static void say_done(const char *path, int status)
+{
+	FILE *d = fopen(path, "w");
+	if (d) {
+		fputs(status ? "failed\n" : "done\n", d);
+		fclose(d);
+	}
+}
+
+struct workload {
+	uint8_t *mem;
+	struct figures *f;
+};
+
+static void *run_workload(void *arg)
+{
+	struct workload *w = arg;
+	struct wl_state *st = (struct wl_state *)w->mem;
+	while (st->step < st->steps)
+		wl_step(w->mem);
+	w->f->t_work_done = wl_ns(CLOCK_REALTIME);
+	return NULL;
+}
+
+static int stop_and_copy(struct thaw_snapshot *snap, const char *url, struct figures *f)
+{
+	struct thaw_snapshot_info in;
+	struct thaw_region_info ri;
+	if (thaw_snapshot_get_info(snap, &in) < 0 || thaw_snapshot_region(snap, 0, &ri) < 0)
+		return -EINVAL;
+	uint8_t *m = mmap((void *)(uintptr_t)ri.addr, ri.len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	int r = copy_all(url, snap);
+	if (r < 0)
+		return r;
+	f->bytes = in.file_size;
+	f->t_resume = f->t_resident = wl_ns(CLOCK_REALTIME);
+	struct workload w = { m, f };
+	run_workload(&w);
+	return 0;
+}
+
+static int post_copy(struct thaw_snapshot *snap, const char *done, struct figures *f)
+{
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_FIXED_ADDR };
+	struct thaw_restore *r = NULL;
+	int e = thaw_restore_start(snap, &ro, &r);
+	if (e < 0)
+		return e;
+	f->t_resume = wl_ns(CLOCK_REALTIME); /* the workload's next instruction runs here */
+	/* The workload runs on its own thread, as the guest's vCPU would, while
+	 * this one watches the memory arrive. */
+	struct workload w = { thaw_restore_region_addr(r, 0), f };
+	pthread_t t;
+	if (pthread_create(&t, NULL, run_workload, &w)) {
+		thaw_restore_free(r);
+		return -EAGAIN;
+	}
+	f->status = thaw_restore_wait(r, -1);
+	f->t_resident = wl_ns(CLOCK_REALTIME);
+	say_done(done, f->status);
+	pthread_join(t, NULL);
+	thaw_restore_stats(r, &f->st);
+	f->bytes = f->st.http_bytes;
+	thaw_restore_free(r);
+	return 0;
+}
+
+static void report(const struct figures *f, int copy, uint64_t sum, const char *expect)
+{
+	double down = (f->t_resume - f->t_pause) / 1e6, total = (f->t_resident - f->t_pause) / 1e6;
+	double bg_s = (f->t_resident - f->t_resume) / 1e9;
+	printf("destination: %s\n", copy ? "stop-and-copy baseline" : "post-copy (thaw)");
+	printf("  downtime (source pause -> first instruction here)  %10.2f ms\n", down);
+	printf("  total migration time (pause -> all memory here)    %10.2f ms\n", total);
+	printf("  workload finished                                  %10.2f ms after the pause\n",
+	       (f->t_work_done - f->t_pause) / 1e6);
+	if (!copy) {
+		printf("  faults during post-copy   %" PRIu64 " (%" PRIu64
+		       " pages on demand, %" PRIu64 " in the background)\n",
+		       f->st.faults, f->st.pages_fault, f->st.pages_background);
+		printf("  blocktime                 %.2f ms (fault service p50 %" PRIu64
+		       " us, p99 %" PRIu64 " us)\n",
+		       f->st.fault_wait_us / 1e3, f->st.fault_p50_us, f->st.fault_p99_us);
+		printf("  background throughput     %.0f MB/s (%" PRIu64 " requests, %" PRIu64
+		       " retries)\n",
+		       bg_s > 0 ? f->bytes / bg_s / 1e6 : 0.0, f->st.http_requests,
+		       f->st.http_retries);
+	}
+	printf("  bytes moved               %.1f MiB\n", f->bytes / 1048576.0);
+	printf("  checksum                  %016" PRIx64 "%s\n", sum,
+	       !expect				   ? ""
+	       : strtoull(expect, NULL, 16) == sum ? " (matches the reference run)"
+						   : " (DIFFERS from the reference run)");
+	if (f->status)
+		printf("  restore FAILED: %s\n", thaw_strerror(f->status));
+	printf("RESULT mode=%s downtime_ms=%.3f total_ms=%.3f faults=%" PRIu64
+	       " blocktime_ms=%.3f bytes=%" PRIu64 " checksum=%016" PRIx64 " status=%d\n",
+	       copy ? "stop-and-copy" : "post-copy", down, total, f->st.faults,
+	       f->st.fault_wait_us / 1e3, f->bytes, sum, f->status);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = { { "handoff", required_argument, 0, 'H' },
+					      { "done", required_argument, 0, 'D' },
+					      { "expect", required_argument, 0, 'e' },
+					      { "stop-and-copy", no_argument, 0, 'c' },
+					      { "low-speed-ms", required_argument, 0, 'L' },
+					      { "retries", required_argument, 0, 'R' },
+					      { 0 } };
+	const char *handoff = NULL, *done = NULL, *expect = NULL;
+	int copy = 0, low_speed_ms = 20000, retries = 10;
+	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+		switch (c) {
+		case 'H':
+			handoff = optarg;
+			break;
+		case 'D':
+			done = optarg;
+			break;
+		case 'e':
+			expect = optarg;
+			break;
+		case 'c':
+			copy = 1;
+			break;
+		case 'L':
+			low_speed_ms = atoi(optarg);
+			break;
+		case 'R':
+			retries = atoi(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!handoff || !done) {
+		fprintf(stderr, "usage: destination --handoff FIFO --done FIFO [--expect CHECKSUM] "
+				"[--stop-and-copy] [--low-speed-ms N] [--retries N]\n");
+		return 2;
+	}
+	char url[256];
+	struct figures f = { 0 };
+	int r = read_handoff(handoff, url, sizeof(url), &f.t_pause);
+	if (r < 0) {
+		fprintf(stderr, "destination: no handoff line in %s: %s\n", handoff, strerror(-r));
+		return 1;
+	}
+	char err[256] = "";
+	/* The link may drop for a while: wait out stalls and retry rather than poison. */
+	struct thaw_open_opts oo = { .sz = sizeof(oo),
+				     .err_buf = err,
+				     .err_buf_size = sizeof(err),
+				     .connect_timeout_ms = 2000,
+				     .low_speed_timeout_ms = low_speed_ms,
+				     .max_retries = retries };
+	struct thaw_snapshot *snap = NULL;
+	r = thaw_snapshot_open(url, &oo, &snap);
+	if (r == 0)
+		r = copy ? stop_and_copy(snap, url, &f) : post_copy(snap, done, &f);
+	if (r < 0) {
+		fprintf(stderr, "destination: %s: %s\n", url, err[0] ? err : thaw_strerror(r));
+		return 1;
+	}
+	if (copy)
+		say_done(done, 0);
+	uint64_t sum = wl_checksum((const uint8_t *)WL_ADDR, ((struct wl_state *)WL_ADDR)->size);
+	report(&f, copy, sum, expect);
+	thaw_snapshot_close(snap);
+	int match = !expect || strtoull(expect, NULL, 16) == sum;
+	return f.status == 0 && match ? 0 : 1;
+}

@@ -1,0 +1,101 @@
+# shellcheck shell=bash
+# The prefetch section of make bench (sourced by scripts/bench.sh): a fixed
+# random 10% working set (the same pages every run, touched twice) of the
+# mixed 2 GiB and python-heap snapshots, restored
+#   on demand        (lazy, no background pass),
+#   with prefetch    (recorded on demand -> thaw optimize -> the optimized
+#                     snapshot restored lazily, no background pass: only the
+#                     recorded set is streamed),
+#   resident         (the same touches on memory decoded beforehand: eager
+#                     mode's touch time),
+# local and over HTTP (nginx on loopback), as ratios (issue 4 targets:
+# prefetch >= 3x faster than on demand and within 1.3x of resident locally;
+# >= 3x faster than HTTP on demand over HTTP; DESIGN.md section 6: HTTP
+# prefetch within 1.2x of local prefetch).
+#
+# PREFETCH_DATASETS (default "mixed2g python") picks the snapshots; a smoke
+# run can use "mixed256".
+
+prefetch_touch=(--touch random:10% --seed 7 --passes 2)
+
+prefetch_dataset() {
+	case $1 in
+	mixed2g) mixed_snapshot mixed2g 2G 1 ;;
+	mixed256) mixed_snapshot mixed256 256M 2 ;;
+	python) python_snapshot ;;
+	*) say "prefetch: unknown dataset $1" && return 1 ;;
+	esac
+}
+
+# One dataset: record, optimize, then the three restores (and HTTP when nginx runs).
+prefetch_compare() {
+	local name=$1 url_base=$2
+	local snap=$work/$name.snap opt=$work/$name.opt.snap trace=$work/$name.trace
+	echo
+	echo "== prefetch: $name, random 10% of pages (seed 7) touched twice"
+	"$thaw" bench "$snap" --mode lazy --no-background "${prefetch_touch[@]}" --record "$trace" --json >"$res/pf-$name-record.json"
+	"$thaw" optimize "$snap" --trace "$trace" -o "$opt" --json >"$res/pf-$name-optimize.json"
+	read -r nord ordb <<<"$(jget "$res/pf-$name-optimize.json" chunks_ordered stored_bytes)"
+	echo "  recorded $(jget "$res/pf-$name-record.json" faults) faults; optimized: $nord chunks, $(calc "round($ordb/2**20, 1)") MiB stored at the front"
+	lib header
+	bench_median "pf-$name-demand" total_ms "local on demand" "$snap" --mode lazy --no-background "${prefetch_touch[@]}"
+	bench_median "pf-$name-prefetch" total_ms "local prefetch" "$opt" --mode lazy --no-background "${prefetch_touch[@]}"
+	bench_median "pf-$name-resident" touch_ms "resident (eager, touches)" "$snap" --mode eager "${prefetch_touch[@]}"
+	if [ -n "$url_base" ]; then
+		bench_median "pf-$name-http-demand" total_ms "http  on demand" "$url_base/$name.snap" --mode lazy --no-background "${prefetch_touch[@]}"
+		bench_median "pf-$name-http-prefetch" total_ms "http  prefetch" "$url_base/$name.opt.snap" --mode lazy --no-background "${prefetch_touch[@]}"
+	fi
+	local run
+	for run in prefetch http-prefetch; do
+		[ -s "$res/pf-$name-$run.json" ] || continue
+		# prefetch_done_ms is empty when the last listed chunk came in with the last touch
+		jget "$res/pf-$name-$run.json" prefetch_chunks prefetch_hits touched_chunks prefetch_late faults_unlisted lib_fault_p50_us prefetch_done_ms |
+			awk -v n="$run" 'NF >= 6 {printf "  %-13s %s listed, %s of %s touched chunks hit, %s late faults, %s elsewhere; fault service p50 %s us; set in after %s ms\n", n, $1, $2, $3, $4, $5, $6, (NF > 6 ? $7 : "(not before the last touch)")}'
+	done
+
+	local cd cp ce
+	cd=$(jget "$res/pf-$name-demand.json" checksum)
+	cp=$(jget "$res/pf-$name-prefetch.json" checksum)
+	ce=$(jget "$res/pf-$name-resident.json" checksum)
+	if [ "$cd" = "$cp" ] && [ "$cd" = "$ce" ]; then
+		echo "  checksums agree across on demand, prefetch and resident ($cd)"
+	else
+		echo "  CHECKSUMS DIFFER: on demand $cd prefetch $cp resident $ce"
+		target_row "prefetch $name: same bytes on demand, prefetch, resident" "differ" "equal" 0
+	fi
+	local d p r
+	d=$(jget "$res/pf-$name-demand.json" total_ms)
+	p=$(jget "$res/pf-$name-prefetch.json" total_ms)
+	r=$(jget "$res/pf-$name-resident.json" touch_ms)
+	target_row "prefetch $name: on demand / prefetch total" \
+		"$(calc "round($d)") / $(calc "round($p)") ms = $(calc "round($d/$p, 2)")x" ">= 3x" "$(calc "$d/$p >= 3")"
+	target_row "prefetch $name: prefetch / resident" \
+		"$(calc "round($p, 1)") / $(calc "round($r, 1)") ms = $(calc "round($p/$r, 2)")x" "<= 1.3x" "$(calc "$p/$r <= 1.3")"
+	if [ -n "$url_base" ]; then
+		local hd hp
+		hd=$(jget "$res/pf-$name-http-demand.json" total_ms)
+		hp=$(jget "$res/pf-$name-http-prefetch.json" total_ms)
+		target_row "prefetch $name: http on demand / http prefetch" \
+			"$(calc "round($hd)") / $(calc "round($hp)") ms = $(calc "round($hd/$hp, 2)")x" ">= 3x" "$(calc "$hd/$hp >= 3")"
+		target_row "prefetch $name: http prefetch / local prefetch" \
+			"$(calc "round($hp)") / $(calc "round($p)") ms = $(calc "round($hp/$p, 2)")x" "<= 1.2x" "$(calc "$hp/$p <= 1.2")"
+	fi
+}
+
+section_prefetch() {
+	local sets=(${PREFETCH_DATASETS:-mixed2g python}) name url_base=
+	for name in "${sets[@]}"; do
+		prefetch_dataset "$name" || return 1
+	done
+	if [ -x /usr/sbin/nginx ] && http_nginx_start "${sets[0]}.snap"; then
+		trap http_nginx_stop EXIT
+		url_base=http://127.0.0.1:$http_port
+	else
+		echo "== prefetch: HTTP runs skipped (nginx is not installed or did not start)"
+	fi
+	for name in "${sets[@]}"; do
+		prefetch_compare "$name" "$url_base"
+	done
+	http_nginx_stop
+	trap - EXIT
+}
