@@ -351,6 +351,35 @@ static int trace_uffd_stalls(void)
 	return 0;
 }
 
+/*
+ * A trace file from `thaw trace` drives `thaw optimize`: the restored
+ * chunks it saw become the prefetch order, the rest of the process's pages
+ * are ignored, and the optimized snapshot holds the same bytes.
+ */
+static int trace_drives_optimize(void)
+{
+	const char *snap = write_snap((size_t)N_CHUNKS * 2 * CHUNK);
+	const char *tf = test_path("opt.trace"), *opt = test_path("opt.snap");
+	uint64_t faults;
+	traced_restore(snap, tf, &faults);
+	CHECK_EQ(faults, N_CHUNKS);
+	int st = test_run(out, sizeof(out), "%s optimize %s --trace %s -o %s --json", thaw_bin(),
+			  snap, tf, opt);
+	CHECK_MSG(st == 0, "optimize exited %d:\n%s", st, out);
+	CHECK_EQ(json_num(out, "chunks_ordered"), N_CHUNKS);
+	CHECK_GT(json_num(out, "pages_ignored"), 0);
+	st = test_run(out, sizeof(out), "%s info --json %s", thaw_bin(), opt);
+	CHECK_MSG(st == 0, "info exited %d:\n%s", st, out);
+	CHECK_EQ(json_num(out, "prefetch_count"), N_CHUNKS);
+	st = test_run(out, sizeof(out), "%s verify %s", thaw_bin(), opt);
+	CHECK_MSG(st == 0, "verify exited %d:\n%s", st, out);
+	const char *a = test_path("a.raw"), *b = test_path("b.raw");
+	st = test_run(out, sizeof(out), "%s extract %s -o %s && %s extract %s -o %s && cmp %s %s",
+		      thaw_bin(), snap, a, thaw_bin(), opt, b, a, b);
+	CHECK_MSG(st == 0, "the optimized snapshot's bytes differ (%d):\n%s", st, out);
+	return 0;
+}
+
 #define N_FILE_PAGES 64 /* touched by the file-paging child, every 4th page */
 
 static const uint8_t *file_map;
@@ -505,6 +534,7 @@ static int trace_duration(void)
 static const struct test_case cases[] = {
 	{ "first_touch_order", trace_first_touch_order, 30 },
 	{ "uffd_stalls", trace_uffd_stalls, 30 },
+	{ "drives_optimize", trace_drives_optimize, 30 },
 	{ "file_paging", trace_file_paging, 30 },
 	{ "command", trace_command, 30 },
 	{ "errors", trace_errors, 30 },
