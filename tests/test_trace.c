@@ -132,8 +132,12 @@ static int tracer_finish(struct tracer *t)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* A child that blocks until go() and then runs fn; returns its pid. */
-static pid_t spawn_waiting(void (*fn)(void *), void *arg, int *go_fd)
+/*
+ * Fork a child that runs fn(arg) once `thaw trace --pid CHILD [-o tf]
+ * --json` is attached to it; wait for both. The tracer's JSON is left in
+ * `out`. Checks that both succeeded and returns the child's pid.
+ */
+static pid_t trace_child(void (*fn)(void *), void *arg, const char *tf)
 {
 	int p[2];
 	CHECK_EQ(pipe(p), 0);
@@ -148,14 +152,19 @@ static pid_t spawn_waiting(void (*fn)(void *), void *arg, int *go_fd)
 		_exit(0);
 	}
 	close(p[0]);
-	*go_fd = p[1];
+	char args[1024];
+	snprintf(args, sizeof(args), "--pid %d%s%s --json", (int)child, tf ? " -o " : "",
+		 tf ? tf : "");
+	struct tracer t;
+	tracer_start(&t, args);
+	CHECK_EQ(write(p[1], "g", 1), 1);
+	close(p[1]);
+	int st = tracer_finish(&t);
+	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
+	int cst;
+	CHECK_EQ(waitpid(child, &cst, 0), child);
+	CHECK_MSG(WIFEXITED(cst) && WEXITSTATUS(cst) == 0, "the traced child failed: %#x", cst);
 	return child;
-}
-
-static void go(int go_fd)
-{
-	CHECK_EQ(write(go_fd, "g", 1), 1);
-	close(go_fd);
 }
 
 /*
@@ -214,17 +223,8 @@ static int trace_first_touch_order(void)
 	anon_region = mmap(NULL, N_PAGES * PAGE, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(anon_region != MAP_FAILED);
-	int go_fd;
-	pid_t child = spawn_waiting(touch_anon, NULL, &go_fd);
 	const char *tf = test_path("anon.trace");
-	char args[1024];
-	snprintf(args, sizeof(args), "--pid %d -o %s --json", (int)child, tf);
-	struct tracer t;
-	tracer_start(&t, args);
-	go(go_fd);
-	int st = tracer_finish(&t);
-	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
-	waitpid(child, NULL, 0);
+	pid_t child = trace_child(touch_anon, NULL, tf);
 
 	uint64_t pages = (uint64_t)json_num(out, "pages");
 	CHECK_GE(pages, N_PAGES);
@@ -303,21 +303,10 @@ static pid_t traced_restore(const char *snap, const char *tf, uint64_t *faults)
 	int sp[2];
 	CHECK_EQ(pipe(sp), 0);
 	lc.stats_fd = sp[1];
-	int go_fd;
-	pid_t child = spawn_waiting(touch_restored, &lc, &go_fd);
+	pid_t child = trace_child(touch_restored, &lc, tf);
 	close(sp[1]);
-	char args[1024];
-	snprintf(args, sizeof(args), "--pid %d -o %s --json", (int)child, tf);
-	struct tracer t;
-	tracer_start(&t, args);
-	go(go_fd);
-	int st = tracer_finish(&t);
-	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
 	CHECK_EQ(read(sp[0], faults, sizeof(*faults)), sizeof(*faults));
 	close(sp[0]);
-	int cst;
-	waitpid(child, &cst, 0);
-	CHECK_MSG(WIFEXITED(cst) && WEXITSTATUS(cst) == 0, "the restoring child failed: %#x", cst);
 	return child;
 }
 
@@ -422,18 +411,7 @@ static int trace_file_paging(void)
 	for (unsigned i = 0; i < N_FILE_PAGES * 4; i++)
 		CHECK_MSG(!(vec[i] & 1), "page %u of the file stayed in the page cache", i);
 
-	int go_fd;
-	pid_t child = spawn_waiting(touch_file, &want, &go_fd);
-	char args[256];
-	snprintf(args, sizeof(args), "--pid %d --json", (int)child);
-	struct tracer t;
-	tracer_start(&t, args);
-	go(go_fd);
-	int st = tracer_finish(&t);
-	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
-	int cst;
-	waitpid(child, &cst, 0);
-	CHECK_MSG(WIFEXITED(cst) && WEXITSTATUS(cst) == 0, "the reading child failed: %#x", cst);
+	pid_t child = trace_child(touch_file, &want, NULL);
 	close(fd);
 	const char *th = json_thread(child);
 	CHECK_GE(json_num(th, "stalls"), N_FILE_PAGES * 3 / 4);
