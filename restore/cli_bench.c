@@ -937,6 +937,7 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	if (b->have_lib) {
 		cli_json_u64(&j, "lib_fault_p50_us", b->lib_p50_us);
 		cli_json_u64(&j, "lib_fault_p99_us", b->lib_p99_us);
+		cli_json_u64(&j, "lib_fault_wait_us", b->lib.fault_wait_us);
 	}
 	cli_json_u64(&j, "passes", (uint64_t)b->a.passes);
 	cli_json_u64(&j, "touched_chunks", b->touched_chunks);

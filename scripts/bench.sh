@@ -371,9 +371,9 @@ section_trace() {
 		printf "$fmt" "$1" "$stalls" "$(calc "round($blocked/1000, 1)")" "$(calc "round($p50)")" \
 			"$(calc "round($p99)")"
 	}
-	local faults lp50 lp99 tp50 tp99 ffaults fp50 fp99 stalls traced plain
-	read -r faults lp50 lp99 tp50 tp99 traced <<<"$(jget "$res/trace-$name-lazy-bench.json" faults \
-		lib_fault_p50_us lib_fault_p99_us fault_p50_us fault_p99_us total_ms)"
+	local faults lp50 lp99 lwait tp50 tp99 ffaults fp50 fp99 stalls traced plain
+	read -r faults lp50 lp99 lwait tp50 tp99 traced <<<"$(jget "$res/trace-$name-lazy-bench.json" \
+		faults lib_fault_p50_us lib_fault_p99_us lib_fault_wait_us fault_p50_us fault_p99_us total_ms)"
 	read -r ffaults fp50 fp99 <<<"$(jget "$res/trace-$name-floor-bench.json" faults fault_p50_us \
 		fault_p99_us)"
 	plain=$(jget "$res/trace-$name-plain.json" total_ms)
@@ -381,7 +381,8 @@ section_trace() {
 	trace_line "thaw trace, lazy: off-CPU stalls of faulting threads" lazy
 	printf "$fmt" "thaw bench, lazy: slowest touches (one per fault)" "$faults" - \
 		"$(calc "round($tp50)")" "$(calc "round($tp99)")"
-	printf "$fmt" "library, lazy: fault service (thaw_stats)" "$faults" - "$lp50" "$lp99"
+	printf "$fmt" "library, lazy: fault service (thaw_stats)" "$faults" \
+		"$(calc "round($lwait/1000, 1)")" "$lp50" "$lp99"
 	trace_line "thaw trace, floor: off-CPU stalls" floor
 	printf "$fmt" "thaw bench, floor: slowest touches" "$ffaults" - "$(calc "round($fp50)")" \
 		"$(calc "round($fp99)")"
