@@ -17,22 +17,6 @@
 /* Largest coalesced read on the fault lane: enough for a burst of neighbours. */
 #define FAULT_RUN_MAX (1u << 20)
 
-static const struct mapped_region *region_of(const struct thaw_restore *r, uint64_t addr)
-{
-	size_t lo = 0, hi = r->nregions;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct mapped_region *m = &r->by_addr[mid];
-		if (addr < m->base)
-			hi = mid;
-		else if (addr >= m->base + m->len)
-			lo = mid + 1;
-		else
-			return m;
-	}
-	return NULL;
-}
-
 /* Does chunk b's stored data start right where chunk a's ends? */
 static bool stored_adjacent(const struct thaw__layout *l, uint64_t a, uint64_t b)
 {
@@ -171,14 +155,13 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 	/* Read after the ranges were unregistered: that woke the thread already. */
 	if (r->finished)
 		return;
-	const struct mapped_region *m = region_of(r, addr);
+	uint64_t id;
 	atomic_fetch_add_explicit(&r->c.faults, 1, memory_order_relaxed);
-	if (!m) {
+	if (!thaw__placement_chunk_at(r, addr, &id)) {
 		thaw__warn(r->log, "fault at 0x%llx outside every restored region",
 			   (unsigned long long)addr);
 		return;
 	}
-	uint64_t id = l->regions[m->index].first_chunk + (addr - m->base) / l->hdr.chunk_size;
 	uint64_t now = thaw__now_ns();
 	uint64_t none = 0;
 	atomic_compare_exchange_strong(&r->fault_ns[id], &none, now);
@@ -193,7 +176,7 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&r->c.pages_fault, len / l->hdr.page_size,
 					  memory_order_relaxed);
-		int err = thaw__install_zero(r->eng, thaw__restore_chunk_dst(r, id), len);
+		int err = thaw__restore_put(r, id, THAW__PUT_ZERO, NULL);
 		if (err == -ESRCH)
 			thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 		thaw__restore_record_fault(r, now);
@@ -313,12 +296,15 @@ static void submit_background(struct thaw_restore *r)
 /* Everything is in: unregister so the memory costs nothing more, and stop. */
 static void finish(struct thaw_restore *r)
 {
-	for (size_t i = 0; i < r->nranges; i++) {
-		int err = thaw__engine_unregister(r->eng, r->ranges[i].base, r->ranges[i].len);
+	/* An attached target registered its own memory: what is left of it now. */
+	const struct mapped_region *ranges = r->attached ? r->by_addr : r->ranges;
+	size_t n = r->attached ? r->nsegs : r->nranges;
+	for (size_t i = 0; i < n; i++) {
+		int err = thaw__engine_unregister(r->eng, ranges[i].base, ranges[i].len);
 		if (err)
 			thaw__warn(r->log, "unregistering [0x%llx, +0x%llx): %s",
-				   (unsigned long long)r->ranges[i].base,
-				   (unsigned long long)r->ranges[i].len, thaw_strerror(err));
+				   (unsigned long long)ranges[i].base,
+				   (unsigned long long)ranges[i].len, thaw_strerror(err));
 	}
 	r->finished = true;
 	atomic_store(&r->resident_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);

@@ -35,23 +35,10 @@ static void chunk_finished(struct thaw_restore *r)
 		thaw__engine_notify(r->eng);
 }
 
-/* Installs retry while the address space is changing; in-process that is rare and brief. */
-static int install_retrying(struct thaw_restore *r, uint64_t dst, const void *src, uint32_t len)
-{
-	for (int i = 0;; i++) {
-		int err = src ? thaw__install_copy(r->eng, dst, src, len, true)
-			      : thaw__install_poison(r->eng, dst, len);
-		if (err != -EAGAIN || i >= 10000)
-			return err;
-		sched_yield();
-	}
-}
-
 #define POISON_LOG_MAX 10
 
 void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
 {
-	uint64_t dst = thaw__restore_chunk_dst(r, id);
 	uint32_t len = thaw__layout_chunk_len(r->lay, id);
 	/* A dead store poisons every chunk: name the first few, count the rest. */
 	uint64_t nth = atomic_fetch_add_explicit(&r->c.chunks_poisoned, 1, memory_order_relaxed);
@@ -64,7 +51,7 @@ void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
 			  thaw_strerror(why));
 	else if (nth == POISON_LOG_MAX)
 		thaw__err(r->log, "more chunks poisoned; the stats count them all");
-	int err = install_retrying(r, dst, NULL, len);
+	int err = thaw__restore_put(r, id, THAW__PUT_POISON, NULL);
 	if (err == -ESRCH)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 	else if (err)
@@ -143,7 +130,7 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 	}
 	uint64_t waited = atomic_load_explicit(&r->fault_ns[id], memory_order_acquire);
 	count_pages(r, id, waited != 0, +1);
-	err = install_retrying(r, thaw__restore_chunk_dst(r, id), bytes, len);
+	err = thaw__restore_put(r, id, THAW__PUT_COPY, bytes);
 	if (err) {
 		count_pages(r, id, waited != 0, -1);
 		if (err == -ESRCH) {

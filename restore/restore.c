@@ -11,13 +11,6 @@
 
 #include "codec.h"
 
-uint64_t thaw__restore_chunk_dst(const struct thaw_restore *r, uint64_t id)
-{
-	uint64_t region = r->lay->chunk_region[id];
-	return r->region_base[region] +
-	       (thaw__layout_chunk_addr(r->lay, id) - r->lay->regions[region].addr);
-}
-
 int thaw__restore_fail(struct thaw_restore *r, int err)
 {
 	pthread_mutex_lock(&r->done_lock);
@@ -30,12 +23,6 @@ int thaw__restore_fail(struct thaw_restore *r, int err)
 	pthread_mutex_unlock(&r->done_lock);
 	thaw__engine_request_stop(r->eng);
 	return err;
-}
-
-static int cmp_base(const void *a, const void *b)
-{
-	const struct mapped_region *x = a, *y = b;
-	return x->base < y->base ? -1 : x->base > y->base;
 }
 
 static void unmap_regions(struct thaw_restore *r)
@@ -113,10 +100,13 @@ static int map_regions(struct thaw_restore *r)
 	if (err)
 		return err;
 	for (size_t i = 0; i < r->nregions; i++)
-		r->by_addr[i] = (struct mapped_region){ .base = r->region_base[i],
-							.len = r->lay->regions[i].len,
-							.index = (uint32_t)i };
-	qsort(r->by_addr, r->nregions, sizeof(*r->by_addr), cmp_base);
+		r->segs[i] = (struct mapped_region){ .base = r->region_base[i],
+						     .len = r->lay->regions[i].len,
+						     .flat = r->region_flat[i] };
+	r->nsegs = r->nregions;
+	err = thaw__placement_set(r, r->segs, r->nsegs);
+	if (err)
+		return err;
 	for (size_t i = 0; i < r->nranges; i++) {
 		err = thaw__engine_register(r->eng, r->ranges[i].base, r->ranges[i].len);
 		if (err) {
@@ -129,7 +119,7 @@ static int map_regions(struct thaw_restore *r)
 	return 0;
 }
 
-static void restore_release(struct thaw_restore *r)
+void thaw__restore_release(struct thaw_restore *r)
 {
 	/* Workers install through the engine, so they stop before it goes. */
 	thaw__workers_stop(r);
@@ -146,6 +136,8 @@ static void restore_release(struct thaw_restore *r)
 	free(r->attempts);
 	free(r->fault_reads);
 	free(r->region_base);
+	free(r->region_flat);
+	free(r->segs);
 	free(r->by_addr);
 	free(r->ranges);
 	pthread_mutex_destroy(&r->redo_lock);
@@ -156,7 +148,7 @@ static void restore_release(struct thaw_restore *r)
 	free(r);
 }
 
-static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_restore **out)
+int thaw__restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_restore **out)
 {
 	const struct thaw__layout *l = &snap->layout;
 	struct thaw_restore *r = calloc(1, sizeof(*r));
@@ -187,12 +179,18 @@ static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw
 	r->attempts = calloc(n, 1);
 	r->fault_reads = calloc(n, 1);
 	r->region_base = calloc(r->nregions + 1, sizeof(*r->region_base));
+	r->region_flat = calloc(r->nregions + 1, sizeof(*r->region_flat));
+	r->segs = calloc(r->nregions + 1, sizeof(*r->segs));
 	r->by_addr = calloc(r->nregions + 1, sizeof(*r->by_addr));
+	r->segs_cap = r->nregions + 1;
 	r->ranges = calloc(r->nregions + 1, sizeof(*r->ranges));
 	r->scratch = malloc(l->hdr.chunk_size);
 	if (!r->state || !r->queued_in || !r->fault_ns || !r->attempts || !r->fault_reads ||
-	    !r->region_base || !r->by_addr || !r->ranges || !r->scratch)
+	    !r->region_base || !r->region_flat || !r->segs || !r->by_addr || !r->ranges ||
+	    !r->scratch)
 		return -ENOMEM;
+	for (size_t i = 1; i < r->nregions; i++)
+		r->region_flat[i] = r->region_flat[i - 1] + l->regions[i - 1].len;
 	uint64_t nonzero = 0;
 	for (uint64_t i = 0; i < r->nchunks; i++)
 		nonzero += l->chunks[i].kind != THAW_CHUNK_ZERO;
@@ -217,7 +215,7 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	}
 	uint64_t t0 = thaw__now_ns();
 	struct thaw_restore *r = NULL;
-	int err = restore_alloc(snap, o.flags, &r);
+	int err = thaw__restore_alloc(snap, o.flags, &r);
 	if (!err) {
 		r->t_start_ns = t0;
 		struct thaw__engine_opts eo = {
@@ -237,7 +235,7 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	if (err) {
 		if (r) {
 			unmap_regions(r);
-			restore_release(r);
+			thaw__restore_release(r);
 		}
 		return err;
 	}
@@ -248,7 +246,7 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 
 void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i)
 {
-	if (!r || i >= r->nregions)
+	if (!r || i >= r->nregions || r->attached)
 		return NULL;
 	return (void *)r->region_base[i];
 }
@@ -330,5 +328,5 @@ void thaw_restore_free(struct thaw_restore *r)
 	thaw__engine_request_stop(r->eng);
 	thaw__engine_join(r->eng);
 	thaw__workers_stop(r);
-	restore_release(r);
+	thaw__restore_release(r);
 }
