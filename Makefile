@@ -74,7 +74,7 @@ $(SHARED_LIB): $(LIB_OBJS) libthaw.map
 
 $(THAW_BIN): $(CLI_OBJS) $(STATIC_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) -ljson-c -lm
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)

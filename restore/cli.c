@@ -16,6 +16,7 @@ static const struct cli_command commands[] = {
 	{ "info", cli_info, "show a snapshot's header, regions and chunk statistics" },
 	{ "verify", cli_verify, "decode and hash-check every chunk of a snapshot" },
 	{ "extract", cli_extract, "write a snapshot's memory to a file, through a lazy restore" },
+	{ "serve", cli_serve, "serve page faults for other processes (Firecracker's UFFD handshake)" },
 	{ "bench", cli_bench, "measure a lazy restore against eager, mmap and a bare-uffd floor" },
 };
 

@@ -24,6 +24,7 @@ int cli_info(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_extract(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 
 /* "thaw CMD: message" on stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

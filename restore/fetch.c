@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk_cache.h"
 #include "codec.h"
 
 /* Largest coalesced read on the fault lane: enough for a burst of neighbours. */
@@ -183,6 +184,9 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 		atomic_store(&r->fault_ns[id], 0);
 		return;
 	}
+	/* Another restore of the snapshot may have decoded it already. */
+	if (thaw__populate_cached(r, r->scratch, id, false))
+		return;
 	uint8_t st = CHUNK_MISSING;
 	if (atomic_compare_exchange_strong(&r->state[id], &st, CHUNK_FETCHING)) {
 		add_pending(r, id);
@@ -190,8 +194,12 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 	}
 	struct fetch *f;
 	if (st == CHUNK_QUEUED && thaw__take_queued(r, id, &f)) {
-		/* Fetched by the background pass, not decoded yet: do it now. */
-		thaw__populate_chunk(r, r->decoder, r->scratch, id, thaw__fetch_bytes(f, l, id));
+		/* Fetched by the background pass (or found in the cache), not installed yet: now. */
+		if (f)
+			thaw__populate_chunk(r, r->decoder, r->scratch, id,
+					     thaw__fetch_bytes(f, l, id));
+		else
+			thaw__populate_cached(r, r->scratch, id, true);
 		thaw__fetch_put(f);
 		return;
 	}
@@ -251,6 +259,20 @@ static void submit_redo(struct thaw_restore *r)
 	free(ids);
 }
 
+/* A missing chunk another restore decoded goes to the workers with no fetch behind it. */
+static bool from_cache(struct thaw_restore *r, uint64_t id)
+{
+	uint8_t expect = CHUNK_MISSING;
+	if (!r->snap->cache || !r->nworkers || !thaw__chunk_cache_has(r->snap->cache, id) ||
+	    !atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_FETCHING))
+		return false;
+	/* The slot first: whoever sees QUEUED reads it. */
+	atomic_store_explicit(&r->queued_in[id], NULL, memory_order_release);
+	atomic_store_explicit(&r->state[id], CHUNK_QUEUED, memory_order_release);
+	thaw__workers_push(r, id);
+	return true;
+}
+
 /* Keep the background lane full: next missing chunks in address order. */
 static void submit_background(struct thaw_restore *r)
 {
@@ -268,6 +290,10 @@ static void submit_background(struct thaw_restore *r)
 						    (int)s->inflight[THAW__LANE_BACKGROUND]) {
 		uint64_t first = r->bg_cursor;
 		uint8_t expect = CHUNK_MISSING;
+		if (l->chunks[first].kind != THAW_CHUNK_ZERO && from_cache(r, first)) {
+			r->bg_cursor++;
+			continue;
+		}
 		if (l->chunks[first].kind == THAW_CHUNK_ZERO ||
 		    !atomic_compare_exchange_strong(&r->state[first], &expect, CHUNK_FETCHING)) {
 			r->bg_cursor++;
@@ -384,4 +410,7 @@ const struct thaw__engine_ops thaw__restore_ops = {
 	.fault = on_fault,
 	.tick = on_tick,
 	.stop = on_stop,
+	.unmap = thaw__restore_on_unmap,
+	.remap = thaw__restore_on_remap,
+	.fork = thaw__restore_on_fork,
 };

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "chunk_cache.h"
 #include "codec.h"
 
 void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns)
@@ -79,6 +80,8 @@ void thaw__populate_poison_unfinished(struct thaw_restore *r)
 	}
 }
 
+static void queue_redo(struct thaw_restore *r, uint64_t id);
+
 /* A chunk that failed its check goes back to MISSING for the manager to fetch again. */
 static void refetch(struct thaw_restore *r, uint64_t id, int why)
 {
@@ -91,6 +94,12 @@ static void refetch(struct thaw_restore *r, uint64_t id, int why)
 	}
 	thaw__warn(r->log, "chunk %llu: %s; fetching it again", (unsigned long long)id,
 		   thaw_strerror(why));
+	queue_redo(r, id);
+}
+
+/* Back to MISSING, for the manager to fetch on the fault lane. */
+static void queue_redo(struct thaw_restore *r, uint64_t id)
+{
 	atomic_store_explicit(&r->state[id], CHUNK_MISSING, memory_order_release);
 	pthread_mutex_lock(&r->redo_lock);
 	if (r->nredo == r->redo_cap) {
@@ -108,6 +117,8 @@ static void refetch(struct thaw_restore *r, uint64_t id, int why)
 	pthread_mutex_unlock(&r->redo_lock);
 	thaw__engine_notify(r->eng);
 }
+
+static int install_decoded(struct thaw_restore *r, uint64_t id, const void *bytes, uint32_t len);
 
 int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void *scratch,
 			 uint64_t id, const void *src)
@@ -128,6 +139,15 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 		refetch(r, id, err);
 		return 0;
 	}
+	if (r->snap->cache)
+		thaw__chunk_cache_put(r->snap->cache, id, bytes, len);
+	return install_decoded(r, id, bytes, len);
+}
+
+/* Install chunk id's decoded bytes; the chunk is DECODING and ours. */
+static int install_decoded(struct thaw_restore *r, uint64_t id, const void *bytes, uint32_t len)
+{
+	int err;
 	uint64_t waited = atomic_load_explicit(&r->fault_ns[id], memory_order_acquire);
 	count_pages(r, id, waited != 0, +1);
 	err = thaw__restore_put(r, id, THAW__PUT_COPY, bytes);
@@ -148,8 +168,27 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 	return 0;
 }
 
+bool thaw__populate_cached(struct thaw_restore *r, void *scratch, uint64_t id, bool taken)
+{
+	uint32_t len = thaw__layout_chunk_len(r->lay, id);
+	struct thaw__chunk_cache *c = r->snap->cache;
+	uint8_t expect = CHUNK_MISSING;
+	if (c && thaw__chunk_cache_get(c, id, scratch, len) &&
+	    (taken || atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))) {
+		install_decoded(r, id, scratch, len);
+		return true;
+	}
+	if (taken) {
+		/* Evicted since it was queued: the store has it. */
+		queue_redo(r, id);
+	}
+	return false;
+}
+
 void thaw__fetch_put(struct fetch *f)
 {
+	if (!f)
+		return; /* a chunk queued from the cache holds no fetch */
 	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	struct thaw_restore *r = f->r;
@@ -230,7 +269,9 @@ static void *worker_main(void *arg)
 		/* A fault may have taken the chunk already, and with it the hold. */
 		if (!thaw__take_queued(r, id, &f))
 			continue;
-		if (dec && scratch)
+		if (!f && scratch)
+			thaw__populate_cached(r, scratch, id, true);
+		else if (f && dec && scratch)
 			thaw__populate_chunk(r, dec, scratch, id, thaw__fetch_bytes(f, r->lay, id));
 		else
 			thaw__populate_poison(r, id, -ENOMEM);

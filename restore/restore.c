@@ -199,18 +199,19 @@ int thaw__restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_
 	return thaw__decoder_new(&r->decoder);
 }
 
-int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
-		       struct thaw_restore **out)
+int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts, int uffd,
+			int (*place)(struct thaw_restore *r, void *ctx), void *ctx,
+			struct thaw_restore **out)
 {
 	struct thaw_restore_opts o = { 0 };
-	if (!snap || !out)
-		return -EINVAL;
 	if (opts)
 		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	*out = NULL;
 	if (snap->layout.hdr.page_size != (uint32_t)sysconf(_SC_PAGESIZE)) {
 		thaw__err(&snap->log, "snapshot page size %u differs from this machine's %ld",
 			  snap->layout.hdr.page_size, sysconf(_SC_PAGESIZE));
+		if (uffd >= 0)
+			close(uffd);
 		return -EINVAL;
 	}
 	uint64_t t0 = thaw__now_ns();
@@ -218,13 +219,16 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	int err = thaw__restore_alloc(snap, o.flags, &r);
 	if (!err) {
 		r->t_start_ns = t0;
+		r->attached = uffd >= 0;
 		struct thaw__engine_opts eo = {
-			.ops = &thaw__restore_ops, .ctx = r, .log = r->log, .uffd = -1
+			.ops = &thaw__restore_ops, .ctx = r, .log = r->log, .uffd = uffd
 		};
 		err = thaw__engine_new(&eo, &r->eng);
+	} else if (uffd >= 0) {
+		close(uffd);
 	}
 	if (!err)
-		err = map_regions(r);
+		err = place(r, ctx);
 	if (r) {
 		int threads = o.background_threads > 0 ? o.background_threads
 						       : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -242,6 +246,19 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	r->start_us = (thaw__now_ns() - t0) / 1000;
 	*out = r;
 	return 0;
+}
+
+static int place_in_process(struct thaw_restore *r, void *ctx)
+{
+	return map_regions(r);
+}
+
+int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
+		       struct thaw_restore **out)
+{
+	if (!snap || !out)
+		return -EINVAL;
+	return thaw__restore_begin(snap, opts, -1, place_in_process, NULL, out);
 }
 
 void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i)
@@ -277,6 +294,10 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 	pthread_mutex_unlock(&r->done_lock);
 	if (!result && atomic_load(&r->c.chunks_poisoned))
 		result = -THAW_E_POISONED;
+	if (result == 0 || result == -THAW_E_POISONED) {
+		int kids = thaw__restore_children_wait(r, timeout_ms);
+		result = kids ? kids : result;
+	}
 	return result;
 }
 
@@ -328,5 +349,6 @@ void thaw_restore_free(struct thaw_restore *r)
 	thaw__engine_request_stop(r->eng);
 	thaw__engine_join(r->eng);
 	thaw__workers_stop(r);
+	thaw__restore_children_free(r);
 	thaw__restore_release(r);
 }

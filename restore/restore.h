@@ -148,11 +148,28 @@ int thaw__restore_put(struct thaw_restore *r, uint64_t id, enum thaw__put kind, 
 
 /* restore.c: allocate a restore's state for snap (*out set even on failure, for release). */
 int thaw__restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_restore **out);
+/*
+ * Start a restore: allocate, create the engine (or adopt uffd, whose
+ * ownership passes in every case), let place() map and register memory or
+ * set the segments, start the manager thread. On failure nothing is left.
+ */
+int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts, int uffd,
+			int (*place)(struct thaw_restore *r, void *ctx), void *ctx,
+			struct thaw_restore **out);
 /* Free everything; the engine (if any) is stopped and its uffd closed. */
 void thaw__restore_release(struct thaw_restore *r);
 
 /* fetch.c — engine callbacks, manager thread. */
 extern const struct thaw__engine_ops thaw__restore_ops;
+
+/* attach.c — event callbacks of attached restores, and their forked children. */
+void thaw__restore_on_unmap(void *ctx, uint64_t start, uint64_t end);
+void thaw__restore_on_remap(void *ctx, uint64_t from, uint64_t to, uint64_t len);
+void thaw__restore_on_fork(void *ctx, int child_uffd);
+/* Wait for the children too (0, or -ETIMEDOUT); their own failures do not count. */
+int thaw__restore_children_wait(struct thaw_restore *r, int timeout_ms);
+/* Finish and free every child (after the manager has stopped: no fork adds one). */
+void thaw__restore_children_free(struct thaw_restore *r);
 
 /* populate.c */
 /*
@@ -162,6 +179,13 @@ extern const struct thaw__engine_ops thaw__restore_ops;
  */
 int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void *scratch,
 			 uint64_t id, const void *src);
+/*
+ * Install chunk id from the snapshot's decoded-chunk cache into scratch and
+ * on; taken: the caller moved it to DECODING (else it must be MISSING and is
+ * taken here). False when the cache lacks it (a taken chunk then goes back
+ * to the manager to fetch).
+ */
+bool thaw__populate_cached(struct thaw_restore *r, void *scratch, uint64_t id, bool taken);
 /* Poison chunk id (it could not be had) and count it finished. */
 void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why);
 /* A fault that waited since since_ns was served: add it to the histogram. */

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev
-      nginx-light python3 zstd curl openssl)
+      libjson-c-dev nginx-light python3 zstd curl openssl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
