@@ -21,7 +21,7 @@
  *   --unmap            munmap the last 1/8 of region 0 before touching it
  *   --remap            mremap 1/8 of region 0 elsewhere before touching it
  *   --fork             fork halfway; the child checks all its memory too
- *   --pause-after N    touch N pages, print "paused", wait for a line on stdin
+ *   --pause-after N    first touch N pages, print "paused", wait for a line on stdin
  *   --die-after N      touch N pages, then SIGKILL itself
  *   --page-size-kib    send the deprecated "page_size_kib" key
  *   --json TEXT        send TEXT as the handshake instead (with --expect-refused)
@@ -194,7 +194,7 @@ static int send_handshake(struct client *c, int sock, int uffd)
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &uffd, sizeof(int));
 	}
-	if (sendmsg(sock, &msg, 0) != (ssize_t)n)
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)n)
 		return fail("sending the handshake: %s", strerror(errno));
 	return 0;
 }
@@ -441,17 +441,17 @@ static int run_guest(struct client *c)
 		touch(c, 0, (uint64_t)c->die_after);
 		raise(SIGKILL);
 	}
-	if (c->balloon && inflate_balloon(c))
-		return 1;
-	touch(c, 0, pages / 2);
 	if (c->pause_after >= 0) {
-		touch(c, pages / 2, (uint64_t)c->pause_after);
+		touch(c, 0, (uint64_t)c->pause_after);
 		printf("paused\n");
 		fflush(stdout);
 		char line[16];
 		if (!fgets(line, sizeof(line), stdin))
 			return fail("stdin closed while paused");
 	}
+	if (c->balloon && inflate_balloon(c))
+		return 1;
+	touch(c, 0, pages / 2);
 	if (c->do_fork && run_fork(c))
 		return 1;
 	touch(c, pages / 2, pages - pages / 2);
