@@ -29,6 +29,13 @@
  *   --offset-add N     add N to every mapping's offset
  *   --size-add N       add N to every mapping's size
  *   --expect-refused   succeed only if the server closes the connection
+ *   --measure PCT      instead of the workload: touch PCT% of the pages that
+ *                      hold data, in random order, timing each touch that
+ *                      faults (mincore says the page is not there yet); print
+ *                      {"fault_p50_us": .., "fault_p99_us": .., "faults": ..}
+ *   --in-process       with --measure: restore SNAP into this process with
+ *                      thaw_restore_start instead of asking the server (the
+ *                      baseline the server is compared with)
  */
 #include <thaw.h>
 
@@ -50,6 +57,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PAGE	    4096u
@@ -63,7 +71,9 @@ struct region {
 struct client {
 	const char *socket_path, *snap_path, *json;
 	int nregions;
-	bool all_events, balloon, unmap, remap, do_fork, kib, no_fd, expect_refused;
+	bool all_events, balloon, unmap, remap, do_fork, kib, no_fd, expect_refused, in_process;
+	double measure_pct; /* > 0: latency measurement instead of the workload */
+	bool *data_page;    /* per page of the flat memory: its chunk holds data */
 	long pause_after, die_after;
 	uint64_t offset_add, size_add;
 	struct region reg[MAX_REGIONS];
@@ -96,6 +106,7 @@ static int read_snapshot(struct client *c)
 	thaw_snapshot_get_info(s, &info);
 	c->total = info.raw_bytes;
 	c->expect = malloc(c->total ? c->total : 1);
+	c->data_page = calloc(c->total / PAGE + 1, sizeof(*c->data_page));
 	uint64_t at = 0;
 	for (uint64_t i = 0; c->expect && i < info.chunk_count; i++) {
 		struct thaw_chunk_info ci;
@@ -105,6 +116,8 @@ static int read_snapshot(struct client *c)
 			thaw_snapshot_close(s);
 			return fail("reading chunk %" PRIu64 ": %s", i, thaw_strerror((int)n));
 		}
+		for (uint64_t p = at / PAGE; c->data_page && p < (at + ci.len) / PAGE; p++)
+			c->data_page[p] = ci.kind != THAW_CHUNK_ZERO;
 		at += (uint64_t)n;
 	}
 	thaw_snapshot_close(s);
@@ -365,6 +378,8 @@ static int parse(struct client *c, int argc, char **argv)
 		{ "offset-add", required_argument, NULL, 'o' },
 		{ "size-add", required_argument, NULL, 'z' },
 		{ "expect-refused", no_argument, NULL, 'x' },
+		{ "measure", required_argument, NULL, 'M' },
+		{ "in-process", no_argument, NULL, 'I' },
 		{ 0 },
 	};
 	c->nregions = 1;
@@ -420,21 +435,109 @@ static int parse(struct client *c, int argc, char **argv)
 		case 'x':
 			c->expect_refused = true;
 			break;
+		case 'M':
+			c->measure_pct = atof(optarg);
+			break;
+		case 'I':
+			c->in_process = true;
+			break;
 		default:
 			return fail("unknown option (see the comment at the top of vmm_client.c)");
 		}
 	}
-	if (!c->socket_path || !c->snap_path)
+	if ((!c->socket_path && !c->in_process) || !c->snap_path)
 		return fail("usage: vmm_client --socket PATH --snapshot SNAP [OPTIONS]");
 	if (c->nregions < 1 || c->nregions > MAX_REGIONS / 2)
 		return fail("--regions: 1 to %d", MAX_REGIONS / 2);
 	return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Per-fault latency as the toucher sees it: the same for in-process and served memory. */
+static int measure(struct client *c)
+{
+	uint64_t pages = c->total / PAGE, n = 0;
+	uint64_t *pick = malloc(pages * sizeof(*pick)), *lat = malloc(pages * sizeof(*lat));
+	if (!pick || !lat)
+		return fail("no memory");
+	for (uint64_t p = 0; p < pages; p++)
+		if (c->data_page[p])
+			pick[n++] = p;
+	uint64_t seed = 88172645463325252ull;
+	for (uint64_t i = n; i > 1; i--) { /* Fisher-Yates, xorshift: same pages every run */
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		uint64_t j = seed % i, t = pick[i - 1];
+		pick[i - 1] = pick[j];
+		pick[j] = t;
+	}
+	uint64_t want = (uint64_t)((double)n * c->measure_pct / 100.0), k = 0, bad = 0;
+	for (uint64_t i = 0; i < want; i++) {
+		volatile unsigned char *p = at_flat(c, pick[i] * PAGE);
+		unsigned char vec = 0;
+		mincore((void *)((uintptr_t)p & ~(uintptr_t)(PAGE - 1)), PAGE, &vec);
+		uint64_t t0 = now_ns();
+		unsigned char v = p[pick[i] % PAGE];
+		uint64_t t1 = now_ns();
+		bad += v != c->expect[pick[i] * PAGE + pick[i] % PAGE];
+		if (!(vec & 1))
+			lat[k++] = t1 - t0;
+	}
+	qsort(lat, k, sizeof(*lat), cmp_u64);
+	printf("{\"faults\": %" PRIu64 ", \"fault_p50_us\": %.2f, \"fault_p99_us\": %.2f, "
+	       "\"wrong_bytes\": %" PRIu64 "}\n",
+	       k, k ? (double)lat[k / 2] / 1e3 : 0.0, k ? (double)lat[k * 99 / 100] / 1e3 : 0.0,
+	       bad);
+	free(pick);
+	free(lat);
+	return bad ? fail("%" PRIu64 " bytes read wrong", bad) : 0;
+}
+
+/* The baseline: the same snapshot restored into this process by the library. */
+static int measure_in_process(struct client *c)
+{
+	struct thaw_snapshot *s;
+	struct thaw_restore *r;
+	int err = thaw_snapshot_open(c->snap_path, NULL, &s);
+	if (!err)
+		err = thaw_restore_start(s, NULL, &r);
+	if (err)
+		return fail("in-process restore of %s: %s", c->snap_path, thaw_strerror(err));
+	uint64_t at = 0;
+	c->nregions = (int)thaw_snapshot_region_count(s);
+	for (int i = 0; i < c->nregions && i < MAX_REGIONS; i++) {
+		struct thaw_region_info ri;
+		thaw_snapshot_region(s, (size_t)i, &ri);
+		c->reg[i] = (struct region){ .addr = thaw_restore_region_addr(r, (size_t)i),
+					     .len = ri.len,
+					     .offset = at };
+		at += ri.len;
+	}
+	int ret = c->nregions > MAX_REGIONS ? fail("too many regions") : measure(c);
+	thaw_restore_free(r);
+	for (int i = 0; i < c->nregions && i < MAX_REGIONS; i++)
+		munmap(c->reg[i].addr, c->reg[i].len);
+	thaw_snapshot_close(s);
+	return ret;
+}
+
 /* Guest-style work after the handshake: events, touches, checks. */
 static int run_guest(struct client *c)
 {
 	uint64_t pages = c->total / PAGE;
+	if (c->measure_pct > 0)
+		return measure(c);
 	if (move_part(c))
 		return 1;
 	if (c->die_after >= 0) {
@@ -461,7 +564,11 @@ static int run_guest(struct client *c)
 int main(int argc, char **argv)
 {
 	struct client c = { 0 };
-	if (parse(&c, argc, argv) || read_snapshot(&c) || map_guest(&c))
+	if (parse(&c, argc, argv) || read_snapshot(&c))
+		return 1;
+	if (c.in_process)
+		return measure_in_process(&c);
+	if (map_guest(&c))
 		return 1;
 	int uffd = make_uffd(&c);
 	if (uffd < 0)
@@ -474,7 +581,7 @@ int main(int argc, char **argv)
 	/* The server holds its own copy now; ours would keep the uffd alive after a crash. */
 	close(uffd);
 	int ret = run_guest(&c);
-	if (!ret)
+	if (!ret && c.measure_pct <= 0)
 		printf("vmm_client: ok: %" PRIu64 " bytes in %d regions checked%s%s%s%s\n", c.total,
 		       c.nregions, c.balloon ? ", balloon zeros" : "", c.unmap ? ", unmap" : "",
 		       c.remap ? ", remap" : "", c.do_fork ? ", fork" : "");

@@ -107,6 +107,7 @@ struct server {
 	size_t nclients, cap;
 	unsigned next_id;
 	uint64_t accepted, refused, served, ended_early;
+	uint64_t store_bytes; /* read from the store by clients that have ended */
 	uint64_t start_ns;
 };
 
@@ -141,6 +142,7 @@ static void write_json_stats(const struct server *s)
 	cli_json_u64(&j, "refused", s->refused);
 	cli_json_u64(&j, "served", s->served);
 	cli_json_u64(&j, "ended_early", s->ended_early);
+	cli_json_u64(&j, "store_bytes_ended_clients", s->store_bytes);
 	struct thaw_cache_stats cs;
 	thaw_snapshot_cache_stats(s->snap, &cs);
 	cli_json_obj_begin(&j, "cache");
@@ -298,6 +300,7 @@ static void finish_client(struct server *s, size_t i, int result)
 	thaw_restore_stats(c->r, &st);
 	thaw_restore_free(c->r);
 	c->r = NULL;
+	s->store_bytes += st.bytes_read;
 	char b[32];
 	if (result == 0 || result == -THAW_E_POISONED) {
 		s->served++;
