@@ -20,7 +20,7 @@
  *   --balloon          remove 1/8 of the memory while a thread reads it
  *   --unmap            munmap the last 1/8 of region 0 before touching it
  *   --remap            mremap 1/8 of region 0 elsewhere before touching it
- *   --fork             fork halfway; the child checks all its memory too
+ *   --fork             fork before touching; the child checks all its memory too
  *   --pause-after N    first touch N pages, print "paused", wait for a line on stdin
  *   --die-after N      touch N pages, then SIGKILL itself
  *   --page-size-kib    send the deprecated "page_size_kib" key
@@ -554,9 +554,10 @@ static int run_guest(struct client *c)
 	}
 	if (c->balloon && inflate_balloon(c))
 		return 1;
-	touch(c, 0, pages / 2);
+	/* Early, while most pages are still missing: the child's come through its own uffd. */
 	if (c->do_fork && run_fork(c))
 		return 1;
+	touch(c, 0, pages / 2);
 	touch(c, pages / 2, pages - pages / 2);
 	return verify(c, "client");
 }
