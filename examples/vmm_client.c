@@ -562,31 +562,37 @@ static int run_guest(struct client *c)
 	return verify(c, "client");
 }
 
-int main(int argc, char **argv)
+static int run(struct client *c)
 {
-	struct client c = { 0 };
-	if (parse(&c, argc, argv) || read_snapshot(&c))
+	if (c->in_process)
+		return measure_in_process(c);
+	if (map_guest(c))
 		return 1;
-	if (c.in_process)
-		return measure_in_process(&c);
-	if (map_guest(&c))
-		return 1;
-	int uffd = make_uffd(&c);
+	int uffd = make_uffd(c);
 	if (uffd < 0)
 		return 1;
-	int sock = connect_to(c.socket_path);
-	if (sock < 0 || send_handshake(&c, sock, uffd))
+	int sock = connect_to(c->socket_path);
+	if (sock < 0 || send_handshake(c, sock, uffd))
 		return 1;
-	if (c.expect_refused)
+	if (c->expect_refused)
 		return expect_refusal(sock);
 	/* The server holds its own copy now; ours would keep the uffd alive after a crash. */
 	close(uffd);
-	int ret = run_guest(&c);
-	if (!ret && c.measure_pct <= 0)
-		printf("vmm_client: ok: %" PRIu64 " bytes in %d regions checked%s%s%s%s\n", c.total,
-		       c.nregions, c.balloon ? ", balloon zeros" : "", c.unmap ? ", unmap" : "",
-		       c.remap ? ", remap" : "", c.do_fork ? ", fork" : "");
+	int ret = run_guest(c);
+	if (!ret && c->measure_pct <= 0)
+		printf("vmm_client: ok: %" PRIu64 " bytes in %d regions checked%s%s%s%s\n",
+		       c->total, c->nregions, c->balloon ? ", balloon zeros" : "",
+		       c->unmap ? ", unmap" : "", c->remap ? ", remap" : "",
+		       c->do_fork ? ", fork" : "");
 	close(sock);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct client c = { 0 };
+	int ret = parse(&c, argc, argv) || read_snapshot(&c) || run(&c);
 	free(c.expect);
+	free(c.data_page);
 	return ret;
 }
