@@ -144,20 +144,28 @@ static int put_once(struct thaw_restore *r, uint64_t id, enum thaw__put kind, co
 	return err;
 }
 
-/* Tries while the address space is changing; each one lets the manager read events. */
-#define PUT_TRIES 10000
+/*
+ * How long an install keeps being retried while the target's layout is
+ * changing: the kernel answers -EAGAIN until the thread behind an event
+ * runs again after the manager read it; normally microseconds.
+ */
+#define PUT_WAIT_NS (10ull * 1000000000ull)
 
 int thaw__restore_put(struct thaw_restore *r, uint64_t id, enum thaw__put kind, const void *bytes)
 {
-	for (int i = 0;; i++) {
+	uint64_t t0 = 0;
+	for (;;) {
 		int err = put_once(r, id, kind, bytes);
-		if (err != -EAGAIN || i >= PUT_TRIES)
+		if (err != -EAGAIN)
+			return err;
+		if (!t0)
+			t0 = thaw__now_ns();
+		else if (thaw__now_ns() - t0 > PUT_WAIT_NS)
 			return err;
 		/* The manager is the one who reads the event that blocks us. */
 		if (thaw__engine_on_manager(r->eng))
 			thaw__engine_read_events(r->eng);
-		else
-			sched_yield();
+		sched_yield();
 	}
 }
 

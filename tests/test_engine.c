@@ -984,6 +984,79 @@ static int t_events(void)
 	return 0;
 }
 
+/* Holds the manager in a tick while the test lines up messages on the uffd. */
+struct gate {
+	atomic_int state; /* 1: armed, 2: manager held, 3: released */
+};
+
+static void gate_tick(struct tsrc *s)
+{
+	struct gate *g = s->hook;
+	int armed = 1;
+	if (!atomic_compare_exchange_strong(&g->state, &armed, 2))
+		return;
+	while (atomic_load(&g->state) != 3)
+		usleep(1000);
+}
+
+struct reader {
+	volatile char *p;
+	char got;
+	atomic_int done;
+};
+
+static void *read_page(void *arg)
+{
+	struct reader *r = arg;
+	r->got = *r->p;
+	atomic_store(&r->done, 1);
+	return NULL;
+}
+
+static void *remove_page(void *arg)
+{
+	madvise(arg, PAGE, MADV_DONTNEED);
+	return NULL;
+}
+
+/*
+ * The kernel hands out pending faults before pending events: a fault on a
+ * page and the REMOVE of that page, queued while the manager is busy, are
+ * read fault first. The fault must get a zero page, never the source's data.
+ */
+static int t_fault_before_remove(void)
+{
+	struct tsrc s;
+	struct gate g = { 0 };
+	tsrc_init(&s, 8, 19);
+	s.hook = &g;
+	s.tick_hook = gate_tick;
+	tsrc_start(&s, &full_ops, UFFD_FEATURE_EVENT_REMOVE);
+	touch_all(s.base, 2);
+	atomic_store(&g.state, 1);
+	thaw__engine_notify(s.e);
+	while (atomic_load(&g.state) != 2)
+		usleep(1000);
+	long f = atomic_load(&s.faults);
+	struct reader rd = { .p = s.base + 5 * PAGE };
+	pthread_t tr, tm;
+	CHECK_EQ(pthread_create(&tr, NULL, read_page, &rd), 0);
+	usleep(50000); /* its fault is queued */
+	CHECK_EQ(pthread_create(&tm, NULL, remove_page, s.base + 5 * PAGE), 0);
+	usleep(50000); /* the REMOVE is queued behind it */
+	CHECK_EQ(atomic_load(&rd.done), 0);
+	atomic_store(&g.state, 3);
+	pthread_join(tm, NULL);
+	pthread_join(tr, NULL);
+	CHECK_EQ(rd.got, 0);
+	CHECK_NE(s.data[5 * PAGE], 0);
+	CHECK_EQ(atomic_load(&s.faults), f); /* answered by the engine, not the source */
+	CHECK_EQ(atomic_load(&s.removes), 1);
+	CHECK_EQ(atomic_load(&s.err), 0);
+	tsrc_finish(&s);
+	return 0;
+}
+
 static int t_events_unhandled(void)
 {
 	struct tsrc s;
@@ -1189,6 +1262,7 @@ static const struct test_case cases[] = {
 	{ "two_engines", t_two_engines },
 	{ "poison_sigbus", t_poison },
 	{ "events", t_events },
+	{ "fault_before_remove", t_fault_before_remove, 10 },
 	{ "events_unhandled", t_events_unhandled },
 	{ "adopt", t_adopt },
 	{ "uffd_error_stops", t_uffd_error_stops },

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -444,13 +446,26 @@ void thaw__engine_read_events(struct thaw__engine *e)
 		pthread_rwlock_unlock(&e->layout_lock);
 }
 
-/* Tries before a zero page for a removed page is given up on (each re-reads events). */
-#define THAW__ZERO_TRIES 64
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * How long a zero page for a removed page keeps being retried. The kernel
+ * answers -EAGAIN until the thread that caused the event runs again after
+ * we read it (only then is mmap_changing dropped): normally microseconds,
+ * longer only if that thread is stopped.
+ */
+#define THAW__LAYOUT_WAIT_NS (10ull * 1000000000ull)
 
 /* A removed page reads as zeros: the source never sees the fault. */
 static void fault_on_removed(struct thaw__engine *e, uint64_t addr)
 {
-	for (int i = 0; i < THAW__ZERO_TRIES; i++) {
+	uint64_t t0 = mono_ns();
+	for (;;) {
 		int err = thaw__install_zero(e, addr, e->page_size);
 		if (err != -EAGAIN) {
 			if (err && err != -ESRCH)
@@ -458,7 +473,10 @@ static void fault_on_removed(struct thaw__engine *e, uint64_t addr)
 					  (unsigned long long)addr, strerror(-err));
 			return;
 		}
+		if (mono_ns() - t0 > THAW__LAYOUT_WAIT_NS)
+			break;
 		thaw__engine_read_events(e);
+		sched_yield();
 	}
 	thaw__err(e->log, "userfaultfd: zero page for removed 0x%llx: layout keeps changing",
 		  (unsigned long long)addr);
