@@ -47,6 +47,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,14 +272,14 @@ static int verify(struct client *c, const char *who)
 
 struct balloon_reader {
 	struct client *c;
-	volatile bool stop;
+	atomic_bool stop;
 };
 
 /* Reads the balloon range while it is being removed: faults race the REMOVE. */
 static void *balloon_reader(void *arg)
 {
 	struct balloon_reader *b = arg;
-	while (!b->stop)
+	while (!atomic_load(&b->stop))
 		for (uint64_t off = b->c->zero_from; off < b->c->zero_to; off += PAGE)
 			(void)*at_flat(b->c, off);
 	return NULL;
@@ -297,7 +298,7 @@ static int inflate_balloon(struct client *c)
 	pthread_create(&th, NULL, balloon_reader, &b);
 	usleep(1000);
 	int err = madvise((char *)at_flat(c, c->zero_from), len, MADV_DONTNEED);
-	b.stop = true;
+	atomic_store(&b.stop, true);
 	pthread_join(th, NULL);
 	if (err)
 		return fail("MADV_DONTNEED: %s", strerror(errno));

@@ -955,7 +955,9 @@ static int t_events(void)
 	for (size_t i = 2 * PAGE; i < 4 * PAGE; i++)
 		CHECK_EQ(s.base[i], 0);
 	CHECK_EQ(atomic_load(&s.faults), f);
+	thaw__engine_hold(s.e); /* the removed set must not change under the copy */
 	CHECK_EQ(thaw__install_copy(s.e, b + 2 * PAGE, s.data + 2 * PAGE, 2 * PAGE, true), 0);
+	thaw__engine_release(s.e);
 	CHECK_EQ(s.base[2 * PAGE + 1], 0); /* a copy never lands on a removed page */
 
 	char *to = map_anon(4 * PAGE);

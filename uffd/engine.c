@@ -158,9 +158,9 @@ int thaw__engine_new(const struct thaw__engine_opts *opts, struct thaw__engine *
 	if (ret < 0)
 		goto fail;
 	/* An adopted uffd carries whatever events its creator asked for. */
-	e->events = e->adopted || (e->features & (UFFD_FEATURE_EVENT_REMOVE |
-						 UFFD_FEATURE_EVENT_UNMAP |
-						 UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_FORK));
+	e->events =
+		e->adopted || (e->features & (UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
+					      UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_FORK));
 	*out = e;
 	return 0;
 fail:
@@ -344,10 +344,9 @@ static void dispatch_event(struct thaw__engine *e, const struct uffd_msg *m)
 	const struct thaw__engine_ops *ops = e->ops;
 	switch (m->event) {
 	case UFFD_EVENT_REMOVE:
-		removed_changed(e,
-				thaw__range_set_add(&e->removed, m->arg.remove.start,
-						    m->arg.remove.end),
-				"a REMOVE");
+		removed_changed(
+			e, thaw__range_set_add(&e->removed, m->arg.remove.start, m->arg.remove.end),
+			"a REMOVE");
 		thaw__debug(e->log, "userfaultfd: REMOVE [0x%llx, 0x%llx)",
 			    (unsigned long long)m->arg.remove.start,
 			    (unsigned long long)m->arg.remove.end);
@@ -355,10 +354,9 @@ static void dispatch_event(struct thaw__engine *e, const struct uffd_msg *m)
 			ops->remove(e->ctx, m->arg.remove.start, m->arg.remove.end);
 		return;
 	case UFFD_EVENT_UNMAP:
-		removed_changed(e,
-				thaw__range_set_cut(&e->removed, m->arg.remove.start,
-						    m->arg.remove.end),
-				"an UNMAP");
+		removed_changed(
+			e, thaw__range_set_cut(&e->removed, m->arg.remove.start, m->arg.remove.end),
+			"an UNMAP");
 		thaw__debug(e->log, "userfaultfd: UNMAP [0x%llx, 0x%llx)",
 			    (unsigned long long)m->arg.remove.start,
 			    (unsigned long long)m->arg.remove.end);
@@ -394,16 +392,13 @@ static void dispatch_event(struct thaw__engine *e, const struct uffd_msg *m)
 
 static void keep_fault(struct thaw__engine *e, const struct uffd_msg *m)
 {
-	if (e->nfaults == e->faults_cap) {
-		size_t cap = e->faults_cap ? e->faults_cap * 2 : THAW__MSG_BATCH;
-		struct thaw__fault *p = realloc(e->faults, cap * sizeof(*p));
-		if (!p) {
-			thaw__err(e->log, "userfaultfd: no memory to keep a fault; the engine stops");
-			fail_loop(e, -ENOMEM);
-			return;
-		}
-		e->faults = p;
-		e->faults_cap = cap;
+	void *p = e->faults;
+	int err = thaw__uffd_grow(&p, &e->faults_cap, e->nfaults + 1, sizeof(*e->faults));
+	e->faults = p;
+	if (err) {
+		thaw__err(e->log, "userfaultfd: no memory to keep a fault; the engine stops");
+		fail_loop(e, err);
+		return;
 	}
 	e->faults[e->nfaults++] = (struct thaw__fault){
 		.addr = m->arg.pagefault.address & ~(e->page_size - 1),
@@ -496,20 +491,24 @@ static void drain_uffd(struct thaw__engine *e)
 	e->nfaults = 0;
 }
 
+/*
+ * Only the thread identity, not ring_up: installs run on workers while the
+ * manager tears its ring down, and hold and release must agree.
+ */
 bool thaw__engine_on_manager(const struct thaw__engine *e)
 {
-	return on_manager(e);
+	return pthread_equal(pthread_self(), e->mgr);
 }
 
 void thaw__engine_hold(struct thaw__engine *e)
 {
-	if (e->events && !on_manager(e))
+	if (e->events && !thaw__engine_on_manager(e))
 		pthread_rwlock_rdlock(&e->layout_lock);
 }
 
 void thaw__engine_release(struct thaw__engine *e)
 {
-	if (e->events && !on_manager(e))
+	if (e->events && !thaw__engine_on_manager(e))
 		pthread_rwlock_unlock(&e->layout_lock);
 }
 
@@ -849,6 +848,6 @@ void thaw__engine_free(struct thaw__engine *e)
 	pthread_mutex_destroy(&e->lock);
 	pthread_rwlock_destroy(&e->layout_lock);
 	thaw__range_set_free(&e->removed);
-	free(e->faults);
+	thaw__uffd_grown_free(e->faults, e->faults_cap, sizeof(*e->faults));
 	free(e);
 }

@@ -5,20 +5,48 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/*
+ * Arrays the manager grows while handling events live in their own
+ * mappings, not on the heap: in-process, the thread behind an event may be
+ * inside fork() holding malloc's locks while it waits for us to read the
+ * FORK event, and a malloc here would wait for it in turn.
+ */
+int thaw__uffd_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t ncap = *cap ? *cap * 2 : page / elem;
+	while (ncap < need)
+		ncap *= 2;
+	size_t old_bytes = (*cap * elem + page - 1) / page * page;
+	size_t new_bytes = (ncap * elem + page - 1) / page * page;
+	void *p = *arr ? mremap(*arr, old_bytes, new_bytes, MREMAP_MAYMOVE)
+		       : mmap(NULL, new_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			      -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	*arr = p;
+	*cap = new_bytes / elem;
+	return 0;
+}
+
+void thaw__uffd_grown_free(void *arr, size_t cap, size_t elem)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	if (arr)
+		munmap(arr, (cap * elem + page - 1) / page * page);
+}
 
 static int reserve(struct thaw__range_set *s, size_t n)
 {
-	if (n <= s->cap)
-		return 0;
-	size_t cap = s->cap ? s->cap * 2 : 8;
-	while (cap < n)
-		cap *= 2;
-	struct thaw__range *p = realloc(s->r, cap * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
+	void *p = s->r;
+	int err = thaw__uffd_grow(&p, &s->cap, n, sizeof(*s->r));
 	s->r = p;
-	s->cap = cap;
-	return 0;
+	return err;
 }
 
 size_t thaw__range_set_first_after(const struct thaw__range_set *s, uint64_t addr)
@@ -128,6 +156,6 @@ int thaw__range_set_copy(struct thaw__range_set *dst, const struct thaw__range_s
 
 void thaw__range_set_free(struct thaw__range_set *s)
 {
-	free(s->r);
+	thaw__uffd_grown_free(s->r, s->cap, sizeof(*s->r));
 	*s = (struct thaw__range_set){ 0 };
 }

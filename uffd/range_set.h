@@ -32,4 +32,9 @@ int thaw__range_set_has(const struct thaw__range_set *s, uint64_t addr);
 int thaw__range_set_copy(struct thaw__range_set *dst, const struct thaw__range_set *src);
 void thaw__range_set_free(struct thaw__range_set *s);
 
+/* Grow *arr (cap elements of elem bytes) to hold need, in a mapping of its own
+ * (never malloc: see range_set.c). 0 or -ENOMEM. */
+int thaw__uffd_grow(void **arr, size_t *cap, size_t need, size_t elem);
+void thaw__uffd_grown_free(void *arr, size_t cap, size_t elem);
+
 #endif
