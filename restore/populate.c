@@ -173,6 +173,9 @@ bool thaw__populate_cached(struct thaw_restore *r, void *scratch, uint64_t id, b
 	uint32_t len = thaw__layout_chunk_len(r->lay, id);
 	struct thaw__chunk_cache *c = r->snap->cache;
 	uint8_t expect = CHUNK_MISSING;
+	/* Look first: a chunk already under way is not a hit. */
+	if (!taken && atomic_load_explicit(&r->state[id], memory_order_acquire) != CHUNK_MISSING)
+		return false;
 	if (c && thaw__chunk_cache_get(c, id, scratch, len) &&
 	    (taken || atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))) {
 		install_decoded(r, id, scratch, len);
