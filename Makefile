@@ -74,7 +74,7 @@ $(SHARED_LIB): $(LIB_OBJS) libthaw.map
 
 $(THAW_BIN): $(CLI_OBJS) $(STATIC_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) $(BPF_LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) $(BPF_LIBS) -ljson-c -lm
 
 # `thaw trace`'s BPF program: CO-RE against the running kernel's BTF, built by
 # clang and embedded in the command as a bpftool skeleton. restore/bpf/ is not

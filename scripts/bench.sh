@@ -21,7 +21,7 @@ work=$build/bench
 res=$work/results
 reps=${BENCH_REPS:-3}
 cores=$(nproc)
-sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace})
+sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace serve})
 
 [ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
 mkdir -p "$work" "$res"
@@ -400,6 +400,8 @@ section_trace() {
 # The migrate section (two network namespaces; needs root).
 # shellcheck source=scripts/bench_migrate.sh
 . scripts/bench_migrate.sh
+# shellcheck source=scripts/bench_serve.sh
+. scripts/bench_serve.sh
 
 # ---- run ---------------------------------------------------------------------
 
