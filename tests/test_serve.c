@@ -38,14 +38,6 @@ struct daemon {
 	const char *uri; /* what the daemon serves; NULL = snap */
 };
 
-static const char *bin(const char *rel)
-{
-	const char *p = test_build_path(rel);
-	if (access(p, X_OK))
-		test_fail(__FILE__, __LINE__, "no %s (build it first)", p);
-	return p;
-}
-
 /* A Firecracker-style memory file snapshot: one region recorded at address 0. */
 static void make_snapshot(const char *path)
 {
@@ -77,7 +69,7 @@ static void daemon_start(struct daemon *d, const char *extra)
 		daemon_paths(d);
 	char args[1024];
 	snprintf(args, sizeof(args), "--json-stats %s %s", d->json, extra ? extra : "");
-	const char *thaw = bin("thaw");
+	const char *thaw = test_build_bin("thaw");
 	d->pid = fork();
 	CHECK_GE(d->pid, 0);
 	if (d->pid == 0) {
@@ -129,7 +121,7 @@ static void daemon_stop(struct daemon *d)
 static int client(const struct daemon *d, const char *opts)
 {
 	return test_run(out, sizeof(out), "%s --socket %s --snapshot %s %s",
-			bin("examples/vmm_client"), d->sock, d->snap, opts);
+			test_build_bin("examples/vmm_client"), d->sock, d->snap, opts);
 }
 
 #define CHECK_CLIENT(d, opts)                                                                      \
@@ -153,7 +145,7 @@ static void bg_start(struct bg_client *c, const struct daemon *d, const char *op
 	CHECK_EQ(pipe(outp), 0);
 	char cmd[2048];
 	snprintf(cmd, sizeof(cmd), "exec %s --socket %s --snapshot %s %s",
-		 bin("examples/vmm_client"), d->sock, d->snap, opts);
+		 test_build_bin("examples/vmm_client"), d->sock, d->snap, opts);
 	c->pid = fork();
 	CHECK_GE(c->pid, 0);
 	if (c->pid == 0) {
@@ -208,7 +200,7 @@ static int t_four_clients_one_snapshot(void)
 	struct daemon d = { 0 };
 	daemon_start(&d, "--cache-mb 64");
 	CHECK_CLIENT(&d, "");
-	const char *vmm = bin("examples/vmm_client");
+	const char *vmm = test_build_bin("examples/vmm_client");
 	int st = test_run(
 		out, sizeof(out),
 		"pids=; for i in 1 2 3; do %s --socket %s --snapshot %s & pids=\"$pids $!\"; "

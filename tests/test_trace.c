@@ -28,26 +28,6 @@
 
 static char out[OUT_LEN];
 
-static const char *thaw_bin(void)
-{
-	static char path[600];
-	snprintf(path, sizeof(path), "%s", test_build_path("thaw"));
-	if (access(path, X_OK) != 0)
-		test_fail(__FILE__, __LINE__, "no thaw binary at %s (build it first)", path);
-	return path;
-}
-
-/* Value of the first "key": NUMBER at or after `from` in a JSON text. */
-static double json_num(const char *from, const char *key)
-{
-	char pat[128];
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	const char *p = from ? strstr(from, pat) : NULL;
-	if (!p)
-		test_fail(__FILE__, __LINE__, "no \"%s\" in JSON output:\n%.3000s", key, out);
-	return strtod(p + strlen(pat), NULL);
-}
-
 /* The JSON object of thread tid in the "threads" array (its text onwards). */
 static const char *json_thread(long tid)
 {
@@ -112,7 +92,8 @@ static void tracer_start(struct tracer *t, const char *args)
 		dup2(p[1], STDERR_FILENO);
 		close(p[0]);
 		char cmdline[4096];
-		snprintf(cmdline, sizeof(cmdline), "exec %s trace %s", thaw_bin(), args);
+		snprintf(cmdline, sizeof(cmdline), "exec %s trace %s", test_build_bin("thaw"),
+			 args);
 		execl("/bin/sh", "sh", "-c", cmdline, (char *)NULL);
 		_exit(127);
 	}
@@ -226,10 +207,10 @@ static int trace_first_touch_order(void)
 	const char *tf = test_path("anon.trace");
 	pid_t child = trace_child(touch_anon, NULL, tf);
 
-	uint64_t pages = (uint64_t)json_num(out, "pages");
+	uint64_t pages = (uint64_t)test_json_num(out, "pages");
 	CHECK_GE(pages, N_PAGES);
-	CHECK_GE(json_num(out, "faults"), pages);
-	CHECK_EQ(json_num(out, "lost_events"), 0);
+	CHECK_GE(test_json_num(out, "faults"), pages);
+	CHECK_EQ(test_json_num(out, "lost_events"), 0);
 	check_trace_loads(tf, pages);
 	uint64_t got[N_PAGES + 1];
 	uint64_t base = (uint64_t)(uintptr_t)anon_region;
@@ -323,12 +304,12 @@ static int trace_uffd_stalls(void)
 	CHECK_EQ(faults, N_CHUNKS);
 
 	const char *th = json_thread(child);
-	CHECK_GE(json_num(th, "stalls"), N_CHUNKS * 3 / 4);
-	CHECK_GT(json_num(th, "blocked_us"), 0);
-	CHECK_GE(json_num(out, "stalls"), json_num(th, "stalls"));
-	CHECK_GT(json_num(out, "stall_p50_us"), 0);
+	CHECK_GE(test_json_num(th, "stalls"), N_CHUNKS * 3 / 4);
+	CHECK_GT(test_json_num(th, "blocked_us"), 0);
+	CHECK_GE(test_json_num(out, "stalls"), test_json_num(th, "stalls"));
+	CHECK_GT(test_json_num(out, "stall_p50_us"), 0);
 	CHECK_MSG(strstr(out, "\"hist\": [\n"), "empty stall histogram:\n%.3000s", out);
-	CHECK_GT(json_num(strstr(out, "\"hist\""), "count"), 0);
+	CHECK_GT(test_json_num(strstr(out, "\"hist\""), "count"), 0);
 
 	uint64_t got[N_CHUNKS + 1];
 	size_t n = trace_pages_in(tf, SNAP_BASE, SNAP_BASE + (uint64_t)N_CHUNKS * CHUNK, child, got,
@@ -336,7 +317,7 @@ static int trace_uffd_stalls(void)
 	CHECK_EQ(n, N_CHUNKS);
 	for (unsigned i = 0; i < N_CHUNKS; i++)
 		CHECK_EQ(got[i], SNAP_BASE + (uint64_t)(N_CHUNKS - 1 - i) * CHUNK);
-	check_trace_loads(tf, (uint64_t)json_num(out, "pages"));
+	check_trace_loads(tf, (uint64_t)test_json_num(out, "pages"));
 	return 0;
 }
 
@@ -352,19 +333,19 @@ static int trace_drives_optimize(void)
 	uint64_t faults;
 	traced_restore(snap, tf, &faults);
 	CHECK_EQ(faults, N_CHUNKS);
-	int st = test_run(out, sizeof(out), "%s optimize %s --trace %s -o %s --json", thaw_bin(),
-			  snap, tf, opt);
+	int st = test_run(out, sizeof(out), "%s optimize %s --trace %s -o %s --json",
+			  test_build_bin("thaw"), snap, tf, opt);
 	CHECK_MSG(st == 0, "optimize exited %d:\n%s", st, out);
-	CHECK_EQ(json_num(out, "chunks_ordered"), N_CHUNKS);
-	CHECK_GT(json_num(out, "pages_ignored"), 0);
-	st = test_run(out, sizeof(out), "%s info --json %s", thaw_bin(), opt);
+	CHECK_EQ(test_json_num(out, "chunks_ordered"), N_CHUNKS);
+	CHECK_GT(test_json_num(out, "pages_ignored"), 0);
+	st = test_run(out, sizeof(out), "%s info --json %s", test_build_bin("thaw"), opt);
 	CHECK_MSG(st == 0, "info exited %d:\n%s", st, out);
-	CHECK_EQ(json_num(out, "prefetch_count"), N_CHUNKS);
-	st = test_run(out, sizeof(out), "%s verify %s", thaw_bin(), opt);
+	CHECK_EQ(test_json_num(out, "prefetch_count"), N_CHUNKS);
+	st = test_run(out, sizeof(out), "%s verify %s", test_build_bin("thaw"), opt);
 	CHECK_MSG(st == 0, "verify exited %d:\n%s", st, out);
 	const char *a = test_path("a.raw"), *b = test_path("b.raw");
 	st = test_run(out, sizeof(out), "%s extract %s -o %s && %s extract %s -o %s && cmp %s %s",
-		      thaw_bin(), snap, a, thaw_bin(), opt, b, a, b);
+		      test_build_bin("thaw"), snap, a, test_build_bin("thaw"), opt, b, a, b);
 	CHECK_MSG(st == 0, "the optimized snapshot's bytes differ (%d):\n%s", st, out);
 	return 0;
 }
@@ -414,8 +395,8 @@ static int trace_file_paging(void)
 	pid_t child = trace_child(touch_file, &want, NULL);
 	close(fd);
 	const char *th = json_thread(child);
-	CHECK_GE(json_num(th, "stalls"), N_FILE_PAGES * 3 / 4);
-	CHECK_GT(json_num(th, "blocked_us"), 0);
+	CHECK_GE(test_json_num(th, "stalls"), N_FILE_PAGES * 3 / 4);
+	CHECK_GT(test_json_num(th, "blocked_us"), 0);
 	return 0;
 }
 
@@ -430,14 +411,14 @@ static int trace_command(void)
 	char args[2048];
 	snprintf(args, sizeof(args),
 		 "--json -- /bin/sh -c 'exec %s bench %s --touch seq --no-background --json > %s'",
-		 thaw_bin(), snap, bench_json);
+		 test_build_bin("thaw"), snap, bench_json);
 	struct tracer t;
 	tracer_start(&t, args);
 	int st = tracer_finish(&t);
 	CHECK_MSG(st == 0, "thaw trace exited %d:\n%s\n%s", st, t.err, out);
-	CHECK_EQ(json_num(out, "exit_status"), 0);
-	double stalls = json_num(out, "stalls");
-	double pages = json_num(out, "pages");
+	CHECK_EQ(test_json_num(out, "exit_status"), 0);
+	double stalls = test_json_num(out, "stalls");
+	double pages = test_json_num(out, "pages");
 	static char bench[OUT_LEN];
 	read_whole(bench_json, bench, sizeof(bench));
 	const char *f = strstr(bench, "\"faults\": ");
@@ -458,7 +439,7 @@ static int trace_errors(void)
 	if (gone == 0)
 		_exit(0);
 	waitpid(gone, NULL, 0);
-	int st = test_run(out, sizeof(out), "%s trace --pid %d", thaw_bin(), (int)gone);
+	int st = test_run(out, sizeof(out), "%s trace --pid %d", test_build_bin("thaw"), (int)gone);
 	CHECK_MSG(st == 1, "exit %d:\n%s", st, out);
 	char want[64];
 	snprintf(want, sizeof(want), "no process %d", (int)gone);
@@ -466,23 +447,24 @@ static int trace_errors(void)
 
 	/* Root without capabilities cannot load BPF and is told so. */
 	st = test_run(out, sizeof(out),
-		      "setpriv --bounding-set=-all --inh-caps=-all %s trace --pid %d", thaw_bin(),
-		      (int)getpid());
+		      "setpriv --bounding-set=-all --inh-caps=-all %s trace --pid %d",
+		      test_build_bin("thaw"), (int)getpid());
 	CHECK_MSG(st == 1, "exit %d:\n%s", st, out);
 	CHECK_MSG(strstr(out, "BPF cannot load: not permitted"), "unclear message:\n%s", out);
 
-	st = test_run(out, sizeof(out), "%s trace -- %s", thaw_bin(), test_path("no-such-command"));
+	st = test_run(out, sizeof(out), "%s trace -- %s", test_build_bin("thaw"),
+		      test_path("no-such-command"));
 	CHECK_MSG(st == 1 && strstr(out, "cannot run"), "exit %d:\n%s", st, out);
 
-	st = test_run(out, sizeof(out), "%s trace --help", thaw_bin());
+	st = test_run(out, sizeof(out), "%s trace --help", test_build_bin("thaw"));
 	CHECK_MSG(st == 0 && strstr(out, "Usage: thaw trace --pid PID"), "exit %d:\n%s", st, out);
-	st = test_run(out, sizeof(out), "%s --help", thaw_bin());
+	st = test_run(out, sizeof(out), "%s --help", test_build_bin("thaw"));
 	CHECK_MSG(st == 0 && strstr(out, "  trace "), "trace is not listed:\n%s", out);
-	st = test_run(out, sizeof(out), "%s trace -o x", thaw_bin());
+	st = test_run(out, sizeof(out), "%s trace -o x", test_build_bin("thaw"));
 	CHECK_MSG(st == 2 && strstr(out, "missing --pid"), "exit %d:\n%s", st, out);
-	st = test_run(out, sizeof(out), "%s trace --pid 1 -- true", thaw_bin());
+	st = test_run(out, sizeof(out), "%s trace --pid 1 -- true", test_build_bin("thaw"));
 	CHECK_MSG(st == 2 && strstr(out, "not both"), "exit %d:\n%s", st, out);
-	st = test_run(out, sizeof(out), "%s trace --pid 1 --duration 0", thaw_bin());
+	st = test_run(out, sizeof(out), "%s trace --pid 1 --duration 0", test_build_bin("thaw"));
 	CHECK_MSG(st == 2 && strstr(out, "bad --duration"), "exit %d:\n%s", st, out);
 	return 0;
 }
@@ -497,8 +479,8 @@ static int trace_duration(void)
 			pause();
 	}
 	uint64_t t0 = test_now_ns();
-	int st = test_run(out, sizeof(out), "%s trace --pid %d --duration 0.3", thaw_bin(),
-			  (int)child);
+	int st = test_run(out, sizeof(out), "%s trace --pid %d --duration 0.3",
+			  test_build_bin("thaw"), (int)child);
 	uint64_t ms = (test_now_ns() - t0) / 1000000;
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
