@@ -74,7 +74,28 @@ $(SHARED_LIB): $(LIB_OBJS) libthaw.map
 
 $(THAW_BIN): $(CLI_OBJS) $(STATIC_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) $(BPF_LIBS) -ljson-c -lm
+
+# `thaw trace`'s BPF program: CO-RE against the running kernel's BTF, built by
+# clang and embedded in the command as a bpftool skeleton. restore/bpf/ is not
+# in the library's wildcard; everything generated lands in $(BUILD)/bpf/.
+BPFTOOL ?= $(or $(shell command -v bpftool),/usr/sbin/bpftool)
+BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf)
+$(BUILD)/bpf/vmlinux.h:
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+$(BUILD)/bpf/%.bpf.o: restore/bpf/%.bpf.c restore/bpf/%.h $(BUILD)/bpf/vmlinux.h
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)clang -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(BUILD)/bpf -c -o $@ $<
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
+# Kept, not removed as an intermediate: `bpftool prog dump` and llvm-objdump read it.
+.SECONDARY: $(BUILD)/bpf/fault_trace.bpf.o
+$(BUILD)/obj/restore/cli_trace.o: $(BUILD)/bpf/fault_trace.skel.h
+$(BUILD)/obj/restore/cli_trace.o: THAW_CFLAGS += -I$(BUILD)/bpf
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
@@ -148,7 +169,7 @@ uninstall:
 	rm -f $(INSTALL_FILES)
 
 format:
-	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
+	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] restore/bpf/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
 
 clean:
 	rm -rf build

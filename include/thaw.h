@@ -177,6 +177,27 @@ struct thaw_restore_opts {
 	struct thaw_trace *record;
 };
 
+/*
+ * A piece of a target's memory for thaw_restore_attach: [addr, addr+len)
+ * in the target's address space holds the snapshot bytes at [offset,
+ * offset+len) of its regions laid out back to back (a Firecracker guest
+ * memory file's layout). All three page aligned.
+ */
+struct thaw_mapping {
+	uint64_t addr;
+	uint64_t len;
+	uint64_t offset;
+};
+
+/* A snapshot's shared decoded-chunk cache (thaw_snapshot_set_cache). */
+struct thaw_cache_stats {
+	uint64_t limit;	    /* bytes allowed */
+	uint64_t bytes;	    /* bytes held now */
+	uint64_t hits;	    /* chunks installed from the cache instead of the store */
+	uint64_t inserts;   /* chunks decoded and kept */
+	uint64_t evictions; /* chunks dropped to stay under the limit */
+};
+
 #define THAW_LAT_BUCKETS 32
 
 struct thaw_stats {
@@ -337,6 +358,33 @@ THAW_API ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *snap, uint64_t i
  */
 THAW_API int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
 				struct thaw_restore **out);
+/*
+ * Serve memory that another process owns: uffd is a userfaultfd it
+ * created, negotiated (UFFDIO_API) and registered in MISSING mode over the
+ * n mappings (e.g. received with SCM_RIGHTS). The restore takes ownership
+ * of uffd in every case (closed on failure). If the creator enabled them,
+ * REMOVE (pages read as zeros from then on, never snapshot data), UNMAP,
+ * REMAP (followed) and FORK (the child is served from the same snapshot
+ * with its own state) events are handled. Mappings must be page aligned,
+ * inside the snapshot and overlap neither in addresses nor in offsets; a
+ * bad one fails with -EINVAL and a logged reason naming it. When every
+ * page is in, the ranges are unregistered. thaw_restore_wait, _stats and
+ * _free work as for thaw_restore_start; thaw_restore_region_addr gives NULL.
+ */
+THAW_API int thaw_restore_attach(struct thaw_snapshot *snap, int uffd,
+				 const struct thaw_mapping *maps, size_t n,
+				 const struct thaw_restore_opts *opts, struct thaw_restore **out);
+/*
+ * Keep up to `bytes` of decoded chunks in memory, shared by every restore
+ * of snap: a chunk one restore fetched and decoded is installed into the
+ * others without reading the store again. Set it before the first restore
+ * starts (restores read the setting without a lock); 0 (the default)
+ * keeps none. Returns 0, -EBUSY if a cache is set already, or -ENOMEM.
+ */
+THAW_API int thaw_snapshot_set_cache(struct thaw_snapshot *snap, uint64_t bytes);
+/* Counters of snap's cache (all zero without one). */
+THAW_API int thaw_snapshot_cache_stats(const struct thaw_snapshot *snap,
+				       struct thaw_cache_stats *st);
 /* Address where region i lives in this process, or NULL if out of range. */
 THAW_API void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i);
 /*

@@ -937,6 +937,7 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	if (b->have_lib) {
 		cli_json_u64(&j, "lib_fault_p50_us", b->lib_p50_us);
 		cli_json_u64(&j, "lib_fault_p99_us", b->lib_p99_us);
+		cli_json_u64(&j, "lib_fault_wait_us", b->lib.fault_wait_us);
 	}
 	cli_json_u64(&j, "passes", (uint64_t)b->a.passes);
 	cli_json_u64(&j, "touched_chunks", b->touched_chunks);
@@ -982,19 +983,6 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	}
 	cli_json_arr_end(&j);
 	cli_json_obj_end(&j);
-}
-
-/* Three significant digits: 512 ns, 1.02 us, 32.8 us, 1.05 ms. */
-static void fmt_ns(uint64_t ns, char *buf, size_t len)
-{
-	static const char *const unit[] = { "ns", "us", "ms", "s" };
-	double v = (double)ns;
-	int u = 0;
-	while (v >= 1000 && u < 3) {
-		v /= 1000;
-		u++;
-	}
-	snprintf(buf, len, "%.*f %s", u == 0 || v >= 100 ? 0 : v >= 10 ? 1 : 2, v, unit[u]);
 }
 
 static void print_text(const struct bench *b, const struct lat_summary *s)
@@ -1067,8 +1055,8 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 		if (!s->hist[i])
 			continue;
 		char lo[24], hi[24], bar[41];
-		fmt_ns(i ? 1ull << i : 0, lo, sizeof(lo));
-		fmt_ns(1ull << (i + 1), hi, sizeof(hi));
+		cli_fmt_ns(i ? 1ull << i : 0, lo, sizeof(lo));
+		cli_fmt_ns(1ull << (i + 1), hi, sizeof(hi));
 		int w = (int)((s->hist[i] * 40 + max - 1) / max);
 		memset(bar, '#', (size_t)w);
 		bar[w] = 0;

@@ -112,6 +112,19 @@ int cli_parse_int(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len)
+{
+	static const char *const unit[] = { "ns", "us", "ms", "s" };
+	double v = (double)ns;
+	int u = 0;
+	while (v >= 1000 && u < 3) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, len, "%.*f %s", u == 0 || v >= 100 ? 0 : v >= 10 ? 1 : 2, v, unit[u]);
+	return buf;
+}
+
 const char *cli_fmt_bytes(uint64_t n, char *buf, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };

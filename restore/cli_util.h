@@ -25,6 +25,8 @@ int cli_verify(int argc, char **argv);
 int cli_extract(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_optimize(int argc, char **argv);
+int cli_trace(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 
 /* "thaw CMD: message" on stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -49,6 +51,8 @@ int cli_parse_int(const char *s, long lo, long hi, long *out);
 
 /* Human-readable byte count ("1.50 GiB") into buf; returns buf. */
 const char *cli_fmt_bytes(uint64_t n, char *buf, size_t len);
+/* A duration to three significant digits ("512 ns", "32.8 us", "1.05 s") into buf; returns buf. */
+const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 /* "rwx" style text of PROT_* bits into a 4-byte buffer; returns buf. */
 const char *cli_fmt_prot(int prot, char buf[4]);
 const char *cli_chunk_kind_name(enum thaw_chunk_kind k);

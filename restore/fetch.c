@@ -12,26 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk_cache.h"
 #include "codec.h"
 
 /* Largest coalesced read on the fault lane: enough for a burst of neighbours. */
 #define FAULT_RUN_MAX (1u << 20)
-
-static const struct mapped_region *region_of(const struct thaw_restore *r, uint64_t addr)
-{
-	size_t lo = 0, hi = r->nregions;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct mapped_region *m = &r->by_addr[mid];
-		if (addr < m->base)
-			hi = mid;
-		else if (addr >= m->base + m->len)
-			lo = mid + 1;
-		else
-			return m;
-	}
-	return NULL;
-}
 
 /* Does chunk b's stored data start right where chunk a's ends? */
 static bool stored_adjacent(const struct thaw__layout *l, uint64_t a, uint64_t b)
@@ -195,20 +180,17 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 	/* Read after the ranges were unregistered: that woke the thread already. */
 	if (r->finished)
 		return;
-	const struct mapped_region *m = region_of(r, addr);
+	uint64_t g;
 	atomic_fetch_add_explicit(&r->c.faults, 1, memory_order_relaxed);
-	if (!m) {
+	if (!thaw__placement_page_at(r, addr, &g)) {
 		thaw__warn(r->log, "fault at 0x%llx outside every restored region",
 			   (unsigned long long)addr);
 		return;
 	}
-	uint64_t id = l->regions[m->index].first_chunk + (addr - m->base) / l->hdr.chunk_size;
-	uint64_t g = l->regions[m->index].first_chunk * l->pages_per_chunk +
-		     (addr - m->base) / l->hdr.page_size;
+	uint64_t id = g / l->pages_per_chunk;
 	uint64_t now = thaw__now_ns();
 	if (r->record) {
-		uint64_t off = (addr - m->base) & ~(uint64_t)(l->hdr.page_size - 1);
-		thaw__record_fault(r, id, l->regions[m->index].addr + off, m->base + off, now);
+		thaw__record_fault(r, g, addr & ~(uint64_t)(l->hdr.page_size - 1), now);
 		return;
 	}
 	note_fault(r, id, g);
@@ -232,13 +214,16 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&r->c.pages_fault, len / l->hdr.page_size,
 					  memory_order_relaxed);
-		int err = thaw__install_zero(r->eng, thaw__restore_chunk_dst(r, id), len);
+		int err = thaw__restore_put(r, id, THAW__PUT_ZERO, NULL);
 		if (err == -ESRCH)
 			thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 		thaw__restore_record_fault(r, now);
 		atomic_store(&r->fault_ns[id], 0);
 		return;
 	}
+	/* Another restore of the snapshot may have decoded it already. */
+	if (thaw__populate_cached(r, r->scratch, id, false))
+		return;
 	uint8_t st = CHUNK_MISSING;
 	if (atomic_compare_exchange_strong(&r->state[id], &st, CHUNK_FETCHING)) {
 		add_pending(r, id);
@@ -246,8 +231,12 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 	}
 	struct fetch *f;
 	if (st == CHUNK_QUEUED && thaw__take_queued(r, id, &f)) {
-		/* Fetched by the background pass, not decoded yet: do it now. */
-		thaw__populate_chunk(r, r->decoder, r->scratch, id, thaw__fetch_bytes(f, l, id));
+		/* Fetched by the background pass (or found in the cache), not installed yet: now. */
+		if (f)
+			thaw__populate_chunk(r, r->decoder, r->scratch, id,
+					     thaw__fetch_bytes(f, l, id));
+		else
+			thaw__populate_cached(r, r->scratch, id, true);
 		thaw__fetch_put(f);
 		return;
 	}
@@ -329,8 +318,7 @@ static void prefetch_zero(struct thaw_restore *r, uint64_t id)
 	uint64_t pages = thaw__layout_chunk_len(r->lay, id) / r->lay->hdr.page_size;
 	atomic_fetch_add_explicit(&r->c.pages_prefetch, pages, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->c.pages_zero, pages, memory_order_relaxed);
-	int err = thaw__install_zero(r->eng, thaw__restore_chunk_dst(r, id),
-				     thaw__layout_chunk_len(r->lay, id));
+	int err = thaw__restore_put(r, id, THAW__PUT_ZERO, NULL);
 	if (err == -ESRCH)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 	thaw__prefetch_finished(r, id);
@@ -392,6 +380,20 @@ static void submit_prefetch(struct thaw_restore *r)
 		workers_ensure(r);
 }
 
+/* A missing chunk another restore decoded goes to the workers with no fetch behind it. */
+static bool from_cache(struct thaw_restore *r, uint64_t id)
+{
+	uint8_t expect = CHUNK_MISSING;
+	if (!r->snap->cache || !r->nworkers || !thaw__chunk_cache_has(r->snap->cache, id) ||
+	    !atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_FETCHING))
+		return false;
+	/* The slot first: whoever sees QUEUED reads it. */
+	atomic_store_explicit(&r->queued_in[id], NULL, memory_order_release);
+	atomic_store_explicit(&r->state[id], CHUNK_QUEUED, memory_order_release);
+	thaw__workers_push(r, id);
+	return true;
+}
+
 /* Keep the background lane full: next missing chunks in address order. */
 static void submit_background(struct thaw_restore *r)
 {
@@ -403,6 +405,10 @@ static void submit_background(struct thaw_restore *r)
 						    (int)s->inflight[THAW__LANE_BACKGROUND]) {
 		uint64_t first = r->bg_cursor;
 		uint8_t expect = CHUNK_MISSING;
+		if (l->chunks[first].kind != THAW_CHUNK_ZERO && from_cache(r, first)) {
+			r->bg_cursor++;
+			continue;
+		}
 		if (l->chunks[first].kind == THAW_CHUNK_ZERO ||
 		    !atomic_compare_exchange_strong(&r->state[first], &expect, CHUNK_FETCHING)) {
 			r->bg_cursor++;
@@ -432,12 +438,15 @@ static void submit_background(struct thaw_restore *r)
 /* Everything is in: unregister so the memory costs nothing more, and stop. */
 static void finish(struct thaw_restore *r)
 {
-	for (size_t i = 0; i < r->nranges; i++) {
-		int err = thaw__engine_unregister(r->eng, r->ranges[i].base, r->ranges[i].len);
+	/* An attached target registered its own memory: what is left of it now. */
+	const struct mapped_region *ranges = r->attached ? r->by_addr : r->ranges;
+	size_t n = r->attached ? r->nsegs : r->nranges;
+	for (size_t i = 0; i < n; i++) {
+		int err = thaw__engine_unregister(r->eng, ranges[i].base, ranges[i].len);
 		if (err)
 			thaw__warn(r->log, "unregistering [0x%llx, +0x%llx): %s",
-				   (unsigned long long)r->ranges[i].base,
-				   (unsigned long long)r->ranges[i].len, thaw_strerror(err));
+				   (unsigned long long)ranges[i].base,
+				   (unsigned long long)ranges[i].len, thaw_strerror(err));
 	}
 	r->finished = true;
 	atomic_store(&r->resident_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);
@@ -525,4 +534,7 @@ const struct thaw__engine_ops thaw__restore_ops = {
 	.fault = on_fault,
 	.tick = on_tick,
 	.stop = on_stop,
+	.unmap = thaw__restore_on_unmap,
+	.remap = thaw__restore_on_remap,
+	.fork = thaw__restore_on_fork,
 };

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "chunk_cache.h"
 #include "codec.h"
 
 void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns)
@@ -47,23 +48,10 @@ static void chunk_finished(struct thaw_restore *r, uint64_t id)
 		thaw__engine_notify(r->eng);
 }
 
-/* Installs retry while the address space is changing; in-process that is rare and brief. */
-static int install_retrying(struct thaw_restore *r, uint64_t dst, const void *src, uint32_t len)
-{
-	for (int i = 0;; i++) {
-		int err = src ? thaw__install_copy(r->eng, dst, src, len, true)
-			      : thaw__install_poison(r->eng, dst, len);
-		if (err != -EAGAIN || i >= 10000)
-			return err;
-		sched_yield();
-	}
-}
-
 #define POISON_LOG_MAX 10
 
 void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
 {
-	uint64_t dst = thaw__restore_chunk_dst(r, id);
 	uint32_t len = thaw__layout_chunk_len(r->lay, id);
 	/* A dead store poisons every chunk: name the first few, count the rest. */
 	uint64_t nth = atomic_fetch_add_explicit(&r->c.chunks_poisoned, 1, memory_order_relaxed);
@@ -76,7 +64,7 @@ void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
 			  thaw_strerror(why));
 	else if (nth == POISON_LOG_MAX)
 		thaw__err(r->log, "more chunks poisoned; the stats count them all");
-	int err = install_retrying(r, dst, NULL, len);
+	int err = thaw__restore_put(r, id, THAW__PUT_POISON, NULL);
 	if (err == -ESRCH)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 	else if (err)
@@ -125,6 +113,8 @@ void thaw__restore_redo(struct thaw_restore *r, uint64_t id)
 	thaw__engine_notify(r->eng);
 }
 
+static void queue_redo(struct thaw_restore *r, uint64_t id);
+
 /* A chunk that failed its check goes back to MISSING for the manager to fetch again. */
 static void refetch(struct thaw_restore *r, uint64_t id, int why)
 {
@@ -137,9 +127,17 @@ static void refetch(struct thaw_restore *r, uint64_t id, int why)
 	}
 	thaw__warn(r->log, "chunk %llu: %s; fetching it again", (unsigned long long)id,
 		   thaw_strerror(why));
+	queue_redo(r, id);
+}
+
+/* Back to MISSING, for the manager to fetch on the fault lane. */
+static void queue_redo(struct thaw_restore *r, uint64_t id)
+{
 	atomic_store_explicit(&r->state[id], CHUNK_MISSING, memory_order_release);
 	thaw__restore_redo(r, id);
 }
+
+static int install_decoded(struct thaw_restore *r, uint64_t id, const void *bytes, uint32_t len);
 
 int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void *scratch,
 			 uint64_t id, const void *src)
@@ -160,9 +158,18 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 		refetch(r, id, err);
 		return 0;
 	}
+	if (r->snap->cache)
+		thaw__chunk_cache_put(r->snap->cache, id, bytes, len);
+	return install_decoded(r, id, bytes, len);
+}
+
+/* Install chunk id's decoded bytes; the chunk is DECODING and ours. */
+static int install_decoded(struct thaw_restore *r, uint64_t id, const void *bytes, uint32_t len)
+{
+	int err;
 	uint64_t waited = atomic_load_explicit(&r->fault_ns[id], memory_order_acquire);
 	count_pages(r, id, waited != 0, +1);
-	err = install_retrying(r, thaw__restore_chunk_dst(r, id), bytes, len);
+	err = thaw__restore_put(r, id, THAW__PUT_COPY, bytes);
 	if (err) {
 		count_pages(r, id, waited != 0, -1);
 		if (err == -ESRCH) {
@@ -180,8 +187,30 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 	return 0;
 }
 
+bool thaw__populate_cached(struct thaw_restore *r, void *scratch, uint64_t id, bool taken)
+{
+	uint32_t len = thaw__layout_chunk_len(r->lay, id);
+	struct thaw__chunk_cache *c = r->snap->cache;
+	uint8_t expect = CHUNK_MISSING;
+	/* Look first: a chunk already under way is not a hit. */
+	if (!taken && atomic_load_explicit(&r->state[id], memory_order_acquire) != CHUNK_MISSING)
+		return false;
+	if (c && thaw__chunk_cache_get(c, id, scratch, len) &&
+	    (taken || atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))) {
+		install_decoded(r, id, scratch, len);
+		return true;
+	}
+	if (taken) {
+		/* Evicted since it was queued: the store has it. */
+		queue_redo(r, id);
+	}
+	return false;
+}
+
 void thaw__fetch_put(struct fetch *f)
 {
+	if (!f)
+		return; /* a chunk queued from the cache holds no fetch */
 	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	struct thaw_restore *r = f->r;
@@ -269,7 +298,9 @@ static void *worker_main(void *arg)
 		/* A fault may have taken the chunk already, and with it the hold. */
 		if (!thaw__take_queued(r, id, &f))
 			continue;
-		if (dec && scratch)
+		if (!f && scratch)
+			thaw__populate_cached(r, scratch, id, true);
+		else if (f && dec && scratch)
 			thaw__populate_chunk(r, dec, scratch, id, thaw__fetch_bytes(f, r->lay, id));
 		else
 			thaw__populate_poison(r, id, -ENOMEM);

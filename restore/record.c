@@ -71,12 +71,14 @@ static const uint8_t *decoded(struct thaw_restore *r, uint64_t id, int *err)
 	return c->raw;
 }
 
-void thaw__record_fault(struct thaw_restore *r, uint64_t id, uint64_t src, uint64_t dst,
-			uint64_t now)
+void thaw__record_fault(struct thaw_restore *r, uint64_t g, uint64_t addr, uint64_t now)
 {
 	const struct thaw__layout *l = r->lay;
 	uint32_t ps = l->hdr.page_size;
-	uint64_t g = id * l->pages_per_chunk + (src - thaw__layout_chunk_addr(l, id)) / ps;
+	uint64_t id = g / l->pages_per_chunk;
+	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
+	/* The page's address in the source, whatever address it is restored at. */
+	uint64_t src = thaw__layout_chunk_addr(l, id) + (uint64_t)p * ps;
 	if (!r->fault_seen[g]) {
 		r->fault_seen[g] = 1;
 		int err = thaw_trace_add_page(r->record, (now - r->t_start_ns) / 1000, src, 0);
@@ -86,12 +88,11 @@ void thaw__record_fault(struct thaw_restore *r, uint64_t id, uint64_t src, uint6
 	}
 	uint8_t st = atomic_load(&r->state[id]);
 	if (st == CHUNK_DONE || st == CHUNK_POISONED) {
-		thaw__install_wake(r->eng, dst, ps);
+		thaw__install_wake(r->eng, addr, ps);
 		return;
 	}
 	int err = 0;
 	const uint8_t *raw = NULL;
-	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
 	bool zero = l->chunks[id].kind == THAW_CHUNK_ZERO ||
 		    (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
 	if (!zero)
@@ -102,14 +103,15 @@ void thaw__record_fault(struct thaw_restore *r, uint64_t id, uint64_t src, uint6
 		if (atomic_compare_exchange_strong(&r->state[id], &missing, CHUNK_DECODING))
 			thaw__populate_poison(r, id, err);
 		else
-			thaw__install_wake(r->eng, dst, ps);
+			thaw__install_wake(r->eng, addr, ps);
 		return;
 	}
 	atomic_fetch_add_explicit(&r->c.pages_fault, 1, memory_order_relaxed);
 	if (zero)
 		atomic_fetch_add_explicit(&r->c.pages_zero, 1, memory_order_relaxed);
-	err = zero ? thaw__install_zero(r->eng, dst, ps)
-		   : thaw__install_copy(r->eng, dst, raw + (uint64_t)p * ps, ps, true);
+	uint64_t flat = thaw__chunk_flat(r, id) + (uint64_t)p * ps;
+	err = zero ? thaw__restore_put_flat(r, flat, ps, THAW__PUT_ZERO, NULL)
+		   : thaw__restore_put_flat(r, flat, ps, THAW__PUT_COPY, raw + (uint64_t)p * ps);
 	if (err == -ESRCH)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 	thaw__restore_record_fault(r, now);

@@ -12,13 +12,6 @@
 
 #include "codec.h"
 
-uint64_t thaw__restore_chunk_dst(const struct thaw_restore *r, uint64_t id)
-{
-	uint64_t region = r->lay->chunk_region[id];
-	return r->region_base[region] +
-	       (thaw__layout_chunk_addr(r->lay, id) - r->lay->regions[region].addr);
-}
-
 int thaw__restore_fail(struct thaw_restore *r, int err)
 {
 	pthread_mutex_lock(&r->done_lock);
@@ -31,12 +24,6 @@ int thaw__restore_fail(struct thaw_restore *r, int err)
 	pthread_mutex_unlock(&r->done_lock);
 	thaw__engine_request_stop(r->eng);
 	return err;
-}
-
-static int cmp_base(const void *a, const void *b)
-{
-	const struct mapped_region *x = a, *y = b;
-	return x->base < y->base ? -1 : x->base > y->base;
 }
 
 static void unmap_regions(struct thaw_restore *r)
@@ -114,10 +101,13 @@ static int map_regions(struct thaw_restore *r)
 	if (err)
 		return err;
 	for (size_t i = 0; i < r->nregions; i++)
-		r->by_addr[i] = (struct mapped_region){ .base = r->region_base[i],
-							.len = r->lay->regions[i].len,
-							.index = (uint32_t)i };
-	qsort(r->by_addr, r->nregions, sizeof(*r->by_addr), cmp_base);
+		r->segs[i] = (struct mapped_region){ .base = r->region_base[i],
+						     .len = r->lay->regions[i].len,
+						     .flat = r->region_flat[i] };
+	r->nsegs = r->nregions;
+	err = thaw__placement_set(r, r->segs, r->nsegs);
+	if (err)
+		return err;
 	for (size_t i = 0; i < r->nranges; i++) {
 		err = thaw__engine_register(r->eng, r->ranges[i].base, r->ranges[i].len);
 		if (err) {
@@ -130,7 +120,7 @@ static int map_regions(struct thaw_restore *r)
 	return 0;
 }
 
-static void restore_release(struct thaw_restore *r)
+void thaw__restore_release(struct thaw_restore *r)
 {
 	/* Workers install through the engine, so they stop before it goes. */
 	thaw__workers_stop(r);
@@ -151,6 +141,8 @@ static void restore_release(struct thaw_restore *r)
 	thaw__record_free(r);
 	thaw__ws_free(r);
 	free(r->region_base);
+	free(r->region_flat);
+	free(r->segs);
 	free(r->by_addr);
 	free(r->ranges);
 	pthread_mutex_destroy(&r->redo_lock);
@@ -161,7 +153,7 @@ static void restore_release(struct thaw_restore *r)
 	free(r);
 }
 
-static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_restore **out)
+int thaw__restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_restore **out)
 {
 	const struct thaw__layout *l = &snap->layout;
 	struct thaw_restore *r = calloc(1, sizeof(*r));
@@ -192,16 +184,22 @@ static int restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw
 	r->attempts = calloc(n, 1);
 	r->fault_reads = calloc(n, 1);
 	r->region_base = calloc(r->nregions + 1, sizeof(*r->region_base));
+	r->region_flat = calloc(r->nregions + 1, sizeof(*r->region_flat));
+	r->segs = calloc(r->nregions + 1, sizeof(*r->segs));
 	r->by_addr = calloc(r->nregions + 1, sizeof(*r->by_addr));
+	r->segs_cap = r->nregions + 1;
 	r->ranges = calloc(r->nregions + 1, sizeof(*r->ranges));
 	r->scratch = malloc(l->hdr.chunk_size);
 	r->in_prefetch = calloc(n, 1);
 	if (!r->state || !r->queued_in || !r->fault_ns || !r->attempts || !r->fault_reads ||
-	    !r->region_base || !r->by_addr || !r->ranges || !r->scratch || !r->in_prefetch)
+	    !r->region_base || !r->region_flat || !r->segs || !r->by_addr || !r->ranges ||
+	    !r->scratch || !r->in_prefetch)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < l->prefetch_count; i++)
 		r->in_prefetch[l->prefetch[i]] = 1;
 	atomic_init(&r->prefetch_left, l->prefetch_count);
+	for (size_t i = 1; i < r->nregions; i++)
+		r->region_flat[i] = r->region_flat[i - 1] + l->regions[i - 1].len;
 	uint64_t nonzero = 0;
 	for (uint64_t i = 0; i < r->nchunks; i++)
 		nonzero += l->chunks[i].kind != THAW_CHUNK_ZERO;
@@ -230,36 +228,40 @@ static int start_recording(struct thaw_restore *r, struct thaw_trace *t)
 	return thaw_trace_set_snapshot(t, info.digest);
 }
 
-int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
-		       struct thaw_restore **out)
+int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts, int uffd,
+			int (*place)(struct thaw_restore *r, void *ctx), void *ctx,
+			struct thaw_restore **out)
 {
 	struct thaw_restore_opts o = { 0 };
-	if (!snap || !out)
-		return -EINVAL;
 	if (opts)
 		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	*out = NULL;
 	if (snap->layout.hdr.page_size != (uint32_t)sysconf(_SC_PAGESIZE)) {
 		thaw__err(&snap->log, "snapshot page size %u differs from this machine's %ld",
 			  snap->layout.hdr.page_size, sysconf(_SC_PAGESIZE));
+		if (uffd >= 0)
+			close(uffd);
 		return -EINVAL;
 	}
 	uint64_t t0 = thaw__now_ns();
 	struct thaw_restore *r = NULL;
-	int err = restore_alloc(snap, o.flags, &r);
+	int err = thaw__restore_alloc(snap, o.flags, &r);
 	if (!err && o.record)
 		err = start_recording(r, o.record);
 	if (!err)
 		err = thaw__ws_init(r);
 	if (!err) {
 		r->t_start_ns = t0;
+		r->attached = uffd >= 0;
 		struct thaw__engine_opts eo = {
-			.ops = &thaw__restore_ops, .ctx = r, .log = r->log, .uffd = -1
+			.ops = &thaw__restore_ops, .ctx = r, .log = r->log, .uffd = uffd
 		};
 		err = thaw__engine_new(&eo, &r->eng);
+	} else if (uffd >= 0) {
+		close(uffd);
 	}
 	if (!err)
-		err = map_regions(r);
+		err = place(r, ctx);
 	if (r) {
 		int threads = o.background_threads > 0 ? o.background_threads
 						       : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -270,7 +272,7 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	if (err) {
 		if (r) {
 			unmap_regions(r);
-			restore_release(r);
+			thaw__restore_release(r);
 		}
 		return err;
 	}
@@ -279,9 +281,22 @@ int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opt
 	return 0;
 }
 
+static int place_in_process(struct thaw_restore *r, void *ctx)
+{
+	return map_regions(r);
+}
+
+int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
+		       struct thaw_restore **out)
+{
+	if (!snap || !out)
+		return -EINVAL;
+	return thaw__restore_begin(snap, opts, -1, place_in_process, NULL, out);
+}
+
 void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i)
 {
-	if (!r || i >= r->nregions)
+	if (!r || i >= r->nregions || r->attached)
 		return NULL;
 	return (void *)r->region_base[i];
 }
@@ -312,6 +327,10 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 	pthread_mutex_unlock(&r->done_lock);
 	if (!result && atomic_load(&r->c.chunks_poisoned))
 		result = -THAW_E_POISONED;
+	if (result == 0 || result == -THAW_E_POISONED) {
+		int kids = thaw__restore_children_wait(r, timeout_ms);
+		result = kids ? kids : result;
+	}
 	return result;
 }
 
@@ -372,5 +391,6 @@ void thaw_restore_free(struct thaw_restore *r)
 	thaw__engine_request_stop(r->eng);
 	thaw__engine_join(r->eng);
 	thaw__workers_stop(r);
-	restore_release(r);
+	thaw__restore_children_free(r);
+	thaw__restore_release(r);
 }

@@ -49,11 +49,11 @@ struct fetch {
 	unsigned char data[];
 };
 
-/* A mapped region, sorted by address for fault lookup. */
+/* Target memory [base, base+len) holding the snapshot's flat bytes [flat, flat+len). */
 struct mapped_region {
 	uint64_t base;
 	uint64_t len;
-	uint32_t index; /* region index in the snapshot */
+	uint64_t flat; /* offset in the snapshot's regions laid out back to back */
 };
 
 struct restore_counters {
@@ -82,10 +82,17 @@ struct thaw_restore {
 	struct thaw__store_stream *stream;
 	unsigned flags;
 
-	uint64_t *region_base; /* restored address of each region */
-	struct mapped_region *by_addr;
-	struct mapped_region *ranges; /* what is registered with the engine */
+	uint64_t *region_base; /* restored address of each region (in-process restores) */
+	uint64_t *region_flat; /* each region's offset in the flat layout */
+	/* Where the chunks go (placement.c): the same segments sorted by flat offset
+	 * and by address. Changed by the manager only, under the engine's layout lock. */
+	struct mapped_region *segs, *by_addr;
+	size_t nsegs, segs_cap;
+	struct mapped_region *ranges; /* what we registered with the engine (none if attached) */
 	size_t nranges;
+	bool attached; /* the target registered its own memory (thaw_restore_attach) */
+	struct thaw_restore **children; /* restores of forked targets (attach.c) */
+	size_t nchildren;
 	size_t nregions;
 	uint64_t nchunks;
 
@@ -165,12 +172,52 @@ static inline uint64_t thaw__fetch_chunk(const struct fetch *f, uint32_t i)
 {
 	return f->ids ? f->ids[i] : f->first + i;
 }
+/* placement.c */
+/* Replace the segments (copied). 0 or -ENOMEM. */
+int thaw__placement_set(struct thaw_restore *r, const struct mapped_region *segs, size_t n);
+/* The global page (chunk id * pages_per_chunk + page) a target address falls in; false when no
+ * segment holds it. */
+bool thaw__placement_page_at(const struct thaw_restore *r, uint64_t addr, uint64_t *g);
+/* Chunk id's offset in the flat layout. */
+uint64_t thaw__chunk_flat(const struct thaw_restore *r, uint64_t id);
+/* UNMAP and REMAP events: manager only, with the layout held by the engine. */
+int thaw__placement_unmap(struct thaw_restore *r, uint64_t start, uint64_t end);
+int thaw__placement_move(struct thaw_restore *r, uint64_t from, uint64_t to, uint64_t len);
+enum thaw__put { THAW__PUT_COPY, THAW__PUT_ZERO, THAW__PUT_POISON };
+/*
+ * Install chunk id into every segment it meets: its decoded bytes (COPY),
+ * zeros, or poison. Any thread; retries while the layout is changing.
+ * Returns 0, -ESRCH when the target is gone, or another -errno.
+ */
+int thaw__restore_put(struct thaw_restore *r, uint64_t id, enum thaw__put kind, const void *bytes);
+/* The same for len bytes at flat offset flat: a run of pages (working-set frames, recording). */
+int thaw__restore_put_flat(struct thaw_restore *r, uint64_t flat, uint64_t len, enum thaw__put kind,
+			   const void *bytes);
 
-/* Restored address of chunk id's first byte. */
-uint64_t thaw__restore_chunk_dst(const struct thaw_restore *r, uint64_t id);
+/* restore.c: allocate a restore's state for snap (*out set even on failure, for release). */
+int thaw__restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_restore **out);
+/*
+ * Start a restore: allocate, create the engine (or adopt uffd, whose
+ * ownership passes in every case), let place() map and register memory or
+ * set the segments, start the manager thread. On failure nothing is left.
+ */
+int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts, int uffd,
+			int (*place)(struct thaw_restore *r, void *ctx), void *ctx,
+			struct thaw_restore **out);
+/* Free everything; the engine (if any) is stopped and its uffd closed. */
+void thaw__restore_release(struct thaw_restore *r);
 
 /* fetch.c — engine callbacks, manager thread. */
 extern const struct thaw__engine_ops thaw__restore_ops;
+
+/* attach.c — event callbacks of attached restores, and their forked children. */
+void thaw__restore_on_unmap(void *ctx, uint64_t start, uint64_t end);
+void thaw__restore_on_remap(void *ctx, uint64_t from, uint64_t to, uint64_t len);
+void thaw__restore_on_fork(void *ctx, int child_uffd);
+/* Wait for the children too (0, or -ETIMEDOUT); their own failures do not count. */
+int thaw__restore_children_wait(struct thaw_restore *r, int timeout_ms);
+/* Finish and free every child (after the manager has stopped: no fork adds one). */
+void thaw__restore_children_free(struct thaw_restore *r);
 
 /* populate.c */
 /*
@@ -182,6 +229,13 @@ int thaw__populate_chunk(struct thaw_restore *r, struct thaw__decoder *dec, void
 			 uint64_t id, const void *src);
 /* Chunk id is in (or poisoned): if it is listed in the prefetch order, count it. */
 void thaw__prefetch_finished(struct thaw_restore *r, uint64_t id);
+/*
+ * Install chunk id from the snapshot's decoded-chunk cache into scratch and
+ * on; taken: the caller moved it to DECODING (else it must be MISSING and is
+ * taken here). False when the cache lacks it (a taken chunk then goes back
+ * to the manager to fetch).
+ */
+bool thaw__populate_cached(struct thaw_restore *r, void *scratch, uint64_t id, bool taken);
 /* Poison chunk id (it could not be had) and count it finished. */
 void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why);
 /* A fault that waited since since_ns was served: add it to the histogram. */
@@ -231,9 +285,8 @@ void thaw__ws_worker_job(struct thaw_restore *r, struct thaw__decoder *dec, void
 size_t thaw__ws_frame_max(const struct thaw_restore *r);
 
 /* record.c */
-/* Manager, recording run: serve a fault at source page src (restored at dst) page-granular. */
-void thaw__record_fault(struct thaw_restore *r, uint64_t id, uint64_t src, uint64_t dst,
-			uint64_t now);
+/* Manager, recording run: serve a fault on global page g (at addr) page-granular. */
+void thaw__record_fault(struct thaw_restore *r, uint64_t g, uint64_t addr, uint64_t now);
 void thaw__record_free(struct thaw_restore *r);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chunk_cache.h"
 #include "codec.h"
 
 struct thaw__snap_decoder {
@@ -179,6 +180,7 @@ void thaw_snapshot_close(struct thaw_snapshot *s)
 	for (unsigned i = 0; i < s->pool_n; i++)
 		snap_decoder_free(s->pool[i]);
 	pthread_mutex_destroy(&s->pool_lock);
+	thaw__chunk_cache_free(s->cache);
 	thaw__layout_free(&s->layout);
 	thaw__store_close(s->store);
 	free(s->uri);
@@ -330,4 +332,25 @@ ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf,
 		thaw__err(&s->log, "%s: chunk %" PRIu64 " (at 0x%" PRIx64 "): %s", s->uri, i,
 			  thaw__layout_chunk_addr(&s->layout, i), thaw_strerror(r));
 	return r ? r : (ssize_t)len;
+}
+
+int thaw_snapshot_set_cache(struct thaw_snapshot *snap, uint64_t bytes)
+{
+	if (!snap)
+		return -EINVAL;
+	if (snap->cache)
+		return -EBUSY;
+	if (!bytes)
+		return 0;
+	return thaw__chunk_cache_new(bytes, snap->layout.hdr.chunk_count, &snap->cache);
+}
+
+int thaw_snapshot_cache_stats(const struct thaw_snapshot *snap, struct thaw_cache_stats *st)
+{
+	if (!snap || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	if (snap->cache)
+		thaw__chunk_cache_stats(snap->cache, st);
+	return 0;
 }

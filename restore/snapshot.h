@@ -10,6 +10,7 @@
 
 #define THAW__DECODER_POOL 8
 
+struct thaw__chunk_cache;
 struct thaw__snap_decoder; /* a decoder plus its staging buffer (snapshot.c) */
 
 struct thaw_snapshot {
@@ -23,6 +24,7 @@ struct thaw_snapshot {
 	pthread_mutex_t pool_lock;
 	struct thaw__snap_decoder *pool[THAW__DECODER_POOL];
 	unsigned pool_n;
+	struct thaw__chunk_cache *cache; /* owned; NULL = none (thaw_snapshot_set_cache) */
 };
 
 /* Write "fmt..." into err (if any) and log it at error level. Returns code. */

@@ -59,11 +59,11 @@ void thaw__ws_free(struct thaw_restore *r)
 	free(r->frame_scratch);
 }
 
-/* Restored address of global page g. */
-static uint64_t page_dst(const struct thaw_restore *r, uint64_t g)
+/* Flat offset (placement.c) of global page g. */
+static uint64_t page_flat(const struct thaw_restore *r, uint64_t g)
 {
 	uint32_t ppc = r->lay->pages_per_chunk;
-	return thaw__restore_chunk_dst(r, g / ppc) + (g % ppc) * (uint64_t)r->lay->hdr.page_size;
+	return thaw__chunk_flat(r, g / ppc) + (g % ppc) * (uint64_t)r->lay->hdr.page_size;
 }
 
 /* May a frame put page g in? Not over a chunk that is in, or that could not be had. */
@@ -122,16 +122,16 @@ static void install_frame(struct thaw_restore *r, uint64_t k, const uint8_t *raw
 			j++;
 			continue;
 		}
-		uint64_t dst = page_dst(r, g[j]);
+		uint64_t flat = page_flat(r, g[j]);
 		uint32_t run = 1;
 		while (j + run < n && page_open(r, g[j + run]) &&
-		       page_dst(r, g[j + run]) == dst + (uint64_t)run * ps)
+		       page_flat(r, g[j + run]) == flat + (uint64_t)run * ps)
 			run++;
 		/* Counted first: the wake-up lets the toucher read the stats. */
 		atomic_fetch_add(&r->c.pages_ws, run);
 		atomic_fetch_add(&r->c.pages_prefetch, run);
-		int err = thaw__install_copy(r->eng, dst, raw + (uint64_t)j * ps,
-					     (uint64_t)run * ps, true);
+		int err = thaw__restore_put_flat(r, flat, (uint64_t)run * ps, THAW__PUT_COPY,
+						 raw + (uint64_t)j * ps);
 		if (err) {
 			/* The chunks are the truth: they will put these pages in, or say why not. */
 			atomic_fetch_sub(&r->c.pages_ws, run);
@@ -280,7 +280,8 @@ static bool zero_page(struct thaw_restore *r, uint64_t g, uint64_t now)
 		return false;
 	atomic_fetch_add_explicit(&r->c.pages_zero, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->c.pages_fault, 1, memory_order_relaxed);
-	int err = thaw__install_zero(r->eng, page_dst(r, g), l->hdr.page_size);
+	int err =
+		thaw__restore_put_flat(r, page_flat(r, g), l->hdr.page_size, THAW__PUT_ZERO, NULL);
 	if (err == -ESRCH)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 	thaw__restore_record_fault(r, now);
@@ -311,15 +312,15 @@ bool thaw__ws_zero_batch(struct thaw_restore *r)
 			r->zero_cursor++;
 			continue;
 		}
-		uint64_t dst = page_dst(r, g);
+		uint64_t flat = page_flat(r, g);
 		while (r->zero_cursor + run < end &&
-		       page_dst(r, l->zero_pages[r->zero_cursor + run]) ==
-			       dst + (uint64_t)run * ps &&
+		       page_flat(r, l->zero_pages[r->zero_cursor + run]) ==
+			       flat + (uint64_t)run * ps &&
 		       page_open(r, l->zero_pages[r->zero_cursor + run]))
 			run++;
 		atomic_fetch_add_explicit(&r->c.pages_prefetch, run, memory_order_relaxed);
 		atomic_fetch_add_explicit(&r->c.pages_zero, run, memory_order_relaxed);
-		int err = thaw__install_zero(r->eng, dst, (uint64_t)run * ps);
+		int err = thaw__restore_put_flat(r, flat, (uint64_t)run * ps, THAW__PUT_ZERO, NULL);
 		if (err == -ESRCH)
 			thaw__restore_fail(r, -THAW_E_TARGET_GONE);
 		r->zero_cursor += run;

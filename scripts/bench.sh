@@ -21,7 +21,7 @@ work=$build/bench
 res=$work/results
 reps=${BENCH_REPS:-3}
 cores=$(nproc)
-sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate})
+sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace serve})
 
 [ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
 mkdir -p "$work" "$res"
@@ -323,6 +323,75 @@ section_python() {
 	compare_modes python
 }
 
+# Fault stalls as the kernel sees them (`thaw trace`, BPF) next to thaw's own
+# latency figures for the same run: 10% random pages without the background
+# pass, so every touched chunk is a fault, restored by thaw (lazy) and served
+# by a bare userfaultfd handler (floor): two handlers seen from one side.
+# Untraced lazy runs show what tracing costs; each figure is the median of
+# BENCH_REPS runs. BENCH_TRACE_SIZE (default 2G, the mixed2g dataset) picks a
+# smaller image for a quick look.
+section_trace() {
+	local size=${BENCH_TRACE_SIZE:-2G}
+	local name=mixed${size,,}
+	local snap=$work/$name.snap
+	mixed_snapshot "$name" "$size" 1
+	echo "== trace: $name, 10% random pages, no background pass, watched by thaw trace"
+	lib header
+	bench_median "trace-$name-plain" total_ms "lazy, untraced" "$snap" --touch random:10% --no-background
+	local mode opts i
+	for mode in lazy floor; do
+		opts="--mode $mode --touch random:10%"
+		[ $mode = lazy ] && opts="$opts --no-background"
+		local benches=()
+		for ((i = 1; i <= reps; i++)); do
+			local tj=$res/trace-$name-$mode.$i.json bj=$res/trace-$name-$mode-bench.$i.json
+			if ! "$thaw" trace --json -o "$res/trace-$name-$mode.$i.trace" -- /bin/sh -c \
+				"exec '$thaw' bench '$snap' $opts --json >'$bj'" >"$tj" 2>"$work/trace.err" ||
+				[ "$(jget "$tj" exit_status)" != 0 ]; then
+				echo "  skipped: $(grep -v 'tracing' "$work/trace.err")"
+				return 0
+			fi
+			benches+=("$bj")
+		done
+		# The median run by total time, with the tracer's view of that same run.
+		local med
+		med=$(lib median total_ms "${benches[@]}")
+		i=${med%.json}
+		i=${i##*.}
+		cp "$med" "$res/trace-$name-$mode-bench.json"
+		cp "$res/trace-$name-$mode.$i.json" "$res/trace-$name-$mode.json"
+		lib row "$mode, traced (median of $reps)" "$res/trace-$name-$mode-bench.json"
+	done
+	local fmt='  %-53s %8s %10s %9s %9s\n'
+	# trace_line LABEL MODE: the tracer's stalls of one traced run.
+	trace_line() {
+		local stalls blocked p50 p99
+		read -r stalls blocked p50 p99 <<<"$(jget "$res/trace-$name-$2.json" stalls blocked_us \
+			stall_p50_us stall_p99_us)"
+		printf "$fmt" "$1" "$stalls" "$(calc "round($blocked/1000, 1)")" "$(calc "round($p50)")" \
+			"$(calc "round($p99)")"
+	}
+	local faults lp50 lp99 lwait tp50 tp99 ffaults fp50 fp99 stalls traced plain
+	read -r faults lp50 lp99 lwait tp50 tp99 traced <<<"$(jget "$res/trace-$name-lazy-bench.json" \
+		faults lib_fault_p50_us lib_fault_p99_us lib_fault_wait_us fault_p50_us fault_p99_us total_ms)"
+	read -r ffaults fp50 fp99 <<<"$(jget "$res/trace-$name-floor-bench.json" faults fault_p50_us \
+		fault_p99_us)"
+	plain=$(jget "$res/trace-$name-plain.json" total_ms)
+	printf "$fmt" "same runs, seen by" count "total ms" "p50 us" "p99 us"
+	trace_line "thaw trace, lazy: off-CPU stalls of faulting threads" lazy
+	printf "$fmt" "thaw bench, lazy: slowest touches (one per fault)" "$faults" - \
+		"$(calc "round($tp50)")" "$(calc "round($tp99)")"
+	printf "$fmt" "library, lazy: fault service (thaw_stats)" "$faults" \
+		"$(calc "round($lwait/1000, 1)")" "$lp50" "$lp99"
+	trace_line "thaw trace, floor: off-CPU stalls" floor
+	printf "$fmt" "thaw bench, floor: slowest touches" "$ffaults" - "$(calc "round($fp50)")" \
+		"$(calc "round($fp99)")"
+	echo "  tracing overhead, lazy (medians): total $(calc "round($traced)") ms traced vs $(calc "round($plain)") ms untraced"
+	stalls=$(jget "$res/trace-$name-lazy.json" stalls)
+	target_row "$name: thaw trace stalls / thaw faults (same run)" "$stalls / $faults" \
+		"(~1)" "$(calc "$stalls >= 0.95 * $faults - 2 and $stalls <= 1.05 * $faults + 2")"
+}
+
 # The HTTP section (nginx on loopback beside the local store).
 # shellcheck source=scripts/bench_http.sh
 . scripts/bench_http.sh
@@ -331,6 +400,8 @@ section_python() {
 # The migrate section (two network namespaces; needs root).
 # shellcheck source=scripts/bench_migrate.sh
 . scripts/bench_migrate.sh
+# shellcheck source=scripts/bench_serve.sh
+. scripts/bench_serve.sh
 
 # ---- run ---------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 # As root this runs apt-get; otherwise it prints the command to run.
 set -euo pipefail
 
+# clang, bpftool and libbpf-dev build `thaw trace`'s BPF program and skeleton;
+# util-linux's setpriv drops capabilities in its tests.
 pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libmicrohttpd-dev
-      nginx-light python3 zstd curl openssl iproute2)
+      libjson-c-dev nginx-light python3 zstd curl openssl iproute2 clang llvm bpftool libbpf-dev util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

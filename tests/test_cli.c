@@ -18,36 +18,9 @@
 
 static char out[OUT_LEN];
 
-static const char *thaw_bin(void)
-{
-	static char path[600];
-	snprintf(path, sizeof(path), "%s", test_build_path("thaw"));
-	if (access(path, X_OK) != 0)
-		test_fail(__FILE__, __LINE__, "no thaw binary at %s (build it first)", path);
-	return path;
-}
-
-/* Value of the first "key": NUMBER at or after `from` in a JSON text. */
-static double json_num_from(const char *from, const char *key)
-{
-	char pat[128];
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	const char *p = strstr(from, pat);
-	if (!p)
-		test_fail(__FILE__, __LINE__, "no \"%s\" in JSON output:\n%.2000s", key, from);
-	p += strlen(pat);
-	if (!strncmp(p, "null", 4))
-		return -1;
-	char *end;
-	double v = strtod(p, &end);
-	if (end == p)
-		test_fail(__FILE__, __LINE__, "\"%s\" is not a number in:\n%.2000s", key, from);
-	return v;
-}
-
 static double json_num(const char *key)
 {
-	return json_num_from(out, key);
+	return test_json_num(out, key);
 }
 
 static bool json_has(const char *key)
@@ -99,8 +72,8 @@ static uint8_t *make_image(const char *path)
 
 static void create_snap(const char *img, const char *snap)
 {
-	int st = test_run(out, sizeof(out), "%s create --raw %s --base 0x%llx -o %s", thaw_bin(),
-			  img, BASE, snap);
+	int st = test_run(out, sizeof(out), "%s create --raw %s --base 0x%llx -o %s",
+			  test_build_bin("thaw"), img, BASE, snap);
 	CHECK_MSG(st == 0, "create exited %d:\n%s", st, out);
 }
 
@@ -129,7 +102,7 @@ static int cli_usage_errors(void)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		/* Usage errors stop before anything is read or written. */
-		int st = test_run(out, sizeof(out), "%s %s", thaw_bin(), cases[i].args);
+		int st = test_run(out, sizeof(out), "%s %s", test_build_bin("thaw"), cases[i].args);
 		CHECK_MSG(st == 2, "'thaw %s' exited %d, want 2:\n%s", cases[i].args, st, out);
 		CHECK_MSG(strstr(out, cases[i].says), "'thaw %s' should say \"%s\":\n%s",
 			  cases[i].args, cases[i].says, out);
@@ -140,18 +113,18 @@ static int cli_usage_errors(void)
 static int cli_help(void)
 {
 	static const char *const cmds[] = { "create", "info", "verify", "extract", "bench" };
-	int st = test_run(out, sizeof(out), "%s --help", thaw_bin());
+	int st = test_run(out, sizeof(out), "%s --help", test_build_bin("thaw"));
 	CHECK_EQ(st, 0);
 	for (size_t i = 0; i < 5; i++)
 		CHECK_MSG(strstr(out, cmds[i]), "--help does not mention %s:\n%s", cmds[i], out);
 	for (size_t i = 0; i < 5; i++) {
-		st = test_run(out, sizeof(out), "%s %s --help", thaw_bin(), cmds[i]);
+		st = test_run(out, sizeof(out), "%s %s --help", test_build_bin("thaw"), cmds[i]);
 		CHECK_MSG(st == 0, "thaw %s --help exited %d", cmds[i], st);
 		char want[64];
 		snprintf(want, sizeof(want), "Usage: thaw %s", cmds[i]);
 		CHECK_MSG(strstr(out, want), "thaw %s --help:\n%s", cmds[i], out);
 	}
-	st = test_run(out, sizeof(out), "%s --version", thaw_bin());
+	st = test_run(out, sizeof(out), "%s --version", test_build_bin("thaw"));
 	CHECK_EQ(st, 0);
 	CHECK(strstr(out, THAW_VERSION_STRING));
 	return 0;
@@ -164,7 +137,7 @@ static int cli_create_info(void)
 	create_snap(img, snap);
 	CHECK_MSG(strstr(out, "1 regions") && strstr(out, "raw 4.00 MiB"), "summary:\n%s", out);
 
-	int st = test_run(out, sizeof(out), "%s info %s --json", thaw_bin(), snap);
+	int st = test_run(out, sizeof(out), "%s info %s --json", test_build_bin("thaw"), snap);
 	CHECK_MSG(st == 0, "info exited %d:\n%s", st, out);
 	CHECK_EQ(json_num("version"), 1);
 	CHECK_EQ(json_num("page_size"), 4096);
@@ -184,16 +157,16 @@ static int cli_create_info(void)
 	CHECK(strstr(out, "\"digest\": \""));
 
 	/* The text form carries the same facts. */
-	st = test_run(out, sizeof(out), "%s info %s", thaw_bin(), snap);
+	st = test_run(out, sizeof(out), "%s info %s", test_build_bin("thaw"), snap);
 	CHECK_EQ(st, 0);
 	CHECK_MSG(strstr(out, "0x00007f1200000000") && strstr(out, "16 zero") && strstr(out, "rw-"),
 		  "%s", out);
 
 	/* A different chunk size changes the index. */
 	st = test_run(out, sizeof(out), "%s create --raw %s --base 0x%llx -o %s --chunk-size 1M",
-		      thaw_bin(), img, BASE, snap);
+		      test_build_bin("thaw"), img, BASE, snap);
 	CHECK_EQ(st, 0);
-	st = test_run(out, sizeof(out), "%s info --json %s", thaw_bin(), snap);
+	st = test_run(out, sizeof(out), "%s info --json %s", test_build_bin("thaw"), snap);
 	CHECK_EQ(st, 0);
 	CHECK_EQ(json_num("chunk_size"), 1u << 20);
 	CHECK_EQ(json_num("chunk_count"), 4);
@@ -201,12 +174,13 @@ static int cli_create_info(void)
 	/* A file that is not a page multiple is refused, saying why. */
 	const char *odd = test_path("odd");
 	write_file(odd, "abc", 3);
-	st = test_run(out, sizeof(out), "%s create --raw %s --base 0x%llx -o %s", thaw_bin(), odd,
-		      BASE, test_path("odd.snap"));
+	st = test_run(out, sizeof(out), "%s create --raw %s --base 0x%llx -o %s",
+		      test_build_bin("thaw"), odd, BASE, test_path("odd.snap"));
 	CHECK_MSG(st == 1 && strstr(out, "multiple of the page size"), "status %d:\n%s", st, out);
 	CHECK(access(test_path("odd.snap"), F_OK) != 0);
 	/* A missing snapshot fails naming it. */
-	st = test_run(out, sizeof(out), "%s info %s", thaw_bin(), test_path("nope.snap"));
+	st = test_run(out, sizeof(out), "%s info %s", test_build_bin("thaw"),
+		      test_path("nope.snap"));
 	CHECK_MSG(st == 1 && strstr(out, "nope.snap"), "status %d:\n%s", st, out);
 	return 0;
 }
@@ -216,7 +190,7 @@ static int cli_verify_corrupt(void)
 	const char *img = test_path("img"), *snap = test_path("img.snap");
 	free(make_image(img));
 	create_snap(img, snap);
-	int st = test_run(out, sizeof(out), "%s verify %s", thaw_bin(), snap);
+	int st = test_run(out, sizeof(out), "%s verify %s", test_build_bin("thaw"), snap);
 	CHECK_MSG(st == 0 && strstr(out, "OK") && strstr(out, "0 bad"), "status %d:\n%s", st, out);
 
 	/* Find a zstd chunk and flip a byte in the middle of its stored bytes. */
@@ -242,7 +216,7 @@ static int cli_verify_corrupt(void)
 	CHECK_EQ(pwrite(fd, &b, 1, at), 1);
 	close(fd);
 
-	st = test_run(out, sizeof(out), "%s verify %s", thaw_bin(), snap);
+	st = test_run(out, sizeof(out), "%s verify %s", test_build_bin("thaw"), snap);
 	char want[128];
 	snprintf(want, sizeof(want), "bad chunk %llu at 0x%llx", (unsigned long long)victim,
 		 (unsigned long long)ci.addr);
@@ -252,7 +226,7 @@ static int cli_verify_corrupt(void)
 	/* Exactly one line names a bad chunk. */
 	CHECK(strstr(strstr(out, "bad chunk") + 1, "bad chunk") == NULL);
 
-	st = test_run(out, sizeof(out), "%s verify --json %s", thaw_bin(), snap);
+	st = test_run(out, sizeof(out), "%s verify --json %s", test_build_bin("thaw"), snap);
 	CHECK_EQ(st, 1);
 	CHECK_MSG(strstr(out, "\"ok\": false"), "%s", out);
 	CHECK_EQ(json_num("bad_chunks"), 1);
@@ -267,7 +241,8 @@ static int cli_extract_roundtrip(void)
 		   *back = test_path("back");
 	uint8_t *orig = make_image(img);
 	create_snap(img, snap);
-	int st = test_run(out, sizeof(out), "%s extract %s -o %s", thaw_bin(), snap, back);
+	int st = test_run(out, sizeof(out), "%s extract %s -o %s", test_build_bin("thaw"), snap,
+			  back);
 	CHECK_MSG(st == 0, "extract exited %d:\n%s", st, out);
 	size_t len;
 	uint8_t *got = read_file(back, &len);
@@ -275,13 +250,15 @@ static int cli_extract_roundtrip(void)
 	CHECK_MSG(memcmp(got, orig, IMG_LEN) == 0, "extracted bytes differ from the image");
 	free(got);
 
-	st = test_run(out, sizeof(out), "%s extract %s -o %s --region 0", thaw_bin(), snap, back);
+	st = test_run(out, sizeof(out), "%s extract %s -o %s --region 0", test_build_bin("thaw"),
+		      snap, back);
 	CHECK_EQ(st, 0);
 	got = read_file(back, &len);
 	CHECK(len == IMG_LEN && memcmp(got, orig, IMG_LEN) == 0);
 	free(got);
 
-	st = test_run(out, sizeof(out), "%s extract %s -o %s --region 3", thaw_bin(), snap, back);
+	st = test_run(out, sizeof(out), "%s extract %s -o %s --region 3", test_build_bin("thaw"),
+		      snap, back);
 	CHECK_MSG(st == 1 && strstr(out, "no region 3"), "status %d:\n%s", st, out);
 	free(orig);
 	return 0;
@@ -307,8 +284,8 @@ static long region_at(uint64_t addr)
 	const char *p = strstr(out, "\"regions\": [");
 	CHECK(p);
 	while ((p = strstr(p, "\"index\": "))) {
-		long idx = (long)json_num_from(p, "index");
-		if ((uint64_t)json_num_from(p, "addr") == addr)
+		long idx = (long)test_json_num(p, "index");
+		if ((uint64_t)test_json_num(p, "addr") == addr)
 			return idx;
 		p++;
 	}
@@ -366,18 +343,18 @@ static int cli_create_pid(void)
 	CHECK_EQ(want_len, PID_LEN);
 
 	const char *snap = test_path("proc.snap"), *back = test_path("region");
-	int st = test_run(out, sizeof(out), "%s create --pid %d -o %s", thaw_bin(), (int)child,
-			  snap);
+	int st = test_run(out, sizeof(out), "%s create --pid %d -o %s", test_build_bin("thaw"),
+			  (int)child, snap);
 	CHECK_MSG(st == 0, "create --pid exited %d:\n%s", st, out);
 	char s = proc_state(child);
 	CHECK_MSG(s != 'T' && s != 't', "the process was left stopped (state %c)", s);
 
-	st = test_run(out, sizeof(out), "%s info --json %s", thaw_bin(), snap);
+	st = test_run(out, sizeof(out), "%s info --json %s", test_build_bin("thaw"), snap);
 	CHECK_EQ(st, 0);
 	long idx = region_at(addr);
 	CHECK_MSG(idx >= 0, "no region at 0x%llx in:\n%.3000s", (unsigned long long)addr, out);
-	st = test_run(out, sizeof(out), "%s extract %s --region %ld -o %s", thaw_bin(), snap, idx,
-		      back);
+	st = test_run(out, sizeof(out), "%s extract %s --region %ld -o %s", test_build_bin("thaw"),
+		      snap, idx, back);
 	CHECK_MSG(st == 0, "extract exited %d:\n%s", st, out);
 	size_t len;
 	uint8_t *got = read_file(back, &len);
@@ -386,8 +363,8 @@ static int cli_create_pid(void)
 	free(got);
 
 	/* --leave-stopped leaves it stopped; our SIGCONT brings it back. */
-	st = test_run(out, sizeof(out), "%s create --pid %d -o %s --leave-stopped", thaw_bin(),
-		      (int)child, snap);
+	st = test_run(out, sizeof(out), "%s create --pid %d -o %s --leave-stopped",
+		      test_build_bin("thaw"), (int)child, snap);
 	CHECK_MSG(st == 0, "create --leave-stopped exited %d:\n%s", st, out);
 	s = proc_state(child);
 	CHECK_MSG(s == 'T' || s == 't', "state %c after --leave-stopped", s);
@@ -396,8 +373,8 @@ static int cli_create_pid(void)
 	waitpid(child, NULL, 0);
 
 	/* A process that is gone fails cleanly. */
-	st = test_run(out, sizeof(out), "%s create --pid %d -o %s", thaw_bin(), (int)child,
-		      test_path("gone.snap"));
+	st = test_run(out, sizeof(out), "%s create --pid %d -o %s", test_build_bin("thaw"),
+		      (int)child, test_path("gone.snap"));
 	CHECK_MSG(st == 1 && strstr(out, "no process"), "status %d:\n%s", st, out);
 	free(want);
 	return 0;
@@ -416,9 +393,11 @@ static int cli_bench_json(void)
 	create_snap(img, snap);
 	char sum[3][32] = { { 0 } };
 	for (int m = 0; m < 4; m++) {
-		int st = test_run(out, sizeof(out),
-				  "%s bench %s --mode %s --touch random:50%% --json", thaw_bin(),
-				  snap, modes[m]);
+		/* Lazy without the background pass: under load a background pass
+		 * could populate this small image before the first touch. */
+		int st = test_run(
+			out, sizeof(out), "%s bench %s --mode %s --touch random:50%% --json %s",
+			test_build_bin("thaw"), snap, modes[m], m == 0 ? "--no-background" : "");
 		CHECK_MSG(st == 0, "bench --mode %s exited %d:\n%s", modes[m], st, out);
 		for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
 			CHECK_MSG(json_has(fields[f]), "bench --mode %s: no \"%s\":\n%s", modes[m],
@@ -441,7 +420,8 @@ static int cli_bench_json(void)
 		  "checksums differ: lazy %s eager %s mmap %s", sum[0], sum[1], sum[2]);
 
 	/* Lazy with background: resident time and a fully fetched snapshot. */
-	int st = test_run(out, sizeof(out), "%s bench %s --mode lazy --json", thaw_bin(), snap);
+	int st = test_run(out, sizeof(out), "%s bench %s --mode lazy --json",
+			  test_build_bin("thaw"), snap);
 	CHECK_EQ(st, 0);
 	CHECK_GE(json_num("resident_ms"), 0);
 	/* Every data page was installed; zero chunks nobody touched may stay
@@ -451,14 +431,14 @@ static int cli_bench_json(void)
 	CHECK_LE(installed, IMG_LEN / 4096);
 	/* Without it, only what was touched: no resident time. */
 	st = test_run(out, sizeof(out),
-		      "%s bench %s --mode lazy --no-background --threads 2 --json", thaw_bin(),
-		      snap);
+		      "%s bench %s --mode lazy --no-background --threads 2 --json",
+		      test_build_bin("thaw"), snap);
 	CHECK_EQ(st, 0);
 	CHECK_EQ(json_num("resident_ms"), -1);
 	CHECK_EQ(json_num("pages_background"), 0);
 	/* The human table names its figures. */
 	st = test_run(out, sizeof(out), "%s bench %s --mode eager --touch clustered:10%%",
-		      thaw_bin(), snap);
+		      test_build_bin("thaw"), snap);
 	CHECK_EQ(st, 0);
 	CHECK_MSG(strstr(out, "restore start") && strstr(out, "fault latency"), "%s", out);
 	return 0;

@@ -950,10 +950,15 @@ static int t_events(void)
 	wait_atomic(&s.removes, 1, "REMOVE");
 	CHECK_EQ(s.rm_start, b + 2 * PAGE);
 	CHECK_EQ(s.rm_end, b + 4 * PAGE);
-	/* The removed pages fault again. */
+	/* The removed pages read as zeros from now on: the engine answers, not the source. */
 	long f = atomic_load(&s.faults);
-	sink = s.base[2 * PAGE];
-	CHECK_EQ(atomic_load(&s.faults), f + 1);
+	for (size_t i = 2 * PAGE; i < 4 * PAGE; i++)
+		CHECK_EQ(s.base[i], 0);
+	CHECK_EQ(atomic_load(&s.faults), f);
+	thaw__engine_hold(s.e); /* the removed set must not change under the copy */
+	CHECK_EQ(thaw__install_copy(s.e, b + 2 * PAGE, s.data + 2 * PAGE, 2 * PAGE, true), 0);
+	thaw__engine_release(s.e);
+	CHECK_EQ(s.base[2 * PAGE + 1], 0); /* a copy never lands on a removed page */
 
 	char *to = map_anon(4 * PAGE);
 	CHECK(mremap(s.base + 24 * PAGE, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, to) ==
@@ -981,6 +986,79 @@ static int t_events(void)
 	return 0;
 }
 
+/* Holds the manager in a tick while the test lines up messages on the uffd. */
+struct gate {
+	atomic_int state; /* 1: armed, 2: manager held, 3: released */
+};
+
+static void gate_tick(struct tsrc *s)
+{
+	struct gate *g = s->hook;
+	int armed = 1;
+	if (!atomic_compare_exchange_strong(&g->state, &armed, 2))
+		return;
+	while (atomic_load(&g->state) != 3)
+		usleep(1000);
+}
+
+struct reader {
+	volatile char *p;
+	char got;
+	atomic_int done;
+};
+
+static void *read_page(void *arg)
+{
+	struct reader *r = arg;
+	r->got = *r->p;
+	atomic_store(&r->done, 1);
+	return NULL;
+}
+
+static void *remove_page(void *arg)
+{
+	madvise(arg, PAGE, MADV_DONTNEED);
+	return NULL;
+}
+
+/*
+ * The kernel hands out pending faults before pending events: a fault on a
+ * page and the REMOVE of that page, queued while the manager is busy, are
+ * read fault first. The fault must get a zero page, never the source's data.
+ */
+static int t_fault_before_remove(void)
+{
+	struct tsrc s;
+	struct gate g = { 0 };
+	tsrc_init(&s, 8, 19);
+	s.hook = &g;
+	s.tick_hook = gate_tick;
+	tsrc_start(&s, &full_ops, UFFD_FEATURE_EVENT_REMOVE);
+	touch_all(s.base, 2);
+	atomic_store(&g.state, 1);
+	thaw__engine_notify(s.e);
+	while (atomic_load(&g.state) != 2)
+		usleep(1000);
+	long f = atomic_load(&s.faults);
+	struct reader rd = { .p = s.base + 5 * PAGE };
+	pthread_t tr, tm;
+	CHECK_EQ(pthread_create(&tr, NULL, read_page, &rd), 0);
+	usleep(50000); /* its fault is queued */
+	CHECK_EQ(pthread_create(&tm, NULL, remove_page, s.base + 5 * PAGE), 0);
+	usleep(50000); /* the REMOVE is queued behind it */
+	CHECK_EQ(atomic_load(&rd.done), 0);
+	atomic_store(&g.state, 3);
+	pthread_join(tm, NULL);
+	pthread_join(tr, NULL);
+	CHECK_EQ(rd.got, 0);
+	CHECK_NE(s.data[5 * PAGE], 0);
+	CHECK_EQ(atomic_load(&s.faults), f); /* answered by the engine, not the source */
+	CHECK_EQ(atomic_load(&s.removes), 1);
+	CHECK_EQ(atomic_load(&s.err), 0);
+	tsrc_finish(&s);
+	return 0;
+}
+
 static int t_events_unhandled(void)
 {
 	struct tsrc s;
@@ -1000,8 +1078,10 @@ static int t_events_unhandled(void)
 	int st;
 	CHECK_EQ(waitpid(pid, &st, 0), pid);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	sink = s.base[0];
-	CHECK(memcmp(s.base, s.data, s.len) == 0);
+	/* Removed pages read as zeros, never as the source's data. */
+	for (size_t i = 0; i < 4 * PAGE; i++)
+		CHECK_EQ(s.base[i], 0);
+	CHECK(memcmp(s.base + 4 * PAGE, s.data + 4 * PAGE, s.len - 4 * PAGE) == 0);
 	tsrc_finish(&s);
 	return 0;
 }
@@ -1184,6 +1264,7 @@ static const struct test_case cases[] = {
 	{ "two_engines", t_two_engines },
 	{ "poison_sigbus", t_poison },
 	{ "events", t_events },
+	{ "fault_before_remove", t_fault_before_remove, 10 },
 	{ "events_unhandled", t_events_unhandled },
 	{ "adopt", t_adopt },
 	{ "uffd_error_stops", t_uffd_error_stops },

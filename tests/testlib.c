@@ -78,6 +78,32 @@ const char *test_build_path(const char *rel)
 	return b;
 }
 
+const char *test_build_bin(const char *rel)
+{
+	const char *p = test_build_path(rel);
+	if (access(p, X_OK))
+		test_fail(__FILE__, __LINE__, "no %s (build it first)", p);
+	return p;
+}
+
+double test_json_num(const char *json, const char *key)
+{
+	char pat[128];
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	const char *p = json ? strstr(json, pat) : NULL;
+	if (!p)
+		test_fail(__FILE__, __LINE__, "no \"%s\" in JSON output:\n%.3000s", key,
+			  json ? json : "(none)");
+	p += strlen(pat);
+	if (!strncmp(p, "null", 4))
+		return -1;
+	char *end;
+	double v = strtod(p, &end);
+	if (end == p)
+		test_fail(__FILE__, __LINE__, "\"%s\" is not a number in:\n%.3000s", key, json);
+	return v;
+}
+
 void test_fill_random(void *buf, size_t len, uint64_t seed)
 {
 	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;

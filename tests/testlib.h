@@ -78,6 +78,13 @@ const char *test_tmpdir(void);
 const char *test_path(const char *name);
 /* The build directory ($THAW_BUILD, default "build") joined with rel. */
 const char *test_build_path(const char *rel);
+/* test_build_path(rel) of a program; fails the case when it is not there to run. */
+const char *test_build_bin(const char *rel);
+/*
+ * The number after the first "key": in a JSON text (-1 for null); fails the
+ * case, showing the text, when the key is missing or not a number.
+ */
+double test_json_num(const char *json, const char *key);
 
 /* Deterministic pseudo-random bytes (xorshift) for fixtures. */
 void test_fill_random(void *buf, size_t len, uint64_t seed);

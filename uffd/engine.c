@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -133,6 +135,12 @@ int thaw__engine_new(const struct thaw__engine_opts *opts, struct thaw__engine *
 	e->ring_entries = opts->ring_entries ? opts->ring_entries : 256;
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
+	/* The manager must not wait behind a stream of installs to read an event. */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&e->layout_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	atomic_init(&e->stop_requested, false);
 
 	int ret;
@@ -149,6 +157,10 @@ int thaw__engine_new(const struct thaw__engine_opts *opts, struct thaw__engine *
 	}
 	if (ret < 0)
 		goto fail;
+	/* An adopted uffd carries whatever events its creator asked for. */
+	e->events =
+		e->adopted || (e->features & (UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
+					      UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_FORK));
 	*out = e;
 	return 0;
 fail:
@@ -314,39 +326,54 @@ int thaw__ring_cancel(struct thaw__engine *e, struct thaw__ring_req *req)
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
-static void dispatch(struct thaw__engine *e, const struct uffd_msg *m)
+static void fail_loop(struct thaw__engine *e, int err);
+
+static void removed_changed(struct thaw__engine *e, int err, const char *what)
+{
+	/* Without the set we could write snapshot data where zeros belong: stop. */
+	if (err) {
+		thaw__err(e->log, "userfaultfd: recording %s: %s; the engine stops", what,
+			  strerror(-err));
+		fail_loop(e, err);
+	}
+}
+
+/* A non-fault message; the caller holds layout_lock for writing. */
+static void dispatch_event(struct thaw__engine *e, const struct uffd_msg *m)
 {
 	const struct thaw__engine_ops *ops = e->ops;
 	switch (m->event) {
-	case UFFD_EVENT_PAGEFAULT:
-		ops->fault(e->ctx, m->arg.pagefault.address & ~(e->page_size - 1),
-			   m->arg.pagefault.flags);
-		return;
 	case UFFD_EVENT_REMOVE:
+		removed_changed(
+			e, thaw__range_set_add(&e->removed, m->arg.remove.start, m->arg.remove.end),
+			"a REMOVE");
+		thaw__debug(e->log, "userfaultfd: REMOVE [0x%llx, 0x%llx)",
+			    (unsigned long long)m->arg.remove.start,
+			    (unsigned long long)m->arg.remove.end);
 		if (ops->remove)
 			ops->remove(e->ctx, m->arg.remove.start, m->arg.remove.end);
-		else
-			thaw__debug(e->log, "userfaultfd: ignoring REMOVE [0x%llx, 0x%llx)",
-				    (unsigned long long)m->arg.remove.start,
-				    (unsigned long long)m->arg.remove.end);
 		return;
 	case UFFD_EVENT_UNMAP:
+		removed_changed(
+			e, thaw__range_set_cut(&e->removed, m->arg.remove.start, m->arg.remove.end),
+			"an UNMAP");
+		thaw__debug(e->log, "userfaultfd: UNMAP [0x%llx, 0x%llx)",
+			    (unsigned long long)m->arg.remove.start,
+			    (unsigned long long)m->arg.remove.end);
 		if (ops->unmap)
 			ops->unmap(e->ctx, m->arg.remove.start, m->arg.remove.end);
-		else
-			thaw__debug(e->log, "userfaultfd: ignoring UNMAP [0x%llx, 0x%llx)",
-				    (unsigned long long)m->arg.remove.start,
-				    (unsigned long long)m->arg.remove.end);
 		return;
 	case UFFD_EVENT_REMAP:
+		removed_changed(e,
+				thaw__range_set_move(&e->removed, m->arg.remap.from,
+						     m->arg.remap.to, m->arg.remap.len),
+				"a REMAP");
+		thaw__debug(e->log, "userfaultfd: REMAP 0x%llx -> 0x%llx (+0x%llx)",
+			    (unsigned long long)m->arg.remap.from,
+			    (unsigned long long)m->arg.remap.to,
+			    (unsigned long long)m->arg.remap.len);
 		if (ops->remap)
 			ops->remap(e->ctx, m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
-		else
-			thaw__debug(e->log,
-				    "userfaultfd: ignoring REMAP 0x%llx -> 0x%llx (+0x%llx)",
-				    (unsigned long long)m->arg.remap.from,
-				    (unsigned long long)m->arg.remap.to,
-				    (unsigned long long)m->arg.remap.len);
 		return;
 	case UFFD_EVENT_FORK:
 		if (ops->fork) {
@@ -363,13 +390,34 @@ static void dispatch(struct thaw__engine *e, const struct uffd_msg *m)
 	}
 }
 
-/*
- * Read every queued message. A short read means the queue was empty when the
- * kernel looked; anything queued after that wakes the multishot poll again,
- * so the EAGAIN read a full drain would end with is skipped on the hot path.
- */
-static void drain_uffd(struct thaw__engine *e)
+static void keep_fault(struct thaw__engine *e, const struct uffd_msg *m)
 {
+	void *p = e->faults;
+	int err = thaw__uffd_grow(&p, &e->faults_cap, e->nfaults + 1, sizeof(*e->faults));
+	e->faults = p;
+	if (err) {
+		thaw__err(e->log, "userfaultfd: no memory to keep a fault; the engine stops");
+		fail_loop(e, err);
+		return;
+	}
+	e->faults[e->nfaults++] = (struct thaw__fault){
+		.addr = m->arg.pagefault.address & ~(e->page_size - 1),
+		.flags = m->arg.pagefault.flags,
+	};
+}
+
+/*
+ * Read every queued message. The kernel hands out pending faults before
+ * pending events, so a fault may come ahead of the REMOVE that explains it:
+ * events are handled as they are read, faults only after the whole drain.
+ * A short read means the queue was empty when the kernel looked; anything
+ * queued after that wakes the multishot poll again, so the EAGAIN read a
+ * full drain would end with is skipped on the hot path.
+ */
+void thaw__engine_read_events(struct thaw__engine *e)
+{
+	if (e->events)
+		pthread_rwlock_wrlock(&e->layout_lock);
 	for (;;) {
 		ssize_t n = read(e->uffd, e->msgs, sizeof(e->msgs));
 		if (n < 0) {
@@ -377,14 +425,96 @@ static void drain_uffd(struct thaw__engine *e)
 				continue;
 			if (errno != EAGAIN)
 				thaw__err(e->log, "userfaultfd: read failed: %s", strerror(errno));
-			return;
+			break;
 		}
 		size_t count = (size_t)n / sizeof(e->msgs[0]);
-		for (size_t i = 0; i < count; i++)
-			dispatch(e, &e->msgs[i]);
+		for (size_t i = 0; i < count; i++) {
+			if (e->msgs[i].event == UFFD_EVENT_PAGEFAULT)
+				keep_fault(e, &e->msgs[i]);
+			else
+				dispatch_event(e, &e->msgs[i]);
+		}
 		if (count < THAW__MSG_BATCH)
-			return;
+			break;
 	}
+	if (e->events)
+		pthread_rwlock_unlock(&e->layout_lock);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * How long a zero page for a removed page keeps being retried. The kernel
+ * answers -EAGAIN until the thread that caused the event runs again after
+ * we read it (only then is mmap_changing dropped): normally microseconds,
+ * longer only if that thread is stopped.
+ */
+#define THAW__LAYOUT_WAIT_NS (10ull * 1000000000ull)
+
+/* A removed page reads as zeros: the source never sees the fault. */
+static void fault_on_removed(struct thaw__engine *e, uint64_t addr)
+{
+	uint64_t t0 = mono_ns();
+	for (;;) {
+		int err = thaw__install_zero(e, addr, e->page_size);
+		if (err != -EAGAIN) {
+			if (err && err != -ESRCH)
+				thaw__err(e->log, "userfaultfd: zero page for removed 0x%llx: %s",
+					  (unsigned long long)addr, strerror(-err));
+			return;
+		}
+		if (mono_ns() - t0 > THAW__LAYOUT_WAIT_NS)
+			break;
+		thaw__engine_read_events(e);
+		sched_yield();
+	}
+	thaw__err(e->log, "userfaultfd: zero page for removed 0x%llx: layout keeps changing",
+		  (unsigned long long)addr);
+}
+
+static void drain_uffd(struct thaw__engine *e)
+{
+	thaw__engine_read_events(e);
+	/* Callbacks may read more messages (after -EAGAIN): the list can grow meanwhile. */
+	for (size_t i = 0; i < e->nfaults; i++) {
+		struct thaw__fault f = e->faults[i];
+		if (thaw__range_set_has(&e->removed, f.addr))
+			fault_on_removed(e, f.addr);
+		else
+			e->ops->fault(e->ctx, f.addr, f.flags);
+	}
+	e->nfaults = 0;
+}
+
+/*
+ * Only the thread identity, not ring_up: installs run on workers while the
+ * manager tears its ring down, and hold and release must agree.
+ */
+bool thaw__engine_on_manager(const struct thaw__engine *e)
+{
+	return pthread_equal(pthread_self(), e->mgr);
+}
+
+void thaw__engine_hold(struct thaw__engine *e)
+{
+	if (e->events && !thaw__engine_on_manager(e))
+		pthread_rwlock_rdlock(&e->layout_lock);
+}
+
+void thaw__engine_release(struct thaw__engine *e)
+{
+	if (e->events && !thaw__engine_on_manager(e))
+		pthread_rwlock_unlock(&e->layout_lock);
+}
+
+int thaw__engine_inherit_removed(struct thaw__engine *child, const struct thaw__engine *e)
+{
+	return thaw__range_set_copy(&child->removed, &e->removed);
 }
 
 static int arm_poll(struct thaw__engine *e, struct thaw__ring_req *req, int fd, bool *armed)
@@ -716,5 +846,8 @@ void thaw__engine_free(struct thaw__engine *e)
 		close(e->efd);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
+	pthread_rwlock_destroy(&e->layout_lock);
+	thaw__range_set_free(&e->removed);
+	thaw__uffd_grown_free(e->faults, e->faults_cap, sizeof(*e->faults));
 	free(e);
 }

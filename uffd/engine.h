@@ -86,8 +86,29 @@ int thaw__ring_timeout(struct thaw__engine *e, struct thaw__ring_req *req, uint6
 int thaw__ring_cancel(struct thaw__engine *e, struct thaw__ring_req *req);
 
 /*
- * Installs: any thread. Each returns 0 once every page of the range is
- * present (pages that already were, EEXIST, count as done), -EAGAIN when
+ * Any thread but the manager: keep the target's layout still (events wait)
+ * across a look-up of where a chunk goes and the installs that use it.
+ * Never hold it across a wait for the manager. No-op on the manager thread
+ * and when the engine gets no events.
+ */
+void thaw__engine_hold(struct thaw__engine *e);
+void thaw__engine_release(struct thaw__engine *e);
+/* True on the manager thread. */
+bool thaw__engine_on_manager(const struct thaw__engine *e);
+/*
+ * Manager only: read the messages waiting on the uffd now and handle their
+ * events; their faults are served when the current callback returns. For a
+ * manager-side install that got -EAGAIN (an event is unread).
+ */
+void thaw__engine_read_events(struct thaw__engine *e);
+/* Manager only, from the fork callback: child starts with e's removed ranges. */
+int thaw__engine_inherit_removed(struct thaw__engine *child, const struct thaw__engine *e);
+
+/*
+ * Installs: any thread. Pages the target removed (REMOVE events) are never
+ * written by a copy or a poison: those calls skip them; a fault on them is
+ * answered with a zero page by the engine itself, never reaching fault().
+ * Each returns 0 once every page of the range is present (pages that already were, EEXIST, count as done), -EAGAIN when
  * the address space is changing (read events, then retry), -ESRCH when the
  * target is gone, or another -errno. wake=false defers the wake-up.
  * After -EAGAIN, retry the same whole call: pages installed by the first

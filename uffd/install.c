@@ -120,10 +120,39 @@ static int install(struct thaw__engine *e, enum install_kind kind, uint64_t dst,
 	return 0;
 }
 
+/*
+ * Copies and poisons go around the pages the target removed: those read as
+ * zeros from now on (a fault there gets a zero page from the engine).
+ * Callers off the manager thread hold the layout (thaw__engine_hold), so
+ * the set cannot grow between this look and the ioctls.
+ */
+static int install_kept(struct thaw__engine *e, enum install_kind kind, uint64_t dst,
+			const void *src, uint64_t len, bool wake)
+{
+	const struct thaw__range_set *rm = &e->removed;
+	size_t i = thaw__range_set_first_after(rm, dst);
+	if (i == rm->n || rm->r[i].start >= dst + len)
+		return install(e, kind, dst, src, len, wake);
+	uint64_t at = dst, end = dst + len;
+	for (; at < end; i++) {
+		uint64_t gap_end = i < rm->n && rm->r[i].start < end ? rm->r[i].start : end;
+		if (gap_end > at) {
+			int err = install(e, kind, at, src ? (const char *)src + (at - dst) : NULL,
+					  gap_end - at, wake);
+			if (err)
+				return err;
+		}
+		if (i >= rm->n || rm->r[i].start >= end)
+			break;
+		at = rm->r[i].end;
+	}
+	return 0;
+}
+
 int thaw__install_copy(struct thaw__engine *e, uint64_t dst, const void *src, uint64_t len,
 		       bool wake)
 {
-	return install(e, INSTALL_COPY, dst, src, len, wake);
+	return install_kept(e, INSTALL_COPY, dst, src, len, wake);
 }
 
 int thaw__install_zero(struct thaw__engine *e, uint64_t dst, uint64_t len)
@@ -135,7 +164,7 @@ int thaw__install_poison(struct thaw__engine *e, uint64_t dst, uint64_t len)
 {
 	if (!e->poison)
 		return -THAW_E_UFFD_FEATURE;
-	return install(e, INSTALL_POISON, dst, NULL, len, true);
+	return install_kept(e, INSTALL_POISON, dst, NULL, len, true);
 }
 
 int thaw__install_wake(struct thaw__engine *e, uint64_t dst, uint64_t len)

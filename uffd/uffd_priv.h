@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "range_set.h"
 
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
@@ -78,6 +79,23 @@ struct thaw__engine {
 	bool stopping; /* stop() has run */
 	bool polls_cancelled;
 	struct uffd_msg msgs[THAW__MSG_BATCH];
+
+	/*
+	 * Non-cooperative events. The manager holds layout_lock for writing from
+	 * the read that returns an event until the event is handled; installs on
+	 * other threads hold it for reading (thaw__engine_hold), so none lands in
+	 * a range between the kernel learning of its removal and us. Only taken
+	 * when events can arrive (events).
+	 */
+	bool events;
+	pthread_rwlock_t layout_lock;
+	struct thaw__range_set removed; /* pages removed by the target: zeros, never data */
+	struct thaw__fault *faults;	/* faults read, waiting for the batch's events */
+	size_t nfaults, faults_cap;
+};
+
+struct thaw__fault {
+	uint64_t addr, flags;
 };
 
 /* uffd_open.c: open with exactly these flags (dev first, then syscall); fd or -errno. */

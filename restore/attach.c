@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Restores of memory another process owns (thaw_restore_attach): checking
+ * the mappings it sent, following its UNMAP and REMAP events, and serving
+ * its forked children with restores of their own.
+ */
+#include "restore.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct attach_place {
+	const struct mapped_region *segs;
+	size_t n;
+	const struct thaw_restore *parent; /* a fork: inherit its removed pages */
+};
+
+static int place_attached(struct thaw_restore *r, void *ctx)
+{
+	const struct attach_place *p = ctx;
+	int err = thaw__placement_set(r, p->segs, p->n);
+	if (!err && p->parent)
+		err = thaw__engine_inherit_removed(r->eng, p->parent->eng);
+	return err;
+}
+
+static int cmp_by_base(const void *a, const void *b)
+{
+	const struct mapped_region *x = a, *y = b;
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+static int cmp_by_flat(const void *a, const void *b)
+{
+	const struct mapped_region *x = a, *y = b;
+	return x->flat < y->flat ? -1 : x->flat > y->flat;
+}
+
+/* Mapping i of the request is bad: say why, in terms the sender used. */
+static int bad_mapping(const struct thaw_snapshot *snap, size_t i, const struct thaw_mapping *m,
+		       const char *why)
+{
+	thaw__err(&snap->log, "mapping %zu (addr 0x%llx, len 0x%llx, offset 0x%llx): %s", i,
+		  (unsigned long long)m->addr, (unsigned long long)m->len,
+		  (unsigned long long)m->offset, why);
+	return -EINVAL;
+}
+
+static int check_overlap(const struct thaw_snapshot *snap, struct mapped_region *s, size_t n,
+			 bool by_flat)
+{
+	qsort(s, n, sizeof(*s), by_flat ? cmp_by_flat : cmp_by_base);
+	for (size_t i = 1; i < n; i++) {
+		uint64_t prev_end =
+			by_flat ? s[i - 1].flat + s[i - 1].len : s[i - 1].base + s[i - 1].len;
+		if ((by_flat ? s[i].flat : s[i].base) < prev_end) {
+			thaw__err(&snap->log, "mappings at 0x%llx and 0x%llx overlap in %s",
+				  (unsigned long long)s[i - 1].base, (unsigned long long)s[i].base,
+				  by_flat ? "snapshot offsets" : "addresses");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int check_mappings(const struct thaw_snapshot *snap, const struct thaw_mapping *maps,
+			  size_t n, struct mapped_region *segs)
+{
+	uint64_t page = snap->layout.hdr.page_size, total = 0;
+	for (uint64_t i = 0; i < snap->layout.hdr.region_count; i++)
+		total += snap->layout.regions[i].len;
+	if (!n) {
+		thaw__err(&snap->log, "no mappings to serve");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct thaw_mapping *m = &maps[i];
+		if (!m->len)
+			return bad_mapping(snap, i, m, "empty");
+		if ((m->addr | m->len | m->offset) % page)
+			return bad_mapping(snap, i, m, "not page aligned");
+		if (m->addr + m->len < m->addr)
+			return bad_mapping(snap, i, m, "wraps around the address space");
+		if (m->offset > total || m->len > total - m->offset)
+			return bad_mapping(snap, i, m,
+					   "runs past the end of the snapshot's memory");
+		segs[i] =
+			(struct mapped_region){ .base = m->addr, .len = m->len, .flat = m->offset };
+	}
+	int err = check_overlap(snap, segs, n, false);
+	return err ? err : check_overlap(snap, segs, n, true);
+}
+
+int thaw_restore_attach(struct thaw_snapshot *snap, int uffd, const struct thaw_mapping *maps,
+			size_t n, const struct thaw_restore_opts *opts, struct thaw_restore **out)
+{
+	if (!out || uffd < 0 || !snap || (n && !maps)) {
+		if (uffd >= 0)
+			close(uffd);
+		return -EINVAL;
+	}
+	*out = NULL;
+	struct mapped_region *segs = calloc(n ? n : 1, sizeof(*segs));
+	int err = segs ? check_mappings(snap, maps, n, segs) : -ENOMEM;
+	if (err) {
+		free(segs);
+		close(uffd);
+		return err;
+	}
+	struct attach_place p = { .segs = segs, .n = n };
+	err = thaw__restore_begin(snap, opts, uffd, place_attached, &p, out);
+	free(segs);
+	return err;
+}
+
+void thaw__restore_on_unmap(void *ctx, uint64_t start, uint64_t end)
+{
+	struct thaw_restore *r = ctx;
+	if (thaw__placement_unmap(r, start, end))
+		thaw__restore_fail(r, -ENOMEM);
+}
+
+void thaw__restore_on_remap(void *ctx, uint64_t from, uint64_t to, uint64_t len)
+{
+	struct thaw_restore *r = ctx;
+	if (thaw__placement_move(r, from, to, len))
+		thaw__restore_fail(r, -ENOMEM);
+}
+
+void thaw__restore_on_fork(void *ctx, int child_uffd)
+{
+	struct thaw_restore *r = ctx;
+	struct attach_place p = { .segs = r->segs, .n = r->nsegs, .parent = r };
+	struct thaw_restore_opts o = { .sz = sizeof(o),
+				       .flags = r->flags,
+				       .background_threads = r->worker_target };
+	struct thaw_restore *child = NULL;
+	int err = -ENOMEM;
+	pthread_mutex_lock(&r->done_lock);
+	struct thaw_restore **c = realloc(r->children, (r->nchildren + 1) * sizeof(*c));
+	if (c) {
+		r->children = c;
+		err = thaw__restore_begin(r->snap, &o, child_uffd, place_attached, &p, &child);
+		if (!err)
+			r->children[r->nchildren++] = child;
+	} else {
+		close(child_uffd);
+	}
+	pthread_mutex_unlock(&r->done_lock);
+	/* Its uffd is closed: the child runs on plain memory and reads zeros where pages
+	 * were missing. Say so loudly; there is nothing better left to do. */
+	if (err)
+		thaw__err(r->log, "serving a forked child: %s; its missing pages read as zeros",
+			  thaw_strerror(err));
+	else
+		thaw__info(r->log, "serving a forked child (%zu segments)", p.n);
+}
+
+int thaw__restore_children_wait(struct thaw_restore *r, int timeout_ms)
+{
+	for (size_t i = 0;; i++) {
+		/* The manager may add a child (and move the array) meanwhile. */
+		pthread_mutex_lock(&r->done_lock);
+		struct thaw_restore *child = i < r->nchildren ? r->children[i] : NULL;
+		pthread_mutex_unlock(&r->done_lock);
+		if (!child)
+			return 0;
+		/* A child that went away or failed is finished with as far as we are concerned. */
+		if (thaw_restore_wait(child, timeout_ms) == -ETIMEDOUT)
+			return -ETIMEDOUT;
+	}
+}
+
+void thaw__restore_children_free(struct thaw_restore *r)
+{
+	for (size_t i = 0; i < r->nchildren; i++)
+		thaw_restore_free(r->children[i]);
+	free(r->children);
+	r->children = NULL;
+	r->nchildren = 0;
+}

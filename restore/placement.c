@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where a chunk's bytes go. The snapshot's memory is one flat space, its
+ * regions laid out back to back; the target maps pieces of it ("segments")
+ * at addresses of its own, which may start mid-region or mid-chunk and
+ * which UNMAP and REMAP events change while the restore runs. A chunk is
+ * installed into every segment its flat range meets.
+ */
+#include "restore.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_flat(const void *a, const void *b)
+{
+	const struct mapped_region *x = a, *y = b;
+	return x->flat < y->flat ? -1 : x->flat > y->flat;
+}
+
+static int cmp_base(const void *a, const void *b)
+{
+	const struct mapped_region *x = a, *y = b;
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+static int reserve(struct thaw_restore *r, size_t n)
+{
+	if (n <= r->segs_cap)
+		return 0;
+	size_t cap = r->segs_cap ? r->segs_cap * 2 : 8;
+	while (cap < n)
+		cap *= 2;
+	struct mapped_region *a = realloc(r->segs, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	r->segs = a;
+	struct mapped_region *b = realloc(r->by_addr, cap * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	r->by_addr = b;
+	r->segs_cap = cap;
+	return 0;
+}
+
+/* segs changed: drop empty ones and sort both views again. */
+static void resort(struct thaw_restore *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->nsegs; i++)
+		if (r->segs[i].len)
+			r->segs[n++] = r->segs[i];
+	r->nsegs = n;
+	qsort(r->segs, n, sizeof(*r->segs), cmp_flat);
+	memcpy(r->by_addr, r->segs, n * sizeof(*r->segs));
+	qsort(r->by_addr, n, sizeof(*r->by_addr), cmp_base);
+}
+
+int thaw__placement_set(struct thaw_restore *r, const struct mapped_region *segs, size_t n)
+{
+	if (reserve(r, n ? n : 1))
+		return -ENOMEM;
+	memcpy(r->segs, segs, n * sizeof(*segs));
+	r->nsegs = n;
+	resort(r);
+	return 0;
+}
+
+uint64_t thaw__chunk_flat(const struct thaw_restore *r, uint64_t id)
+{
+	uint64_t region = r->lay->chunk_region[id];
+	return r->region_flat[region] +
+	       (thaw__layout_chunk_addr(r->lay, id) - r->lay->regions[region].addr);
+}
+
+bool thaw__placement_page_at(const struct thaw_restore *r, uint64_t addr, uint64_t *g)
+{
+	size_t lo = 0, hi = r->nsegs;
+	const struct mapped_region *m = NULL;
+	while (lo < hi && !m) {
+		size_t mid = (lo + hi) / 2;
+		if (addr < r->by_addr[mid].base)
+			hi = mid;
+		else if (addr >= r->by_addr[mid].base + r->by_addr[mid].len)
+			lo = mid + 1;
+		else
+			m = &r->by_addr[mid];
+	}
+	if (!m)
+		return false;
+	uint64_t flat = m->flat + (addr - m->base);
+	/* The region holding flat: the last whose flat start is at or below it. */
+	lo = 0;
+	hi = r->nregions;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (r->region_flat[mid] <= flat)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	*g = r->lay->regions[lo].first_chunk * r->lay->pages_per_chunk +
+	     (flat - r->region_flat[lo]) / r->lay->hdr.page_size;
+	return true;
+}
+
+/* The first segment (by flat offset) that ends after flat. */
+static size_t first_seg_after(const struct thaw_restore *r, uint64_t flat)
+{
+	size_t lo = 0, hi = r->nsegs;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->segs[mid].flat + r->segs[mid].len <= flat)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int put_once(struct thaw_restore *r, uint64_t flat, uint64_t len, enum thaw__put kind,
+		    const void *bytes)
+{
+	uint64_t end = flat + len;
+	int err = 0;
+	thaw__engine_hold(r->eng);
+	for (size_t i = first_seg_after(r, flat); !err && i < r->nsegs; i++) {
+		const struct mapped_region *s = &r->segs[i];
+		if (s->flat >= end)
+			break;
+		uint64_t a = s->flat > flat ? s->flat : flat;
+		uint64_t b = s->flat + s->len < end ? s->flat + s->len : end;
+		uint64_t dst = s->base + (a - s->flat);
+		if (kind == THAW__PUT_COPY)
+			err = thaw__install_copy(r->eng, dst, (const char *)bytes + (a - flat),
+						 b - a, true);
+		else if (kind == THAW__PUT_ZERO)
+			err = thaw__install_zero(r->eng, dst, b - a);
+		else
+			err = thaw__install_poison(r->eng, dst, b - a);
+	}
+	thaw__engine_release(r->eng);
+	return err;
+}
+
+/*
+ * How long an install keeps being retried while the target's layout is
+ * changing: the kernel answers -EAGAIN until the thread behind an event
+ * runs again after the manager read it; normally microseconds.
+ */
+#define PUT_WAIT_NS (10ull * 1000000000ull)
+
+int thaw__restore_put(struct thaw_restore *r, uint64_t id, enum thaw__put kind, const void *bytes)
+{
+	return thaw__restore_put_flat(r, thaw__chunk_flat(r, id),
+				      thaw__layout_chunk_len(r->lay, id), kind, bytes);
+}
+
+int thaw__restore_put_flat(struct thaw_restore *r, uint64_t flat, uint64_t len, enum thaw__put kind,
+			   const void *bytes)
+{
+	uint64_t t0 = 0;
+	for (;;) {
+		int err = put_once(r, flat, len, kind, bytes);
+		if (err != -EAGAIN)
+			return err;
+		if (!t0)
+			t0 = thaw__now_ns();
+		else if (thaw__now_ns() - t0 > PUT_WAIT_NS)
+			return err;
+		/* The manager is the one who reads the event that blocks us. */
+		if (thaw__engine_on_manager(r->eng))
+			thaw__engine_read_events(r->eng);
+		sched_yield();
+	}
+}
+
+/* Take [start, end) out of every segment, splitting one that holds it inside. */
+static int cut(struct thaw_restore *r, uint64_t start, uint64_t end)
+{
+	size_t n = r->nsegs;
+	for (size_t i = 0; i < n; i++) {
+		struct mapped_region s = r->segs[i];
+		uint64_t s_end = s.base + s.len;
+		if (s_end <= start || s.base >= end)
+			continue;
+		if (s.base < start && s_end > end) {
+			if (reserve(r, r->nsegs + 1))
+				return -ENOMEM;
+			r->segs[r->nsegs++] = (struct mapped_region){
+				.base = end, .len = s_end - end, .flat = s.flat + (end - s.base)
+			};
+			r->segs[i].len = start - s.base;
+		} else if (s.base < start) {
+			r->segs[i].len = start - s.base;
+		} else if (s_end > end) {
+			r->segs[i] = (struct mapped_region){ .base = end,
+							     .len = s_end - end,
+							     .flat = s.flat + (end - s.base) };
+		} else {
+			r->segs[i].len = 0;
+		}
+	}
+	return 0;
+}
+
+int thaw__placement_unmap(struct thaw_restore *r, uint64_t start, uint64_t end)
+{
+	int err = cut(r, start, end);
+	resort(r);
+	return err;
+}
+
+int thaw__placement_move(struct thaw_restore *r, uint64_t from, uint64_t to, uint64_t len)
+{
+	/* The pieces inside [from, from+len) keep their flat offsets at new addresses. */
+	size_t n = r->nsegs, moved = 0;
+	struct mapped_region *keep = malloc((n ? n : 1) * sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct mapped_region *s = &r->segs[i];
+		uint64_t a = s->base > from ? s->base : from;
+		uint64_t b = s->base + s->len < from + len ? s->base + s->len : from + len;
+		if (a < b)
+			keep[moved++] = (struct mapped_region){ .base = a - from + to,
+								.len = b - a,
+								.flat = s->flat + (a - s->base) };
+	}
+	/* mremap may also move onto an old registered range: it is gone now. */
+	int err = cut(r, from, from + len);
+	if (!err)
+		err = cut(r, to, to + len);
+	if (!err)
+		err = reserve(r, r->nsegs + moved);
+	if (!err) {
+		memcpy(&r->segs[r->nsegs], keep, moved * sizeof(*keep));
+		r->nsegs += moved;
+	}
+	free(keep);
+	resort(r);
+	return err;
+}

@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * thaw serve with real clients: the daemon runs as `build/thaw serve`, the
+ * clients are build/examples/vmm_client processes (Firecracker-style:
+ * their own uffd, the JSON handshake, every byte read checked against the
+ * snapshot), plus hand-made bad handshakes.
+ */
+#include "fixture.h"
+#include "httpd.h"
+#include "testlib.h"
+#include "thaw.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SNAP_BYTES (8u << 20)
+#define OUT_LEN	   (64 * 1024)
+
+static char out[OUT_LEN];
+
+struct daemon {
+	pid_t pid;
+	char sock[100], snap[400], log[400], json[400];
+	const char *uri; /* what the daemon serves; NULL = snap */
+};
+
+/* A Firecracker-style memory file snapshot: one region recorded at address 0. */
+static void make_snapshot(const char *path)
+{
+	void *mem = malloc(SNAP_BYTES);
+	CHECK(mem);
+	fixture_fill_mixed(mem, SNAP_BYTES, 51);
+	struct thaw_region_desc d = { .addr = 0,
+				      .len = SNAP_BYTES,
+				      .prot = PROT_READ | PROT_WRITE,
+				      .name = "guest-mem",
+				      .mem = mem };
+	CHECK_OK(fixture_write_snapshot(path, &d, 1, 0));
+	free(mem);
+}
+
+static void daemon_paths(struct daemon *d)
+{
+	snprintf(d->snap, sizeof(d->snap), "%s", test_path("guest.thaw"));
+	snprintf(d->sock, sizeof(d->sock), "%s", test_path("serve.sock"));
+	snprintf(d->log, sizeof(d->log), "%s", test_path("serve.log"));
+	snprintf(d->json, sizeof(d->json), "%s", test_path("stats.json"));
+	if (access(d->snap, R_OK))
+		make_snapshot(d->snap);
+}
+
+static void daemon_start(struct daemon *d, const char *extra)
+{
+	if (!d->uri)
+		daemon_paths(d);
+	char args[1024];
+	snprintf(args, sizeof(args), "--json-stats %s %s", d->json, extra ? extra : "");
+	const char *thaw = test_build_bin("thaw");
+	d->pid = fork();
+	CHECK_GE(d->pid, 0);
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		char cmd[2048];
+		/* info: the library's lines about forks and events land in the log too. */
+		snprintf(cmd, sizeof(cmd), "THAW_LOG=info exec %s serve --socket %s %s %s", thaw,
+			 d->sock, args, d->uri ? d->uri : d->snap);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(d->sock, F_OK); i++)
+		usleep(10000);
+	CHECK_MSG(!access(d->sock, F_OK), "thaw serve did not listen on %s", d->sock);
+}
+
+static const char *read_log(const struct daemon *d)
+{
+	static char buf[OUT_LEN];
+	int fd = open(d->log, O_RDONLY);
+	CHECK_GE(fd, 0);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
+}
+
+static int count(const char *text, const char *what)
+{
+	int n = 0;
+	for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+/* SIGTERM; the daemon must exit 0 after finishing its clients. */
+static void daemon_stop(struct daemon *d)
+{
+	CHECK_EQ(kill(d->pid, SIGTERM), 0);
+	int st;
+	CHECK_EQ(waitpid(d->pid, &st, 0), d->pid);
+	CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "thaw serve ended with 0x%x:\n%s", st,
+		  read_log(d));
+	CHECK_MSG(access(d->sock, F_OK) != 0, "the socket was left behind");
+}
+
+/* Run vmm_client to the end; returns its exit status (output in out). */
+static int client(const struct daemon *d, const char *opts)
+{
+	return test_run(out, sizeof(out), "%s --socket %s --snapshot %s %s",
+			test_build_bin("examples/vmm_client"), d->sock, d->snap, opts);
+}
+
+#define CHECK_CLIENT(d, opts)                                                                      \
+	do {                                                                                       \
+		int st_ = client(d, opts);                                                         \
+		CHECK_MSG(st_ == 0, "vmm_client %s: status %d:\n%s\ndaemon log:\n%s", opts, st_,   \
+			  out, read_log(d));                                                       \
+	} while (0)
+
+/* A client started in the background, talking over pipes (for --pause-after). */
+struct bg_client {
+	pid_t pid;
+	FILE *from; /* its stdout */
+	int to;	    /* its stdin */
+};
+
+static void bg_start(struct bg_client *c, const struct daemon *d, const char *opts)
+{
+	int in[2], outp[2];
+	CHECK_EQ(pipe(in), 0);
+	CHECK_EQ(pipe(outp), 0);
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "exec %s --socket %s --snapshot %s %s",
+		 test_build_bin("examples/vmm_client"), d->sock, d->snap, opts);
+	c->pid = fork();
+	CHECK_GE(c->pid, 0);
+	if (c->pid == 0) {
+		dup2(in[0], 0);
+		dup2(outp[1], 1);
+		close(in[1]);
+		close(outp[0]);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(outp[1]);
+	c->to = in[1];
+	c->from = fdopen(outp[0], "r");
+	CHECK(c->from);
+}
+
+static void bg_wait_line(struct bg_client *c, const char *want)
+{
+	char line[256];
+	CHECK_MSG(fgets(line, sizeof(line), c->from) != NULL, "client ended before '%s'", want);
+	CHECK_MSG(strstr(line, want), "client said '%s', not '%s'", line, want);
+}
+
+/* Let a paused client go on; returns its exit status. */
+static int bg_finish(struct bg_client *c)
+{
+	CHECK_EQ(write(c->to, "go\n", 3), 3);
+	close(c->to);
+	int st;
+	CHECK_EQ(waitpid(c->pid, &st, 0), c->pid);
+	fclose(c->from);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int t_one_client(void)
+{
+	struct daemon d = { 0 };
+	daemon_start(&d, NULL);
+	CHECK_CLIENT(&d, "");
+	CHECK_CLIENT(&d, "--page-size-kib");
+	daemon_stop(&d);
+	const char *log = read_log(&d);
+	CHECK_EQ(count(log, "resident in"), 2);
+	CHECK_EQ(count(log, "refused: "), 0);
+	return 0;
+}
+
+/* Clients 2 to 4 of one snapshot install from the cache: no store reads at all. */
+static int t_four_clients_one_snapshot(void)
+{
+	struct daemon d = { 0 };
+	daemon_start(&d, "--cache-mb 64");
+	CHECK_CLIENT(&d, "");
+	const char *vmm = test_build_bin("examples/vmm_client");
+	int st = test_run(
+		out, sizeof(out),
+		"pids=; for i in 1 2 3; do %s --socket %s --snapshot %s & pids=\"$pids $!\"; "
+		"done; fail=0; for p in $pids; do wait $p || fail=1; done; exit $fail",
+		vmm, d.sock, d.snap);
+	CHECK_MSG(st == 0, "concurrent clients: status %d:\n%s\n%s", st, out, read_log(&d));
+	CHECK_EQ(count(out, "vmm_client: ok"), 3);
+	daemon_stop(&d);
+	const char *log = read_log(&d);
+	CHECK_EQ(count(log, "resident in"), 4);
+	/* The first client read the store; the other three read nothing from it. */
+	CHECK_EQ(count(log, ", 0 B read from the store"), 3);
+	char js[OUT_LEN];
+	CHECK_EQ(test_run(js, sizeof(js), "cat %s", d.json), 0);
+	const char *hits = strstr(js, "\"hits\": ");
+	CHECK(hits);
+	CHECK_GT(strtoull(hits + 8, NULL, 10), 0);
+	return 0;
+}
+
+static int t_two_regions_apart(void)
+{
+	struct daemon d = { 0 };
+	daemon_start(&d, NULL);
+	CHECK_CLIENT(&d, "--regions 2");
+	CHECK_CLIENT(&d, "--regions 3");
+	daemon_stop(&d);
+	CHECK(strstr(read_log(&d), "serving 3 mappings"));
+	return 0;
+}
+
+/*
+ * A balloon: a thread keeps reading a range while it is MADV_DONTNEED'd, so
+ * faults race the REMOVE (a fault is often read ahead of the REMOVE that
+ * explains it); afterwards the range must read as zeros, never snapshot data.
+ */
+static int t_remove_gives_zeros(void)
+{
+	struct daemon d = { 0 };
+	daemon_start(&d, "--cache-mb 0");
+	for (int i = 0; i < 4; i++)
+		CHECK_CLIENT(&d, "--balloon");
+	CHECK_CLIENT(&d, "--balloon --regions 2 --events all");
+	daemon_stop(&d);
+	return 0;
+}
+
+static int t_unmap_remap(void)
+{
+	struct daemon d = { 0 };
+	daemon_start(&d, NULL);
+	CHECK_CLIENT(&d, "--unmap");
+	CHECK_CLIENT(&d, "--remap");
+	CHECK_CLIENT(&d, "--unmap --remap --balloon --regions 2");
+	daemon_stop(&d);
+	return 0;
+}
+
+/* Connect as uid 65534 and send a well-formed handshake: the uid must be refused. */
+static int wrong_uid_client(const struct daemon *d)
+{
+	pid_t pid = fork();
+	CHECK_GE(pid, 0);
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(2);
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)))
+			_exit(3);
+		int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+		char msg[] = "[{\"base_host_virt_addr\": 4096, \"size\": 4096, \"offset\": 0, "
+			     "\"page_size\": 4096}]";
+		union {
+			struct cmsghdr h;
+			char space[CMSG_SPACE(sizeof(int))];
+		} ctl;
+		struct iovec iov = { .iov_base = msg, .iov_len = strlen(msg) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+		if (fd >= 0) {
+			m.msg_control = &ctl;
+			m.msg_controllen = sizeof(ctl);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+			*cm = (struct cmsghdr){ .cmsg_level = SOL_SOCKET,
+						.cmsg_type = SCM_RIGHTS,
+						.cmsg_len = CMSG_LEN(sizeof(int)) };
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		}
+		/* The daemon may have hung up already: that is the refusal, not an error. */
+		sendmsg(s, &m, MSG_NOSIGNAL);
+		char b;
+		struct timeval tv = { .tv_sec = 10 };
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t n = recv(s, &b, 1, 0);
+		_exit(n == 0 || (n < 0 && errno == ECONNRESET) ? 0 : 4);
+	}
+	int st;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static int t_bad_handshakes(void)
+{
+	struct daemon d = { 0 };
+	daemon_start(&d, NULL);
+	/* Others may connect: the refusal must come from the uid check, not the file mode. */
+	CHECK_EQ(chmod(test_tmpdir(), 0755), 0);
+	CHECK_EQ(chmod(d.sock, 0777), 0);
+	struct bg_client good;
+	bg_start(&good, &d, "--pause-after 16");
+	bg_wait_line(&good, "paused");
+	static const char *const bad[] = {
+		"--json '[{\"base_host_virt_addr\": 1,' --expect-refused",
+		"--json '{\"not\": \"an array\"}' --expect-refused",
+		"--json '[{\"base_host_virt_addr\": 4096, \"size\": 4096, \"offset\": 0, "
+		"\"page_size\": 65536}]' --expect-refused",
+		"--json '[{\"size\": 4096, \"offset\": 0, \"page_size\": 4096}]' --expect-refused",
+		"--no-fd --expect-refused",
+		"--offset-add 4096 --expect-refused",
+		"--offset-add 0x100000000 --expect-refused",
+		"--size-add 100 --expect-refused",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_CLIENT(&d, bad[i]);
+	CHECK_EQ(wrong_uid_client(&d), 0);
+	CHECK_EQ(bg_finish(&good), 0);
+	CHECK_CLIENT(&d, "");
+	daemon_stop(&d);
+	const char *log = read_log(&d);
+	CHECK_EQ(count(log, "refused: "), 9);
+	CHECK(strstr(log, "not valid JSON"));
+	CHECK(strstr(log, "page size 65536 not supported"));
+	CHECK(strstr(log, "\"base_host_virt_addr\" is missing"));
+	CHECK(strstr(log, "no file descriptor"));
+	CHECK(strstr(log, "runs past the end"));
+	CHECK(strstr(log, "not page aligned"));
+	CHECK(strstr(log, "uid 65534 is not"));
+	CHECK_EQ(count(log, "resident in"), 2);
+	return 0;
+}
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	CHECK(d);
+	int n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static int count_threads(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	CHECK(d);
+	int n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * A daemon serving the snapshot over HTTP from a server that stalls the
+ * reads of its second half for a second (count times), so that its clients
+ * are still missing pages a while after they start.
+ */
+static void stalling_daemon(struct daemon *d, struct faulty *f, int count)
+{
+	daemon_paths(d);
+	struct stat st;
+	CHECK_EQ(stat(d->snap, &st), 0);
+	CHECK_OK(faulty_start(f, test_tmpdir(), ""));
+	char q[128];
+	snprintf(q, sizeof(q), "fault=stall&stall=1&count=%d&min_off=%lld", count,
+		 (long long)st.st_size / 2);
+	CHECK_EQ(faulty_ctl(f, q, NULL, 0), 0);
+	d->uri = faulty_url(f, "guest.thaw");
+	daemon_start(d, "--cache-mb 0");
+}
+
+/* Wait until the daemon has ended n clients (served or not), as its log says. */
+static void wait_ended(const struct daemon *d, int n)
+{
+	for (int i = 0; i < 1000; i++) {
+		const char *log = read_log(d);
+		if (count(log, "resident in") + count(log, "ended before every page was in") >= n)
+			return;
+		usleep(10000);
+	}
+	test_fail(__FILE__, __LINE__, "the daemon did not end %d clients:\n%s", n, read_log(d));
+}
+
+/* The client forks while pages are still missing (stalled reads): the child's are served too. */
+static int t_fork_child_reads(void)
+{
+	struct daemon d = { 0 };
+	struct faulty f;
+	stalling_daemon(&d, &f, 2);
+	CHECK_CLIENT(&d, "--fork");
+	CHECK_CLIENT(&d, "--fork --balloon --regions 2");
+	daemon_stop(&d);
+	faulty_stop(&f);
+	const char *log = read_log(&d);
+	CHECK_MSG(count(log, "serving a forked child") >= 1, "%s", log);
+	CHECK_EQ(count(log, "resident in"), 2);
+	return 0;
+}
+
+/* Clients killed mid-restore: freed once their uffd says the process is gone; others go on. */
+static int t_client_dies(void)
+{
+	struct daemon d = { 0 };
+	struct faulty f;
+	stalling_daemon(&d, &f, 4);
+	CHECK_CLIENT(&d, ""); /* warm up: lazily created state is not a leak */
+	wait_ended(&d, 1);
+	int fds = count_fds(d.pid), threads = count_threads(d.pid);
+	CHECK_EQ(faulty_ctl(&f, "fault=stall&stall=1&count=4&min_off=0", NULL, 0), 0);
+	struct bg_client good;
+	bg_start(&good, &d, "--pause-after 16");
+	bg_wait_line(&good, "paused");
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(client(&d, "--die-after 40"), 128 + SIGKILL);
+	CHECK_EQ(bg_finish(&good), 0);
+	wait_ended(&d, 5);
+	CHECK_EQ(count_fds(d.pid), fds);
+	CHECK_EQ(count_threads(d.pid), threads);
+	daemon_stop(&d);
+	faulty_stop(&f);
+	/* A killed client may still have been populated completely before its death was
+	 * noticed; the stalls make sure at least one was not. */
+	const char *log = read_log(&d);
+	int early = count(log, "ended before every page was in");
+	CHECK_MSG(early >= 1, "%s", log);
+	CHECK_EQ(early + count(log, "resident in"), 5);
+	return 0;
+}
+
+/* SIGTERM with a client half populated (its reads stalled): the daemon finishes it first. */
+static int t_sigterm_finishes_clients(void)
+{
+	struct daemon d = { 0 };
+	struct faulty f;
+	stalling_daemon(&d, &f, 3);
+	struct bg_client c;
+	bg_start(&c, &d, "--pause-after 4");
+	bg_wait_line(&c, "paused");
+	CHECK_EQ(kill(d.pid, SIGTERM), 0);
+	int ws;
+	CHECK_EQ(waitpid(d.pid, &ws, 0), d.pid);
+	CHECK_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "thaw serve ended with 0x%x", ws);
+	/* The daemon and its uffd are gone: a page it had not installed would now read as
+	 * zeros, and the client checks every byte. */
+	CHECK_EQ(bg_finish(&c), 0);
+	const char *log = read_log(&d);
+	CHECK_MSG(strstr(log, "finishing 1 connected client first"), "%s", log);
+	CHECK_EQ(count(log, "resident in"), 1);
+	CHECK_GT(faulty_stat(&f, "faults"), 0);
+	faulty_stop(&f);
+	return 0;
+}
+
+/* The library call checks what it is given before touching the uffd. */
+static int t_attach_checks_mappings(void)
+{
+	const char *path = test_path("a.thaw");
+	make_snapshot(path);
+	struct thaw_snapshot *s;
+	CHECK_OK(thaw_snapshot_open(path, NULL, &s));
+	static const struct thaw_mapping bad[][2] = {
+		{ { 0x10000, 0x2000, 0 }, { 0x11000, 0x2000, 0x4000 } }, /* addresses overlap */
+		{ { 0x10000, 0x2000, 0 }, { 0x20000, 0x2000, 0x1000 } }, /* offsets overlap */
+		{ { 0x10000, 0x2000, SNAP_BYTES - 0x1000 }, { 0x20000, 0x1000, 0 } },
+		{ { 0x10800, 0x1000, 0 }, { 0x20000, 0x1000, 0x1000 } },
+		{ { 0x10000, 0, 0 }, { 0x20000, 0x1000, 0x1000 } },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		CHECK_GE(fd, 0);
+		struct thaw_restore *r = (void *)1;
+		CHECK_EQ(thaw_restore_attach(s, fd, bad[i], 2, NULL, &r), -EINVAL);
+		CHECK(r == NULL);
+		/* Ownership passed: the fd is closed. */
+		CHECK_EQ(fcntl(fd, F_GETFD), -1);
+	}
+	thaw_snapshot_close(s);
+	return 0;
+}
+
+static const struct test_case cases[] = {
+	{ "one_client", t_one_client, 30 },
+	{ "four_clients_one_snapshot", t_four_clients_one_snapshot, 60 },
+	{ "two_regions_apart", t_two_regions_apart, 30 },
+	{ "remove_gives_zeros", t_remove_gives_zeros, 60 },
+	{ "unmap_remap", t_unmap_remap, 30 },
+	{ "fork_child_reads", t_fork_child_reads, 30 },
+	{ "bad_handshakes", t_bad_handshakes, 60 },
+	{ "client_dies", t_client_dies, 60 },
+	{ "sigterm_finishes_clients", t_sigterm_finishes_clients, 30 },
+	{ "attach_checks_mappings", t_attach_checks_mappings, 10 },
+};
+
+TEST_MAIN(cases)
