@@ -644,7 +644,11 @@ static int command_line_loop(void)
 	CHECK_MSG(strstr(b, "\"prefetch_chunks\"") && strstr(b, "\"prefetch_hits\""), "json: %s",
 		  b);
 	CHECK_EQ(test_run(out, sizeof(out), "%s info %s", thaw, opt), 0);
-	CHECK_MSG(strstr(out, "prefetch"), "info: %s", out);
+	CHECK_MSG(strstr(out, "prefetch") && strstr(out, "working set"), "info: %s", out);
+	/* The recording was page by page: the optimized snapshot carries frames. */
+	CHECK_EQ(test_run(out, sizeof(out), "%s info %s --json", thaw, opt), 0);
+	CHECK_MSG(strstr(out, "\"ws_frames\"") && !strstr(out, "\"ws_frames\": 0"), "info: %s",
+		  out);
 	return 0;
 }
 
