@@ -427,7 +427,7 @@ THAW_API void thaw_writer_abort(struct thaw_writer *w);
  * First-touch traces. A trace lists what a run touched first, in order:
  * page addresses (recorded by a restore, as source addresses, or from the
  * kernel's side by `thaw trace`) or chunk ids of one snapshot. The file
- * format is a text file, one record a line (see README "Trace files"):
+ * format is a text file, one record a line (README, "Working-set prefetch"):
  *
  *   thaw-trace 1
  *   snapshot <32 hex digits>      whose chunk ids (or recorded pages) these are;
@@ -446,9 +446,9 @@ THAW_API int thaw_trace_new(struct thaw_trace **out);
 THAW_API int thaw_trace_load(const char *path, struct thaw_trace **out, char *err, size_t err_len);
 /* Write t to path (through a temporary file and rename). */
 THAW_API int thaw_trace_save(const struct thaw_trace *t, const char *path);
-/* Name the snapshot (thaw_snapshot_info.digest) whose chunk ids the trace holds. */
+/* Name the snapshot (thaw_snapshot_info.digest) whose chunk ids or pages the trace holds. */
 THAW_API int thaw_trace_set_snapshot(struct thaw_trace *t, const char *digest);
-/* The snapshot digest, or NULL when the trace has no chunk records. Owned by t. */
+/* The snapshot digest, or NULL when the trace names none. Owned by t. */
 THAW_API const char *thaw_trace_snapshot(const struct thaw_trace *t);
 THAW_API int thaw_trace_add_chunk(struct thaw_trace *t, uint64_t t_us, uint64_t chunk);
 THAW_API int thaw_trace_add_page(struct thaw_trace *t, uint64_t t_us, uint64_t addr, uint32_t tid);
