@@ -78,6 +78,7 @@ struct thaw__engine {
 	bool uffd_armed, efd_armed;
 	bool stopping; /* stop() has run */
 	bool polls_cancelled;
+	uint64_t last_fault_ns; /* CLOCK_MONOTONIC when faults were last handed to the source */
 	struct uffd_msg msgs[THAW__MSG_BATCH];
 
 	/*
