@@ -447,20 +447,20 @@ static int check_prefetch_counts(struct thaw__layout *l, const uint8_t *t, char 
 			   " or past header.prefetch_len",
 			   s.chunk_count, h->chunk_count);
 	left -= s.chunk_count * 8;
-	if (s.page_count / l->pages_per_chunk > h->chunk_count || s.page_count > left / 8)
-		return bad(err, err_len,
-			   "prefetch.page_count: %" PRIu64
-			   " pages do not fit in header.prefetch_len %" PRIu64
-			   " or in the snapshot",
-			   s.page_count, h->prefetch_len);
-	left -= s.page_count * 8;
-	if (s.zero_count / l->pages_per_chunk > h->chunk_count || s.zero_count > left / 8)
-		return bad(err, err_len,
-			   "prefetch.zero_count: %" PRIu64
-			   " pages do not fit in header.prefetch_len %" PRIu64
-			   " or in the snapshot",
-			   s.zero_count, h->prefetch_len);
-	left -= s.zero_count * 8;
+	const struct {
+		const char *name;
+		uint64_t count;
+	} lists[] = { { "page_count", s.page_count }, { "zero_count", s.zero_count } };
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t n = lists[i].count;
+		if (n / l->pages_per_chunk > h->chunk_count || n > left / 8)
+			return bad(err, err_len,
+				   "prefetch.%s: %" PRIu64
+				   " pages do not fit in header.prefetch_len %" PRIu64
+				   " or in the snapshot",
+				   lists[i].name, n, h->prefetch_len);
+		left -= n * 8;
+	}
 	if (!s.page_count != !s.frame_count || s.frame_count > s.page_count)
 		return bad(err, err_len,
 			   "prefetch.frame_count: %" PRIu64 " frames for %" PRIu64 " pages",

@@ -343,23 +343,11 @@ static int t_bad_handshakes(void)
 	return 0;
 }
 
-static int count_fds(pid_t pid)
+/* Entries of /proc/PID/<what>: "fd" counts open fds, "task" threads. */
+static int count_proc_dir(pid_t pid, const char *what)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	CHECK(d);
-	int n = 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-static int count_threads(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
 	DIR *d = opendir(path);
 	CHECK(d);
 	int n = 0;
@@ -424,7 +412,7 @@ static int t_client_dies(void)
 	stalling_daemon(&d, &f, 4);
 	CHECK_CLIENT(&d, ""); /* warm up: lazily created state is not a leak */
 	wait_ended(&d, 1);
-	int fds = count_fds(d.pid), threads = count_threads(d.pid);
+	int fds = count_proc_dir(d.pid, "fd"), threads = count_proc_dir(d.pid, "task");
 	CHECK_EQ(faulty_ctl(&f, "fault=stall&stall=1&count=4&min_off=0", NULL, 0), 0);
 	struct bg_client good;
 	bg_start(&good, &d, "--pause-after 16");
@@ -433,8 +421,8 @@ static int t_client_dies(void)
 		CHECK_EQ(client(&d, "--die-after 40"), 128 + SIGKILL);
 	CHECK_EQ(bg_finish(&good), 0);
 	wait_ended(&d, 5);
-	CHECK_EQ(count_fds(d.pid), fds);
-	CHECK_EQ(count_threads(d.pid), threads);
+	CHECK_EQ(count_proc_dir(d.pid, "fd"), fds);
+	CHECK_EQ(count_proc_dir(d.pid, "task"), threads);
 	daemon_stop(&d);
 	faulty_stop(&f);
 	/* A killed client may still have been populated completely before its death was
