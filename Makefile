@@ -103,6 +103,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(STATIC_LIB)
 	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(STATIC_LIB) $(LIBS) -lm
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
+	@# An older build made examples/migrate a program; it is a directory now.
+	@[ -d $(@D) ] || rm -f $(@D)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) -lm
