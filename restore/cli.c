@@ -17,7 +17,8 @@ static const struct cli_command commands[] = {
 	{ "verify", cli_verify, "decode and hash-check every chunk of a snapshot" },
 	{ "extract", cli_extract, "write a snapshot's memory to a file, through a lazy restore" },
 	{ "optimize", cli_optimize, "lay a snapshot out in the order recorded runs touched it" },
-	{ "serve", cli_serve, "serve page faults for other processes (Firecracker's UFFD handshake)" },
+	{ "serve", cli_serve,
+	  "serve page faults for other processes (Firecracker's UFFD handshake)" },
 	{ "bench", cli_bench, "measure a lazy restore against eager, mmap and a bare-uffd floor" },
 	{ "trace", cli_trace, "watch a process's page faults and fault stalls through BPF" },
 };

@@ -107,8 +107,8 @@ struct thaw_restore {
 	uint8_t *in_prefetch;
 	atomic_uint_fast64_t prefetch_left; /* listed chunks not yet DONE or POISONED */
 	atomic_uint_fast64_t prefetch_done_us;
-	struct thaw_trace *record; /* the caller's, appended to on the manager thread */
-	uint8_t *fault_seen;	   /* manager only, with record: page already recorded */
+	struct thaw_trace *record;	/* the caller's, appended to on the manager thread */
+	uint8_t *fault_seen;		/* manager only, with record: page already recorded */
 	struct record_cache *rec_cache; /* manager only, with record: decoded chunks */
 
 	/* Working-set frames (ws_stream.c); all NULL when the snapshot has none. */

@@ -21,7 +21,7 @@
 
 #define PAGE  4096u
 #define CHUNK (64u << 10)
-#define LEN   (8u << 20) /* 128 chunks */
+#define LEN   (8u << 20)	/* 128 chunks */
 #define BASE  0x567000000000ull /* free under ASan too */
 
 static void *source(void)
