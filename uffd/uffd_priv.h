@@ -99,6 +99,9 @@ struct thaw__fault {
 	uint64_t addr, flags;
 };
 
+/* engine.c: CLOCK_MONOTONIC in nanoseconds. */
+uint64_t thaw__uffd_now_ns(void);
+
 /* uffd_open.c: open with exactly these flags (dev first, then syscall); fd or -errno. */
 int thaw__uffd_open_flags(int flags);
 /* UFFDIO_API handshake asking for want; *got receives what the kernel enabled. */
