@@ -449,6 +449,15 @@ uint64_t thaw__uffd_now_ns(void)
 }
 
 /*
+ * Only the thread identity, not ring_up: installs run on workers while the
+ * manager tears its ring down, and hold and release must agree.
+ */
+static bool is_manager_thread(const struct thaw__engine *e)
+{
+	return pthread_equal(pthread_self(), e->mgr);
+}
+
+/*
  * How long an install answered -EAGAIN keeps being retried. The kernel
  * answers -EAGAIN until the thread that caused the event runs again after
  * we read it (only then is mmap_changing dropped): normally microseconds,
@@ -464,7 +473,7 @@ bool thaw__engine_await_layout(struct thaw__engine *e, uint64_t *t0)
 	else if (now - *t0 > THAW__LAYOUT_WAIT_NS)
 		return false;
 	/* The manager is the one who reads the event that blocks the install. */
-	if (thaw__engine_on_manager(e))
+	if (is_manager_thread(e))
 		read_events(e);
 	sched_yield();
 	return true;
@@ -503,24 +512,15 @@ static void drain_uffd(struct thaw__engine *e)
 	e->nfaults = 0;
 }
 
-/*
- * Only the thread identity, not ring_up: installs run on workers while the
- * manager tears its ring down, and hold and release must agree.
- */
-bool thaw__engine_on_manager(const struct thaw__engine *e)
-{
-	return pthread_equal(pthread_self(), e->mgr);
-}
-
 void thaw__engine_hold(struct thaw__engine *e)
 {
-	if (e->events && !thaw__engine_on_manager(e))
+	if (e->events && !is_manager_thread(e))
 		pthread_rwlock_rdlock(&e->layout_lock);
 }
 
 void thaw__engine_release(struct thaw__engine *e)
 {
-	if (e->events && !thaw__engine_on_manager(e))
+	if (e->events && !is_manager_thread(e))
 		pthread_rwlock_unlock(&e->layout_lock);
 }
 

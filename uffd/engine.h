@@ -93,8 +93,6 @@ int thaw__ring_cancel(struct thaw__engine *e, struct thaw__ring_req *req);
  */
 void thaw__engine_hold(struct thaw__engine *e);
 void thaw__engine_release(struct thaw__engine *e);
-/* True on the manager thread. */
-bool thaw__engine_on_manager(const struct thaw__engine *e);
 /*
  * An install answered -EAGAIN (an event is not yet handled): wait a little
  * for the layout to settle, then retry the install. On the manager it reads
