@@ -68,9 +68,8 @@ static int check_overlap(const struct thaw_snapshot *snap, struct mapped_region 
 static int check_mappings(const struct thaw_snapshot *snap, const struct thaw_mapping *maps,
 			  size_t n, struct mapped_region *segs)
 {
-	uint64_t page = snap->layout.hdr.page_size, total = 0;
-	for (uint64_t i = 0; i < snap->layout.hdr.region_count; i++)
-		total += snap->layout.regions[i].len;
+	/* The format checks raw_bytes is the regions' lengths added up. */
+	uint64_t page = snap->layout.hdr.page_size, total = snap->layout.hdr.raw_bytes;
 	if (!n) {
 		thaw__err(&snap->log, "no mappings to serve");
 		return -EINVAL;

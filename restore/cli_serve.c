@@ -185,8 +185,7 @@ static void stats_line(const struct server *s)
 		active += s->clients[i].r != NULL;
 	char b1[32], b2[32];
 	say("stats: %zu clients active, %llu accepted, %llu served, %llu ended early, %llu "
-	    "refused; "
-	    "cache %s of %s, %llu hits, %llu inserts, %llu evictions",
+	    "refused; cache %s of %s, %llu hits, %llu inserts, %llu evictions",
 	    active, (unsigned long long)s->accepted, (unsigned long long)s->served,
 	    (unsigned long long)s->ended_early, (unsigned long long)s->refused,
 	    cli_fmt_bytes(cs.bytes, b1, sizeof(b1)), cli_fmt_bytes(cs.limit, b2, sizeof(b2)),

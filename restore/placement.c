@@ -9,7 +9,6 @@
 #include "restore.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,13 +143,6 @@ static int put_once(struct thaw_restore *r, uint64_t flat, uint64_t len, enum th
 	return err;
 }
 
-/*
- * How long an install keeps being retried while the target's layout is
- * changing: the kernel answers -EAGAIN until the thread behind an event
- * runs again after the manager read it; normally microseconds.
- */
-#define PUT_WAIT_NS (10ull * 1000000000ull)
-
 int thaw__restore_put(struct thaw_restore *r, uint64_t id, enum thaw__put kind, const void *bytes)
 {
 	return thaw__restore_put_flat(r, thaw__chunk_flat(r, id),
@@ -161,19 +153,11 @@ int thaw__restore_put_flat(struct thaw_restore *r, uint64_t flat, uint64_t len, 
 			   const void *bytes)
 {
 	uint64_t t0 = 0;
-	for (;;) {
-		int err = put_once(r, flat, len, kind, bytes);
-		if (err != -EAGAIN)
-			return err;
-		if (!t0)
-			t0 = thaw__now_ns();
-		else if (thaw__now_ns() - t0 > PUT_WAIT_NS)
-			return err;
-		/* The manager is the one who reads the event that blocks us. */
-		if (thaw__engine_on_manager(r->eng))
-			thaw__engine_read_events(r->eng);
-		sched_yield();
-	}
+	int err;
+	while ((err = put_once(r, flat, len, kind, bytes)) == -EAGAIN &&
+	       thaw__engine_await_layout(r->eng, &t0))
+		;
+	return err;
 }
 
 /* Take [start, end) out of every segment, splitting one that holds it inside. */

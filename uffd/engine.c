@@ -414,7 +414,7 @@ static void keep_fault(struct thaw__engine *e, const struct uffd_msg *m)
  * queued after that wakes the multishot poll again, so the EAGAIN read a
  * full drain would end with is skipped on the hot path.
  */
-void thaw__engine_read_events(struct thaw__engine *e)
+static void read_events(struct thaw__engine *e)
 {
 	if (e->events)
 		pthread_rwlock_wrlock(&e->layout_lock);
@@ -441,7 +441,7 @@ void thaw__engine_read_events(struct thaw__engine *e)
 		pthread_rwlock_unlock(&e->layout_lock);
 }
 
-static uint64_t mono_ns(void)
+uint64_t thaw__uffd_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -449,40 +449,59 @@ static uint64_t mono_ns(void)
 }
 
 /*
- * How long a zero page for a removed page keeps being retried. The kernel
+ * Only the thread identity, not ring_up: installs run on workers while the
+ * manager tears its ring down, and hold and release must agree.
+ */
+static bool is_manager_thread(const struct thaw__engine *e)
+{
+	return pthread_equal(pthread_self(), e->mgr);
+}
+
+/*
+ * How long an install answered -EAGAIN keeps being retried. The kernel
  * answers -EAGAIN until the thread that caused the event runs again after
  * we read it (only then is mmap_changing dropped): normally microseconds,
  * longer only if that thread is stopped.
  */
 #define THAW__LAYOUT_WAIT_NS (10ull * 1000000000ull)
 
+bool thaw__engine_await_layout(struct thaw__engine *e, uint64_t *t0)
+{
+	uint64_t now = thaw__uffd_now_ns();
+	if (!*t0)
+		*t0 = now;
+	else if (now - *t0 > THAW__LAYOUT_WAIT_NS)
+		return false;
+	/* The manager is the one who reads the event that blocks the install. */
+	if (is_manager_thread(e))
+		read_events(e);
+	sched_yield();
+	return true;
+}
+
 /* A removed page reads as zeros: the source never sees the fault. */
 static void fault_on_removed(struct thaw__engine *e, uint64_t addr)
 {
-	uint64_t t0 = mono_ns();
-	for (;;) {
-		int err = thaw__install_zero(e, addr, e->page_size);
-		if (err != -EAGAIN) {
-			if (err && err != -ESRCH)
-				thaw__err(e->log, "userfaultfd: zero page for removed 0x%llx: %s",
-					  (unsigned long long)addr, strerror(-err));
-			return;
-		}
-		if (mono_ns() - t0 > THAW__LAYOUT_WAIT_NS)
-			break;
-		thaw__engine_read_events(e);
-		sched_yield();
-	}
-	thaw__err(e->log, "userfaultfd: zero page for removed 0x%llx: layout keeps changing",
-		  (unsigned long long)addr);
+	uint64_t t0 = 0;
+	int err;
+	while ((err = thaw__install_zero(e, addr, e->page_size)) == -EAGAIN &&
+	       thaw__engine_await_layout(e, &t0))
+		;
+	if (err == -EAGAIN)
+		thaw__err(e->log,
+			  "userfaultfd: zero page for removed 0x%llx: layout keeps changing",
+			  (unsigned long long)addr);
+	else if (err && err != -ESRCH)
+		thaw__err(e->log, "userfaultfd: zero page for removed 0x%llx: %s",
+			  (unsigned long long)addr, strerror(-err));
 }
 
 static void drain_uffd(struct thaw__engine *e)
 {
-	thaw__engine_read_events(e);
+	read_events(e);
 	/* Callbacks may read more messages (after -EAGAIN): the list can grow meanwhile. */
 	if (e->nfaults)
-		e->last_fault_ns = mono_ns();
+		e->last_fault_ns = thaw__uffd_now_ns();
 	for (size_t i = 0; i < e->nfaults; i++) {
 		struct thaw__fault f = e->faults[i];
 		if (thaw__range_set_has(&e->removed, f.addr))
@@ -493,24 +512,15 @@ static void drain_uffd(struct thaw__engine *e)
 	e->nfaults = 0;
 }
 
-/*
- * Only the thread identity, not ring_up: installs run on workers while the
- * manager tears its ring down, and hold and release must agree.
- */
-bool thaw__engine_on_manager(const struct thaw__engine *e)
-{
-	return pthread_equal(pthread_self(), e->mgr);
-}
-
 void thaw__engine_hold(struct thaw__engine *e)
 {
-	if (e->events && !thaw__engine_on_manager(e))
+	if (e->events && !is_manager_thread(e))
 		pthread_rwlock_rdlock(&e->layout_lock);
 }
 
 void thaw__engine_release(struct thaw__engine *e)
 {
-	if (e->events && !thaw__engine_on_manager(e))
+	if (e->events && !is_manager_thread(e))
 		pthread_rwlock_unlock(&e->layout_lock);
 }
 
@@ -668,7 +678,7 @@ static void cancel_own(struct thaw__engine *e, struct thaw__ring_req *req, bool 
 static void spin_after_fault(struct thaw__engine *e)
 {
 	while (!e->stopping && !atomic_load_explicit(&e->stop_requested, memory_order_relaxed) &&
-	       mono_ns() - e->last_fault_ns < THAW__SPIN_NS) {
+	       thaw__uffd_now_ns() - e->last_fault_ns < THAW__SPIN_NS) {
 		/* Submits what tick() queued and runs the ring's task work, never sleeping. */
 		int ret = io_uring_submit_and_get_events(&e->ring);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)

@@ -93,14 +93,14 @@ int thaw__ring_cancel(struct thaw__engine *e, struct thaw__ring_req *req);
  */
 void thaw__engine_hold(struct thaw__engine *e);
 void thaw__engine_release(struct thaw__engine *e);
-/* True on the manager thread. */
-bool thaw__engine_on_manager(const struct thaw__engine *e);
 /*
- * Manager only: read the messages waiting on the uffd now and handle their
- * events; their faults are served when the current callback returns. For a
- * manager-side install that got -EAGAIN (an event is unread).
+ * An install answered -EAGAIN (an event is not yet handled): wait a little
+ * for the layout to settle, then retry the install. On the manager it reads
+ * the waiting messages itself (their faults are served once the current
+ * callback returns). *t0 starts at 0; false once it has waited too long.
+ * Call without holding the layout.
  */
-void thaw__engine_read_events(struct thaw__engine *e);
+bool thaw__engine_await_layout(struct thaw__engine *e, uint64_t *t0);
 /* Manager only, from the fork callback: child starts with e's removed ranges. */
 int thaw__engine_inherit_removed(struct thaw__engine *child, const struct thaw__engine *e);
 
@@ -108,8 +108,9 @@ int thaw__engine_inherit_removed(struct thaw__engine *child, const struct thaw__
  * Installs: any thread. Pages the target removed (REMOVE events) are never
  * written by a copy or a poison: those calls skip them; a fault on them is
  * answered with a zero page by the engine itself, never reaching fault().
- * Each returns 0 once every page of the range is present (pages that already were, EEXIST, count as done), -EAGAIN when
- * the address space is changing (read events, then retry), -ESRCH when the
+ * Each returns 0 once every page of the range is present (pages that
+ * already were, EEXIST, count as done), -EAGAIN when the address space is
+ * changing (thaw__engine_await_layout, then retry), -ESRCH when the
  * target is gone, or another -errno. wake=false defers the wake-up.
  * After -EAGAIN, retry the same whole call: pages installed by the first
  * attempt answer EEXIST and are skipped.

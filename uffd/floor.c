@@ -13,7 +13,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 struct floor {
@@ -31,13 +30,6 @@ static void *floor_fail(struct floor *f, int err)
 	f->err = err;
 	ioctl(f->uffd, UFFDIO_UNREGISTER, &f->range);
 	return NULL;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void *floor_handler(void *arg)
@@ -118,9 +110,9 @@ int thaw_bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns)
 		goto out;
 	for (size_t i = 0; i < pages; i++) {
 		volatile const char *p = mem + (size_t)(order ? order[i] : i) * f.page_size;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = thaw__uffd_now_ns();
 		(void)*p;
-		lat_ns[i] = now_ns() - t0;
+		lat_ns[i] = thaw__uffd_now_ns() - t0;
 	}
 	uint64_t one = 1;
 	if (write(f.stop_fd, &one, sizeof(one)) < 0)

@@ -72,11 +72,9 @@ int thaw__uffd_open(const struct thaw__logger *log, bool *user_mode_only)
 	thaw__warn(
 		log,
 		"userfaultfd: kernel-mode faults refused (%s: needs root, CAP_SYS_PTRACE, access "
-		"to "
-		"/dev/userfaultfd or vm.unprivileged_userfaultfd=1); using UFFD_USER_MODE_ONLY, so "
-		"system calls that touch missing restored pages (read(2) into them, write(2) out "
-		"of "
-		"them) will fail with EFAULT",
+		"to /dev/userfaultfd or vm.unprivileged_userfaultfd=1); using UFFD_USER_MODE_ONLY, "
+		"so system calls that touch missing restored pages (read(2) into them, write(2) "
+		"out of them) will fail with EFAULT",
 		strerror(-first));
 	return fd;
 }

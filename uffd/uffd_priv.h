@@ -82,11 +82,12 @@ struct thaw__engine {
 	struct uffd_msg msgs[THAW__MSG_BATCH];
 
 	/*
-	 * Non-cooperative events. The manager holds layout_lock for writing from
-	 * the read that returns an event until the event is handled; installs on
-	 * other threads hold it for reading (thaw__engine_hold), so none lands in
-	 * a range between the kernel learning of its removal and us. Only taken
-	 * when events can arrive (events).
+	 * Non-cooperative events. The manager holds layout_lock for writing
+	 * across every read of the uffd and the handling of the events it
+	 * returns (any read may return one, so fault-only reads take it too);
+	 * installs on other threads hold it for reading (thaw__engine_hold), so
+	 * none lands in a range between the kernel learning of its removal and
+	 * us. Only taken when events can arrive (events).
 	 */
 	bool events;
 	pthread_rwlock_t layout_lock;
@@ -98,6 +99,9 @@ struct thaw__engine {
 struct thaw__fault {
 	uint64_t addr, flags;
 };
+
+/* engine.c: CLOCK_MONOTONIC in nanoseconds. */
+uint64_t thaw__uffd_now_ns(void);
 
 /* uffd_open.c: open with exactly these flags (dev first, then syscall); fd or -errno. */
 int thaw__uffd_open_flags(int flags);
