@@ -28,7 +28,8 @@ int thaw__restore_fail(struct thaw_restore *r, int err)
 
 static void unmap_regions(struct thaw_restore *r)
 {
-	for (size_t i = 0; i < r->nregions; i++)
+	/* A failed thaw__restore_alloc may have left no region_base at all. */
+	for (size_t i = 0; r->region_base && i < r->nregions; i++)
 		if (r->region_base[i])
 			munmap((void *)r->region_base[i], r->lay->regions[i].len);
 }
