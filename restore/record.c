@@ -93,8 +93,7 @@ void thaw__record_fault(struct thaw_restore *r, uint64_t g, uint64_t addr, uint6
 	}
 	int err = 0;
 	const uint8_t *raw = NULL;
-	bool zero = l->chunks[id].kind == THAW_CHUNK_ZERO ||
-		    (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
+	bool zero = thaw__layout_page_zero(l, g);
 	if (!zero)
 		raw = decoded(r, id, &err);
 	if (err) {

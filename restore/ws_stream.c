@@ -273,10 +273,8 @@ int thaw__ws_submit(struct thaw_restore *r)
 static bool zero_page(struct thaw_restore *r, uint64_t g, uint64_t now)
 {
 	const struct thaw__layout *l = r->lay;
-	uint64_t id = g / l->pages_per_chunk;
-	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
-	if (l->chunks[id].kind == THAW_CHUNK_ZERO ||
-	    !(l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1))
+	if (l->chunks[g / l->pages_per_chunk].kind == THAW_CHUNK_ZERO ||
+	    !thaw__layout_page_zero(l, g))
 		return false;
 	atomic_fetch_add_explicit(&r->c.pages_zero, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->c.pages_fault, 1, memory_order_relaxed);
