@@ -450,11 +450,15 @@ int thaw__trace_order(const struct thaw_trace *const *traces, const char *const 
 	free(zeros);
 	free(first.chunk);
 	free(first.page);
-	if (r) {
-		free(o->chunks);
-		free(o->pages);
-		free(o->zeros);
-		memset(o, 0, sizeof(*o));
-	}
+	if (r)
+		thaw__trace_order_free(o);
 	return r;
+}
+
+void thaw__trace_order_free(struct thaw__trace_order *o)
+{
+	free(o->chunks);
+	free(o->pages);
+	free(o->zeros);
+	memset(o, 0, sizeof(*o));
 }
