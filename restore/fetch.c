@@ -370,10 +370,7 @@ static void submit_prefetch(struct thaw_restore *r)
 		r->pf_cursor += count;
 		submit_fetch(r, ids[0], count, THAW__LANE_BACKGROUND, 0, ids);
 		submitted = true;
-		/* Small reads first, so the first touches find their chunks in soon;
-		 * then reads as large as the store likes. */
-		if (r->pf_size < s->bg_max)
-			r->pf_size = r->pf_size * 2 < s->bg_max ? r->pf_size * 2 : s->bg_max;
+		thaw__pf_grow(r);
 	}
 	/* After the reads went out: they travel while the threads start. */
 	if (submitted)

@@ -172,6 +172,17 @@ static inline uint64_t thaw__fetch_chunk(const struct fetch *f, uint32_t i)
 {
 	return f->ids ? f->ids[i] : f->first + i;
 }
+/*
+ * After a prefetch read (frames or chunks) went out: small reads first, so
+ * the first touches find their pages in soon; then reads as large as the
+ * store likes. Manager only.
+ */
+static inline void thaw__pf_grow(struct thaw_restore *r)
+{
+	uint32_t max = r->snap->store->bg_max;
+	if (r->pf_size < max)
+		r->pf_size = r->pf_size * 2 < max ? r->pf_size * 2 : max;
+}
 /* placement.c */
 /* Replace the segments (copied). 0 or -ENOMEM. */
 int thaw__placement_set(struct thaw_restore *r, const struct mapped_region *segs, size_t n);

@@ -257,9 +257,7 @@ int thaw__ws_submit(struct thaw_restore *r)
 		r->ws_cursor += count;
 		submit_frames(r, k, count, THAW__LANE_BACKGROUND);
 		sent++;
-		/* Small reads first, so the first touches find their pages in soon. */
-		if (r->pf_size < s->bg_max)
-			r->pf_size = r->pf_size * 2 < s->bg_max ? r->pf_size * 2 : s->bg_max;
+		thaw__pf_grow(r);
 	}
 	return sent;
 }
