@@ -51,11 +51,7 @@ static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
 	struct fetch *f = malloc(sizeof(*f) + len);
 	int err = f ? 0 : -ENOMEM;
 	if (f) {
-		*f = (struct fetch){ .r = r,
-				     .first = first,
-				     .count = count,
-				     .ids = ids,
-				     .submit_ns = thaw__now_ns() };
+		*f = (struct fetch){ .r = r, .first = first, .count = count, .ids = ids };
 		atomic_init(&f->refs, 1);
 		f->req.off = a->offset;
 		f->req.len = (uint32_t)len;

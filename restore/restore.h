@@ -45,7 +45,6 @@ struct fetch {
 	uint32_t count;
 	const uint64_t *ids;
 	atomic_int refs; /* the manager's hold + one per chunk queued, put by whoever decodes it */
-	uint64_t submit_ns;
 	unsigned char data[];
 };
 
