@@ -256,6 +256,15 @@ void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns);
  * no page is ever zero-filled in place of data once the uffd is closed.
  */
 void thaw__populate_poison_unfinished(struct thaw_restore *r);
+/*
+ * A read of the len stored bytes at off on lane, done by done (manager
+ * thread), holding the manager's hold; NULL without memory. The caller
+ * sets what it covers (first, count, ids, req.attempt), then sends it.
+ */
+struct fetch *thaw__fetch_new(struct thaw_restore *r, uint64_t off, uint64_t len,
+			      enum thaw__lane lane, void (*done)(struct thaw__store_req *, int));
+/* Send f: alive on its lane until its last hold is put. On failure f is freed, the error returned. */
+int thaw__fetch_send(struct thaw_restore *r, struct fetch *f);
 /* Drop one hold on a fetch; the last frees it and lets the manager refill. */
 void thaw__fetch_put(struct fetch *f);
 /*

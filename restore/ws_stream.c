@@ -200,25 +200,13 @@ static void submit_frames(struct thaw_restore *r, uint64_t first, uint32_t count
 			  enum thaw__lane lane)
 {
 	const struct thaw__fmt_frame *a = &r->lay->frames[first], *z = a + count - 1;
-	uint64_t len = z->offset + z->stored_len - a->offset;
-	struct fetch *f = malloc(sizeof(*f) + len);
+	struct fetch *f = thaw__fetch_new(r, a->offset, z->offset + z->stored_len - a->offset, lane,
+					  frames_done);
 	int err = -ENOMEM;
 	if (f) {
-		*f = (struct fetch){ .r = r, .first = first, .count = count };
-		atomic_init(&f->refs, 1);
-		f->req = (struct thaw__store_req){
-			.off = a->offset,
-			.len = (uint32_t)len,
-			.buf = f->data,
-			.lane = lane,
-			.done = frames_done,
-		};
-		atomic_fetch_add(&r->fetches_alive[lane], 1);
-		err = r->snap->store->ops->submit(r->stream, &f->req);
-		if (err) {
-			atomic_fetch_sub(&r->fetches_alive[lane], 1);
-			free(f);
-		}
+		f->first = first;
+		f->count = count;
+		err = thaw__fetch_send(r, f);
 	}
 	for (uint32_t i = 0; err && i < count; i++)
 		drop_frame(r, first + i, err);
