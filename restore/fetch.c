@@ -47,30 +47,17 @@ static void submit_fetch(struct thaw_restore *r, uint64_t first, uint32_t count,
 	const struct thaw__fmt_chunk *a = thaw__layout_stored(r->lay, first);
 	const struct thaw__fmt_chunk *z =
 		thaw__layout_stored(r->lay, ids ? ids[count - 1] : first + count - 1);
-	uint64_t len = z->offset + z->stored_len - a->offset;
-	struct fetch *f = malloc(sizeof(*f) + len);
-	int err = f ? 0 : -ENOMEM;
+	struct fetch *f = thaw__fetch_new(r, a->offset, z->offset + z->stored_len - a->offset, lane,
+					  fetch_done);
+	int err = -ENOMEM;
 	if (f) {
-		*f = (struct fetch){ .r = r,
-				     .first = first,
-				     .count = count,
-				     .ids = ids,
-				     .submit_ns = thaw__now_ns() };
-		atomic_init(&f->refs, 1);
-		f->req.off = a->offset;
-		f->req.len = (uint32_t)len;
-		f->req.buf = f->data;
-		f->req.lane = lane;
+		f->first = first;
+		f->count = count;
+		f->ids = ids;
 		f->req.attempt = attempt;
-		f->req.done = fetch_done;
-		atomic_fetch_add(&r->fetches_alive[lane], 1);
-		count_fault_reads(r, f, +1);
-		err = r->snap->store->ops->submit(r->stream, &f->req);
-		if (err) {
-			count_fault_reads(r, f, -1);
-			atomic_fetch_sub(&r->fetches_alive[lane], 1);
-			free(f);
-		}
+		err = thaw__fetch_send(r, f);
+		if (!err)
+			count_fault_reads(r, f, +1); /* done never runs inside submit */
 	}
 	for (uint32_t i = 0; err && i < count; i++) {
 		uint64_t id = ids ? ids[i] : first + i;
@@ -370,10 +357,7 @@ static void submit_prefetch(struct thaw_restore *r)
 		r->pf_cursor += count;
 		submit_fetch(r, ids[0], count, THAW__LANE_BACKGROUND, 0, ids);
 		submitted = true;
-		/* Small reads first, so the first touches find their chunks in soon;
-		 * then reads as large as the store likes. */
-		if (r->pf_size < s->bg_max)
-			r->pf_size = r->pf_size * 2 < s->bg_max ? r->pf_size * 2 : s->bg_max;
+		thaw__pf_grow(r);
 	}
 	/* After the reads went out: they travel while the threads start. */
 	if (submitted)

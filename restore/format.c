@@ -484,15 +484,6 @@ static int check_prefetch_counts(struct thaw__layout *l, const uint8_t *t, char 
 	return 0;
 }
 
-/* Is global page g of the snapshot a zero page? g must be in range. */
-static bool zero_at(const struct thaw__layout *l, uint64_t g)
-{
-	uint64_t id = g / l->pages_per_chunk;
-	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
-	return l->chunks[id].kind == THAW_CHUNK_ZERO ||
-	       (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
-}
-
 /*
  * A list of n global pages named name: real pages of the snapshot, each
  * once across the lists (seen), and data pages (zero = false) or zero
@@ -509,7 +500,7 @@ static int check_page_list(const struct thaw__layout *l, const uint64_t *pages, 
 				   "prefetch %s entry %" PRIu64 ": page %" PRIu64
 				   " is not a page of the snapshot",
 				   name, i, g);
-		if (zero_at(l, g) != zero)
+		if (thaw__layout_page_zero(l, g) != zero)
 			return bad(err, err_len,
 				   "prefetch %s entry %" PRIu64 ": page %" PRIu64 " is %s", name, i,
 				   g,

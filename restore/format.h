@@ -48,6 +48,7 @@
 #ifndef THAW_RESTORE_FORMAT_H
 #define THAW_RESTORE_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -199,5 +200,13 @@ static inline const uint64_t *thaw__layout_hash(const struct thaw__layout *l,
 }
 /* The chunk whose stored bytes back id: id itself, or its DUP target. */
 const struct thaw__fmt_chunk *thaw__layout_stored(const struct thaw__layout *l, uint64_t id);
+/* Is global page g (chunk id * pages_per_chunk + page) a zero page? g must be in range. */
+static inline bool thaw__layout_page_zero(const struct thaw__layout *l, uint64_t g)
+{
+	uint64_t id = g / l->pages_per_chunk;
+	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
+	return l->chunks[id].kind == THAW_CHUNK_ZERO ||
+	       (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
+}
 
 #endif

@@ -189,18 +189,14 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, r, "%s",
 				  why[0] ? why : thaw_strerror(r));
 	if (!ord.nchunks) {
-		free(ord.chunks);
-		free(ord.pages);
-		free(ord.zeros);
+		thaw__trace_order_free(&ord);
 		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, -EINVAL,
 				  "the traces touch no chunk of the snapshot: nothing to order");
 	}
 	struct thaw__ws_frames fr = { 0 };
 	r = thaw__ws_frames_build(snap, ord.pages, ord.npages, &fr);
 	if (r) {
-		free(ord.chunks);
-		free(ord.pages);
-		free(ord.zeros);
+		thaw__trace_order_free(&ord);
 		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, r,
 				  "packing the working-set pages: %s", thaw_strerror(r));
 	}
@@ -232,9 +228,7 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	}
 	free(tables);
 	thaw__ws_frames_free(&fr);
-	free(ord.chunks);
-	free(ord.pages);
-	free(ord.zeros);
+	thaw__trace_order_free(&ord);
 	free(p.new_off);
 	free(p.seq);
 	return r;

@@ -207,6 +207,31 @@ bool thaw__populate_cached(struct thaw_restore *r, void *scratch, uint64_t id, b
 	return false;
 }
 
+struct fetch *thaw__fetch_new(struct thaw_restore *r, uint64_t off, uint64_t len,
+			      enum thaw__lane lane, void (*done)(struct thaw__store_req *, int))
+{
+	struct fetch *f = malloc(sizeof(*f) + len);
+	if (!f)
+		return NULL;
+	*f = (struct fetch){ .r = r };
+	atomic_init(&f->refs, 1);
+	f->req = (struct thaw__store_req){
+		.off = off, .len = (uint32_t)len, .buf = f->data, .lane = lane, .done = done
+	};
+	return f;
+}
+
+int thaw__fetch_send(struct thaw_restore *r, struct fetch *f)
+{
+	atomic_fetch_add(&r->fetches_alive[f->req.lane], 1);
+	int err = r->snap->store->ops->submit(r->stream, &f->req);
+	if (err) {
+		atomic_fetch_sub(&r->fetches_alive[f->req.lane], 1);
+		free(f);
+	}
+	return err;
+}
+
 void thaw__fetch_put(struct fetch *f)
 {
 	if (!f)

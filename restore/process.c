@@ -201,6 +201,7 @@ static int add_anonymous(struct thaw_writer *w, pid_t pid, int pm_fd, int mem_fd
 				   "pid %d: skipping the %" PRIu64 " GiB mapping at 0x%" PRIx64
 				   ": too large to read without PAGEMAP_SCAN (Linux 6.7)",
 				   (int)pid, len >> 30, m->start);
+			free(pop.v); /* what the failed scan may have found */
 			return 0;
 		}
 		r = thaw__pagemap_read(pm_fd, m->start, m->end, thaw__writer_page_size(w), &pop);

@@ -17,14 +17,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
-#include "codec.h"
 #include "trace.h"
 
 struct record_cache {
 	uint64_t id;  /* chunk id + 1 of the bytes in raw; 0 = none */
-	void *stored; /* one chunk's stored bytes */
 	uint8_t *raw; /* one chunk's raw bytes */
 };
 
@@ -32,7 +29,6 @@ void thaw__record_free(struct thaw_restore *r)
 {
 	if (!r->rec_cache)
 		return;
-	free(r->rec_cache->stored);
 	free(r->rec_cache->raw);
 	free(r->rec_cache);
 	r->rec_cache = NULL;
@@ -41,16 +37,14 @@ void thaw__record_free(struct thaw_restore *r)
 /* Chunk id's raw bytes, decoded through the cache; NULL with *err set if they cannot be had. */
 static const uint8_t *decoded(struct thaw_restore *r, uint64_t id, int *err)
 {
-	const struct thaw__layout *l = r->lay;
+	uint32_t size = r->lay->hdr.chunk_size;
 	struct record_cache *c = r->rec_cache;
 	if (!c) {
 		c = calloc(1, sizeof(*c));
-		if (c) {
-			c->stored = malloc(ZSTD_compressBound(l->hdr.chunk_size));
-			c->raw = malloc(l->hdr.chunk_size);
-		}
+		if (c)
+			c->raw = malloc(size);
 		r->rec_cache = c;
-		if (!c || !c->stored || !c->raw) {
+		if (!c || !c->raw) {
 			thaw__record_free(r);
 			*err = -ENOMEM;
 			return NULL;
@@ -58,15 +52,12 @@ static const uint8_t *decoded(struct thaw_restore *r, uint64_t id, int *err)
 	}
 	if (c->id == id + 1)
 		return c->raw;
-	const struct thaw__fmt_chunk *st = thaw__layout_stored(l, id);
-	uint32_t len = thaw__layout_chunk_len(l, id);
-	c->id = 0; /* the format bounds stored_len by ZSTD_compressBound(chunk_size) */
-	*err = r->snap->store->ops->pread(r->snap->store, c->stored, st->stored_len, st->offset);
-	if (!*err)
-		*err = thaw__decode_chunk(r->decoder, st->kind, c->stored, st->stored_len, c->raw,
-					  len, thaw__layout_hash(l, st));
-	if (*err)
+	c->id = 0;
+	ssize_t n = thaw_snapshot_read_chunk(r->snap, id, c->raw, size);
+	if (n < 0) {
+		*err = (int)n;
 		return NULL;
+	}
 	c->id = id + 1;
 	return c->raw;
 }
@@ -93,8 +84,7 @@ void thaw__record_fault(struct thaw_restore *r, uint64_t g, uint64_t addr, uint6
 	}
 	int err = 0;
 	const uint8_t *raw = NULL;
-	bool zero = l->chunks[id].kind == THAW_CHUNK_ZERO ||
-		    (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
+	bool zero = thaw__layout_page_zero(l, g);
 	if (!zero)
 		raw = decoded(r, id, &err);
 	if (err) {

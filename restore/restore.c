@@ -28,7 +28,8 @@ int thaw__restore_fail(struct thaw_restore *r, int err)
 
 static void unmap_regions(struct thaw_restore *r)
 {
-	for (size_t i = 0; i < r->nregions; i++)
+	/* A failed thaw__restore_alloc may have left no region_base at all. */
+	for (size_t i = 0; r->region_base && i < r->nregions; i++)
 		if (r->region_base[i])
 			munmap((void *)r->region_base[i], r->lay->regions[i].len);
 }
@@ -82,14 +83,17 @@ static int map_block(struct thaw_restore *r)
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return map_failed(r, 0, -errno);
+	/* Every base first: a failed mprotect must leave the whole block for unmap_regions. */
 	uint64_t at = (uint64_t)p;
 	for (size_t i = 0; i < r->nregions; i++) {
-		const struct thaw__fmt_region *reg = &r->lay->regions[i];
 		r->region_base[i] = at;
+		at += r->lay->regions[i].len;
+	}
+	for (size_t i = 0; i < r->nregions; i++) {
+		const struct thaw__fmt_region *reg = &r->lay->regions[i];
 		if (reg->prot != (PROT_READ | PROT_WRITE) &&
-		    mprotect((void *)at, reg->len, (int)reg->prot))
+		    mprotect((void *)r->region_base[i], reg->len, (int)reg->prot))
 			return map_failed(r, i, -errno);
-		at += reg->len;
 	}
 	r->ranges[r->nranges++] = (struct mapped_region){ .base = (uint64_t)p, .len = total };
 	return 0;

@@ -45,7 +45,6 @@ struct fetch {
 	uint32_t count;
 	const uint64_t *ids;
 	atomic_int refs; /* the manager's hold + one per chunk queued, put by whoever decodes it */
-	uint64_t submit_ns;
 	unsigned char data[];
 };
 
@@ -172,6 +171,17 @@ static inline uint64_t thaw__fetch_chunk(const struct fetch *f, uint32_t i)
 {
 	return f->ids ? f->ids[i] : f->first + i;
 }
+/*
+ * After a prefetch read (frames or chunks) went out: small reads first, so
+ * the first touches find their pages in soon; then reads as large as the
+ * store likes. Manager only.
+ */
+static inline void thaw__pf_grow(struct thaw_restore *r)
+{
+	uint32_t max = r->snap->store->bg_max;
+	if (r->pf_size < max)
+		r->pf_size = r->pf_size * 2 < max ? r->pf_size * 2 : max;
+}
 /* placement.c */
 /* Replace the segments (copied). 0 or -ENOMEM. */
 int thaw__placement_set(struct thaw_restore *r, const struct mapped_region *segs, size_t n);
@@ -246,6 +256,15 @@ void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns);
  * no page is ever zero-filled in place of data once the uffd is closed.
  */
 void thaw__populate_poison_unfinished(struct thaw_restore *r);
+/*
+ * A read of the len stored bytes at off on lane, done by done (manager
+ * thread), holding the manager's hold; NULL without memory. The caller
+ * sets what it covers (first, count, ids, req.attempt), then sends it.
+ */
+struct fetch *thaw__fetch_new(struct thaw_restore *r, uint64_t off, uint64_t len,
+			      enum thaw__lane lane, void (*done)(struct thaw__store_req *, int));
+/* Send f: alive on its lane until its last hold is put. On failure f is freed, the error returned. */
+int thaw__fetch_send(struct thaw_restore *r, struct fetch *f);
 /* Drop one hold on a fetch; the last frees it and lets the manager refill. */
 void thaw__fetch_put(struct fetch *f);
 /*

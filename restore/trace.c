@@ -377,24 +377,16 @@ static int trace_fold(const struct thaw_trace *t, size_t i, const char *const *n
 	return 0;
 }
 
-static bool page_zero(const struct thaw__layout *l, uint64_t g)
-{
-	uint64_t id = g / l->pages_per_chunk;
-	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
-	return l->chunks[id].kind == THAW_CHUNK_ZERO ||
-	       (l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1);
-}
-
 /* A page worth a frame: touched, and stored. */
 static bool touched_data(const struct thaw__layout *l, const struct first_touch *ft)
 {
-	return ft->trace != SIZE_MAX && !page_zero(l, ft->id);
+	return ft->trace != SIZE_MAX && !thaw__layout_page_zero(l, ft->id);
 }
 
 /* A touched zero page: nothing to store, but worth putting in ahead of its touch. */
 static bool touched_zero(const struct thaw__layout *l, const struct first_touch *ft)
 {
-	return ft->trace != SIZE_MAX && page_zero(l, ft->id);
+	return ft->trace != SIZE_MAX && thaw__layout_page_zero(l, ft->id);
 }
 
 static bool touched(const struct thaw__layout *l, const struct first_touch *ft)
@@ -458,11 +450,15 @@ int thaw__trace_order(const struct thaw_trace *const *traces, const char *const 
 	free(zeros);
 	free(first.chunk);
 	free(first.page);
-	if (r) {
-		free(o->chunks);
-		free(o->pages);
-		free(o->zeros);
-		memset(o, 0, sizeof(*o));
-	}
+	if (r)
+		thaw__trace_order_free(o);
 	return r;
+}
+
+void thaw__trace_order_free(struct thaw__trace_order *o)
+{
+	free(o->chunks);
+	free(o->pages);
+	free(o->zeros);
+	memset(o, 0, sizeof(*o));
 }

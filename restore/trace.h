@@ -49,11 +49,13 @@ struct thaw__trace_order {
  * table's recorded addresses, and those outside every region are counted
  * in ignored. A trace with page records none of which maps is refused.
  * names[i] (may be NULL) names trace i in messages. On success the caller
- * frees o->chunks, o->pages and o->zeros. Errors: -EINVAL with a message in err,
- * -ENOMEM.
+ * frees o with thaw__trace_order_free. Errors: -EINVAL with a message in
+ * err, -ENOMEM.
  */
 int thaw__trace_order(const struct thaw_trace *const *traces, const char *const *names, size_t n,
 		      const struct thaw__layout *l, const char *digest, struct thaw__trace_order *o,
 		      char *err, size_t err_len);
+/* Free o's lists and zero it. */
+void thaw__trace_order_free(struct thaw__trace_order *o);
 
 #endif

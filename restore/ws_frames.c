@@ -35,10 +35,8 @@ static int gather(struct thaw_snapshot *snap, const uint64_t *pages, uint64_t np
 	const struct thaw__layout *l = &snap->layout;
 	uint32_t ps = l->hdr.page_size;
 	struct slot *s = malloc((npages ? npages : 1) * sizeof(*s));
-	uint8_t *stored = malloc(ZSTD_compressBound(l->hdr.chunk_size));
 	uint8_t *chunk = malloc(l->hdr.chunk_size);
-	struct thaw__decoder *dec = NULL;
-	int r = s && stored && chunk ? thaw__decoder_new(&dec) : -ENOMEM;
+	int r = s && chunk ? 0 : -ENOMEM;
 	for (uint64_t i = 0; !r && i < npages; i++)
 		s[i] = (struct slot){ pages[i], i };
 	if (!r)
@@ -47,22 +45,15 @@ static int gather(struct thaw_snapshot *snap, const uint64_t *pages, uint64_t np
 	for (uint64_t i = 0; !r && i < npages; i++) {
 		uint64_t id = s[i].page / l->pages_per_chunk;
 		if (id != have) {
-			const struct thaw__fmt_chunk *st = thaw__layout_stored(l, id);
-			r = snap->store->ops->pread(snap->store, stored, st->stored_len,
-						    st->offset);
-			if (!r)
-				r = thaw__decode_chunk(dec, st->kind, stored, st->stored_len, chunk,
-						       thaw__layout_chunk_len(l, id),
-						       thaw__layout_hash(l, st));
+			ssize_t n = thaw_snapshot_read_chunk(snap, id, chunk, l->hdr.chunk_size);
+			r = n < 0 ? (int)n : 0;
 			have = id;
 		}
 		if (!r)
 			memcpy(raw + s[i].pos * ps,
 			       chunk + (s[i].page % l->pages_per_chunk) * (uint64_t)ps, ps);
 	}
-	thaw__decoder_free(dec);
 	free(chunk);
-	free(stored);
 	free(s);
 	return r;
 }

@@ -200,25 +200,13 @@ static void submit_frames(struct thaw_restore *r, uint64_t first, uint32_t count
 			  enum thaw__lane lane)
 {
 	const struct thaw__fmt_frame *a = &r->lay->frames[first], *z = a + count - 1;
-	uint64_t len = z->offset + z->stored_len - a->offset;
-	struct fetch *f = malloc(sizeof(*f) + len);
+	struct fetch *f = thaw__fetch_new(r, a->offset, z->offset + z->stored_len - a->offset, lane,
+					  frames_done);
 	int err = -ENOMEM;
 	if (f) {
-		*f = (struct fetch){ .r = r, .first = first, .count = count };
-		atomic_init(&f->refs, 1);
-		f->req = (struct thaw__store_req){
-			.off = a->offset,
-			.len = (uint32_t)len,
-			.buf = f->data,
-			.lane = lane,
-			.done = frames_done,
-		};
-		atomic_fetch_add(&r->fetches_alive[lane], 1);
-		err = r->snap->store->ops->submit(r->stream, &f->req);
-		if (err) {
-			atomic_fetch_sub(&r->fetches_alive[lane], 1);
-			free(f);
-		}
+		f->first = first;
+		f->count = count;
+		err = thaw__fetch_send(r, f);
 	}
 	for (uint32_t i = 0; err && i < count; i++)
 		drop_frame(r, first + i, err);
@@ -257,9 +245,7 @@ int thaw__ws_submit(struct thaw_restore *r)
 		r->ws_cursor += count;
 		submit_frames(r, k, count, THAW__LANE_BACKGROUND);
 		sent++;
-		/* Small reads first, so the first touches find their pages in soon. */
-		if (r->pf_size < s->bg_max)
-			r->pf_size = r->pf_size * 2 < s->bg_max ? r->pf_size * 2 : s->bg_max;
+		thaw__pf_grow(r);
 	}
 	return sent;
 }
@@ -273,10 +259,8 @@ int thaw__ws_submit(struct thaw_restore *r)
 static bool zero_page(struct thaw_restore *r, uint64_t g, uint64_t now)
 {
 	const struct thaw__layout *l = r->lay;
-	uint64_t id = g / l->pages_per_chunk;
-	uint32_t p = (uint32_t)(g % l->pages_per_chunk);
-	if (l->chunks[id].kind == THAW_CHUNK_ZERO ||
-	    !(l->zmask[id * l->zmask_words + p / 64] >> (p % 64) & 1))
+	if (l->chunks[g / l->pages_per_chunk].kind == THAW_CHUNK_ZERO ||
+	    !thaw__layout_page_zero(l, g))
 		return false;
 	atomic_fetch_add_explicit(&r->c.pages_zero, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->c.pages_fault, 1, memory_order_relaxed);

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			abort();
 	for (uint64_t i = 0; i < l.ws_page_count; i++)
 		if (l.ws_pages[i] / l.pages_per_chunk >= l.hdr.chunk_count ||
-		    l.chunks[l.ws_pages[i] / l.pages_per_chunk].kind == THAW_CHUNK_ZERO)
+		    thaw__layout_page_zero(&l, l.ws_pages[i]))
 			abort();
 	for (uint64_t k = 0; k < l.frame_count; k++)
 		if (l.frames[k].offset + l.frames[k].stored_len > size ||
