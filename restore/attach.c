@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct attach_place {
@@ -26,18 +27,6 @@ static int place_attached(struct thaw_restore *r, void *ctx)
 	return err;
 }
 
-static int cmp_by_base(const void *a, const void *b)
-{
-	const struct mapped_region *x = a, *y = b;
-	return x->base < y->base ? -1 : x->base > y->base;
-}
-
-static int cmp_by_flat(const void *a, const void *b)
-{
-	const struct mapped_region *x = a, *y = b;
-	return x->flat < y->flat ? -1 : x->flat > y->flat;
-}
-
 /* Mapping i of the request is bad: say why, in terms the sender used. */
 static int bad_mapping(const struct thaw_snapshot *snap, size_t i, const struct thaw_mapping *m,
 		       const char *why)
@@ -51,7 +40,7 @@ static int bad_mapping(const struct thaw_snapshot *snap, size_t i, const struct 
 static int check_overlap(const struct thaw_snapshot *snap, struct mapped_region *s, size_t n,
 			 bool by_flat)
 {
-	qsort(s, n, sizeof(*s), by_flat ? cmp_by_flat : cmp_by_base);
+	qsort(s, n, sizeof(*s), by_flat ? thaw__region_cmp_flat : thaw__region_cmp_base);
 	for (size_t i = 1; i < n; i++) {
 		uint64_t prev_end =
 			by_flat ? s[i - 1].flat + s[i - 1].len : s[i - 1].base + s[i - 1].len;
@@ -157,7 +146,19 @@ void thaw__restore_on_fork(void *ctx, int child_uffd)
 		thaw__info(r->log, "serving a forked child (%zu segments)", p.n);
 }
 
-int thaw__restore_children_wait(struct thaw_restore *r, int timeout_ms)
+/* Milliseconds left until deadline (NULL: -1, for ever), at least 0. */
+static int ms_left(const struct timespec *deadline)
+{
+	if (!deadline)
+		return -1;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+		     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+int thaw__restore_children_wait(struct thaw_restore *r, const struct timespec *deadline)
 {
 	for (size_t i = 0;; i++) {
 		/* The manager may add a child (and move the array) meanwhile. */
@@ -167,7 +168,7 @@ int thaw__restore_children_wait(struct thaw_restore *r, int timeout_ms)
 		if (!child)
 			return 0;
 		/* A child that went away or failed is finished with as far as we are concerned. */
-		if (thaw_restore_wait(child, timeout_ms) == -ETIMEDOUT)
+		if (thaw_restore_wait(child, ms_left(deadline)) == -ETIMEDOUT)
 			return -ETIMEDOUT;
 	}
 }

@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_flat(const void *a, const void *b)
+int thaw__region_cmp_flat(const void *a, const void *b)
 {
 	const struct mapped_region *x = a, *y = b;
 	return x->flat < y->flat ? -1 : x->flat > y->flat;
 }
 
-static int cmp_base(const void *a, const void *b)
+int thaw__region_cmp_base(const void *a, const void *b)
 {
 	const struct mapped_region *x = a, *y = b;
 	return x->base < y->base ? -1 : x->base > y->base;
@@ -51,9 +51,9 @@ static void resort(struct thaw_restore *r)
 		if (r->segs[i].len)
 			r->segs[n++] = r->segs[i];
 	r->nsegs = n;
-	qsort(r->segs, n, sizeof(*r->segs), cmp_flat);
+	qsort(r->segs, n, sizeof(*r->segs), thaw__region_cmp_flat);
 	memcpy(r->by_addr, r->segs, n * sizeof(*r->segs));
-	qsort(r->by_addr, n, sizeof(*r->by_addr), cmp_base);
+	qsort(r->by_addr, n, sizeof(*r->by_addr), thaw__region_cmp_base);
 }
 
 int thaw__placement_set(struct thaw_restore *r, const struct mapped_region *segs, size_t n)

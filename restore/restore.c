@@ -332,7 +332,7 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 	if (!result && atomic_load(&r->c.chunks_poisoned))
 		result = -THAW_E_POISONED;
 	if (result == 0 || result == -THAW_E_POISONED) {
-		int kids = thaw__restore_children_wait(r, timeout_ms);
+		int kids = thaw__restore_children_wait(r, timeout_ms < 0 ? NULL : &deadline);
 		result = kids ? kids : result;
 	}
 	return result;

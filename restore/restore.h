@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "latency.h"
 #include "snapshot.h"
@@ -183,6 +184,9 @@ static inline void thaw__pf_grow(struct thaw_restore *r)
 		r->pf_size = r->pf_size * 2 < max ? r->pf_size * 2 : max;
 }
 /* placement.c */
+/* qsort comparators for mapped_region: by target address, by offset in the flat layout. */
+int thaw__region_cmp_base(const void *a, const void *b);
+int thaw__region_cmp_flat(const void *a, const void *b);
 /* Replace the segments (copied). 0 or -ENOMEM. */
 int thaw__placement_set(struct thaw_restore *r, const struct mapped_region *segs, size_t n);
 /* The global page (chunk id * pages_per_chunk + page) a target address falls in; false when no
@@ -224,8 +228,12 @@ extern const struct thaw__engine_ops thaw__restore_ops;
 void thaw__restore_on_unmap(void *ctx, uint64_t start, uint64_t end);
 void thaw__restore_on_remap(void *ctx, uint64_t from, uint64_t to, uint64_t len);
 void thaw__restore_on_fork(void *ctx, int child_uffd);
-/* Wait for the children too (0, or -ETIMEDOUT); their own failures do not count. */
-int thaw__restore_children_wait(struct thaw_restore *r, int timeout_ms);
+/*
+ * Wait for the children too, until the CLOCK_MONOTONIC deadline (NULL: for
+ * ever) that bounds the whole thaw_restore_wait; 0 or -ETIMEDOUT, their own
+ * failures do not count.
+ */
+int thaw__restore_children_wait(struct thaw_restore *r, const struct timespec *deadline);
 /* Finish and free every child (after the manager has stopped: no fork adds one). */
 void thaw__restore_children_free(struct thaw_restore *r);
 
