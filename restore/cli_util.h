@@ -38,16 +38,17 @@ int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(p
  * valid value (trailing junk, overflow, empty).
  */
 /* Decimal, or hexadecimal with a 0x prefix. */
-/*
- * The single SNAP operand after the options (what: what the snapshot is
- * for, for the message). 0, or CLI_USAGE after printing the usage error.
- */
-int cli_snap_operand(const char *cmd, int argc, char **argv, const char *what, const char **uri);
 int cli_parse_u64(const char *s, uint64_t *out);
 /* A byte count with an optional binary suffix: 4096, 64K, 2M, 1G, 64KiB. */
 int cli_parse_size(const char *s, uint64_t *out);
 /* A decimal int in [lo, hi]. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
+
+/*
+ * The single SNAP operand after the options (what: what the snapshot is
+ * for, for the message). 0, or CLI_USAGE after printing the usage error.
+ */
+int cli_snap_operand(const char *cmd, int argc, char **argv, const char *what, const char **uri);
 
 /* Human-readable byte count ("1.50 GiB") into buf; returns buf. */
 const char *cli_fmt_bytes(uint64_t n, char *buf, size_t len);
