@@ -20,7 +20,6 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/types.h>
@@ -278,13 +277,6 @@ static int parse_args(const char *cmd, int argc, char **argv, struct trace_args 
 	return 0;
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Poll the ring buffer until the process exits (pidfd readable), a signal
  * arrives (sigfd) or the deadline passes, then drain what is left. 0 or a
@@ -300,7 +292,7 @@ static int trace_loop(struct ring_buffer *rb, int pidfd, int sigfd, uint64_t dea
 	for (;;) {
 		int timeout = -1;
 		if (deadline_ns) {
-			uint64_t now = monotonic_ns();
+			uint64_t now = cli_now_ns();
 			if (now >= deadline_ns)
 				break;
 			uint64_t left_ms = (deadline_ns - now + 999999) / 1000000;
@@ -384,7 +376,7 @@ int cli_trace(int argc, char **argv)
 		cli_err(cmd, "cannot set up the BPF ring buffer: %s", strerror(errno));
 		goto out;
 	}
-	t->t0_ns = monotonic_ns();
+	t->t0_ns = cli_now_ns();
 	fprintf(stderr, "thaw trace: tracing %d\n", (int)a.pid);
 	if (a.cmd_argv && (e = held_child_go(&child)) < 0) {
 		cli_err(cmd, "cannot run %s: %s", a.cmd_argv[0], strerror(-e));
@@ -393,7 +385,7 @@ int cli_trace(int argc, char **argv)
 	}
 	uint64_t deadline = a.duration_s ? t->t0_ns + (uint64_t)(a.duration_s * 1e9) : 0;
 	e = trace_loop(rb, pidfd, sigfd, deadline);
-	end.elapsed_ns = monotonic_ns() - t->t0_ns;
+	end.elapsed_ns = cli_now_ns() - t->t0_ns;
 	end.lost = skel->bss->lost_events;
 	if (e < 0 || run.err) {
 		cli_err(cmd, "reading events: %s", strerror(-(run.err ? run.err : e)));
