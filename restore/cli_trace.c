@@ -158,20 +158,29 @@ struct held_child {
 	int err_fd; /* the child's errno if exec failed; EOF once it exec'd */
 };
 
+static void close_pipe(const int p[2])
+{
+	close(p[0]);
+	close(p[1]);
+}
+
 static int spawn_held(const char *cmd, char **argv, const sigset_t *mask, struct held_child *h)
 {
 	int go[2], err[2];
-	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+	if (pipe2(go, O_CLOEXEC) < 0) {
 		cli_err(cmd, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (pipe2(err, O_CLOEXEC) < 0) {
+		cli_err(cmd, "pipe: %s", strerror(errno));
+		close_pipe(go);
 		return -1;
 	}
 	h->pid = fork();
 	if (h->pid < 0) {
 		cli_err(cmd, "fork: %s", strerror(errno));
-		close(go[0]);
-		close(go[1]);
-		close(err[0]);
-		close(err[1]);
+		close_pipe(go);
+		close_pipe(err);
 		return -1;
 	}
 	if (h->pid == 0) {
