@@ -182,10 +182,8 @@ static int parse_create_args(int argc, char **argv, struct create_args *a)
 		case 'h':
 			fputs(create_help, stdout);
 			return -1;
-		case ':':
-			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option(cmd, c, argv);
 		}
 	}
 	if (optind < argc)

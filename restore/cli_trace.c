@@ -268,10 +268,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct trace_args 
 		case 'h':
 			fputs(trace_help, stdout);
 			return -1;
-		case ':':
-			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option(cmd, c, argv);
 		}
 	}
 	bool dashdash = optind > 1 && !strcmp(argv[optind - 1], "--");

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,6 +431,13 @@ void cli_json_null(struct cli_json *j, const char *key)
 {
 	json_item(j, key);
 	fputs("null", j->f);
+}
+
+int cli_bad_option(const char *cmd, int opt, char **argv)
+{
+	if (opt == ':')
+		return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
+	return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 int cli_snap_operand(const char *cmd, int argc, char **argv, const char *what, const char **uri)

@@ -45,6 +45,12 @@ int cli_parse_size(const char *s, uint64_t *out);
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 
 /*
+ * The default of a subcommand's option switch, for getopt_long with a
+ * leading ':' in its optstring: prints "option needs a value" (opt ':') or
+ * "unknown option" and returns CLI_USAGE.
+ */
+int cli_bad_option(const char *cmd, int opt, char **argv);
+/*
  * The single SNAP operand after the options (what: what the snapshot is
  * for, for the message). 0, or CLI_USAGE after printing the usage error.
  */
