@@ -135,10 +135,9 @@ struct bench {
 	/* results */
 	uint64_t t0_ns, ready_ns, first_ns, end_ns, resident_ns;
 	bool have_resident;
-	uint64_t faults, pages_fault, pages_background, pages_zero, chunks_fetched, chunks_poisoned,
-		bytes_read;
-	uint64_t lib_p50_us, lib_p99_us;
-	struct thaw_stats lib; /* the restore's counters, HTTP ones included */
+	/* Every mode's figures; lazy takes them from lib. */
+	uint64_t faults, pages_fault, bytes_read;
+	struct thaw_stats lib; /* lazy: the restore's counters, HTTP ones included; else zero */
 	/* Distinct chunks the touch list reaches. */
 	uint64_t touched_chunks;
 	bool have_lib;
@@ -576,13 +575,7 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 	if (thaw_restore_stats(r, &st) == 0) {
 		b->faults = st.faults;
 		b->pages_fault = st.pages_fault;
-		b->pages_background = st.pages_background;
-		b->pages_zero = st.pages_zero;
-		b->chunks_fetched = st.chunks_fetched;
-		b->chunks_poisoned = st.chunks_poisoned;
 		b->bytes_read = st.bytes_read;
-		b->lib_p50_us = st.fault_p50_us;
-		b->lib_p99_us = st.fault_p99_us;
 		b->lib = st;
 		b->have_lib = true;
 	}
@@ -925,10 +918,10 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	cli_json_f64(&j, "first_access_us", (double)(b->first_ns - b->t0_ns) / 1e3, 1);
 	cli_json_u64(&j, "faults", b->faults);
 	cli_json_u64(&j, "pages_fault", b->pages_fault);
-	cli_json_u64(&j, "pages_background", b->pages_background);
-	cli_json_u64(&j, "pages_zero", b->pages_zero);
-	cli_json_u64(&j, "chunks_fetched", b->chunks_fetched);
-	cli_json_u64(&j, "chunks_poisoned", b->chunks_poisoned);
+	cli_json_u64(&j, "pages_background", b->lib.pages_background);
+	cli_json_u64(&j, "pages_zero", b->lib.pages_zero);
+	cli_json_u64(&j, "chunks_fetched", b->lib.chunks_fetched);
+	cli_json_u64(&j, "chunks_poisoned", b->lib.chunks_poisoned);
 	cli_json_u64(&j, "bytes_read", b->bytes_read);
 	cli_json_f64(&j, "fault_p50_us", s->fault_p50_us, 2);
 	cli_json_f64(&j, "fault_p99_us", s->fault_p99_us, 2);
@@ -936,8 +929,8 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	cli_json_f64(&j, "touch_p99_us", s->touch_p99_us, 3);
 	cli_json_f64(&j, "touch_max_us", s->touch_max_us, 1);
 	if (b->have_lib) {
-		cli_json_u64(&j, "lib_fault_p50_us", b->lib_p50_us);
-		cli_json_u64(&j, "lib_fault_p99_us", b->lib_p99_us);
+		cli_json_u64(&j, "lib_fault_p50_us", b->lib.fault_p50_us);
+		cli_json_u64(&j, "lib_fault_p99_us", b->lib.fault_p99_us);
 		cli_json_u64(&j, "lib_fault_wait_us", b->lib.fault_wait_us);
 	}
 	cli_json_u64(&j, "passes", (uint64_t)b->a.passes);
@@ -1018,13 +1011,16 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 	if (b->have_lib) {
 		printf("  library           %llu pages by fault, %llu in background, %llu zero; "
 		       "%llu chunks read, %s\n",
-		       (unsigned long long)b->pages_fault, (unsigned long long)b->pages_background,
-		       (unsigned long long)b->pages_zero, (unsigned long long)b->chunks_fetched,
+		       (unsigned long long)b->pages_fault,
+		       (unsigned long long)b->lib.pages_background,
+		       (unsigned long long)b->lib.pages_zero,
+		       (unsigned long long)b->lib.chunks_fetched,
 		       cli_fmt_bytes(b->bytes_read, a, sizeof(a)));
 		printf("                    fault service p50 %llu us, p99 %llu us; %llu chunks "
 		       "poisoned\n",
-		       (unsigned long long)b->lib_p50_us, (unsigned long long)b->lib_p99_us,
-		       (unsigned long long)b->chunks_poisoned);
+		       (unsigned long long)b->lib.fault_p50_us,
+		       (unsigned long long)b->lib.fault_p99_us,
+		       (unsigned long long)b->lib.chunks_poisoned);
 		if (b->lib.prefetch_chunks)
 			printf("  prefetch          %llu chunks listed, %llu pages installed\n"
 			       "                    ahead; %llu of %llu touched chunks hit, "
