@@ -1094,7 +1094,6 @@ int cli_bench(int argc, char **argv)
 	if (r)
 		return r < 0 ? CLI_OK : r;
 	struct cli_log log;
-	cli_log_init(&log);
 	if (cli_open_snapshot(cmd, b.a.uri, &log, &b.a.http, &b.snap) < 0)
 		return CLI_FAIL;
 	int ret = CLI_FAIL;

@@ -93,7 +93,6 @@ int cli_extract(int argc, char **argv)
 		return cli_usage_err(cmd, "missing -o FILE (where to write)");
 
 	struct cli_log log;
-	cli_log_init(&log);
 	struct thaw_snapshot *s = NULL;
 	if (cli_open_snapshot(cmd, uri, &log, &http, &s) < 0)
 		return CLI_FAIL;

@@ -130,7 +130,6 @@ int cli_optimize(int argc, char **argv)
 		}
 	}
 	struct cli_log log;
-	cli_log_init(&log);
 	if (cli_open_snapshot(cmd, a.uri, &log, NULL, &snap) < 0)
 		goto out;
 	char err[768] = "";

@@ -216,6 +216,7 @@ int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
 	};
 	if (http)
 		cli_http_apply(http, &oo);
+	cli_log_init(log);
 	atomic_store(&log->mute_errors, 1);
 	int r = thaw_snapshot_open(uri, &oo, out);
 	atomic_store(&log->mute_errors, 0);

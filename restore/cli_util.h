@@ -84,7 +84,8 @@ struct cli_http;
 /*
  * Open a snapshot with the log sink installed and, for URLs, the HTTP
  * settings from the command line (http may be NULL); on failure print
- * "thaw CMD: cannot open URI: why" and return the error.
+ * "thaw CMD: cannot open URI: why" and return the error. *log is set up
+ * here (cli_log_init) and must outlive the snapshot.
  */
 int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
 		      const struct cli_http *http, struct thaw_snapshot **out);
