@@ -407,9 +407,13 @@ int cli_trace(int argc, char **argv)
 		}
 	}
 	if (a.cmd_argv) {
-		/* --duration may end the trace first: CMD keeps running, unwatched. */
+		/*
+		 * CMD has exited when its pidfd ended the trace; --duration or a
+		 * SIGTERM sent to thaw alone may end it first, and CMD keeps
+		 * running, unwatched: never wait for it.
+		 */
 		int ws;
-		if (waitpid(child.pid, &ws, a.duration_s ? WNOHANG : 0) == child.pid)
+		if (waitpid(child.pid, &ws, WNOHANG) == child.pid)
 			end.exit_status = exit_status_of(ws);
 	}
 	if (a.json)
