@@ -310,7 +310,18 @@ static int trace_loop(struct ring_buffer *rb, int pidfd, int sigfd, uint64_t dea
 		int n = ring_buffer__consume(rb);
 		if (n < 0)
 			return n;
-		if (fds[1].revents || fds[2].revents)
+		if (fds[2].revents) {
+			/*
+			 * Take the signal off the queue: left pending, it would kill
+			 * thaw when the old mask comes back, after the summary was
+			 * printed but before a redirected stdout was flushed.
+			 */
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) < 0 && errno != EAGAIN)
+				return -errno;
+			break;
+		}
+		if (fds[1].revents)
 			break;
 	}
 	int n = ring_buffer__consume(rb);
