@@ -91,9 +91,9 @@ static int handle_event(void *ctx, void *data, size_t size)
  */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	const char *env = getenv("THAW_LOG");
-	bool verbose = env && (!strcasecmp(env, "debug") || !strcasecmp(env, "info"));
-	if (!verbose || (level == LIBBPF_DEBUG && strcasecmp(env, "debug")))
+	struct cli_log log;
+	cli_log_init(&log); /* THAW_LOG, read as every subcommand reads it */
+	if (log.max_level < (level == LIBBPF_DEBUG ? THAW_LOG_DEBUG : THAW_LOG_INFO))
 		return 0;
 	return vfprintf(stderr, fmt, ap);
 }
