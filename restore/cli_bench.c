@@ -45,7 +45,7 @@ static const char bench_help[] =
 	"  --no-background   lazy: fetch only what is touched (no resident time then)\n"
 	"  --seed S          seed for random:P% (default 1)\n"
 	"  --passes N        run the touch list N times in the same order (default 1); the\n"
-	"                      later passes meet resident memory\n"
+	"                      later passes meet resident memory (not with --mode floor)\n"
 	"  --record FILE     lazy: save the pages faults first touched, in order, as a\n"
 	"                      trace for `thaw optimize` (a recording run installs page by\n"
 	"                      page, without prefetch or background pass: slower)\n"
@@ -264,6 +264,9 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 		return cli_usage_err(cmd, "--no-background applies to --mode lazy only");
 	if (a->record && a->mode != MODE_LAZY)
 		return cli_usage_err(cmd, "--record applies to --mode lazy only");
+	/* The floor touches fresh pages every time: a later pass would fault again. */
+	if (a->passes > 1 && a->mode == MODE_FLOOR)
+		return cli_usage_err(cmd, "--passes does not apply to --mode floor");
 	return 0;
 }
 
