@@ -748,8 +748,9 @@ static int run_mmap(struct bench *b, struct touch_team *tm)
 	}
 	int fd = mkstemp(path);
 	if (fd < 0) {
-		cli_err("bench", "cannot create a temporary image in %s: %s", dir, strerror(errno));
-		return -errno;
+		int e = -errno; /* before cli_err's stdio may change errno */
+		cli_err("bench", "cannot create a temporary image in %s: %s", dir, strerror(-e));
+		return e;
 	}
 	unlink(path); /* the mapping keeps it alive; nothing is left behind */
 	int e = write_image(b, fd);
