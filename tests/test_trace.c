@@ -489,6 +489,31 @@ static int trace_duration(void)
 	return 0;
 }
 
+/*
+ * SIGTERM ends a trace like the process's exit does: status 0 and the
+ * summary, also when stdout is a file (flushed only at the end).
+ */
+static int trace_sigterm(void)
+{
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+	char args[64];
+	snprintf(args, sizeof(args), "--pid %d", (int)child);
+	struct tracer t;
+	tracer_start(&t, args);
+	CHECK_EQ(kill(t.pid, SIGTERM), 0);
+	int st = tracer_finish(&t);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	CHECK_MSG(st == 0, "thaw trace exited %d on SIGTERM:\n%s", st, t.err);
+	CHECK_MSG(strstr(out, "stalls: 0,"), "no summary after SIGTERM:\n%s", out);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "first_touch_order", trace_first_touch_order, 30 },
 	{ "uffd_stalls", trace_uffd_stalls, 30 },
@@ -497,6 +522,7 @@ static const struct test_case cases[] = {
 	{ "command", trace_command, 30 },
 	{ "errors", trace_errors, 30 },
 	{ "duration", trace_duration, 30 },
+	{ "sigterm", trace_sigterm, 30 },
 };
 
 TEST_MAIN(cases)
