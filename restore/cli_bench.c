@@ -319,21 +319,20 @@ static uint32_t region_of(const struct bench *b, uint64_t g)
 /*
  * clustered:P%: whole chunks' worth of pages chosen at random until P% of
  * the pages are picked, each chunk's pages touched in order, as a program
- * walking objects that span pages would. Rewrites cand in place; returns
- * how many of its entries to touch.
+ * walking objects that span pages would. Rewrites cand in place; how many
+ * of its entries to touch goes to *k. 0 or -ENOMEM.
  */
-static uint64_t pick_clustered(struct bench *b, uint64_t *cand, uint64_t n)
+static int pick_clustered(struct bench *b, uint64_t *cand, uint64_t n, uint64_t *k)
 {
 	uint64_t want = (uint64_t)llround((double)n * b->a.pct / 100.0);
 	uint64_t per_chunk = b->info.chunk_size / b->page;
 	/* Group the candidates by chunk: consecutive entries in one chunk. */
 	uint64_t *start = malloc((n + 1) * sizeof(*start));
 	uint64_t *out = malloc((want ? want : 1) * sizeof(*out));
-	if (!start || !out) {
-		free(start);
-		free(out);
-		return 0;
-	}
+	uint64_t *order = NULL;
+	int e = -ENOMEM;
+	if (!start || !out)
+		goto out;
 	uint64_t groups = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t r = region_of(b, cand[i]);
@@ -343,23 +342,28 @@ static uint64_t pick_clustered(struct bench *b, uint64_t *cand, uint64_t n)
 			start[groups++] = i;
 	}
 	start[groups] = n;
-	uint64_t *order = malloc((groups ? groups : 1) * sizeof(*order));
-	uint64_t k = 0, s = b->a.seed;
-	for (uint64_t g = 0; order && g < groups; g++)
+	order = malloc((groups ? groups : 1) * sizeof(*order));
+	if (!order)
+		goto out;
+	uint64_t m = 0, s = b->a.seed;
+	for (uint64_t g = 0; g < groups; g++)
 		order[g] = g;
-	for (uint64_t g = 0; order && g < groups && k < want; g++) {
+	for (uint64_t g = 0; g < groups && m < want; g++) {
 		uint64_t j = g + next_rand(&s) % (groups - g);
 		uint64_t t = order[g];
 		order[g] = order[j];
 		order[j] = t;
-		for (uint64_t i = start[t]; i < start[t + 1] && k < want; i++)
-			out[k++] = cand[i];
+		for (uint64_t i = start[t]; i < start[t + 1] && m < want; i++)
+			out[m++] = cand[i];
 	}
-	memcpy(cand, out, k * sizeof(*cand));
+	memcpy(cand, out, m * sizeof(*cand));
+	*k = m;
+	e = 0;
+out:
 	free(order);
 	free(start);
 	free(out);
-	return k;
+	return e;
 }
 
 static int cmp_u64(const void *x, const void *y);
@@ -403,7 +407,11 @@ static int build_touches(struct bench *b)
 
 	uint64_t k = n;
 	if (b->a.pct >= 0 && b->a.clustered) {
-		k = pick_clustered(b, cand, n);
+		r = pick_clustered(b, cand, n, &k);
+		if (r < 0) {
+			free(cand);
+			return r;
+		}
 	} else if (b->a.pct >= 0) {
 		k = (uint64_t)llround((double)n * b->a.pct / 100.0);
 		/* Partial Fisher-Yates: the first k entries become a random
