@@ -149,7 +149,8 @@ struct thaw_chunk_info {
 };
 
 /* Restore placement and behaviour flags. */
-#define THAW_RESTORE_FIXED_ADDR	   (1u << 0) /* map at the recorded addresses (MAP_FIXED_NOREPLACE) */
+/* Map at the recorded addresses (MAP_FIXED_NOREPLACE). */
+#define THAW_RESTORE_FIXED_ADDR	   (1u << 0)
 #define THAW_RESTORE_NO_BACKGROUND (1u << 1) /* fetch only what is touched (see below) */
 /*
  * With THAW_RESTORE_NO_BACKGROUND a snapshot's prefetch order (its recorded
@@ -438,18 +439,23 @@ THAW_API void thaw_writer_abort(struct thaw_writer *w);
  * t_us counts from the start of the run. Lines starting with '#' are
  * comments. A trace is not thread-safe: one writer at a time.
  */
+/* An empty trace into *out (free with thaw_trace_free). 0 or -ENOMEM. */
 THAW_API int thaw_trace_new(struct thaw_trace **out);
 /*
  * Read a trace file. A malformed file fails with -EINVAL and a message
  * naming the line and what was wrong in err (err_len bytes, may be NULL).
  */
 THAW_API int thaw_trace_load(const char *path, struct thaw_trace **out, char *err, size_t err_len);
-/* Write t to path (through a temporary file and rename). */
+/* Write t to path (through a temporary file and rename). 0 or -errno. */
 THAW_API int thaw_trace_save(const struct thaw_trace *t, const char *path);
-/* Name the snapshot (thaw_snapshot_info.digest) whose chunk ids or pages the trace holds. */
+/*
+ * Name the snapshot (thaw_snapshot_info.digest) whose chunk ids or pages the
+ * trace holds. 0, or -EINVAL when digest is not 32 hex digits.
+ */
 THAW_API int thaw_trace_set_snapshot(struct thaw_trace *t, const char *digest);
 /* The snapshot digest, or NULL when the trace names none. Owned by t. */
 THAW_API const char *thaw_trace_snapshot(const struct thaw_trace *t);
+/* Append a record (checked against a snapshot only by thaw_optimize). 0 or -ENOMEM. */
 THAW_API int thaw_trace_add_chunk(struct thaw_trace *t, uint64_t t_us, uint64_t chunk);
 THAW_API int thaw_trace_add_page(struct thaw_trace *t, uint64_t t_us, uint64_t addr, uint32_t tid);
 /* Number of records. */
@@ -485,8 +491,9 @@ struct thaw_optimize_result {
  * first-touch order, packed into zstd frames of up to 64 pages at the very
  * front of the data, which a restore streams and installs before anything
  * else; the zero pages they name are listed, and a restore puts them in as
- * zero pages from its start. Memory content, addresses and chunk ids are unchanged; chunks'
- * stored bytes are copied, not recompressed; the digest changes.
+ * zero pages from its start. Memory content, addresses and chunk ids are
+ * unchanged; chunks' stored bytes are copied, not recompressed; the digest
+ * changes.
  * Chunk records must come from snap (its digest, ids in range); page records
  * are mapped through the recorded region addresses. A trace that does not
  * fit is refused with -EINVAL and a message naming it. res may be NULL.
@@ -516,6 +523,7 @@ THAW_API const char *thaw_export_url(const struct thaw_export *exp);
  * after timeout_ms (negative: wait forever).
  */
 THAW_API int thaw_export_wait(struct thaw_export *exp, int timeout_ms);
+/* A consistent copy of the export's counters into *st. 0, or -EINVAL for NULL. */
 THAW_API int thaw_export_stats(const struct thaw_export *exp, struct thaw_export_stats *st);
 /*
  * Stop serving and free the export. Returns -EBUSY (and keeps serving)

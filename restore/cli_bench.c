@@ -45,7 +45,7 @@ static const char bench_help[] =
 	"  --no-background   lazy: fetch only what is touched (no resident time then)\n"
 	"  --seed S          seed for random:P% (default 1)\n"
 	"  --passes N        run the touch list N times in the same order (default 1); the\n"
-	"                      later passes meet resident memory\n"
+	"                      later passes meet resident memory (not with --mode floor)\n"
 	"  --record FILE     lazy: save the pages faults first touched, in order, as a\n"
 	"                      trace for `thaw optimize` (a recording run installs page by\n"
 	"                      page, without prefetch or background pass: slower)\n"
@@ -135,10 +135,9 @@ struct bench {
 	/* results */
 	uint64_t t0_ns, ready_ns, first_ns, end_ns, resident_ns;
 	bool have_resident;
-	uint64_t faults, pages_fault, pages_background, pages_zero, chunks_fetched, chunks_poisoned,
-		bytes_read;
-	uint64_t lib_p50_us, lib_p99_us;
-	struct thaw_stats lib; /* the restore's counters, HTTP ones included */
+	/* Every mode's figures; lazy takes them from lib. */
+	uint64_t faults, pages_fault, bytes_read;
+	struct thaw_stats lib; /* lazy: the restore's counters, HTTP ones included; else zero */
 	/* Distinct chunks the touch list reaches. */
 	uint64_t touched_chunks;
 	bool have_lib;
@@ -265,6 +264,9 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 		return cli_usage_err(cmd, "--no-background applies to --mode lazy only");
 	if (a->record && a->mode != MODE_LAZY)
 		return cli_usage_err(cmd, "--record applies to --mode lazy only");
+	/* The floor touches fresh pages every time: a later pass would fault again. */
+	if (a->passes > 1 && a->mode == MODE_FLOOR)
+		return cli_usage_err(cmd, "--passes does not apply to --mode floor");
 	return 0;
 }
 
@@ -317,21 +319,20 @@ static uint32_t region_of(const struct bench *b, uint64_t g)
 /*
  * clustered:P%: whole chunks' worth of pages chosen at random until P% of
  * the pages are picked, each chunk's pages touched in order, as a program
- * walking objects that span pages would. Rewrites cand in place; returns
- * how many of its entries to touch.
+ * walking objects that span pages would. Rewrites cand in place; how many
+ * of its entries to touch goes to *k. 0 or -ENOMEM.
  */
-static uint64_t pick_clustered(struct bench *b, uint64_t *cand, uint64_t n)
+static int pick_clustered(struct bench *b, uint64_t *cand, uint64_t n, uint64_t *k)
 {
 	uint64_t want = (uint64_t)llround((double)n * b->a.pct / 100.0);
 	uint64_t per_chunk = b->info.chunk_size / b->page;
 	/* Group the candidates by chunk: consecutive entries in one chunk. */
 	uint64_t *start = malloc((n + 1) * sizeof(*start));
 	uint64_t *out = malloc((want ? want : 1) * sizeof(*out));
-	if (!start || !out) {
-		free(start);
-		free(out);
-		return 0;
-	}
+	uint64_t *order = NULL;
+	int e = -ENOMEM;
+	if (!start || !out)
+		goto out;
 	uint64_t groups = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t r = region_of(b, cand[i]);
@@ -341,23 +342,28 @@ static uint64_t pick_clustered(struct bench *b, uint64_t *cand, uint64_t n)
 			start[groups++] = i;
 	}
 	start[groups] = n;
-	uint64_t *order = malloc((groups ? groups : 1) * sizeof(*order));
-	uint64_t k = 0, s = b->a.seed;
-	for (uint64_t g = 0; order && g < groups; g++)
+	order = malloc((groups ? groups : 1) * sizeof(*order));
+	if (!order)
+		goto out;
+	uint64_t m = 0, s = b->a.seed;
+	for (uint64_t g = 0; g < groups; g++)
 		order[g] = g;
-	for (uint64_t g = 0; order && g < groups && k < want; g++) {
+	for (uint64_t g = 0; g < groups && m < want; g++) {
 		uint64_t j = g + next_rand(&s) % (groups - g);
 		uint64_t t = order[g];
 		order[g] = order[j];
 		order[j] = t;
-		for (uint64_t i = start[t]; i < start[t + 1] && k < want; i++)
-			out[k++] = cand[i];
+		for (uint64_t i = start[t]; i < start[t + 1] && m < want; i++)
+			out[m++] = cand[i];
 	}
-	memcpy(cand, out, k * sizeof(*cand));
+	memcpy(cand, out, m * sizeof(*cand));
+	*k = m;
+	e = 0;
+out:
 	free(order);
 	free(start);
 	free(out);
-	return k;
+	return e;
 }
 
 static int cmp_u64(const void *x, const void *y);
@@ -401,7 +407,11 @@ static int build_touches(struct bench *b)
 
 	uint64_t k = n;
 	if (b->a.pct >= 0 && b->a.clustered) {
-		k = pick_clustered(b, cand, n);
+		r = pick_clustered(b, cand, n, &k);
+		if (r < 0) {
+			free(cand);
+			return r;
+		}
 	} else if (b->a.pct >= 0) {
 		k = (uint64_t)llround((double)n * b->a.pct / 100.0);
 		/* Partial Fisher-Yates: the first k entries become a random
@@ -576,13 +586,7 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 	if (thaw_restore_stats(r, &st) == 0) {
 		b->faults = st.faults;
 		b->pages_fault = st.pages_fault;
-		b->pages_background = st.pages_background;
-		b->pages_zero = st.pages_zero;
-		b->chunks_fetched = st.chunks_fetched;
-		b->chunks_poisoned = st.chunks_poisoned;
 		b->bytes_read = st.bytes_read;
-		b->lib_p50_us = st.fault_p50_us;
-		b->lib_p99_us = st.fault_p99_us;
 		b->lib = st;
 		b->have_lib = true;
 	}
@@ -752,8 +756,9 @@ static int run_mmap(struct bench *b, struct touch_team *tm)
 	}
 	int fd = mkstemp(path);
 	if (fd < 0) {
-		cli_err("bench", "cannot create a temporary image in %s: %s", dir, strerror(errno));
-		return -errno;
+		int e = -errno; /* before cli_err's stdio may change errno */
+		cli_err("bench", "cannot create a temporary image in %s: %s", dir, strerror(-e));
+		return e;
 	}
 	unlink(path); /* the mapping keeps it alive; nothing is left behind */
 	int e = write_image(b, fd);
@@ -925,10 +930,10 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	cli_json_f64(&j, "first_access_us", (double)(b->first_ns - b->t0_ns) / 1e3, 1);
 	cli_json_u64(&j, "faults", b->faults);
 	cli_json_u64(&j, "pages_fault", b->pages_fault);
-	cli_json_u64(&j, "pages_background", b->pages_background);
-	cli_json_u64(&j, "pages_zero", b->pages_zero);
-	cli_json_u64(&j, "chunks_fetched", b->chunks_fetched);
-	cli_json_u64(&j, "chunks_poisoned", b->chunks_poisoned);
+	cli_json_u64(&j, "pages_background", b->lib.pages_background);
+	cli_json_u64(&j, "pages_zero", b->lib.pages_zero);
+	cli_json_u64(&j, "chunks_fetched", b->lib.chunks_fetched);
+	cli_json_u64(&j, "chunks_poisoned", b->lib.chunks_poisoned);
 	cli_json_u64(&j, "bytes_read", b->bytes_read);
 	cli_json_f64(&j, "fault_p50_us", s->fault_p50_us, 2);
 	cli_json_f64(&j, "fault_p99_us", s->fault_p99_us, 2);
@@ -936,8 +941,8 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	cli_json_f64(&j, "touch_p99_us", s->touch_p99_us, 3);
 	cli_json_f64(&j, "touch_max_us", s->touch_max_us, 1);
 	if (b->have_lib) {
-		cli_json_u64(&j, "lib_fault_p50_us", b->lib_p50_us);
-		cli_json_u64(&j, "lib_fault_p99_us", b->lib_p99_us);
+		cli_json_u64(&j, "lib_fault_p50_us", b->lib.fault_p50_us);
+		cli_json_u64(&j, "lib_fault_p99_us", b->lib.fault_p99_us);
 		cli_json_u64(&j, "lib_fault_wait_us", b->lib.fault_wait_us);
 	}
 	cli_json_u64(&j, "passes", (uint64_t)b->a.passes);
@@ -1018,13 +1023,16 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 	if (b->have_lib) {
 		printf("  library           %llu pages by fault, %llu in background, %llu zero; "
 		       "%llu chunks read, %s\n",
-		       (unsigned long long)b->pages_fault, (unsigned long long)b->pages_background,
-		       (unsigned long long)b->pages_zero, (unsigned long long)b->chunks_fetched,
+		       (unsigned long long)b->pages_fault,
+		       (unsigned long long)b->lib.pages_background,
+		       (unsigned long long)b->lib.pages_zero,
+		       (unsigned long long)b->lib.chunks_fetched,
 		       cli_fmt_bytes(b->bytes_read, a, sizeof(a)));
 		printf("                    fault service p50 %llu us, p99 %llu us; %llu chunks "
 		       "poisoned\n",
-		       (unsigned long long)b->lib_p50_us, (unsigned long long)b->lib_p99_us,
-		       (unsigned long long)b->chunks_poisoned);
+		       (unsigned long long)b->lib.fault_p50_us,
+		       (unsigned long long)b->lib.fault_p99_us,
+		       (unsigned long long)b->lib.chunks_poisoned);
 		if (b->lib.prefetch_chunks)
 			printf("  prefetch          %llu chunks listed, %llu pages installed\n"
 			       "                    ahead; %llu of %llu touched chunks hit, "
@@ -1098,7 +1106,6 @@ int cli_bench(int argc, char **argv)
 	if (r)
 		return r < 0 ? CLI_OK : r;
 	struct cli_log log;
-	cli_log_init(&log);
 	if (cli_open_snapshot(cmd, b.a.uri, &log, &b.a.http, &b.snap) < 0)
 		return CLI_FAIL;
 	int ret = CLI_FAIL;

@@ -100,8 +100,9 @@ static char proc_state(pid_t pid)
 static int stop_process(pid_t pid, const char *cmd)
 {
 	if (kill(pid, SIGSTOP) < 0) {
-		cli_err(cmd, "cannot stop process %d: %s", (int)pid, strerror(errno));
-		return -errno;
+		int e = -errno; /* before cli_err's stdio may change errno */
+		cli_err(cmd, "cannot stop process %d: %s", (int)pid, strerror(-e));
+		return e;
 	}
 	for (int i = 0; i < 5000; i++) {
 		char s = proc_state(pid);
@@ -182,10 +183,8 @@ static int parse_create_args(int argc, char **argv, struct create_args *a)
 		case 'h':
 			fputs(create_help, stdout);
 			return -1;
-		case ':':
-			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option(cmd, c, argv);
 		}
 	}
 	if (optind < argc)

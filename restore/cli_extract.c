@@ -93,7 +93,6 @@ int cli_extract(int argc, char **argv)
 		return cli_usage_err(cmd, "missing -o FILE (where to write)");
 
 	struct cli_log log;
-	cli_log_init(&log);
 	struct thaw_snapshot *s = NULL;
 	if (cli_open_snapshot(cmd, uri, &log, &http, &s) < 0)
 		return CLI_FAIL;
@@ -106,6 +105,7 @@ int cli_extract(int argc, char **argv)
 
 	int ret = CLI_FAIL;
 	int fd = -1;
+	bool created = false; /* only a file this run truncated is removed on failure */
 	struct thaw_restore *r = NULL;
 	struct thaw_restore_opts ro = { .sz = sizeof(ro) };
 	int e = thaw_restore_start(s, &ro, &r);
@@ -119,6 +119,7 @@ int cli_extract(int argc, char **argv)
 		cli_err(cmd, "cannot create %s: %s", out, strerror(errno));
 		goto out;
 	}
+	created = fd != STDOUT_FILENO;
 	uint64_t total = 0, done = 0;
 	for (size_t i = 0; i < nreg; i++) {
 		struct thaw_region_info ri;
@@ -159,7 +160,7 @@ out:
 	if (r)
 		cli_restore_release(r, s);
 	thaw_snapshot_close(s);
-	if (ret != CLI_OK && strcmp(out, "-"))
+	if (ret != CLI_OK && created)
 		unlink(out);
 	return ret;
 }

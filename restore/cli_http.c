@@ -60,12 +60,8 @@ void cli_http_apply(const struct cli_http *h, struct thaw_open_opts *oo)
 
 int cli_other_option(struct cli_http *h, const char *cmd, int opt, char **argv)
 {
-	if (opt == ':')
-		return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
-	int taken = cli_http_option(h, cmd, opt, optarg);
+	int taken = opt == ':' ? 0 : cli_http_option(h, cmd, opt, optarg);
 	if (taken < 0)
 		return CLI_USAGE;
-	if (!taken)
-		return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
-	return 0;
+	return taken ? 0 : cli_bad_option(cmd, opt, argv);
 }

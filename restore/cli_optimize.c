@@ -58,10 +58,8 @@ static int parse_optimize_args(int argc, char **argv, struct optimize_args *a)
 		case 'h':
 			fputs(optimize_help, stdout);
 			return -1;
-		case ':':
-			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option(cmd, c, argv);
 		}
 	}
 	if (cli_snap_operand(cmd, argc, argv, "the snapshot to optimize", &a->uri))
@@ -132,7 +130,6 @@ int cli_optimize(int argc, char **argv)
 		}
 	}
 	struct cli_log log;
-	cli_log_init(&log);
 	if (cli_open_snapshot(cmd, a.uri, &log, NULL, &snap) < 0)
 		goto out;
 	char err[768] = "";

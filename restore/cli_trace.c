@@ -20,7 +20,6 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/types.h>
@@ -92,9 +91,9 @@ static int handle_event(void *ctx, void *data, size_t size)
  */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	const char *env = getenv("THAW_LOG");
-	bool verbose = env && (!strcasecmp(env, "debug") || !strcasecmp(env, "info"));
-	if (!verbose || (level == LIBBPF_DEBUG && strcasecmp(env, "debug")))
+	struct cli_log log;
+	cli_log_init(&log); /* THAW_LOG, read as every subcommand reads it */
+	if (log.max_level < (level == LIBBPF_DEBUG ? THAW_LOG_DEBUG : THAW_LOG_INFO))
 		return 0;
 	return vfprintf(stderr, fmt, ap);
 }
@@ -159,20 +158,29 @@ struct held_child {
 	int err_fd; /* the child's errno if exec failed; EOF once it exec'd */
 };
 
+static void close_pipe(const int p[2])
+{
+	close(p[0]);
+	close(p[1]);
+}
+
 static int spawn_held(const char *cmd, char **argv, const sigset_t *mask, struct held_child *h)
 {
 	int go[2], err[2];
-	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+	if (pipe2(go, O_CLOEXEC) < 0) {
 		cli_err(cmd, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (pipe2(err, O_CLOEXEC) < 0) {
+		cli_err(cmd, "pipe: %s", strerror(errno));
+		close_pipe(go);
 		return -1;
 	}
 	h->pid = fork();
 	if (h->pid < 0) {
 		cli_err(cmd, "fork: %s", strerror(errno));
-		close(go[0]);
-		close(go[1]);
-		close(err[0]);
-		close(err[1]);
+		close_pipe(go);
+		close_pipe(err);
 		return -1;
 	}
 	if (h->pid == 0) {
@@ -260,10 +268,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct trace_args 
 		case 'h':
 			fputs(trace_help, stdout);
 			return -1;
-		case ':':
-			return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option(cmd, c, argv);
 		}
 	}
 	bool dashdash = optind > 1 && !strcmp(argv[optind - 1], "--");
@@ -276,13 +282,6 @@ static int parse_args(const char *cmd, int argc, char **argv, struct trace_args 
 		return cli_usage_err(cmd, a->pid ? "give --pid or -- CMD, not both"
 						 : "missing --pid PID or -- CMD (what to trace)");
 	return 0;
-}
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /*
@@ -300,7 +299,7 @@ static int trace_loop(struct ring_buffer *rb, int pidfd, int sigfd, uint64_t dea
 	for (;;) {
 		int timeout = -1;
 		if (deadline_ns) {
-			uint64_t now = monotonic_ns();
+			uint64_t now = cli_now_ns();
 			if (now >= deadline_ns)
 				break;
 			uint64_t left_ms = (deadline_ns - now + 999999) / 1000000;
@@ -311,7 +310,18 @@ static int trace_loop(struct ring_buffer *rb, int pidfd, int sigfd, uint64_t dea
 		int n = ring_buffer__consume(rb);
 		if (n < 0)
 			return n;
-		if (fds[1].revents || fds[2].revents)
+		if (fds[2].revents) {
+			/*
+			 * Take the signal off the queue: left pending, it would kill
+			 * thaw when the old mask comes back, after the summary was
+			 * printed but before a redirected stdout was flushed.
+			 */
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) < 0 && errno != EAGAIN)
+				return -errno;
+			break;
+		}
+		if (fds[1].revents)
 			break;
 	}
 	int n = ring_buffer__consume(rb);
@@ -384,7 +394,7 @@ int cli_trace(int argc, char **argv)
 		cli_err(cmd, "cannot set up the BPF ring buffer: %s", strerror(errno));
 		goto out;
 	}
-	t->t0_ns = monotonic_ns();
+	t->t0_ns = cli_now_ns();
 	fprintf(stderr, "thaw trace: tracing %d\n", (int)a.pid);
 	if (a.cmd_argv && (e = held_child_go(&child)) < 0) {
 		cli_err(cmd, "cannot run %s: %s", a.cmd_argv[0], strerror(-e));
@@ -393,7 +403,7 @@ int cli_trace(int argc, char **argv)
 	}
 	uint64_t deadline = a.duration_s ? t->t0_ns + (uint64_t)(a.duration_s * 1e9) : 0;
 	e = trace_loop(rb, pidfd, sigfd, deadline);
-	end.elapsed_ns = monotonic_ns() - t->t0_ns;
+	end.elapsed_ns = cli_now_ns() - t->t0_ns;
 	end.lost = skel->bss->lost_events;
 	if (e < 0 || run.err) {
 		cli_err(cmd, "reading events: %s", strerror(-(run.err ? run.err : e)));
@@ -408,9 +418,13 @@ int cli_trace(int argc, char **argv)
 		}
 	}
 	if (a.cmd_argv) {
-		/* --duration may end the trace first: CMD keeps running, unwatched. */
+		/*
+		 * CMD has exited when its pidfd ended the trace; --duration or a
+		 * SIGTERM sent to thaw alone may end it first, and CMD keeps
+		 * running, unwatched: never wait for it.
+		 */
 		int ws;
-		if (waitpid(child.pid, &ws, a.duration_s ? WNOHANG : 0) == child.pid)
+		if (waitpid(child.pid, &ws, WNOHANG) == child.pid)
 			end.exit_status = exit_status_of(ws);
 	}
 	if (a.json)

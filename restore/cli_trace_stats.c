@@ -89,7 +89,6 @@ int cli_trace_stats_fault(struct cli_trace_stats *t, uint64_t ts_ns, uint64_t ad
 	int fresh = seen_add(t, page);
 	if (fresh <= 0)
 		return fresh;
-	t->pages++;
 	th->pages++;
 	if (!t->trace)
 		return 0;
@@ -166,7 +165,7 @@ void cli_trace_stats_print_text(const struct cli_trace_stats *t, const struct cl
 {
 	char a[32], b[32], c[32], d[32];
 	printf("process %d: %llu faults, %llu first-touch pages, %zu threads in %s", (int)t->pid,
-	       (unsigned long long)t->faults, (unsigned long long)t->pages, t->nthreads,
+	       (unsigned long long)t->faults, (unsigned long long)t->seen_n, t->nthreads,
 	       cli_fmt_ns(end->elapsed_ns, a, sizeof(a)));
 	if (end->exit_status >= 0)
 		printf(", exit status %d", end->exit_status);
@@ -221,7 +220,7 @@ void cli_trace_stats_print_json(const struct cli_trace_stats *t, const struct cl
 	else
 		cli_json_null(&j, "exit_status");
 	cli_json_u64(&j, "faults", t->faults);
-	cli_json_u64(&j, "pages", t->pages);
+	cli_json_u64(&j, "pages", t->seen_n);
 	cli_json_u64(&j, "lost_events", end->lost);
 	cli_json_u64(&j, "stalls", t->nstalls);
 	cli_json_f64(&j, "blocked_us", (double)t->blocked_ns / 1e3, 3);

@@ -26,7 +26,10 @@ struct cli_trace_stats {
 	uint64_t page_mask;
 	struct thaw_trace *trace; /* first touches; NULL when not recorded */
 
-	/* Pages seen so far: open addressing on page addresses, 0 = empty. */
+	/*
+	 * Pages seen so far: open addressing on page addresses, 0 = empty.
+	 * seen_n is the number of first-touch pages.
+	 */
 	uint64_t *seen;
 	size_t seen_cap, seen_n;
 
@@ -36,7 +39,7 @@ struct cli_trace_stats {
 	uint64_t *stall_ns; /* every stall; sorted by cli_trace_stats_finish */
 	size_t nstalls, stalls_cap;
 
-	uint64_t faults, pages, blocked_ns;
+	uint64_t faults, blocked_ns;
 	uint64_t hist[CLI_TRACE_HIST_BUCKETS];
 };
 

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,7 @@ int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
 	};
 	if (http)
 		cli_http_apply(http, &oo);
+	cli_log_init(log);
 	atomic_store(&log->mute_errors, 1);
 	int r = thaw_snapshot_open(uri, &oo, out);
 	atomic_store(&log->mute_errors, 0);
@@ -430,6 +432,13 @@ void cli_json_null(struct cli_json *j, const char *key)
 {
 	json_item(j, key);
 	fputs("null", j->f);
+}
+
+int cli_bad_option(const char *cmd, int opt, char **argv)
+{
+	if (opt == ':')
+		return cli_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
+	return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 int cli_snap_operand(const char *cmd, int argc, char **argv, const char *what, const char **uri)

@@ -38,16 +38,23 @@ int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(p
  * valid value (trailing junk, overflow, empty).
  */
 /* Decimal, or hexadecimal with a 0x prefix. */
-/*
- * The single SNAP operand after the options (what: what the snapshot is
- * for, for the message). 0, or CLI_USAGE after printing the usage error.
- */
-int cli_snap_operand(const char *cmd, int argc, char **argv, const char *what, const char **uri);
 int cli_parse_u64(const char *s, uint64_t *out);
 /* A byte count with an optional binary suffix: 4096, 64K, 2M, 1G, 64KiB. */
 int cli_parse_size(const char *s, uint64_t *out);
 /* A decimal int in [lo, hi]. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
+
+/*
+ * The default of a subcommand's option switch, for getopt_long with a
+ * leading ':' in its optstring: prints "option needs a value" (opt ':') or
+ * "unknown option" and returns CLI_USAGE.
+ */
+int cli_bad_option(const char *cmd, int opt, char **argv);
+/*
+ * The single SNAP operand after the options (what: what the snapshot is
+ * for, for the message). 0, or CLI_USAGE after printing the usage error.
+ */
+int cli_snap_operand(const char *cmd, int argc, char **argv, const char *what, const char **uri);
 
 /* Human-readable byte count ("1.50 GiB") into buf; returns buf. */
 const char *cli_fmt_bytes(uint64_t n, char *buf, size_t len);
@@ -57,6 +64,7 @@ const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 const char *cli_fmt_prot(int prot, char buf[4]);
 const char *cli_chunk_kind_name(enum thaw_chunk_kind k);
 
+/* CLOCK_MONOTONIC in ns: also bpf_ktime_get_ns()'s clock, which `thaw trace` relies on. */
 uint64_t cli_now_ns(void);
 
 /*
@@ -76,7 +84,8 @@ struct cli_http;
 /*
  * Open a snapshot with the log sink installed and, for URLs, the HTTP
  * settings from the command line (http may be NULL); on failure print
- * "thaw CMD: cannot open URI: why" and return the error.
+ * "thaw CMD: cannot open URI: why" and return the error. *log is set up
+ * here (cli_log_init) and must outlive the snapshot.
  */
 int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
 		      const struct cli_http *http, struct thaw_snapshot **out);

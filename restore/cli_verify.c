@@ -175,7 +175,6 @@ int cli_verify(int argc, char **argv)
 		return CLI_USAGE;
 
 	struct cli_log log;
-	cli_log_init(&log);
 	struct thaw_snapshot *s = NULL;
 	if (cli_open_snapshot(cmd, uri, &log, &http, &s) < 0)
 		return CLI_FAIL;

@@ -99,6 +99,7 @@ static int cli_usage_errors(void)
 		{ "bench x.snap --mode turbo", "bad --mode" },
 		{ "bench x.snap --touch random:150%", "bad --touch" },
 		{ "bench x.snap --mode eager --no-background", "--no-background" },
+		{ "bench x.snap --mode floor --passes 2", "--passes" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		/* Usage errors stop before anything is read or written. */
