@@ -108,8 +108,12 @@ static int read_snapshot(struct client *c)
 	c->total = info.raw_bytes;
 	c->expect = malloc(c->total ? c->total : 1);
 	c->data_page = calloc(c->total / PAGE + 1, sizeof(*c->data_page));
+	if (!c->expect || !c->data_page) {
+		thaw_snapshot_close(s);
+		return fail("no memory for %" PRIu64 " bytes", c->total);
+	}
 	uint64_t at = 0;
-	for (uint64_t i = 0; c->expect && i < info.chunk_count; i++) {
+	for (uint64_t i = 0; i < info.chunk_count; i++) {
 		struct thaw_chunk_info ci;
 		thaw_snapshot_chunk(s, i, &ci);
 		ssize_t n = thaw_snapshot_read_chunk(s, i, c->expect + at, ci.len);
@@ -117,12 +121,12 @@ static int read_snapshot(struct client *c)
 			thaw_snapshot_close(s);
 			return fail("reading chunk %" PRIu64 ": %s", i, thaw_strerror((int)n));
 		}
-		for (uint64_t p = at / PAGE; c->data_page && p < (at + ci.len) / PAGE; p++)
+		for (uint64_t p = at / PAGE; p < (at + ci.len) / PAGE; p++)
 			c->data_page[p] = ci.kind != THAW_CHUNK_ZERO;
 		at += (uint64_t)n;
 	}
 	thaw_snapshot_close(s);
-	return c->expect ? 0 : fail("no memory for %" PRIu64 " bytes", c->total);
+	return 0;
 }
 
 /* Regions of page-multiple sizes, each followed by an unmapped gap: not contiguous. */
@@ -237,12 +241,22 @@ static bool skipped(const struct client *c, uint64_t off)
 	return off >= c->skip_from && off < c->skip_to;
 }
 
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
 /* Touch pages [0, n) of a scattered permutation (a stride coprime with the page count). */
 static void touch(struct client *c, uint64_t from, uint64_t n)
 {
 	uint64_t pages = c->total / PAGE, stride = 7919;
-	while (pages && stride % pages && pages % stride == 0)
-		stride += 2;
+	while (pages > 1 && gcd(stride, pages) != 1)
+		stride++;
 	for (uint64_t i = from; i < from + n && i < pages; i++) {
 		uint64_t off = (i * stride % pages) * PAGE;
 		volatile unsigned char *p = at_flat(c, off);
@@ -511,8 +525,11 @@ static int measure_in_process(struct client *c)
 	struct thaw_snapshot *s;
 	struct thaw_restore *r;
 	int err = thaw_snapshot_open(c->snap_path, NULL, &s);
-	if (!err)
+	if (!err) {
 		err = thaw_restore_start(s, NULL, &r);
+		if (err)
+			thaw_snapshot_close(s);
+	}
 	if (err)
 		return fail("in-process restore of %s: %s", c->snap_path, thaw_strerror(err));
 	uint64_t at = 0;

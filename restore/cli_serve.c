@@ -497,7 +497,6 @@ int cli_serve(int argc, char **argv)
 	}
 	if (st)
 		return st;
-	uint64_t cache_mb = s.cache_mb;
 
 	/* Before any thread exists, so every thread inherits the mask. */
 	sigset_t sigs;
@@ -509,16 +508,15 @@ int cli_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct cli_log log;
-	cli_log_init(&log);
 	if (cli_open_snapshot(s.cmd, s.uri, &log, &http, &s.snap) < 0)
 		return CLI_FAIL;
 	struct thaw_snapshot_info info;
 	thaw_snapshot_get_info(s.snap, &info);
 	s.page_size = info.page_size;
 	int ret = CLI_FAIL;
-	int err = thaw_snapshot_set_cache(s.snap, cache_mb << 20);
+	int err = thaw_snapshot_set_cache(s.snap, s.cache_mb << 20);
 	if (err) {
-		cli_err(s.cmd, "cache of %llu MiB: %s", (unsigned long long)cache_mb,
+		cli_err(s.cmd, "cache of %llu MiB: %s", (unsigned long long)s.cache_mb,
 			thaw_strerror(err));
 		goto out;
 	}
@@ -539,7 +537,7 @@ int cli_serve(int argc, char **argv)
 	char b[32];
 	say("serving %s (%s in %llu regions) on %s, cache %llu MiB", s.uri,
 	    cli_fmt_bytes(info.raw_bytes, b, sizeof(b)), (unsigned long long)info.region_count,
-	    s.socket_path, (unsigned long long)cache_mb);
+	    s.socket_path, (unsigned long long)s.cache_mb);
 	serve_loop(&s);
 	shut_down(&s);
 	ret = CLI_OK;
