@@ -123,6 +123,25 @@ target_row() {
 	printf '  %-56s %-36s %-10s %s\n' "$1" "$2" "$3" "$verdict" >>"$work/targets.txt"
 }
 
+# checksums_agree WHAT ROW RUN=FILE...: runs that read the same pages must
+# report the same checksum; a mismatch is printed and fails target row ROW.
+checksums_agree() {
+	local what=$1 row=$2 first="" seen="" same=1 run sum
+	shift 2
+	for run in "$@"; do
+		sum=$(jget "${run#*=}" checksum)
+		seen+=" ${run%%=*} $sum"
+		[ -n "$first" ] || first=$sum
+		[ "$sum" = "$first" ] || same=0
+	done
+	if [ $same = 1 ]; then
+		echo "  checksums agree across $what ($first)"
+	else
+		echo "  CHECKSUMS DIFFER:$seen"
+		target_row "$row" "differ" "equal" 0
+	fi
+}
+
 # ---- datasets ----------------------------------------------------------------
 
 # mixed_snapshot NAME SIZE SEED: a synthetic mixed image (scripts/mkimage.c).
@@ -265,16 +284,9 @@ compare_modes() {
 	bench_run "$name-lazy-data" "lazy no-bg  data-chunk pages 2%" "$snap" --mode lazy --only data --touch random:2% --no-background
 
 	# Every mode read the same pages of the 10% run: the bytes must agree.
-	local cl ce cm
-	cl=$(jget "$res/$name-lazy-r10.json" checksum)
-	ce=$(jget "$res/$name-eager-r10.json" checksum)
-	cm=$(jget "$res/$name-mmap-r10.json" checksum)
-	if [ "$cl" = "$ce" ] && [ "$cl" = "$cm" ]; then
-		echo "  checksums of the 10% touches agree across lazy, eager and mmap ($cl)"
-	else
-		echo "  CHECKSUMS DIFFER: lazy $cl eager $ce mmap $cm"
-		target_row "$name: lazy bytes equal eager and mmap bytes" "differ" "equal" 0
-	fi
+	checksums_agree "lazy, eager and mmap (the 10% touches)" \
+		"$name: lazy bytes equal eager and mmap bytes" lazy="$res/$name-lazy-r10.json" \
+		eager="$res/$name-eager-r10.json" mmap="$res/$name-mmap-r10.json"
 
 	local fz fzf fd fdf
 	fd=$(jget "$res/$name-lazy-data.json" fault_p50_us)

@@ -52,19 +52,13 @@ prefetch_compare() {
 		[ -s "$res/pf-$name-$run.json" ] || continue
 		# prefetch_done_ms is empty when the last listed chunk came in with the last touch
 		jget "$res/pf-$name-$run.json" pages_ws ws_pages prefetch_late faults_unlisted lib_fault_p50_us frames_dropped prefetch_done_ms |
-			awk -v n="$run" 'NF >= 6 {printf "  %-13s %s of %s working-set pages in by the frames (%s frames dropped), %s late faults, %s elsewhere; fault service p50 %s us; chunks in after %s ms\n", n, $1, $2, $6, $3, $4, $5, (NF > 6 ? $7 : "(not before the last touch)")}'
+			awk -v n="$run" 'NF >= 6 {printf "  %-13s %s of %s working-set pages in by the frames (%s frames dropped), %s late faults, %s elsewhere; fault service p50 %s us; %s\n", n, $1, $2, $6, $3, $4, $5, (NF > 6 ? "listed chunks all in after " $7 " ms" : "listed chunks not all in by the last touch")}'
 	done
 
-	local cd cp ce
-	cd=$(jget "$res/pf-$name-demand.json" checksum)
-	cp=$(jget "$res/pf-$name-prefetch.json" checksum)
-	ce=$(jget "$res/pf-$name-resident.json" checksum)
-	if [ "$cd" = "$cp" ] && [ "$cd" = "$ce" ]; then
-		echo "  checksums agree across on demand, prefetch and resident ($cd)"
-	else
-		echo "  CHECKSUMS DIFFER: on demand $cd prefetch $cp resident $ce"
-		target_row "prefetch $name: same bytes on demand, prefetch, resident" "differ" "equal" 0
-	fi
+	checksums_agree "on demand, prefetch and resident" \
+		"prefetch $name: same bytes on demand, prefetch, resident" \
+		demand="$res/pf-$name-demand.json" prefetch="$res/pf-$name-prefetch.json" \
+		resident="$res/pf-$name-resident.json"
 	local d p r
 	d=$(jget "$res/pf-$name-demand.json" total_ms)
 	p=$(jget "$res/pf-$name-prefetch.json" total_ms)
