@@ -8,10 +8,11 @@
  *
  * Two lanes, each its own multi handle and so its own connection pool:
  * a fault never waits for a connection busy with a multi-MiB background
- * range. Each lane runs a few transfers at once (THAW__HTTP_*_TRANSFERS) and
- * queues the rest; queued requests for adjacent bytes merge into one GET. Failed attempts are retried after a backoff that is a
- * ring timeout (the manager thread never sleeps), then the next mirror
- * is tried; only then does the request fail.
+ * range. Each lane runs a few transfers at once (THAW__HTTP_*_TRANSFERS)
+ * and queues the rest; queued requests for adjacent bytes merge into one
+ * GET. Failed attempts are retried after a backoff that is a ring timeout
+ * (the manager thread never sleeps), then the next mirror is tried; only
+ * then does the request fail.
  */
 #include <errno.h>
 #include <poll.h>
@@ -99,7 +100,7 @@ struct hstream {
 	uint64_t ra_next; /* end of the furthest background request seen */
 	uint32_t ra_size; /* size of the next window */
 	bool ra_fault;	  /* a fault-lane request since the last window */
-	struct thaw__store_req *ready, **ready_tail; /* served from a window, to report */
+	struct thaw__store_req *ready, **ready_tail; /* served from memory, to report */
 	struct repeat *rep; /* THAW__HTTP_REPEAT_SLOTS, allocated on first use */
 };
 
@@ -881,6 +882,15 @@ static struct thaw__store_req **next_of(struct thaw__store_req *r)
 	return (struct thaw__store_req **)&r->priv;
 }
 
+/* req's bytes are in its buffer: report it from the kick, never inside submit(). */
+static void ready_add(struct hstream *st, struct thaw__store_req *req)
+{
+	*next_of(req) = NULL;
+	*st->ready_tail = req;
+	st->ready_tail = next_of(req);
+	arm_kick(st);
+}
+
 static void ra_copy(const struct ra_win *w, struct thaw__store_req *r)
 {
 	memcpy(r->buf, (const unsigned char *)w->req.buf + (r->off - w->req.off), r->len);
@@ -1036,10 +1046,7 @@ static bool repeat_lookup(struct hstream *st, struct thaw__store_req *req)
 		return false;
 	e->hits++;
 	memcpy(req->buf, e->buf, req->len);
-	*next_of(req) = NULL;
-	*st->ready_tail = req;
-	st->ready_tail = next_of(req);
-	arm_kick(st);
+	ready_add(st, req);
 	return true;
 }
 
@@ -1085,13 +1092,9 @@ static int ra_submit(struct hstream *st, struct thaw__store_req *req)
 		if (w->busy) {
 			ra_wait(w, req);
 		} else {
-			/* Bytes already here: copied now (the window may be reused before the
-			 * kick), reported from the kick (never inside submit()). */
+			/* Copied now: the window may be reused before the kick. */
 			ra_copy(w, req);
-			*next_of(req) = NULL;
-			*st->ready_tail = req;
-			st->ready_tail = next_of(req);
-			arm_kick(st);
+			ready_add(st, req);
 		}
 		ra_prefetch(st, w, end);
 		return 0;
@@ -1140,10 +1143,7 @@ static bool fault_from_memory(struct hstream *st, struct thaw__store_req *req)
 	struct ra_win *w = ra_covering(st, req->off, req->off + req->len);
 	if (w && w->ok) {
 		ra_copy(w, req);
-		*next_of(req) = NULL;
-		*st->ready_tail = req;
-		st->ready_tail = next_of(req);
-		arm_kick(st);
+		ready_add(st, req);
 		return true;
 	}
 	return repeat_lookup(st, req);
