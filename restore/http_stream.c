@@ -441,25 +441,25 @@ static void next_url(struct xfer *x, const struct thaw__http_outcome *o)
 		   (unsigned long long)x->req->off,
 		   (unsigned long long)(x->req->off + x->req->len - 1), o->why,
 		   ++x->urls_tried < s->nurls ? "; trying the next mirror" : "");
-	if (x->urls_tried >= s->nurls) {
-		thaw__err(&s->log, "%s: bytes %llu-%llu failed after every retry and mirror",
-			  s->urls[0].url, (unsigned long long)x->req->off,
-			  (unsigned long long)(x->req->off + x->req->len - 1));
-		finish(x, x->first_err == -THAW_E_CHANGED || x->first_err == -THAW_E_HTTP
-				  ? x->first_err
-				  : -THAW_E_NET);
-		return;
-	}
-	x->url = (x->url + 1) % s->nurls;
-	x->retry = 0;
-	while (thaw__http_url_is_foreign(s, x->url) && x->urls_tried + 1 < s->nurls) {
-		x->urls_tried++;
+	/* A mirror known to hold another object counts as tried: running out of
+	 * URLs that way is the same end as running out of retries. */
+	for (;;) {
+		if (x->urls_tried >= s->nurls) {
+			thaw__err(&s->log,
+				  "%s: bytes %llu-%llu failed after every retry and mirror",
+				  s->urls[0].url, (unsigned long long)x->req->off,
+				  (unsigned long long)(x->req->off + x->req->len - 1));
+			finish(x, x->first_err == -THAW_E_CHANGED || x->first_err == -THAW_E_HTTP
+					  ? x->first_err
+					  : -THAW_E_NET);
+			return;
+		}
 		x->url = (x->url + 1) % s->nurls;
+		if (!thaw__http_url_is_foreign(s, x->url))
+			break;
+		x->urls_tried++;
 	}
-	if (thaw__http_url_is_foreign(s, x->url)) {
-		finish(x, x->first_err == -THAW_E_HTTP ? x->first_err : -THAW_E_NET);
-		return;
-	}
+	x->retry = 0;
 	struct lane *ln = &x->st->lanes[x->lane];
 	list_add(&ln->queue, x, true);
 	pump(ln);
