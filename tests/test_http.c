@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "thaw.h"
+#include "fixture.h"
 #include "httpd.h"
 #include "testlib.h"
 #include "../restore/store.h"
@@ -83,18 +84,13 @@ static unsigned char *make_source(size_t len, uint64_t seed)
 
 static void write_snapshot(const char *path, const void *mem, size_t len)
 {
-	struct thaw_writer_opts wo = { .sz = sizeof(wo), .chunk_size = CHUNK };
-	struct thaw_writer *w;
-	CHECK_OK(thaw_writer_open(path, &wo, &w));
-	struct thaw_region_desc d = { .sz = sizeof(d),
-				      .addr = ADDR,
+	struct thaw_region_desc d = { .addr = ADDR,
 				      .len = len,
 				      .prot = PROT_READ | PROT_WRITE,
 				      .name = "http-test",
 				      .mem = mem,
 				      .fd = -1 };
-	CHECK_OK(thaw_writer_add_region(w, &d));
-	CHECK_OK(thaw_writer_close(w));
+	CHECK_OK(fixture_write_snapshot(path, &d, 1, CHUNK));
 }
 
 /* A snapshot of len bytes written at path; returns its source memory. */
