@@ -553,7 +553,11 @@ static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
 	}
 }
 
-static void check_done(struct lane *ln)
+/*
+ * Hand each transfer curl finished to ended(). Inside submit() (defer)
+ * none may report: each is marked, and handled from the kick.
+ */
+static void reap(struct lane *ln, bool defer)
 {
 	CURLMsg *m;
 	int left;
@@ -565,17 +569,24 @@ static void check_done(struct lane *ln)
 		struct xfer *x = NULL;
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
 		curl_multi_remove_handle(ln->multi, easy);
-		if (x)
+		if (!x)
+			continue;
+		if (defer) {
+			x->ended_later = true;
+			x->ended_rc = rc;
+			arm_kick(ln->st);
+		} else {
 			ended(ln, x, rc);
+		}
 	}
-	pump(ln);
 }
 
 static void socket_action(struct lane *ln, curl_socket_t fd, int ev)
 {
 	int running;
 	curl_multi_socket_action(ln->multi, fd, ev, &running);
-	check_done(ln);
+	reap(ln, false);
+	pump(ln);
 }
 
 /* ------------------------------------------------------------------ */
@@ -830,26 +841,11 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req)
 	pump(ln);
 	ln->in_submit = false;
 	if (ln->kick_now) {
-		/* Start the transfer (send the request) at once. A transfer that ends in
-		 * here must not report inside submit(): its end is handled from the kick. */
+		/* Start the transfer (send the request) at once. */
 		ln->kick_now = false;
 		int running;
 		curl_multi_socket_action(ln->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		CURLMsg *m;
-		int left;
-		while ((m = curl_multi_info_read(ln->multi, &left))) {
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			struct xfer *done = NULL;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&done);
-			CURLcode rc = m->data.result;
-			curl_multi_remove_handle(ln->multi, m->easy_handle);
-			if (done) {
-				done->ended_later = true;
-				done->ended_rc = rc;
-				arm_kick(st);
-			}
-		}
+		reap(ln, true);
 	}
 	return 0;
 }
