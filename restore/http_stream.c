@@ -868,6 +868,7 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req)
  */
 struct ra_win {
 	struct thaw__store_req req; /* the window's own read; req.buf is owned */
+	uint64_t cap;		    /* bytes req.buf holds (req.len is this window's) */
 	struct hstream *st;
 	bool busy, ok;
 	struct thaw__store_req *waiters, **wtail; /* linked through ->priv */
@@ -950,11 +951,14 @@ static struct ra_win *ra_window(struct hstream *st, uint64_t off, uint64_t len)
 		w->st = st;
 		st->win[slot] = w;
 	}
-	if (!w->req.buf || w->req.len < len) {
-		void *b = realloc(w->req.buf, len);
+	if (w->cap < len) {
+		/* The old window's bytes are not wanted: no realloc, which would copy them. */
+		void *b = malloc(len);
 		if (!b)
 			return NULL;
+		free(w->req.buf);
 		w->req.buf = b;
+		w->cap = len;
 	}
 	w->req.off = off;
 	w->req.len = (uint32_t)len;
