@@ -19,7 +19,6 @@
 
 struct thaw__export_span {
 	uint64_t addr, len;
-	uint64_t data_off; /* where its bytes start in the data section */
 	uint64_t first_chunk;
 	int memfd; /* borrowed from the caller; -1: anonymous */
 	uint64_t memfd_offset;
@@ -45,15 +44,13 @@ int thaw__export_view_build(const struct thaw_export_region *regions, size_t n, 
 void thaw__export_view_free(struct thaw__export_view *v);
 /*
  * A piece of the object: bytes from off that lie contiguous in one place,
- * the tables or memory (and, for a memfd region, the file). data is the
- * index in data_ids of the piece's first data chunk (unset for tables).
+ * the tables or memory (and, for a memfd region, the file).
  */
 struct thaw__export_piece {
 	const void *mem;
 	uint64_t len;
 	int memfd; /* -1: none */
 	uint64_t memfd_off;
-	uint64_t data;
 };
 
 /* The piece at object offset off (< size), at most max bytes long. */

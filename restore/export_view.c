@@ -432,6 +432,5 @@ void thaw__export_piece_at(const struct thaw__export_view *v, uint64_t off, uint
 	*p = (struct thaw__export_piece){ .mem = (const void *)(uintptr_t)(s->addr + in_span),
 					  .len = len < max ? len : max,
 					  .memfd = s->memfd,
-					  .memfd_off = s->memfd_offset + in_span,
-					  .data = j };
+					  .memfd_off = s->memfd_offset + in_span };
 }

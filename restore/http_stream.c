@@ -8,10 +8,11 @@
  *
  * Two lanes, each its own multi handle and so its own connection pool:
  * a fault never waits for a connection busy with a multi-MiB background
- * range. Each lane runs a few transfers at once (THAW__HTTP_*_TRANSFERS) and
- * queues the rest; queued requests for adjacent bytes merge into one GET. Failed attempts are retried after a backoff that is a
- * ring timeout (the manager thread never sleeps), then the next mirror
- * is tried; only then does the request fail.
+ * range. Each lane runs a few transfers at once (THAW__HTTP_*_TRANSFERS)
+ * and queues the rest; queued requests for adjacent bytes merge into one
+ * GET. Failed attempts are retried after a backoff that is a ring timeout
+ * (the manager thread never sleeps), then the next mirror is tried; only
+ * then does the request fail.
  */
 #include <errno.h>
 #include <poll.h>
@@ -99,7 +100,7 @@ struct hstream {
 	uint64_t ra_next; /* end of the furthest background request seen */
 	uint32_t ra_size; /* size of the next window */
 	bool ra_fault;	  /* a fault-lane request since the last window */
-	struct thaw__store_req *ready, **ready_tail; /* served from a window, to report */
+	struct thaw__store_req *ready, **ready_tail; /* served from memory, to report */
 	struct repeat *rep; /* THAW__HTTP_REPEAT_SLOTS, allocated on first use */
 };
 
@@ -440,25 +441,25 @@ static void next_url(struct xfer *x, const struct thaw__http_outcome *o)
 		   (unsigned long long)x->req->off,
 		   (unsigned long long)(x->req->off + x->req->len - 1), o->why,
 		   ++x->urls_tried < s->nurls ? "; trying the next mirror" : "");
-	if (x->urls_tried >= s->nurls) {
-		thaw__err(&s->log, "%s: bytes %llu-%llu failed after every retry and mirror",
-			  s->urls[0].url, (unsigned long long)x->req->off,
-			  (unsigned long long)(x->req->off + x->req->len - 1));
-		finish(x, x->first_err == -THAW_E_CHANGED || x->first_err == -THAW_E_HTTP
-				  ? x->first_err
-				  : -THAW_E_NET);
-		return;
-	}
-	x->url = (x->url + 1) % s->nurls;
-	x->retry = 0;
-	while (thaw__http_url_is_foreign(s, x->url) && x->urls_tried + 1 < s->nurls) {
-		x->urls_tried++;
+	/* A mirror known to hold another object counts as tried: running out of
+	 * URLs that way is the same end as running out of retries. */
+	for (;;) {
+		if (x->urls_tried >= s->nurls) {
+			thaw__err(&s->log,
+				  "%s: bytes %llu-%llu failed after every retry and mirror",
+				  s->urls[0].url, (unsigned long long)x->req->off,
+				  (unsigned long long)(x->req->off + x->req->len - 1));
+			finish(x, x->first_err == -THAW_E_CHANGED || x->first_err == -THAW_E_HTTP
+					  ? x->first_err
+					  : -THAW_E_NET);
+			return;
+		}
 		x->url = (x->url + 1) % s->nurls;
+		if (!thaw__http_url_is_foreign(s, x->url))
+			break;
+		x->urls_tried++;
 	}
-	if (thaw__http_url_is_foreign(s, x->url)) {
-		finish(x, x->first_err == -THAW_E_HTTP ? x->first_err : -THAW_E_NET);
-		return;
-	}
+	x->retry = 0;
 	struct lane *ln = &x->st->lanes[x->lane];
 	list_add(&ln->queue, x, true);
 	pump(ln);
@@ -552,7 +553,11 @@ static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
 	}
 }
 
-static void check_done(struct lane *ln)
+/*
+ * Hand each transfer curl finished to ended(). Inside submit() (defer)
+ * none may report: each is marked, and handled from the kick.
+ */
+static void reap(struct lane *ln, bool defer)
 {
 	CURLMsg *m;
 	int left;
@@ -564,17 +569,24 @@ static void check_done(struct lane *ln)
 		struct xfer *x = NULL;
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
 		curl_multi_remove_handle(ln->multi, easy);
-		if (x)
+		if (!x)
+			continue;
+		if (defer) {
+			x->ended_later = true;
+			x->ended_rc = rc;
+			arm_kick(ln->st);
+		} else {
 			ended(ln, x, rc);
+		}
 	}
-	pump(ln);
 }
 
 static void socket_action(struct lane *ln, curl_socket_t fd, int ev)
 {
 	int running;
 	curl_multi_socket_action(ln->multi, fd, ev, &running);
-	check_done(ln);
+	reap(ln, false);
+	pump(ln);
 }
 
 /* ------------------------------------------------------------------ */
@@ -829,26 +841,11 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req)
 	pump(ln);
 	ln->in_submit = false;
 	if (ln->kick_now) {
-		/* Start the transfer (send the request) at once. A transfer that ends in
-		 * here must not report inside submit(): its end is handled from the kick. */
+		/* Start the transfer (send the request) at once. */
 		ln->kick_now = false;
 		int running;
 		curl_multi_socket_action(ln->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		CURLMsg *m;
-		int left;
-		while ((m = curl_multi_info_read(ln->multi, &left))) {
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			struct xfer *done = NULL;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&done);
-			CURLcode rc = m->data.result;
-			curl_multi_remove_handle(ln->multi, m->easy_handle);
-			if (done) {
-				done->ended_later = true;
-				done->ended_rc = rc;
-				arm_kick(st);
-			}
-		}
+		reap(ln, true);
 	}
 	return 0;
 }
@@ -871,6 +868,7 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req)
  */
 struct ra_win {
 	struct thaw__store_req req; /* the window's own read; req.buf is owned */
+	uint64_t cap;		    /* bytes req.buf holds (req.len is this window's) */
 	struct hstream *st;
 	bool busy, ok;
 	struct thaw__store_req *waiters, **wtail; /* linked through ->priv */
@@ -879,6 +877,15 @@ struct ra_win {
 static struct thaw__store_req **next_of(struct thaw__store_req *r)
 {
 	return (struct thaw__store_req **)&r->priv;
+}
+
+/* req's bytes are in its buffer: report it from the kick, never inside submit(). */
+static void ready_add(struct hstream *st, struct thaw__store_req *req)
+{
+	*next_of(req) = NULL;
+	*st->ready_tail = req;
+	st->ready_tail = next_of(req);
+	arm_kick(st);
 }
 
 static void ra_copy(const struct ra_win *w, struct thaw__store_req *r)
@@ -944,11 +951,14 @@ static struct ra_win *ra_window(struct hstream *st, uint64_t off, uint64_t len)
 		w->st = st;
 		st->win[slot] = w;
 	}
-	if (!w->req.buf || w->req.len < len) {
-		void *b = realloc(w->req.buf, len);
+	if (w->cap < len) {
+		/* The old window's bytes are not wanted: no realloc, which would copy them. */
+		void *b = malloc(len);
 		if (!b)
 			return NULL;
+		free(w->req.buf);
 		w->req.buf = b;
+		w->cap = len;
 	}
 	w->req.off = off;
 	w->req.len = (uint32_t)len;
@@ -1036,10 +1046,7 @@ static bool repeat_lookup(struct hstream *st, struct thaw__store_req *req)
 		return false;
 	e->hits++;
 	memcpy(req->buf, e->buf, req->len);
-	*next_of(req) = NULL;
-	*st->ready_tail = req;
-	st->ready_tail = next_of(req);
-	arm_kick(st);
+	ready_add(st, req);
 	return true;
 }
 
@@ -1085,13 +1092,9 @@ static int ra_submit(struct hstream *st, struct thaw__store_req *req)
 		if (w->busy) {
 			ra_wait(w, req);
 		} else {
-			/* Bytes already here: copied now (the window may be reused before the
-			 * kick), reported from the kick (never inside submit()). */
+			/* Copied now: the window may be reused before the kick. */
 			ra_copy(w, req);
-			*next_of(req) = NULL;
-			*st->ready_tail = req;
-			st->ready_tail = next_of(req);
-			arm_kick(st);
+			ready_add(st, req);
 		}
 		ra_prefetch(st, w, end);
 		return 0;
@@ -1140,10 +1143,7 @@ static bool fault_from_memory(struct hstream *st, struct thaw__store_req *req)
 	struct ra_win *w = ra_covering(st, req->off, req->off + req->len);
 	if (w && w->ok) {
 		ra_copy(w, req);
-		*next_of(req) = NULL;
-		*st->ready_tail = req;
-		st->ready_tail = next_of(req);
-		arm_kick(st);
+		ready_add(st, req);
 		return true;
 	}
 	return repeat_lookup(st, req);

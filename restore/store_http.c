@@ -479,8 +479,7 @@ static int setup_sigv4(struct thaw__http_store *s, const char *spec, char *err, 
 	if (!key || !*key || !secret || !*secret)
 		return fail(s, err, err_len, -EINVAL,
 			    "AWS SigV4 signing needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-			    "in the "
-			    "environment");
+			    "in the environment");
 	s->sigv4 = strdup(buf);
 	if (asprintf(&s->userpwd, "%s:%s", key, secret) < 0)
 		s->userpwd = NULL;

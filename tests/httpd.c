@@ -230,22 +230,24 @@ int httpd_restart(struct httpd *h)
 	return -1;
 }
 
+/* "dir/name" in a static buffer, rotated among 24: callers keep a few at once. */
+static const char *joined(const char *dir, const char *name)
+{
+	static char bufs[24][700];
+	static unsigned next;
+	char *b = bufs[next++ % 24];
+	snprintf(b, sizeof(bufs[0]), "%s/%s", dir, name);
+	return b;
+}
+
 const char *httpd_url(const struct httpd *h, const char *path)
 {
-	static char bufs[8][700];
-	static unsigned next;
-	char *b = bufs[next++ % 8];
-	snprintf(b, sizeof(bufs[0]), "%s/%s", h->base, path[0] == '/' ? path + 1 : path);
-	return b;
+	return joined(h->base, path[0] == '/' ? path + 1 : path);
 }
 
 const char *httpd_file(const struct httpd *h, const char *name)
 {
-	static char bufs[8][700];
-	static unsigned next;
-	char *b = bufs[next++ % 8];
-	snprintf(b, sizeof(bufs[0]), "%s/%s", h->root, name);
-	return b;
+	return joined(h->root, name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -294,11 +296,7 @@ void faulty_stop(struct faulty *f)
 
 const char *faulty_url(const struct faulty *f, const char *path)
 {
-	static char bufs[8][700];
-	static unsigned next;
-	char *b = bufs[next++ % 8];
-	snprintf(b, sizeof(bufs[0]), "%s/%s", f->base, path[0] == '/' ? path + 1 : path);
-	return b;
+	return joined(f->base, path[0] == '/' ? path + 1 : path);
 }
 
 struct membuf {

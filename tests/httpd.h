@@ -32,9 +32,10 @@ int httpd_start(struct httpd *h, const char *dir);
 void httpd_stop(struct httpd *h);
 /* Start it again on the same port (after httpd_stop). */
 int httpd_restart(struct httpd *h);
-/* "http://127.0.0.1:PORT/path" in a static buffer rotated among 8. */
+/* "http://127.0.0.1:PORT/path" in a static buffer, reused 24 of these calls later
+ * (httpd_url, httpd_file and faulty_url share them). */
 const char *httpd_url(const struct httpd *h, const char *path);
-/* dir/www/name, where a test puts a file for nginx to serve (rotated among 8). */
+/* dir/www/name, where a test puts a file for nginx to serve (static, as httpd_url). */
 const char *httpd_file(const struct httpd *h, const char *name);
 
 /* tests/faulty_http.py serving root on a free loopback port. */

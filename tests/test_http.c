@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "thaw.h"
+#include "fixture.h"
 #include "httpd.h"
 #include "testlib.h"
 #include "../restore/store.h"
@@ -83,18 +84,13 @@ static unsigned char *make_source(size_t len, uint64_t seed)
 
 static void write_snapshot(const char *path, const void *mem, size_t len)
 {
-	struct thaw_writer_opts wo = { .sz = sizeof(wo), .chunk_size = CHUNK };
-	struct thaw_writer *w;
-	CHECK_OK(thaw_writer_open(path, &wo, &w));
-	struct thaw_region_desc d = { .sz = sizeof(d),
-				      .addr = ADDR,
+	struct thaw_region_desc d = { .addr = ADDR,
 				      .len = len,
 				      .prot = PROT_READ | PROT_WRITE,
 				      .name = "http-test",
 				      .mem = mem,
 				      .fd = -1 };
-	CHECK_OK(thaw_writer_add_region(w, &d));
-	CHECK_OK(thaw_writer_close(w));
+	CHECK_OK(fixture_write_snapshot(path, &d, 1, CHUNK));
 }
 
 /* A snapshot of len bytes written at path; returns its source memory. */
@@ -164,6 +160,23 @@ static struct thaw_snapshot *open_ok(struct opener *o, const char *uri)
 	int r = thaw_snapshot_open(uri, &o->oo, &s);
 	CHECK_MSG(r == 0, "open %s: %s (%s)", uri, thaw_strerror(r), o->err);
 	return s;
+}
+
+/* The set-up most cases share: a server holding a snapshot of len bytes of
+ * fresh memory (seed) as s.thaw, and an opener. Returns that memory. */
+static unsigned char *nginx_snapshot(struct httpd *h, struct opener *o, size_t len, uint64_t seed)
+{
+	httpd_start(h, test_tmpdir());
+	opener_init(o);
+	return snapshot_at(httpd_file(h, "s.thaw"), len, seed);
+}
+
+/* The same from the fault-injecting server, which serves the test directory. */
+static unsigned char *faulty_snapshot(struct faulty *f, struct opener *o, size_t len, uint64_t seed)
+{
+	faulty_start(f, test_tmpdir(), "");
+	opener_init(o);
+	return snapshot_at(test_path("s.thaw"), len, seed);
 }
 
 static uint64_t count_lines(const char *path)
@@ -483,12 +496,10 @@ static void random_file(const char *path, size_t len, uint64_t seed)
 /* Open reads the header and tables with one request; info and chunks equal the local file's. */
 static int open_and_read(void)
 {
-	struct httpd h;
-	httpd_start(&h, test_tmpdir());
 	const size_t len = 8u << 20;
-	unsigned char *src = snapshot_at(httpd_file(&h, "s.thaw"), len, 1);
+	struct httpd h;
 	struct opener o;
-	opener_init(&o);
+	unsigned char *src = nginx_snapshot(&h, &o, len, 1);
 	uint64_t before = count_lines(nginx_access_log(&h));
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
 	usleep(50000); /* nginx logs a request when its connection is done with it */
@@ -621,12 +632,10 @@ static int cli_from_url(void)
 /* A lazy restore over HTTP under concurrent faults ends byte-identical. */
 static int lazy_restore(void)
 {
-	struct httpd h;
-	httpd_start(&h, test_tmpdir());
 	const size_t len = 32u << 20;
-	unsigned char *src = snapshot_at(httpd_file(&h, "s.thaw"), len, 5);
+	struct httpd h;
 	struct opener o;
-	opener_init(&o);
+	unsigned char *src = nginx_snapshot(&h, &o, len, 5);
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
 	struct thaw_restore *r = restore_start(s, 0);
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
@@ -675,12 +684,10 @@ static int lazy_restore(void)
 /* Adjacent missing chunks travel together: far fewer requests than chunks. */
 static int coalescing(void)
 {
-	struct httpd h;
-	httpd_start(&h, test_tmpdir());
 	const size_t len = 16u << 20;
-	unsigned char *src = snapshot_at(httpd_file(&h, "s.thaw"), len, 6);
+	struct httpd h;
 	struct opener o;
-	opener_init(&o);
+	unsigned char *src = nginx_snapshot(&h, &o, len, 6);
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
 	struct thaw_snapshot_info in;
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
@@ -925,12 +932,10 @@ static int resubmit_after_bad_bytes(void)
 /* The server goes away mid-restore and comes back: the restore completes, byte-identical. */
 static int server_restart(void)
 {
-	struct httpd h;
-	httpd_start(&h, test_tmpdir());
 	const size_t len = 64u << 20;
-	unsigned char *src = snapshot_at(httpd_file(&h, "s.thaw"), len, 8);
+	struct httpd h;
 	struct opener o;
-	opener_init(&o);
+	unsigned char *src = nginx_snapshot(&h, &o, len, 8);
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
 	struct thaw_restore *r = restore_start(s, 0);
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
@@ -964,12 +969,10 @@ static int server_restart(void)
 /* The snapshot is replaced on the server mid-restore: refused (412), never mixed in. */
 static int replaced_midrestore(void)
 {
-	struct httpd h;
-	httpd_start(&h, test_tmpdir());
 	const size_t len = 8u << 20;
-	unsigned char *src = snapshot_at(httpd_file(&h, "s.thaw"), len, 9);
+	struct httpd h;
 	struct opener o;
-	opener_init(&o);
+	unsigned char *src = nginx_snapshot(&h, &o, len, 9);
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
 	struct thaw_restore *r = restore_start(s, THAW_RESTORE_NO_BACKGROUND);
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
@@ -1080,12 +1083,10 @@ static int injected_faults_stream(void)
 /* The same through the synchronous reads (open, info, verify, extract). */
 static int injected_faults_sync(void)
 {
-	struct faulty f;
-	faulty_start(&f, test_tmpdir(), "");
 	const size_t len = 4u << 20;
-	unsigned char *src = snapshot_at(test_path("s.thaw"), len, 13);
+	struct faulty f;
 	struct opener o;
-	opener_init(&o);
+	unsigned char *src = faulty_snapshot(&f, &o, len, 13);
 	o.oo.max_retries = 3;
 	o.oo.low_speed_timeout_ms = 1000;
 	/* The open request itself survives two 503s. */
@@ -1121,12 +1122,10 @@ static int injected_faults_sync(void)
 /* A flipped byte in a reply during a restore: refetched, the memory stays right. */
 static int flipped_byte_restore(void)
 {
-	struct faulty f;
-	faulty_start(&f, test_tmpdir(), "");
 	const size_t len = 8u << 20;
-	unsigned char *src = snapshot_at(test_path("s.thaw"), len, 14);
+	struct faulty f;
 	struct opener o;
-	opener_init(&o);
+	unsigned char *src = faulty_snapshot(&f, &o, len, 14);
 	struct thaw_snapshot *s = open_ok(&o, faulty_url(&f, "s.thaw"));
 	uint64_t id = stored_chunk_from(s, 20);
 	char q[128];
@@ -1172,12 +1171,10 @@ static int flipped_byte_restore(void)
 /* The first URL is dead: a mirror serves open and the restore. */
 static int mirror_takeover(void)
 {
-	struct httpd h;
-	httpd_start(&h, test_tmpdir());
 	const size_t len = 8u << 20;
-	unsigned char *src = snapshot_at(httpd_file(&h, "s.thaw"), len, 15);
+	struct httpd h;
 	struct opener o;
-	opener_init(&o);
+	unsigned char *src = nginx_snapshot(&h, &o, len, 15);
 	o.oo.max_retries = 1;
 	char dead[128];
 	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d/s.thaw", httpd_free_port());
@@ -1241,12 +1238,10 @@ static int mirror_takeover(void)
 /* Every retry exhausted: that chunk alone is poisoned (SIGBUS), the rest is right. */
 static int poison_after_retries(void)
 {
-	struct faulty f;
-	faulty_start(&f, test_tmpdir(), "");
 	const size_t len = 4u << 20;
-	unsigned char *src = snapshot_at(test_path("s.thaw"), len, 17);
+	struct faulty f;
 	struct opener o;
-	opener_init(&o);
+	unsigned char *src = faulty_snapshot(&f, &o, len, 17);
 	o.oo.max_retries = 2;
 	struct thaw_snapshot *s = open_ok(&o, faulty_url(&f, "s.thaw"));
 	uint64_t bad = stored_chunk_from(s, 10);

@@ -99,7 +99,7 @@ struct ctx {
 	bool closed;
 };
 
-enum { MODE_READS, MODE_CANCEL, MODE_SHRINK };
+enum { MODE_READS, MODE_CANCEL };
 
 static void req_done(struct thaw__store_req *req, int err)
 {
@@ -212,15 +212,31 @@ static void setup_reqs(struct ctx *c)
 	}
 }
 
-static int case_stream_reads(void)
+/* A stream case's start: FILE_LEN random bytes in a file, its store, NREQ requests. */
+static struct ctx *ctx_new(int mode)
 {
 	const char *path = test_path("f.bin");
 	struct ctx *c = calloc(1, sizeof(*c));
+	CHECK(c);
 	c->want = make_file(path, FILE_LEN);
 	struct thaw__logger lg;
-	thaw__logger_init(&lg, NULL, NULL);
+	thaw__logger_init(&lg, NULL, NULL); /* the store keeps a copy */
 	c->s = open_store(path, &lg);
+	c->mode = mode;
 	setup_reqs(c);
+	return c;
+}
+
+static void ctx_free(struct ctx *c)
+{
+	thaw__store_close(c->s);
+	free((void *)c->want);
+	free(c);
+}
+
+static int case_stream_reads(void)
+{
+	struct ctx *c = ctx_new(MODE_READS);
 	run_engine(c);
 	for (int i = 0; i < NREQ; i++) {
 		struct sreq *r = &c->reqs[i];
@@ -230,23 +246,14 @@ static int case_stream_reads(void)
 			  "request %d: wrong bytes", i);
 		free(r->req.buf);
 	}
-	thaw__store_close(c->s);
-	free((void *)c->want);
-	free(c);
+	ctx_free(c);
 	return 0;
 }
 
 /* Closing a stream with reads in flight: each still completes, as cancelled. */
 static int case_stream_close_inflight(void)
 {
-	const char *path = test_path("f.bin");
-	struct ctx *c = calloc(1, sizeof(*c));
-	c->want = make_file(path, FILE_LEN);
-	struct thaw__logger lg;
-	thaw__logger_init(&lg, NULL, NULL);
-	c->s = open_store(path, &lg);
-	c->mode = MODE_CANCEL;
-	setup_reqs(c);
+	struct ctx *c = ctx_new(MODE_CANCEL);
 	run_engine(c);
 	for (int i = 0; i < 16; i++) {
 		CHECK_MSG(c->reqs[i].done, "request %d never completed", i);
@@ -254,23 +261,15 @@ static int case_stream_close_inflight(void)
 	}
 	for (int i = 0; i < NREQ; i++)
 		free(c->reqs[i].req.buf);
-	thaw__store_close(c->s);
-	free((void *)c->want);
-	free(c);
+	ctx_free(c);
 	return 0;
 }
 
 /* A file that shrinks under a stream: a short read, then an error, never partial data as success. */
 static int case_stream_shrunk_file(void)
 {
-	const char *path = test_path("f.bin");
-	struct ctx *c = calloc(1, sizeof(*c));
-	c->want = make_file(path, FILE_LEN);
-	struct thaw__logger lg;
-	thaw__logger_init(&lg, NULL, NULL);
-	c->s = open_store(path, &lg);
-	setup_reqs(c);
-	CHECK(truncate(path, FILE_LEN / 2 + 123) == 0);
+	struct ctx *c = ctx_new(MODE_READS);
+	CHECK(truncate(test_path("f.bin"), FILE_LEN / 2 + 123) == 0);
 	run_engine(c);
 	int ok = 0, eio = 0;
 	for (int i = 0; i < NREQ; i++) {
@@ -288,9 +287,7 @@ static int case_stream_shrunk_file(void)
 	}
 	CHECK_GT(ok, 0);
 	CHECK_GT(eio, 0);
-	thaw__store_close(c->s);
-	free((void *)c->want);
-	free(c);
+	ctx_free(c);
 	return 0;
 }
 
