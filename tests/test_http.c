@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,42 +230,6 @@ static uint64_t stored_chunk_from(struct thaw_snapshot *s, uint64_t i)
 /* ------------------------------------------------------------------ */
 /* Touching restored memory                                            */
 /* ------------------------------------------------------------------ */
-
-static sigjmp_buf bus_jmp;
-
-static void on_sigbus(int sig)
-{
-	siglongjmp(bus_jmp, 1);
-}
-
-/* Read one byte; false if the read raised SIGBUS (a poisoned page). */
-static bool read_byte(const volatile unsigned char *p, unsigned char *out)
-{
-	struct sigaction sa = { .sa_handler = on_sigbus }, old;
-	sigaction(SIGBUS, &sa, &old);
-	bool ok = false;
-	if (!sigsetjmp(bus_jmp, 1)) {
-		*out = *p;
-		ok = true;
-	}
-	sigaction(SIGBUS, &old, NULL);
-	return ok;
-}
-
-/* In a child: touch p. Returns the signal that killed the child, or 0. */
-static int child_touch(const volatile unsigned char *p)
-{
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		signal(SIGBUS, SIG_DFL);
-		unsigned char c = *p;
-		_exit(c == 0xEE ? 3 : 0);
-	}
-	int st;
-	CHECK_EQ(waitpid(pid, &st, 0), pid);
-	return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-}
 
 struct toucher {
 	const volatile unsigned char *dst;
@@ -941,7 +904,7 @@ static int server_restart(void)
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
 	/* Some pages now, then the server dies while background transfers run. */
 	unsigned char c;
-	CHECK(read_byte(dst + 5 * PAGE, &c) && c == src[5 * PAGE]);
+	CHECK(test_read_or_sigbus(dst + 5 * PAGE, &c, 1) && c == src[5 * PAGE]);
 	httpd_stop(&h);
 	struct thaw_stats st;
 	CHECK_OK(thaw_restore_stats(r, &st));
@@ -978,7 +941,7 @@ static int replaced_midrestore(void)
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
 	unsigned char c;
 	for (size_t p = 0; p < 32; p++)
-		CHECK(read_byte(dst + p * PAGE + 7, &c) && c == src[p * PAGE + 7]);
+		CHECK(test_read_or_sigbus(dst + p * PAGE + 7, &c, 1) && c == src[p * PAGE + 7]);
 
 	/* A new snapshot of other memory, renamed over the old one, one second newer
 	 * (nginx's ETag is the mtime in seconds and the size). */
@@ -992,7 +955,7 @@ static int replaced_midrestore(void)
 
 	size_t bus = 0, good = 0;
 	for (size_t p = 64; p < len / PAGE; p += 37) {
-		if (!read_byte(dst + p * PAGE + 9, &c)) {
+		if (!test_read_or_sigbus(dst + p * PAGE + 9, &c, 1)) {
 			bus++;
 			continue;
 		}
@@ -1197,10 +1160,10 @@ static int mirror_takeover(void)
 	r = restore_start(s, THAW_RESTORE_NO_BACKGROUND);
 	dst = thaw_restore_region_addr(r, 0);
 	unsigned char c;
-	CHECK(read_byte(dst + 3 * PAGE, &c) && c == src[3 * PAGE]);
+	CHECK(test_read_or_sigbus(dst + 3 * PAGE, &c, 1) && c == src[3 * PAGE]);
 	httpd_stop(&h);
 	for (size_t p = 0; p < len / PAGE; p += 13)
-		CHECK(read_byte(dst + p * PAGE + 1, &c) && c == src[p * PAGE + 1]);
+		CHECK(test_read_or_sigbus(dst + p * PAGE + 1, &c, 1) && c == src[p * PAGE + 1]);
 	CHECK_GT(faulty_stat(&f, "range_requests"), 0);
 	restore_end(r, dst, len);
 	thaw_snapshot_close(s);
@@ -1217,11 +1180,11 @@ static int mirror_takeover(void)
 	s = open_ok(&o, httpd_url(&h, "s.thaw"));
 	r = restore_start(s, THAW_RESTORE_NO_BACKGROUND);
 	dst = thaw_restore_region_addr(r, 0);
-	CHECK(read_byte(dst + 3 * PAGE, &c) && c == src[3 * PAGE]);
+	CHECK(test_read_or_sigbus(dst + 3 * PAGE, &c, 1) && c == src[3 * PAGE]);
 	httpd_stop(&h);
 	size_t bus = 0;
 	for (size_t p = 64; p < len / PAGE; p += 97) {
-		if (!read_byte(dst + p * PAGE + 1, &c))
+		if (!test_read_or_sigbus(dst + p * PAGE + 1, &c, 1))
 			bus++;
 		else
 			CHECK_EQ(c, src[p * PAGE + 1]);
@@ -1252,13 +1215,14 @@ static int poison_after_retries(void)
 	struct thaw_restore *r = restore_start(s, THAW_RESTORE_NO_BACKGROUND);
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
 	unsigned char c;
-	CHECK_MSG(!read_byte(dst + bad * CHUNK + PAGE + 5, &c),
+	CHECK_MSG(!test_read_or_sigbus(dst + bad * CHUNK + PAGE + 5, &c, 1),
 		  "a page of the failed chunk read 0x%02x", c);
-	CHECK_EQ(child_touch(dst + bad * CHUNK + 5), SIGBUS);
+	CHECK_EQ(test_child_touch(dst + bad * CHUNK + 5), SIGBUS);
 	for (size_t p = 0; p < len / PAGE; p++) {
 		if (p / (CHUNK / PAGE) == bad)
 			continue;
-		CHECK_MSG(read_byte(dst + p * PAGE + 33, &c), "page %zu raised SIGBUS", p);
+		CHECK_MSG(test_read_or_sigbus(dst + p * PAGE + 33, &c, 1), "page %zu raised SIGBUS",
+			  p);
 		CHECK_EQ(c, src[p * PAGE + 33]);
 	}
 	CHECK(!memcmp(dst, src, bad * CHUNK));
@@ -1314,7 +1278,7 @@ static int window_failure_contained(void)
 	uint64_t bus = 0;
 	for (uint64_t c = 0; c < in.chunk_count; c++) {
 		unsigned char b;
-		if (!read_byte(dst + c * CHUNK, &b)) {
+		if (!test_read_or_sigbus(dst + c * CHUNK, &b, 1)) {
 			bus++;
 			continue;
 		}
@@ -1323,7 +1287,7 @@ static int window_failure_contained(void)
 	}
 	CHECK_EQ(bus, st.chunks_poisoned);
 	unsigned char b;
-	CHECK(!read_byte(dst + bad * CHUNK + 100, &b));
+	CHECK(!test_read_or_sigbus(dst + bad * CHUNK + 100, &b, 1));
 	restore_end(r, dst, len);
 	thaw_snapshot_close(s);
 	faulty_stop(&f);

@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -415,23 +414,6 @@ static int link_cut_mid_migration(void)
 	return 0;
 }
 
-static sigjmp_buf bus_jmp;
-
-static void on_sigbus(int sig)
-{
-	siglongjmp(bus_jmp, 1);
-}
-
-/* 1 if reading the page raised SIGBUS, else 0 with the page copied to out. */
-static int read_page(const volatile uint8_t *p, uint8_t *out)
-{
-	if (sigsetjmp(bus_jmp, 1))
-		return 1;
-	for (size_t i = 0; i < PAGE; i++)
-		out[i] = p[i];
-	return 0;
-}
-
 /*
  * The source dies mid-migration: pages already here stay intact, the rest
  * are poisoned (SIGBUS on touch, never zeros) and the restore reports it.
@@ -454,12 +436,10 @@ static int source_killed(void)
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GT(st.chunks_poisoned, 0);
 
-	struct sigaction sa = { .sa_handler = on_sigbus }, old;
-	CHECK_OK(sigaction(SIGBUS, &sa, &old));
 	uint8_t page[PAGE];
 	size_t bus = 0, same = 0;
 	for (size_t p = 0; p < len / PAGE; p++) {
-		if (read_page(dst + p * PAGE, page))
+		if (!test_read_or_sigbus(dst + p * PAGE, page, PAGE))
 			bus++;
 		else {
 			CHECK_MSG(!memcmp(page, m + p * PAGE, PAGE),
@@ -467,7 +447,6 @@ static int source_killed(void)
 			same++;
 		}
 	}
-	sigaction(SIGBUS, &old, NULL);
 	CHECK_GT(bus, 0);
 	CHECK_GT(same, 0);
 	CHECK(!memcmp(dst + len / 2, m + len / 2, PAGE));

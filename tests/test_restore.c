@@ -427,16 +427,7 @@ static int corrupt_chunk_is_poisoned(void)
 	CHECK(memcmp(d, src, bad_off) == 0);
 	CHECK(memcmp(d + bad_off + ci.len, src + bad_off + ci.len, len - bad_off - ci.len) == 0);
 	/* A child that touches the bad chunk dies of SIGBUS; it never sees zeros. */
-	pid_t pid = fork();
-	if (pid == 0) {
-		signal(SIGBUS, SIG_DFL); /* sanitizers catch it otherwise */
-		volatile unsigned char *p = d + bad_off + PAGE;
-		_exit(*p == 0 ? 3 : 4);
-	}
-	int wst;
-	CHECK_EQ(waitpid(pid, &wst, 0), pid);
-	CHECK_MSG(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGBUS, "child status 0x%x, want SIGBUS",
-		  wst);
+	CHECK_EQ(test_child_touch(d + bad_off + PAGE), SIGBUS);
 	thaw_restore_free(r);
 	thaw_snapshot_close(s);
 	return 0;
@@ -471,16 +462,7 @@ static int snapshot_truncated_under_restore(void)
 	/* Finishing population meets the missing tail. */
 	CHECK_EQ(thaw_restore_wait(r, 0), -ETIMEDOUT);
 	thaw_restore_free(r);
-	pid_t pid = fork();
-	if (pid == 0) {
-		signal(SIGBUS, SIG_DFL);
-		volatile unsigned char *p = d + cut_off + PAGE;
-		_exit(*p == src[cut_off + PAGE] ? 3 : 4);
-	}
-	int wst;
-	CHECK_EQ(waitpid(pid, &wst, 0), pid);
-	CHECK_MSG(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGBUS, "child status 0x%x, want SIGBUS",
-		  wst);
+	CHECK_EQ(test_child_touch(d + cut_off + PAGE), SIGBUS);
 	CHECK(memcmp(d, src, cut_off) == 0);
 	thaw_snapshot_close(s);
 	return 0;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -258,4 +259,43 @@ int test_main(int argc, char **argv, const char *file, const struct test_case *c
 	}
 	printf("#counts %u %u %u\n", passed, failed, skipped);
 	return failed ? 1 : 0;
+}
+
+static sigjmp_buf bus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(bus_jmp, 1);
+}
+
+bool test_read_or_sigbus(const volatile void *p, void *out, size_t len)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	sigaction(SIGBUS, &sa, &old);
+	bool ok = false;
+	if (!sigsetjmp(bus_jmp, 1)) {
+		const volatile unsigned char *src = p;
+		unsigned char *dst = out;
+		for (size_t i = 0; i < len; i++)
+			dst[i] = src[i];
+		ok = true;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	return ok;
+}
+
+int test_child_touch(const volatile void *p)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		signal(SIGBUS, SIG_DFL); /* sanitizers catch it otherwise */
+		unsigned char c = *(const volatile unsigned char *)p;
+		_exit(c == 0xEE ? 3 : 0);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) != pid)
+		test_fail(__FILE__, __LINE__, "waitpid: %s", strerror(errno));
+	return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 }

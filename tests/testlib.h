@@ -12,6 +12,7 @@
 #define THAW_TESTS_TESTLIB_H
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,6 +86,11 @@ const char *test_build_bin(const char *rel);
  * case, showing the text, when the key is missing or not a number.
  */
 double test_json_num(const char *json, const char *key);
+
+/* Copy len bytes from p to out; false when the read raised SIGBUS (a poisoned page). */
+bool test_read_or_sigbus(const volatile void *p, void *out, size_t len);
+/* Read a byte at p in a forked child; the signal that ended the child, or 0. */
+int test_child_touch(const volatile void *p);
 
 /* Deterministic pseudo-random bytes (xorshift) for fixtures. */
 void test_fill_random(void *buf, size_t len, uint64_t seed);
