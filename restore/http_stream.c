@@ -791,8 +791,8 @@ static bool resubmitted(struct xfer *x)
 	struct hstream *st = x->st;
 	struct thaw__http_store *s = st->s;
 	uint32_t attempt = x->req->attempt;
-	uint64_t budget = (uint64_t)(s->max_retries > 0 ? s->max_retries : 0) * s->nurls;
-	if (attempt > budget) {
+	/* The budget the store announced (store_http.c), so both agree on it. */
+	if (attempt > s->base.max_refetch) {
 		thaw__err(&s->log, "%s: bytes %llu-%llu came back bad %u times: giving up",
 			  s->urls[0].url, (unsigned long long)x->req->off,
 			  (unsigned long long)(x->req->off + x->req->len - 1), attempt);
