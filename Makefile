@@ -23,7 +23,7 @@ CC ?= cc
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 THAW_CFLAGS := -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers \
-	-fPIC -fvisibility=hidden -D_GNU_SOURCE -Iinclude -MMD -MP
+	-fPIC -fvisibility=hidden -D_GNU_SOURCE -Iinclude -I. -Irestore -MMD -MP
 ifneq ($(SAN),)
 THAW_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=$(SAN)
@@ -36,8 +36,10 @@ else
 Q := @
 endif
 
-LIB_SRCS := $(sort $(wildcard uffd/*.c) $(filter-out restore/cli%.c,$(wildcard restore/*.c)))
-CLI_SRCS := $(sort $(wildcard restore/cli*.c))
+# The library is uffd/ and every layer of restore/ but the command (restore/cli/).
+LIB_LAYERS := common format store snapshot lazy write export
+LIB_SRCS := $(sort $(wildcard uffd/*.c) $(foreach l,$(LIB_LAYERS),$(wildcard restore/$(l)/*.c)))
+CLI_SRCS := $(sort $(wildcard restore/cli/*.c) $(filter-out %.bpf.c,$(wildcard restore/cli/trace/*.c)))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTLIB_SRCS := $(sort $(filter-out tests/test_%.c,$(wildcard tests/*.c)))
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c examples/migrate/*.c))
@@ -77,8 +79,8 @@ $(THAW_BIN): $(CLI_OBJS) $(STATIC_LIB)
 	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) $(BPF_LIBS) -ljson-c -lm
 
 # `thaw trace`'s BPF program: CO-RE against the running kernel's BTF, built by
-# clang and embedded in the command as a bpftool skeleton. restore/bpf/ is not
-# in the library's wildcard; everything generated lands in $(BUILD)/bpf/.
+# clang and embedded in the command as a bpftool skeleton (the .bpf.c is not
+# in the command's wildcard); everything generated lands in $(BUILD)/bpf/.
 BPFTOOL ?= $(or $(shell command -v bpftool),/usr/sbin/bpftool)
 BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf)
@@ -86,7 +88,7 @@ $(BUILD)/bpf/vmlinux.h:
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  GEN     $@")
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
-$(BUILD)/bpf/%.bpf.o: restore/bpf/%.bpf.c restore/bpf/%.h $(BUILD)/bpf/vmlinux.h
+$(BUILD)/bpf/%.bpf.o: restore/cli/trace/%.bpf.c restore/cli/trace/%.h $(BUILD)/bpf/vmlinux.h
 	@$(if $(Q),echo "  BPF     $<")
 	$(Q)clang -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(BUILD)/bpf -c -o $@ $<
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
@@ -94,8 +96,8 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
 # Kept, not removed as an intermediate: `bpftool prog dump` and llvm-objdump read it.
 .SECONDARY: $(BUILD)/bpf/fault_trace.bpf.o
-$(BUILD)/obj/restore/cli_trace.o: $(BUILD)/bpf/fault_trace.skel.h
-$(BUILD)/obj/restore/cli_trace.o: THAW_CFLAGS += -I$(BUILD)/bpf
+$(BUILD)/obj/restore/cli/trace/cli_trace.o: $(BUILD)/bpf/fault_trace.skel.h
+$(BUILD)/obj/restore/cli/trace/cli_trace.o: THAW_CFLAGS += -I$(BUILD)/bpf
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
@@ -103,8 +105,6 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(STATIC_LIB)
 	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(STATIC_LIB) $(LIBS) -lm
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
-	@# An older build made examples/migrate a program; it is a directory now.
-	@[ -d $(@D) ] || rm -f $(@D)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) -lm
@@ -140,9 +140,9 @@ fuzz: $(THAW_BIN)
 		> $(BUILD)/fuzz/seed.trace
 	$(Q)$(THAW_BIN) optimize $(BUILD)/fuzz/corpus/seed.thaw --trace $(BUILD)/fuzz/seed.trace \
 		-o $(BUILD)/fuzz/corpus/seed-prefetch.thaw >/dev/null
-	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
-		-o $(BUILD)/fuzz/fuzz_layout tests/fuzz/fuzz_layout.c restore/format.c restore/codec.c \
-		uffd/log.c restore/errors.c -lzstd -lxxhash
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude -I. -Irestore \
+		-o $(BUILD)/fuzz/fuzz_layout tests/fuzz/fuzz_layout.c restore/format/format.c restore/format/codec.c \
+		uffd/log.c restore/common/errors.c -lzstd -lxxhash
 	$(Q)$(BUILD)/fuzz/fuzz_layout -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus
 
 asan:
@@ -171,7 +171,7 @@ uninstall:
 	rm -f $(INSTALL_FILES)
 
 format:
-	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*.[ch] restore/bpf/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
+	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*/*.[ch] restore/cli/trace/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
 
 clean:
 	rm -rf build

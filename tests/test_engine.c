@@ -5,7 +5,7 @@
  * ring) through thaw__install_*.
  */
 #include "thaw.h"
-#include "../uffd/engine.h"
+#include "uffd/engine.h"
 #include "testlib.h"
 
 #include <errno.h>

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "../restore/format.h"
+#include "format/format.h"
 #include "fixture.h"
 #include "testlib.h"
 #include "thaw.h"

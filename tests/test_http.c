@@ -23,8 +23,8 @@
 #include "fixture.h"
 #include "httpd.h"
 #include "testlib.h"
-#include "../restore/store.h"
-#include "../uffd/engine.h"
+#include "store/store.h"
+#include "uffd/engine.h"
 
 /*
  * Test allocations live until the case's process exits; they are kept

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../restore/format.h"
+#include "format/format.h"
 #include "fixture.h"
 #include "httpd.h"
 #include "testlib.h"

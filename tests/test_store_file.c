@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../restore/store.h"
+#include "store/store.h"
 #include "testlib.h"
 #include "thaw.h"
 

@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "chunk_cache.h"
-#include "codec.h"
+#include "format/codec.h"
 
 struct thaw__snap_decoder {
 	struct thaw__decoder *dec;

@@ -5,8 +5,8 @@
 
 #include <pthread.h>
 
-#include "format.h"
-#include "store.h"
+#include "format/format.h"
+#include "store/store.h"
 
 #define THAW__DECODER_POOL 8
 

@@ -19,7 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "pagemap.h"
+#include "common/pagemap.h"
 #include "writer.h"
 
 /*

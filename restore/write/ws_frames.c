@@ -12,8 +12,8 @@
 #include <string.h>
 #include <zstd.h>
 
-#include "codec.h"
-#include "snapshot.h"
+#include "format/codec.h"
+#include "snapshot/snapshot.h"
 
 /* Frames are compressed at zstd's default: the snapshot does not record its level. */
 #define FRAME_LEVEL 3

@@ -27,8 +27,8 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-#include "format.h"
-#include "snapshot.h"
+#include "format/format.h"
+#include "snapshot/snapshot.h"
 #include "writer.h"
 
 #define JOB_BYTES	    (2u << 20) /* raw bytes per job (at least one chunk) */

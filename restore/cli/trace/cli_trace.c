@@ -24,7 +24,7 @@
 
 #include <linux/types.h>
 
-#include "bpf/fault_trace.h"
+#include "fault_trace.h"
 #include "fault_trace.skel.h"
 
 static const char trace_help[] =

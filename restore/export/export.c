@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "export.h"
-#include "latency.h"
-#include "../uffd/log.h"
+#include "common/latency.h"
+#include "uffd/log.h"
 
 #define EXPORT_PATH	"/thaw.snap"
 #define CONNECTIONS_MAX 256

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "thaw.h"
-#include "../uffd/log.h"
+#include "uffd/log.h"
 
 /*
  * thaw_writer_add_region, where bit p of known_zero (one bit per page,

@@ -22,8 +22,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "latency.h"
-#include "snapshot.h"
+#include "common/latency.h"
+#include "snapshot/snapshot.h"
 
 enum chunk_state {
 	CHUNK_MISSING = 0,

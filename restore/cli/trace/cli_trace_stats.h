@@ -7,7 +7,7 @@
 #ifndef THAW_CLI_TRACE_STATS_H
 #define THAW_CLI_TRACE_STATS_H
 
-#include "cli_util.h"
+#include "cli/cli_util.h"
 
 #include <sys/types.h>
 

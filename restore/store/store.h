@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "thaw.h"
-#include "../uffd/engine.h"
+#include "uffd/engine.h"
 
 struct thaw__store;
 struct thaw__store_stream;

@@ -15,7 +15,7 @@
 
 #include <curl/curl.h>
 
-#include "latency.h"
+#include "common/latency.h"
 #include "store.h"
 
 #define THAW__HTTP_VALIDATOR_MAX   256

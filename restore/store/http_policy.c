@@ -14,7 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "format.h"
+#include "format/format.h"
 #include "http.h"
 
 #define ERRBODY_MAX (64u << 10) /* error replies are read (to keep the connection) up to this */

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunk_cache.h"
-#include "codec.h"
+#include "snapshot/chunk_cache.h"
+#include "format/codec.h"
 
 /* Largest coalesced read on the fault lane: enough for a burst of neighbours. */
 #define FAULT_RUN_MAX (1u << 20)

@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "format.h"
-#include "pagemap.h"
+#include "format/format.h"
+#include "common/pagemap.h"
 
 static int refuse(char *err, size_t err_len, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "format.h"
+#include "format/format.h"
 
 struct thaw_snapshot;
 

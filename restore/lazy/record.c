@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace.h"
+#include "format/trace.h"
 
 struct record_cache {
 	uint64_t id;  /* chunk id + 1 of the bytes in raw; 0 = none */

@@ -10,8 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "chunk_cache.h"
-#include "codec.h"
+#include "snapshot/chunk_cache.h"
+#include "format/codec.h"
 
 void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns)
 {

@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snapshot.h"
-#include "trace.h"
+#include "snapshot/snapshot.h"
+#include "format/trace.h"
 #include "ws_frames.h"
 
 /* Largest single copy: runs of stored bytes that stay adjacent are moved in one go. */

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "format/codec.h"
 
 int thaw__restore_fail(struct thaw_restore *r, int err)
 {

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "format.h"
+#include "format/format.h"
 #include "thaw.h"
 
 struct thaw__export_span {
