@@ -27,7 +27,11 @@
 /* Creation and feature negotiation                                    */
 /* ------------------------------------------------------------------ */
 
-static int negotiate(struct thaw__engine *e, uint64_t extra)
+#define LAYOUT_EVENTS                                                                              \
+	(UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP |         \
+	 UFFD_FEATURE_EVENT_FORK)
+
+static int negotiate(struct thaw__engine *e, uint64_t extra, bool layout)
 {
 	char names[256];
 	uint64_t have = 0;
@@ -47,7 +51,16 @@ static int negotiate(struct thaw__engine *e, uint64_t extra)
 		return -THAW_E_UFFD_FEATURE;
 	}
 	uint64_t want = UFFD_FEATURE_POISON | (have & UFFD_FEATURE_THREAD_ID) | extra;
+	if (layout)
+		want |= have & LAYOUT_EVENTS;
 	ret = thaw__uffd_api(e->uffd, want, NULL);
+	if (ret == -EPERM && layout && (want & UFFD_FEATURE_EVENT_FORK)) {
+		/* The kernel keeps FORK for CAP_SYS_PTRACE; the API call may be retried. */
+		thaw__warn(e->log, "userfaultfd: FORK events need CAP_SYS_PTRACE; a forked child "
+				   "reads zeros where its pages were not restored yet");
+		want &= ~(uint64_t)UFFD_FEATURE_EVENT_FORK;
+		ret = thaw__uffd_api(e->uffd, want, NULL);
+	}
 	if (ret < 0) {
 		thaw__uffd_feature_names(want, names, sizeof(names));
 		thaw__err(e->log, "userfaultfd: UFFDIO_API with %s failed: %s", names,
@@ -153,14 +166,12 @@ int thaw__engine_new(const struct thaw__engine_opts *opts, struct thaw__engine *
 		ret = adopt(e, opts->features);
 	} else {
 		e->uffd = thaw__uffd_open(e->log, &e->user_mode_only);
-		ret = e->uffd < 0 ? e->uffd : negotiate(e, opts->features);
+		ret = e->uffd < 0 ? e->uffd : negotiate(e, opts->features, opts->layout_events);
 	}
 	if (ret < 0)
 		goto fail;
 	/* An adopted uffd carries whatever events its creator asked for. */
-	e->events =
-		e->adopted || (e->features & (UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP |
-					      UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_FORK));
+	e->events = e->adopted || (e->features & LAYOUT_EVENTS);
 	*out = e;
 	return 0;
 fail:
@@ -376,6 +387,7 @@ static void dispatch_event(struct thaw__engine *e, const struct uffd_msg *m)
 			ops->remap(e->ctx, m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
 		return;
 	case UFFD_EVENT_FORK:
+		thaw__debug(e->log, "userfaultfd: FORK, child uffd %u", m->arg.fork.ufd);
 		if (ops->fork) {
 			ops->fork(e->ctx, (int)m->arg.fork.ufd);
 		} else {
@@ -406,6 +418,14 @@ static void keep_fault(struct thaw__engine *e, const struct uffd_msg *m)
 	};
 }
 
+void thaw__engine_take_msg(struct thaw__engine *e, const struct uffd_msg *m)
+{
+	if (m->event == UFFD_EVENT_PAGEFAULT)
+		keep_fault(e, m);
+	else
+		dispatch_event(e, m);
+}
+
 /*
  * Read every queued message. The kernel hands out pending faults before
  * pending events, so a fault may come ahead of the REMOVE that explains it:
@@ -428,12 +448,8 @@ static void read_events(struct thaw__engine *e)
 			break;
 		}
 		size_t count = (size_t)n / sizeof(e->msgs[0]);
-		for (size_t i = 0; i < count; i++) {
-			if (e->msgs[i].event == UFFD_EVENT_PAGEFAULT)
-				keep_fault(e, &e->msgs[i]);
-			else
-				dispatch_event(e, &e->msgs[i]);
-		}
+		for (size_t i = 0; i < count; i++)
+			thaw__engine_take_msg(e, &e->msgs[i]);
 		if (count < THAW__MSG_BATCH)
 			break;
 	}
@@ -499,6 +515,11 @@ static void fault_on_removed(struct thaw__engine *e, uint64_t addr)
 static void drain_uffd(struct thaw__engine *e)
 {
 	read_events(e);
+	thaw__engine_serve_faults(e);
+}
+
+void thaw__engine_serve_faults(struct thaw__engine *e)
+{
 	/* Callbacks may read more messages (after -EAGAIN): the list can grow meanwhile. */
 	if (e->nfaults)
 		e->last_fault_ns = thaw__uffd_now_ns();
@@ -677,7 +698,8 @@ static void cancel_own(struct thaw__engine *e, struct thaw__ring_req *req, bool 
 
 static void spin_after_fault(struct thaw__engine *e)
 {
-	while (!e->stopping && !atomic_load_explicit(&e->stop_requested, memory_order_relaxed) &&
+	while (!__atomic_load_n(&e->park, __ATOMIC_RELAXED) && !e->stopping &&
+	       !atomic_load_explicit(&e->stop_requested, memory_order_relaxed) &&
 	       thaw__uffd_now_ns() - e->last_fault_ns < THAW__SPIN_NS) {
 		/* Submits what tick() queued and runs the ring's task work, never sleeping. */
 		int ret = io_uring_submit_and_get_events(&e->ring);
@@ -692,6 +714,7 @@ static int loop(struct thaw__engine *e)
 {
 	unsigned failures = 0;
 	for (;;) {
+		thaw__fork_park_point(e);
 		if (!e->stopping &&
 		    atomic_load_explicit(&e->stop_requested, memory_order_acquire)) {
 			e->stopping = true;
@@ -806,6 +829,7 @@ static void *manager_main(void *arg)
 	loop(e); /* its error, if any, is in e->loop_err */
 	if (!e->stopping && e->ops->stop)
 		e->ops->stop(e->ctx); /* abandoned the ring: still tell the source */
+	thaw__fork_mgr_exit(e);
 	ring_teardown(e);
 	thaw__debug(e->log, "engine: manager thread ends (%d)", e->loop_err);
 	return NULL;
@@ -837,11 +861,13 @@ int thaw__engine_run(struct thaw__engine *e)
 	if (ret < 0) {
 		pthread_join(e->thread, NULL);
 		e->thread_live = false;
+	} else if (!e->adopted && (e->features & UFFD_FEATURE_EVENT_FORK)) {
+		thaw__fork_register(e);
 	}
 	return ret;
 }
 
-static void kick(struct thaw__engine *e)
+void thaw__engine_kick(struct thaw__engine *e)
 {
 	uint64_t one = 1;
 	/* EAGAIN means the counter is saturated: the loop has a wake-up pending anyway. */
@@ -851,13 +877,13 @@ static void kick(struct thaw__engine *e)
 
 void thaw__engine_notify(struct thaw__engine *e)
 {
-	kick(e);
+	thaw__engine_kick(e);
 }
 
 void thaw__engine_request_stop(struct thaw__engine *e)
 {
 	atomic_store_explicit(&e->stop_requested, true, memory_order_release);
-	kick(e);
+	thaw__engine_kick(e);
 }
 
 int thaw__engine_join(struct thaw__engine *e)
@@ -866,6 +892,7 @@ int thaw__engine_join(struct thaw__engine *e)
 		pthread_join(e->thread, NULL);
 		e->thread_live = false;
 	}
+	thaw__fork_unregister(e);
 	return e->loop_err;
 }
 
@@ -886,5 +913,6 @@ void thaw__engine_free(struct thaw__engine *e)
 	pthread_rwlock_destroy(&e->layout_lock);
 	thaw__range_set_free(&e->removed);
 	thaw__uffd_grown_free(e->faults, e->faults_cap, sizeof(*e->faults));
+	thaw__uffd_grown_free(e->held, e->held_cap, sizeof(*e->held));
 	free(e);
 }

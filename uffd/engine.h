@@ -51,8 +51,12 @@ struct thaw__engine_opts {
 	const struct thaw__engine_ops *ops;
 	void *ctx;
 	const struct thaw__logger *log; /* must outlive the engine */
-	int uffd;	       /* adopt this userfaultfd (ownership passes), or -1 to create one */
-	uint64_t features;     /* extra UFFD_FEATURE_* to ask for (event kinds) */
+	int uffd;	   /* adopt this userfaultfd (ownership passes), or -1 to create one */
+	uint64_t features; /* extra UFFD_FEATURE_* to ask for (event kinds) */
+	/* Ask for REMOVE, UNMAP, REMAP and FORK, so memory the engine serves in its own
+	 * process behaves like anonymous memory; FORK only where the kernel allows it
+	 * (CAP_SYS_PTRACE), with a warning otherwise. Ignored for an adopted uffd. */
+	bool layout_events;
 	unsigned ring_entries; /* 0 = 256 */
 };
 

@@ -94,11 +94,37 @@ struct thaw__engine {
 	struct thaw__range_set removed; /* pages removed by the target: zeros, never data */
 	struct thaw__fault *faults;	/* faults read, waiting for the batch's events */
 	size_t nfaults, faults_cap;
+
+	/*
+	 * Forks of this process (fork.c). Under lock: park asks the manager to
+	 * stop at a safe point, parked says it has, mgr_exited that it never
+	 * will again. While parked it only reads the uffd into held (mapped,
+	 * never malloc'd), keeping layout_lock, and replays them afterwards.
+	 */
+	bool fork_registered;
+	struct thaw__engine *fork_next;
+	bool park, parked, mgr_exited;
+	struct uffd_msg *held;
+	size_t nheld, held_cap;
 };
 
 struct thaw__fault {
 	uint64_t addr, flags;
 };
+
+/* engine.c: one message read while parked, replayed now; layout_lock held for writing. */
+void thaw__engine_take_msg(struct thaw__engine *e, const struct uffd_msg *m);
+/* engine.c: faults read by the last drain, handed to the source. */
+void thaw__engine_serve_faults(struct thaw__engine *e);
+void thaw__engine_kick(struct thaw__engine *e);
+
+/* fork.c: park this process's in-process managers across its forks. */
+void thaw__fork_register(struct thaw__engine *e);
+void thaw__fork_unregister(struct thaw__engine *e);
+/* Manager thread: if a fork asked, park until it is done, then replay what was read. */
+void thaw__fork_park_point(struct thaw__engine *e);
+/* Manager thread: it ends; a fork waiting for it to park need not. */
+void thaw__fork_mgr_exit(struct thaw__engine *e);
 
 /* engine.c: CLOCK_MONOTONIC in nanoseconds. */
 uint64_t thaw__uffd_now_ns(void);
