@@ -356,6 +356,16 @@ THAW_API ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *snap, uint64_t i
  * it with userfaultfd and return; pages arrive on first touch and, unless
  * THAW_RESTORE_NO_BACKGROUND, in the background. *out is owned by the
  * caller (thaw_restore_free). The snapshot must outlive the restore.
+ *
+ * The memory behaves like the anonymous memory it replaces: after
+ * MADV_DONTNEED (or MADV_FREE) a range reads zeros and never receives
+ * snapshot data; munmap drops a range; mremap moves it with its snapshot
+ * bytes, and a region grown in place reads zeros past its old end. A
+ * forked child reads the snapshot's bytes too: this process serves its
+ * missing pages from a restore of its own (its faults need CAP_SYS_PTRACE
+ * for the kernel's FORK events; without it a warning is logged and the
+ * child reads zeros where pages were missing). The child must not call
+ * thaw_* on its copy of the handle. vfork and posix_spawn are unaffected.
  */
 THAW_API int thaw_restore_start(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts,
 				struct thaw_restore **out);
@@ -392,15 +402,18 @@ THAW_API void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i);
  * Wait until every page is resident. Returns 0 when resident,
  * -ETIMEDOUT if timeout_ms passed first (negative timeout: wait forever),
  * -THAW_E_POISONED once complete if some chunks were poisoned, or the
- * error that stopped the restore.
+ * error that stopped the restore. An attached restore also waits for its
+ * target's forked children; an in-process one only for this process's
+ * memory (thaw_restore_free finishes the children's).
  */
 THAW_API int thaw_restore_wait(struct thaw_restore *r, int timeout_ms);
 /* Snapshot of the counters; safe to call while the restore runs. */
 THAW_API int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st);
 /*
- * Finish population (fetching whatever is still missing), stop the
- * manager thread and free the handle. The memory stays mapped, fully
- * populated, and belongs to the caller (munmap it when done).
+ * Finish population (fetching whatever is still missing, for forked
+ * children too), stop the manager thread and free the handle. The memory
+ * stays mapped, fully populated, and belongs to the caller (munmap it when
+ * done).
  */
 THAW_API void thaw_restore_free(struct thaw_restore *r);
 

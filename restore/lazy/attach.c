@@ -117,9 +117,33 @@ void thaw__restore_on_remap(void *ctx, uint64_t from, uint64_t to, uint64_t len)
 		thaw__restore_fail(r, -ENOMEM);
 }
 
+/*
+ * Free the children that are over (resident, or their process gone), so a
+ * target forking many short-lived children keeps only the live ones. Not
+ * while a thread waits on them. Manager thread, from the fork callback.
+ */
+static void reap_children(struct thaw_restore *r)
+{
+	struct thaw_restore *over[16];
+	size_t n = 0;
+	pthread_mutex_lock(&r->done_lock);
+	for (size_t i = 0; !r->child_waiters && i < r->nchildren && n < 16;) {
+		if (thaw_restore_wait(r->children[i], 0) == -ETIMEDOUT) {
+			i++;
+			continue;
+		}
+		over[n++] = r->children[i];
+		r->children[i] = r->children[--r->nchildren];
+	}
+	pthread_mutex_unlock(&r->done_lock);
+	for (size_t i = 0; i < n; i++)
+		thaw_restore_free(over[i]);
+}
+
 void thaw__restore_on_fork(void *ctx, int child_uffd)
 {
 	struct thaw_restore *r = ctx;
+	reap_children(r);
 	struct attach_place p = { .segs = r->segs, .n = r->nsegs, .parent = r };
 	struct thaw_restore_opts o = { .sz = sizeof(o),
 				       .flags = r->flags,
@@ -160,17 +184,22 @@ static int ms_left(const struct timespec *deadline)
 
 int thaw__restore_children_wait(struct thaw_restore *r, const struct timespec *deadline)
 {
-	for (size_t i = 0;; i++) {
-		/* The manager may add a child (and move the array) meanwhile. */
-		pthread_mutex_lock(&r->done_lock);
-		struct thaw_restore *child = i < r->nchildren ? r->children[i] : NULL;
+	int ret = 0;
+	pthread_mutex_lock(&r->done_lock);
+	r->child_waiters++;
+	for (size_t i = 0; i < r->nchildren; i++) {
+		/* The manager may add a child (and move the array) meanwhile, never free one. */
+		struct thaw_restore *child = r->children[i];
 		pthread_mutex_unlock(&r->done_lock);
-		if (!child)
-			return 0;
 		/* A child that went away or failed is finished with as far as we are concerned. */
-		if (thaw_restore_wait(child, ms_left(deadline)) == -ETIMEDOUT)
-			return -ETIMEDOUT;
+		ret = thaw_restore_wait(child, ms_left(deadline)) == -ETIMEDOUT ? -ETIMEDOUT : 0;
+		pthread_mutex_lock(&r->done_lock);
+		if (ret)
+			break;
 	}
+	r->child_waiters--;
+	pthread_mutex_unlock(&r->done_lock);
+	return ret;
 }
 
 void thaw__restore_children_free(struct thaw_restore *r)

@@ -160,6 +160,34 @@ static void note_fault(struct thaw_restore *r, uint64_t id, uint64_t g)
 		atomic_fetch_add_explicit(&r->c.prefetch_late, 1, memory_order_relaxed);
 }
 
+/*
+ * A fault no segment holds: registered memory the snapshot does not cover
+ * (a region grown in place by mremap, a range an attached target never
+ * listed) reads as fresh anonymous memory would, zeros; a fault on memory
+ * being unmapped is woken and meets the new layout. Never left asleep. An
+ * install that meets a changing layout reads the events first and looks
+ * again: a REMAP may have brought the snapshot's bytes here. Returns true
+ * when the page turned out to be placed after all (*g set).
+ */
+static bool fault_unplaced(struct thaw_restore *r, uint64_t addr, uint64_t *g)
+{
+	uint64_t page = r->lay->hdr.page_size, t0 = 0;
+	int err;
+	while ((err = thaw__install_zero(r->eng, addr, page)) == -EAGAIN &&
+	       thaw__engine_await_layout(r->eng, &t0))
+		if (thaw__placement_page_at(r, addr, g))
+			return true;
+	if (err)
+		thaw__install_wake(r->eng, addr, page);
+	if (!r->warned_unplaced) {
+		r->warned_unplaced = true;
+		thaw__warn(r->log, "fault at 0x%llx outside every restored range: %s (logged once)",
+			   (unsigned long long)addr,
+			   err ? "woken" : "answered with a zero page, as new memory reads");
+	}
+	return false;
+}
+
 static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 {
 	struct thaw_restore *r = ctx;
@@ -169,11 +197,8 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 		return;
 	uint64_t g;
 	atomic_fetch_add_explicit(&r->c.faults, 1, memory_order_relaxed);
-	if (!thaw__placement_page_at(r, addr, &g)) {
-		thaw__warn(r->log, "fault at 0x%llx outside every restored region",
-			   (unsigned long long)addr);
+	if (!thaw__placement_page_at(r, addr, &g) && !fault_unplaced(r, addr, &g))
 		return;
-	}
 	uint64_t id = g / l->pages_per_chunk;
 	uint64_t now = thaw__now_ns();
 	if (r->record) {
@@ -419,19 +444,26 @@ static void submit_background(struct thaw_restore *r)
 	}
 }
 
+void thaw__restore_unregister(struct thaw_restore *r)
+{
+	/* What is left of the memory now, after UNMAP and REMAP events, one call per
+	 * run of adjacent segments (regions mapped as one block were registered once). */
+	for (size_t i = 0; i < r->nsegs;) {
+		uint64_t base = r->by_addr[i].base, end = base + r->by_addr[i].len;
+		for (i++; i < r->nsegs && r->by_addr[i].base == end; i++)
+			end += r->by_addr[i].len;
+		int err = thaw__engine_unregister(r->eng, base, end - base);
+		if (err)
+			thaw__warn(r->log, "unregistering [0x%llx, 0x%llx): %s",
+				   (unsigned long long)base, (unsigned long long)end,
+				   thaw_strerror(err));
+	}
+}
+
 /* Everything is in: unregister so the memory costs nothing more, and stop. */
 static void finish(struct thaw_restore *r)
 {
-	/* An attached target registered its own memory: what is left of it now. */
-	const struct mapped_region *ranges = r->attached ? r->by_addr : r->ranges;
-	size_t n = r->attached ? r->nsegs : r->nranges;
-	for (size_t i = 0; i < n; i++) {
-		int err = thaw__engine_unregister(r->eng, ranges[i].base, ranges[i].len);
-		if (err)
-			thaw__warn(r->log, "unregistering [0x%llx, +0x%llx): %s",
-				   (unsigned long long)ranges[i].base,
-				   (unsigned long long)ranges[i].len, thaw_strerror(err));
-	}
+	thaw__restore_unregister(r);
 	r->finished = true;
 	atomic_store(&r->resident_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);
 	pthread_mutex_lock(&r->done_lock);
@@ -500,6 +532,10 @@ static void on_stop(void *ctx)
 		/* The loop is ending early: nobody may stay asleep on a missing page. */
 		thaw__restore_fail(r, -ECANCELED);
 		thaw__populate_poison_unfinished(r);
+		/* Closing the uffd would unregister too, but a forked child holds a copy
+		 * of our fd: zero chunks not yet in would then fault on a dead loop. */
+		if (!r->attached)
+			thaw__restore_unregister(r);
 	}
 	if (!r->stream)
 		return;

@@ -257,9 +257,13 @@ int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_op
 	if (!err) {
 		r->t_start_ns = t0;
 		r->attached = uffd >= 0;
-		struct thaw__engine_opts eo = {
-			.ops = &thaw__restore_ops, .ctx = r, .log = r->log, .uffd = uffd
-		};
+		/* Memory we map ourselves must behave like the anonymous memory it
+		 * replaces under fork, MADV_DONTNEED, munmap and mremap. */
+		struct thaw__engine_opts eo = { .ops = &thaw__restore_ops,
+						.ctx = r,
+						.log = r->log,
+						.uffd = uffd,
+						.layout_events = uffd < 0 };
 		err = thaw__engine_new(&eo, &r->eng);
 	} else if (uffd >= 0) {
 		close(uffd);
@@ -275,6 +279,10 @@ int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_op
 		err = thaw__engine_run(r->eng);
 	if (err) {
 		if (r) {
+			/* First the uffd: an UNMAP event would hold munmap until it is read. */
+			thaw__workers_stop(r);
+			thaw__engine_free(r->eng);
+			r->eng = NULL;
 			unmap_regions(r);
 			thaw__restore_release(r);
 		}
@@ -305,6 +313,24 @@ void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i)
 	return (void *)r->region_base[i];
 }
 
+/* This restore alone, until deadline (NULL: for ever): 0, -ETIMEDOUT or its error. */
+static int wait_self(struct thaw_restore *r, const struct timespec *deadline)
+{
+	int err = 0;
+	pthread_mutex_lock(&r->done_lock);
+	while (!r->resident && !r->error && !err) {
+		if (!deadline)
+			pthread_cond_wait(&r->done_cond, &r->done_lock);
+		else
+			err = pthread_cond_timedwait(&r->done_cond, &r->done_lock, deadline);
+	}
+	int result = r->error ? r->error : r->resident ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&r->done_lock);
+	if (!result && atomic_load(&r->c.chunks_poisoned))
+		result = -THAW_E_POISONED;
+	return result;
+}
+
 int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 {
 	if (!r)
@@ -319,19 +345,11 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 			deadline.tv_nsec -= 1000000000;
 		}
 	}
-	int err = 0;
-	pthread_mutex_lock(&r->done_lock);
-	while (!r->resident && !r->error && !err) {
-		if (timeout_ms < 0)
-			pthread_cond_wait(&r->done_cond, &r->done_lock);
-		else
-			err = pthread_cond_timedwait(&r->done_cond, &r->done_lock, &deadline);
-	}
-	int result = r->error ? r->error : r->resident ? 0 : -ETIMEDOUT;
-	pthread_mutex_unlock(&r->done_lock);
-	if (!result && atomic_load(&r->c.chunks_poisoned))
-		result = -THAW_E_POISONED;
-	if (result == 0 || result == -THAW_E_POISONED) {
+	int result = wait_self(r, timeout_ms < 0 ? NULL : &deadline);
+	/* An in-process restore waits for the caller's memory; its forked children are
+	 * other processes, finished by thaw_restore_free. An attached target's are part
+	 * of what the server serves it. */
+	if (r->attached && (result == 0 || result == -THAW_E_POISONED)) {
 		int kids = thaw__restore_children_wait(r, timeout_ms < 0 ? NULL : &deadline);
 		result = kids ? kids : result;
 	}
@@ -390,8 +408,10 @@ void thaw_restore_free(struct thaw_restore *r)
 	/* The caller keeps the memory, so it must be whole: populate what is left first. */
 	atomic_store(&r->finish_requested, true);
 	thaw__engine_notify(r->eng);
-	/* An early end has poisoned what is missing (the stop callback): nothing waits forever. */
-	thaw_restore_wait(r, -1);
+	/* An early end has poisoned what is missing (the stop callback): nothing waits
+	 * forever. Forked children are finished below, each by its own free: one
+	 * restored without a background pass would never finish on its own. */
+	wait_self(r, NULL);
 	thaw__engine_request_stop(r->eng);
 	thaw__engine_join(r->eng);
 	thaw__workers_stop(r);

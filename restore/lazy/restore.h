@@ -91,8 +91,9 @@ struct thaw_restore {
 	struct mapped_region *ranges; /* what we registered with the engine (none if attached) */
 	size_t nranges;
 	bool attached; /* the target registered its own memory (thaw_restore_attach) */
-	struct thaw_restore **children; /* restores of forked targets (attach.c) */
+	struct thaw_restore **children; /* restores of forked targets (attach.c), under done_lock */
 	size_t nchildren;
+	unsigned child_waiters; /* threads in thaw__restore_children_wait: no child is freed */
 	size_t nregions;
 	uint64_t nchunks;
 
@@ -134,6 +135,7 @@ struct thaw_restore {
 	bool bg_open; /* the background pass may run (after a short grace period) */
 	struct thaw__ring_req bg_grace;
 	bool finished;
+	bool warned_unplaced; /* a fault no segment holds has been logged */
 	atomic_int fetches_alive[THAW__LANES];
 
 	/* Chunks to fetch again (hash mismatch in a worker), drained by the manager. */
@@ -223,6 +225,8 @@ void thaw__restore_release(struct thaw_restore *r);
 
 /* fetch.c — engine callbacks, manager thread. */
 extern const struct thaw__engine_ops thaw__restore_ops;
+/* Unregister every segment (what UNMAP and REMAP left of the memory). Manager only. */
+void thaw__restore_unregister(struct thaw_restore *r);
 
 /* attach.c — event callbacks of attached restores, and their forked children. */
 void thaw__restore_on_unmap(void *ctx, uint64_t start, uint64_t end);
