@@ -445,6 +445,23 @@ static int cli_bench_json(void)
 	return 0;
 }
 
+/* The README's form, background on by default: it records and returns. */
+static int cli_bench_record(void)
+{
+	const char *img = test_path("img"), *snap = test_path("s.thaw");
+	free(make_image(img));
+	create_snap(img, snap);
+	int st = test_run(out, sizeof(out), "timeout 30 %s bench %s --record %s",
+			  test_build_bin("thaw"), snap, test_path("run.trace"));
+	CHECK_MSG(st == 0, "bench --record exited %d:\n%s", st, out);
+	size_t len;
+	char *trace = read_file(test_path("run.trace"), &len);
+	CHECK_MSG(!strncmp(trace, "thaw-trace 1", 12) && strstr(trace, " page 0x"), "%.200s",
+		  trace);
+	free(trace);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "usage_errors", cli_usage_errors, 30 },
 	{ "help", cli_help, 10 },
@@ -453,6 +470,7 @@ static const struct test_case cases[] = {
 	{ "extract_roundtrip", cli_extract_roundtrip, 30 },
 	{ "create_pid", cli_create_pid, 60 },
 	{ "bench_json", cli_bench_json, 90 },
+	{ "bench_record", cli_bench_record, 60 },
 };
 
 TEST_MAIN(cases)

@@ -575,7 +575,8 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 	for (size_t i = 0; i < b->nreg; i++)
 		b->base[i] = thaw_restore_region_addr(r, i);
 	team_run(tm, b);
-	if (!b->a.no_bg) {
+	/* A recording run has no background pass: it would never be resident. */
+	if (!b->a.no_bg && !b->a.record) {
 		e = thaw_restore_wait(r, -1);
 		b->resident_ns = cli_now_ns();
 		b->have_resident = e == 0;
