@@ -485,6 +485,36 @@ static int t_attach_checks_mappings(void)
 	return 0;
 }
 
+/* A second daemon on a live socket is refused and leaves it alone; a stale socket is replaced. */
+static int t_two_daemons_one_socket(void)
+{
+	struct daemon d = { 0 };
+	daemon_start(&d, NULL);
+	int st = test_run(out, sizeof(out), "timeout 10 %s serve --socket %s %s",
+			  test_build_bin("thaw"), d.sock, d.snap);
+	CHECK_MSG(st == 1 && strstr(out, "another thaw serve is listening"), "status %d:\n%s", st,
+		  out);
+	CHECK_CLIENT(&d, "");
+	CHECK_EQ(kill(d.pid, SIGKILL), 0);
+	CHECK_EQ(waitpid(d.pid, &st, 0), d.pid);
+	CHECK_EQ(access(d.sock, F_OK), 0); /* left behind by the killed daemon */
+	daemon_start(&d, NULL);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.sock);
+	bool up = false;
+	for (int i = 0; i < 500 && !up; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (!up)
+			usleep(10000);
+	}
+	CHECK_MSG(up, "the new daemon did not replace the stale socket:\n%s", read_log(&d));
+	CHECK_CLIENT(&d, "");
+	daemon_stop(&d);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "one_client", t_one_client, 30 },
 	{ "four_clients_one_snapshot", t_four_clients_one_snapshot, 60 },
@@ -496,6 +526,7 @@ static const struct test_case cases[] = {
 	{ "client_dies", t_client_dies, 60 },
 	{ "sigterm_finishes_clients", t_sigterm_finishes_clients, 30 },
 	{ "attach_checks_mappings", t_attach_checks_mappings, 10 },
+	{ "two_daemons_one_socket", t_two_daemons_one_socket, 60 },
 };
 
 TEST_MAIN(cases)

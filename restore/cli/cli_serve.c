@@ -45,7 +45,8 @@ static const char serve_help[] =
 	"page aligned, another page size) or a peer with another uid is refused and\n"
 	"logged; other clients are not disturbed.\n"
 	"\n"
-	"  --socket PATH       where to listen (an old socket file there is replaced)\n"
+	"  --socket PATH       where to listen (an old socket file there is replaced; one\n"
+	"                      a live daemon listens on is refused)\n"
 	"  --cache-mb N        decoded chunks kept for all clients, in MiB (default 256;\n"
 	"                      0 = none): a chunk one client fetched is installed into the\n"
 	"                      others without reading the store again\n"
@@ -408,8 +409,19 @@ static int listen_on(const char *path)
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path); /* a previous run's socket: nobody can be listening on it now */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		/* A previous run's socket is replaced, a live daemon's never: its clients
+		 * would connect to us and it would serve nobody new. */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		if (probe >= 0)
+			close(probe);
+		if (live) {
+			close(fd);
+			return -EADDRINUSE;
+		}
+		unlink(path);
+	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
 		int err = -errno;
 		close(fd);
@@ -527,7 +539,9 @@ int cli_serve(int argc, char **argv)
 	}
 	s.lfd = listen_on(s.socket_path);
 	if (s.lfd < 0) {
-		cli_err(s.cmd, "cannot listen on %s: %s", s.socket_path, strerror(-s.lfd));
+		cli_err(s.cmd, "cannot listen on %s: %s", s.socket_path,
+			s.lfd == -EADDRINUSE ? "another thaw serve is listening there"
+					     : strerror(-s.lfd));
 		goto out;
 	}
 	if (s.pidfile && (err = write_pidfile(s.pidfile)) < 0) {
