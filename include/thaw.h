@@ -52,6 +52,8 @@ enum thaw_error {
 	THAW_E_UFFD_FEATURE,		   /* kernel lacks a userfaultfd feature we need */
 	THAW_E_POISONED,		   /* some chunks could not be had and were poisoned */
 	THAW_E_TARGET_GONE,		   /* the restored address space went away */
+	THAW_E_UNINSTALLED, /* some chunks could be neither installed nor poisoned (see
+			     * thaw_stats.chunks_failed): their pages never read zeros */
 	THAW_E_END
 };
 
@@ -239,6 +241,12 @@ struct thaw_stats {
 	uint64_t ws_pages;	 /* working-set pages the snapshot lists */
 	uint64_t pages_ws;	 /* of them, installed by the frame stream before a touch */
 	uint64_t frames_dropped; /* frames unreadable or failing their hash: chunks served */
+	/* Chunks that could be neither installed nor poisoned (both ioctls failed after
+	 * retries). Their pages are never left to the kernel's zero fill: while the
+	 * restore lives they stay registered (a touch waits); thaw_restore_free makes
+	 * them PROT_NONE in this process (a touch raises SIGSEGV) or, for an attached
+	 * target, keeps its uffd open. thaw_restore_wait returns -THAW_E_UNINSTALLED. */
+	uint64_t chunks_failed;
 };
 
 struct thaw_writer_opts {
@@ -401,8 +409,9 @@ THAW_API void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i);
 /*
  * Wait until every page is resident. Returns 0 when resident,
  * -ETIMEDOUT if timeout_ms passed first (negative timeout: wait forever),
- * -THAW_E_POISONED once complete if some chunks were poisoned, or the
- * error that stopped the restore. An attached restore also waits for its
+ * -THAW_E_POISONED once complete if some chunks were poisoned,
+ * -THAW_E_UNINSTALLED if some could be neither installed nor poisoned, or
+ * the error that stopped the restore. An attached restore also waits for its
  * target's forked children; an in-process one only for this process's
  * memory (thaw_restore_free finishes the children's).
  */

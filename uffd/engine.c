@@ -179,6 +179,11 @@ fail:
 	return ret;
 }
 
+void thaw__engine_keep_uffd(struct thaw__engine *e)
+{
+	e->keep_uffd = true;
+}
+
 bool thaw__engine_user_mode_only(const struct thaw__engine *e)
 {
 	return e->user_mode_only;
@@ -904,7 +909,7 @@ void thaw__engine_free(struct thaw__engine *e)
 		thaw__engine_request_stop(e);
 		thaw__engine_join(e);
 	}
-	if (e->uffd >= 0)
+	if (e->uffd >= 0 && !e->keep_uffd)
 		close(e->uffd);
 	if (e->efd >= 0)
 		close(e->efd);

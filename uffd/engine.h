@@ -75,6 +75,9 @@ void thaw__engine_request_stop(struct thaw__engine *e);
 int thaw__engine_join(struct thaw__engine *e);
 /* Stops and joins if still running, closes the uffd and ring. NULL is a no-op. */
 void thaw__engine_free(struct thaw__engine *e);
+/* Do not close the uffd when freeing: registered pages the engine could fill
+ * with nothing right must not fall back to the kernel's zero fill. */
+void thaw__engine_keep_uffd(struct thaw__engine *e);
 /* True when the uffd had to be created with UFFD_USER_MODE_ONLY. */
 bool thaw__engine_user_mode_only(const struct thaw__engine *e);
 int thaw__engine_uffd(const struct thaw__engine *e);

@@ -51,6 +51,7 @@ struct thaw__engine {
 	int efd; /* eventfd behind notify and request_stop */
 	bool user_mode_only;
 	bool adopted;
+	bool keep_uffd;	   /* thaw__engine_keep_uffd: left open at free */
 	bool poison;	   /* UFFDIO_POISON usable on this uffd */
 	uint64_t features; /* negotiated UFFD_FEATURE_* (adopted: what the kernel offers) */
 	uint64_t page_size;

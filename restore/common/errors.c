@@ -14,6 +14,8 @@ static const char *const thaw_messages[THAW_E_END - THAW_E_BASE] = {
 	[THAW_E_UFFD_FEATURE - THAW_E_BASE] = "kernel lacks a required userfaultfd feature",
 	[THAW_E_POISONED - THAW_E_BASE] = "some chunks could not be read and were poisoned",
 	[THAW_E_TARGET_GONE - THAW_E_BASE] = "the restored address space went away",
+	[THAW_E_UNINSTALLED - THAW_E_BASE] =
+		"some chunks could be neither installed nor poisoned; their pages stay registered",
 };
 
 const char *thaw_strerror(int err)

@@ -260,6 +260,7 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 	}
 	if (st == CHUNK_DONE || st == CHUNK_POISONED)
 		thaw__install_wake(r->eng, addr, l->hdr.page_size);
+	/* CHUNK_FAILED: left asleep; waking it would only fault again, for ever. */
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -444,19 +445,31 @@ static void submit_background(struct thaw_restore *r)
 	}
 }
 
+static void unregister_run(struct thaw_restore *r, uint64_t start, uint64_t end, bool failed)
+{
+	if (failed)
+		return;
+	int err = thaw__engine_unregister(r->eng, start, end - start);
+	if (err)
+		thaw__warn(r->log, "unregistering [0x%llx, 0x%llx): %s", (unsigned long long)start,
+			   (unsigned long long)end, thaw_strerror(err));
+}
+
 void thaw__restore_unregister(struct thaw_restore *r)
 {
+	if (atomic_load(&r->c.chunks_failed)) {
+		/* Slower, chunk by chunk: the failed chunks' pages stay registered. */
+		for (size_t i = 0; i < r->nsegs; i++)
+			thaw__placement_runs(r, &r->by_addr[i], unregister_run);
+		return;
+	}
 	/* What is left of the memory now, after UNMAP and REMAP events, one call per
 	 * run of adjacent segments (regions mapped as one block were registered once). */
 	for (size_t i = 0; i < r->nsegs;) {
 		uint64_t base = r->by_addr[i].base, end = base + r->by_addr[i].len;
 		for (i++; i < r->nsegs && r->by_addr[i].base == end; i++)
 			end += r->by_addr[i].len;
-		int err = thaw__engine_unregister(r->eng, base, end - base);
-		if (err)
-			thaw__warn(r->log, "unregistering [0x%llx, 0x%llx): %s",
-				   (unsigned long long)base, (unsigned long long)end,
-				   thaw_strerror(err));
+		unregister_run(r, base, end, false);
 	}
 }
 
@@ -472,7 +485,10 @@ static void finish(struct thaw_restore *r)
 	pthread_mutex_unlock(&r->done_lock);
 	thaw__info(r->log, "restore resident after %llu us",
 		   (unsigned long long)atomic_load(&r->resident_us));
-	thaw__engine_request_stop(r->eng);
+	/* Failed chunks stay registered: events there (munmap, fork) still need reading
+	 * until thaw_restore_free. */
+	if (!atomic_load(&r->c.chunks_failed))
+		thaw__engine_request_stop(r->eng);
 }
 
 static void on_tick(void *ctx)

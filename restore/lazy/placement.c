@@ -11,6 +11,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* -ENOMEM from an install is retried this often, waiting 1, 2, 4... ms (255 ms in all). */
+#define PUT_NOMEM_RETRIES 8
 
 int thaw__region_cmp_flat(const void *a, const void *b)
 {
@@ -153,11 +157,47 @@ int thaw__restore_put_flat(struct thaw_restore *r, uint64_t flat, uint64_t len, 
 			   const void *bytes)
 {
 	uint64_t t0 = 0;
-	int err;
-	while ((err = put_once(r, flat, len, kind, bytes)) == -EAGAIN &&
-	       thaw__engine_await_layout(r->eng, &t0))
-		;
-	return err;
+	unsigned nomem = 0;
+	for (;;) {
+		int err = put_once(r, flat, len, kind, bytes);
+		if (err == -EAGAIN && thaw__engine_await_layout(r->eng, &t0))
+			continue;
+		/* A memory cgroup at its limit: memory may be freed soon. Pages already
+		 * in answer EEXIST on the next attempt. */
+		if (err == -ENOMEM && nomem < PUT_NOMEM_RETRIES) {
+			usleep(1000u << nomem++);
+			continue;
+		}
+		return err;
+	}
+}
+
+void thaw__placement_runs(struct thaw_restore *r, const struct mapped_region *s,
+			  void (*fn)(struct thaw_restore *r, uint64_t start, uint64_t end,
+				     bool failed))
+{
+	uint64_t run = s->base, end = s->base + s->len;
+	bool run_failed = false;
+	for (uint64_t at = s->base; at < end;) {
+		uint64_t g, next = end;
+		bool failed = false;
+		if (thaw__placement_page_at(r, at, &g)) {
+			uint64_t id = g / r->lay->pages_per_chunk;
+			uint64_t chunk_end =
+				thaw__chunk_flat(r, id) + thaw__layout_chunk_len(r->lay, id);
+			next = s->base + (chunk_end - s->flat);
+			next = next < end ? next : end;
+			failed = atomic_load(&r->state[id]) == CHUNK_FAILED;
+		}
+		if (failed != run_failed && at > run) {
+			fn(r, run, at, run_failed);
+			run = at;
+		}
+		run_failed = failed;
+		at = next;
+	}
+	if (end > run)
+		fn(r, run, end, run_failed);
 }
 
 /* Take [start, end) out of every segment, splitting one that holds it inside. */

@@ -67,10 +67,19 @@ void thaw__populate_poison(struct thaw_restore *r, uint64_t id, int why)
 	int err = thaw__restore_put(r, id, THAW__PUT_POISON, NULL);
 	if (err == -ESRCH)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
-	else if (err)
-		thaw__err(r->log, "poisoning chunk %llu failed: %s", (unsigned long long)id,
-			  thaw_strerror(err));
-	atomic_store_explicit(&r->state[id], CHUNK_POISONED, memory_order_release);
+	if (err && err != -ESRCH) {
+		/* Never the kernel's zero fill instead: the chunk's pages stay registered
+		 * (thaw__restore_unregister skips them), a touch waits. */
+		atomic_fetch_sub_explicit(&r->c.chunks_poisoned, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&r->c.chunks_failed, 1, memory_order_relaxed);
+		thaw__err(r->log,
+			  "chunk %llu could not be poisoned either: %s; its pages stay registered, "
+			  "so a touch waits instead of reading zeros",
+			  (unsigned long long)id, thaw_strerror(err));
+		atomic_store_explicit(&r->state[id], CHUNK_FAILED, memory_order_release);
+	} else {
+		atomic_store_explicit(&r->state[id], CHUNK_POISONED, memory_order_release);
+	}
 	chunk_finished(r, id);
 }
 

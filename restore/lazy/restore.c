@@ -326,7 +326,9 @@ static int wait_self(struct thaw_restore *r, const struct timespec *deadline)
 	}
 	int result = r->error ? r->error : r->resident ? 0 : -ETIMEDOUT;
 	pthread_mutex_unlock(&r->done_lock);
-	if (!result && atomic_load(&r->c.chunks_poisoned))
+	if (!result && atomic_load(&r->c.chunks_failed))
+		result = -THAW_E_UNINSTALLED;
+	else if (!result && atomic_load(&r->c.chunks_poisoned))
 		result = -THAW_E_POISONED;
 	return result;
 }
@@ -367,6 +369,7 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 	st->pages_zero = atomic_load(&r->c.pages_zero);
 	st->chunks_fetched = atomic_load(&r->c.chunks_fetched);
 	st->chunks_poisoned = atomic_load(&r->c.chunks_poisoned);
+	st->chunks_failed = atomic_load(&r->c.chunks_failed);
 	st->bytes_read = atomic_load(&r->c.bytes_read);
 	st->fault_p50_us = thaw__lat_pct(&r->c.fault_lat, 50, st->fault_lat_hist);
 	st->fault_p99_us = thaw__lat_pct(&r->c.fault_lat, 99, NULL);
@@ -401,6 +404,41 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 	return 0;
 }
 
+static void seal_run(struct thaw_restore *r, uint64_t start, uint64_t end, bool failed)
+{
+	if (failed && mprotect((void *)start, end - start, PROT_NONE))
+		thaw__err(r->log, "mprotect [0x%llx, 0x%llx) PROT_NONE: %s",
+			  (unsigned long long)start, (unsigned long long)end, strerror(errno));
+}
+
+/*
+ * Chunks that could be neither installed nor poisoned must not read zeros
+ * once the uffd closes: our own memory becomes inaccessible there (SIGSEGV),
+ * an attached target's uffd stays open (its touch waits).
+ */
+static void seal_failed(struct thaw_restore *r)
+{
+	uint64_t n = atomic_load(&r->c.chunks_failed);
+	if (!n)
+		return;
+	if (r->attached) {
+		thaw__engine_keep_uffd(r->eng);
+		thaw__err(r->log,
+			  "%llu chunks could be neither installed nor poisoned: the "
+			  "target's userfaultfd is left open so they never read zeros",
+			  (unsigned long long)n);
+		return;
+	}
+	thaw__engine_hold(r->eng);
+	for (size_t i = 0; i < r->nsegs; i++)
+		thaw__placement_runs(r, &r->by_addr[i], seal_run);
+	thaw__engine_release(r->eng);
+	thaw__err(r->log,
+		  "%llu chunks could be neither installed nor poisoned: made PROT_NONE "
+		  "so they never read zeros (touching them raises SIGSEGV)",
+		  (unsigned long long)n);
+}
+
 void thaw_restore_free(struct thaw_restore *r)
 {
 	if (!r)
@@ -412,6 +450,7 @@ void thaw_restore_free(struct thaw_restore *r)
 	 * forever. Forked children are finished below, each by its own free: one
 	 * restored without a background pass would never finish on its own. */
 	wait_self(r, NULL);
+	seal_failed(r);
 	thaw__engine_request_stop(r->eng);
 	thaw__engine_join(r->eng);
 	thaw__workers_stop(r);

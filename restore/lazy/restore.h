@@ -32,6 +32,7 @@ enum chunk_state {
 	CHUNK_DECODING,
 	CHUNK_DONE,
 	CHUNK_POISONED,
+	CHUNK_FAILED, /* neither installed nor poisoned: its pages stay registered */
 };
 
 /*
@@ -58,7 +59,7 @@ struct mapped_region {
 
 struct restore_counters {
 	atomic_uint_fast64_t faults, pages_fault, pages_background, pages_zero;
-	atomic_uint_fast64_t chunks_fetched, chunks_poisoned, bytes_read;
+	atomic_uint_fast64_t chunks_fetched, chunks_poisoned, chunks_failed, bytes_read;
 	struct thaw__lat_hist fault_lat;
 	atomic_uint_fast64_t pages_prefetch, prefetch_late, faults_unlisted;
 	atomic_uint_fast64_t pages_ws, frames_dropped;
@@ -206,6 +207,13 @@ enum thaw__put { THAW__PUT_COPY, THAW__PUT_ZERO, THAW__PUT_POISON };
  * Returns 0, -ESRCH when the target is gone, or another -errno.
  */
 int thaw__restore_put(struct thaw_restore *r, uint64_t id, enum thaw__put kind, const void *bytes);
+/*
+ * Segment s as runs of address space, each wholly in FAILED chunks or wholly
+ * not: fn(r, start, end, failed) for each. Manager, or with the layout held.
+ */
+void thaw__placement_runs(struct thaw_restore *r, const struct mapped_region *s,
+			  void (*fn)(struct thaw_restore *r, uint64_t start, uint64_t end,
+				     bool failed));
 /* The same for len bytes at flat offset flat: a run of pages (working-set frames, recording). */
 int thaw__restore_put_flat(struct thaw_restore *r, uint64_t flat, uint64_t len, enum thaw__put kind,
 			   const void *bytes);
