@@ -425,6 +425,18 @@ THAW_API int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats 
  * done).
  */
 THAW_API void thaw_restore_free(struct thaw_restore *r);
+/*
+ * End the restore now, without fetching what is missing: every chunk not
+ * yet installed is poisoned (touching it raises SIGBUS), resident pages
+ * stay, and the ranges are unregistered (the memory costs nothing more).
+ * Returns 0 once the manager and decode threads have ended (-EINVAL for
+ * NULL); forked children are stopped the same way. A restore already
+ * resident is left as it is. thaw_restore_wait then returns -ECANCELED
+ * (0 if it was resident); the handle stays the caller's, for
+ * thaw_restore_stats and thaw_restore_free (which returns at once). Not
+ * concurrently with thaw_restore_free on the same handle.
+ */
+THAW_API int thaw_restore_stop(struct thaw_restore *r);
 
 /*
  * Create a snapshot file at path. Regions are added, then thaw_writer_close

@@ -276,6 +276,35 @@ static int mremap_grow_in_place(void)
 	return 0;
 }
 
+/* Ending early: resident pages stay, the rest raises SIGBUS, nothing is fetched. */
+static int stop_early(void)
+{
+	struct fx f;
+	start(&f, THAW_RESTORE_NO_BACKGROUND);
+	check_range(f.mem, f.src, 0, LEN / PAGE / 4);
+	uint64_t t0 = test_now_ns();
+	CHECK_OK(thaw_restore_stop(f.r));
+	CHECK_LT(test_now_ns() - t0, 2000000000ull);
+	CHECK_EQ(thaw_restore_wait(f.r, 0), -ECANCELED);
+	struct thaw_stats st;
+	CHECK_OK(thaw_restore_stats(f.r, &st));
+	CHECK_GT(st.chunks_poisoned, 0);
+	check_range(f.mem, f.src, 0, LEN / PAGE / 4);
+	/* Page 1 of each chunk is random data (start()): never in, so poisoned. */
+	unsigned char c;
+	size_t untouched = LEN / PAGE / 2 + 1;
+	CHECK_MSG(!test_read_or_sigbus(f.mem + untouched * PAGE, &c, 1), "page %zu read 0x%02x",
+		  untouched, c);
+	t0 = test_now_ns();
+	thaw_restore_free(f.r);
+	CHECK_LT(test_now_ns() - t0, 2000000000ull);
+	check_range(f.mem, f.src, 0, LEN / PAGE / 4);
+	CHECK(!test_read_or_sigbus(f.mem + untouched * PAGE, &c, 1));
+	thaw_snapshot_close(f.snap);
+	free(f.src);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "fork_with_background", fork_with_background, 60 },
 	{ "fork_without_background", fork_without_background, 60 },
@@ -286,6 +315,7 @@ static const struct test_case cases[] = {
 	{ "mremap_untouched", mremap_untouched, 60 },
 	{ "mremap_restored", mremap_restored, 60 },
 	{ "mremap_grow_in_place", mremap_grow_in_place, 60 },
+	{ "stop_early", stop_early, 60 },
 };
 
 TEST_MAIN(cases)

@@ -458,6 +458,39 @@ static int t_sigterm_finishes_clients(void)
 	return 0;
 }
 
+/*
+ * A store that never answers: SIGTERM ends the client at the drain deadline.
+ * Its missing pages are poisoned (it dies of SIGBUS, having read no wrong
+ * byte); the daemon exits at once after.
+ */
+static int t_sigterm_drain_deadline(void)
+{
+	struct daemon d = { 0 };
+	struct faulty f;
+	daemon_paths(&d);
+	CHECK_OK(faulty_start(&f, test_tmpdir(), ""));
+	d.uri = faulty_url(&f, "guest.thaw");
+	/* The tables are read at start; from then on no data comes. */
+	daemon_start(&d, "--cache-mb 0 --drain-timeout 1");
+	CHECK_EQ(faulty_ctl(&f, "fault=stall&stall=60&count=-1&min_off=0", NULL, 0), 0);
+	struct bg_client c;
+	bg_start(&c, &d, "--pause-after 0");
+	bg_wait_line(&c, "paused");
+	for (int i = 0; i < 500 && !strstr(read_log(&d), "serving 1 mapping"); i++)
+		usleep(10000);
+	uint64_t t0 = test_now_ns();
+	CHECK_EQ(kill(d.pid, SIGTERM), 0);
+	int ws;
+	CHECK_EQ(waitpid(d.pid, &ws, 0), d.pid);
+	CHECK_LT(test_now_ns() - t0, 10000000000ull);
+	CHECK_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "thaw serve ended with 0x%x", ws);
+	const char *log = read_log(&d);
+	CHECK_MSG(strstr(log, "not resident by the drain deadline"), "%s", log);
+	CHECK_EQ(bg_finish(&c), 128 + SIGBUS);
+	faulty_stop(&f);
+	return 0;
+}
+
 /* The library call checks what it is given before touching the uffd. */
 static int t_attach_checks_mappings(void)
 {
@@ -527,6 +560,7 @@ static const struct test_case cases[] = {
 	{ "sigterm_finishes_clients", t_sigterm_finishes_clients, 30 },
 	{ "attach_checks_mappings", t_attach_checks_mappings, 10 },
 	{ "two_daemons_one_socket", t_two_daemons_one_socket, 60 },
+	{ "sigterm_drain_deadline", t_sigterm_drain_deadline, 60 },
 };
 
 TEST_MAIN(cases)

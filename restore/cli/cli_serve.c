@@ -58,12 +58,24 @@ static const char serve_help[] =
 	"  --threads N         decode threads per client (default: online CPUs)\n"
 	"  -h, --help          this text\n"
 	"\n"
+	"  --drain-timeout S   on SIGTERM, finish populating connected clients for at most\n"
+	"                      S seconds (default 30; 0 = none), then end the rest early:\n"
+	"                      their missing pages are poisoned (SIGBUS when touched)\n"
+	"\n"
 	"Signals: SIGUSR1 logs a stats line (and writes --json-stats). SIGTERM or SIGINT\n"
 	"stop accepting, finish populating every connected client (a client left with\n"
-	"missing pages would hang), then exit 0.\n"
+	"missing pages would hang) until the drain deadline, then exit 0.\n"
 	"Logs go to stderr; THAW_LOG=info|debug shows more of the library's lines.\n";
 
-enum { OPT_SOCKET = 0x5300, OPT_CACHE_MB, OPT_ALLOW_UID, OPT_PIDFILE, OPT_JSON, OPT_THREADS };
+enum {
+	OPT_SOCKET = 0x5300,
+	OPT_CACHE_MB,
+	OPT_ALLOW_UID,
+	OPT_PIDFILE,
+	OPT_JSON,
+	OPT_THREADS,
+	OPT_DRAIN,
+};
 
 static const struct option serve_opts[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -72,6 +84,7 @@ static const struct option serve_opts[] = {
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "json-stats", required_argument, NULL, OPT_JSON },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -101,6 +114,7 @@ struct server {
 	struct thaw_restore_opts ro;
 	uint64_t page_size;
 	uint64_t cache_mb;
+	long drain_s; /* SIGTERM: how long connected clients may take to finish */
 	int lfd, sfd;
 	uid_t allowed[MAX_ALLOWED_UIDS];
 	size_t nallowed;
@@ -380,9 +394,11 @@ static void serve_loop(struct server *s)
 	free(pfd);
 }
 
-/* SIGTERM: no new clients; every connected one is populated completely first. */
+/* SIGTERM: no new clients; every connected one is populated completely first, until the
+ * drain deadline; one still missing pages then is ended early (they are poisoned). */
 static void shut_down(struct server *s)
 {
+	uint64_t deadline = cli_now_ns() + (uint64_t)s->drain_s * 1000000000ull;
 	close(s->lfd);
 	s->lfd = -1;
 	unlink(s->socket_path);
@@ -391,10 +407,23 @@ static void shut_down(struct server *s)
 		busy += s->clients[i].r != NULL;
 	say("stopping: finishing %zu connected client%s first", busy, busy == 1 ? "" : "s");
 	for (size_t i = s->nclients; i-- > 0;) {
-		if (s->clients[i].r)
-			finish_client(s, i, thaw_restore_wait(s->clients[i].r, -1));
-		else
+		struct client *c = &s->clients[i];
+		if (!c->r) {
 			refuse(s, i, "the server is stopping");
+			continue;
+		}
+		uint64_t now = cli_now_ns();
+		int res = thaw_restore_wait(c->r,
+					    now < deadline ? (int)((deadline - now) / 1000000) : 0);
+		if (res == -ETIMEDOUT) {
+			say("client %u (pid %d): not resident by the drain deadline (%ld s): "
+			    "ending it; "
+			    "its missing pages are poisoned",
+			    c->id, (int)c->pid, s->drain_s);
+			thaw_restore_stop(c->r);
+			res = thaw_restore_wait(c->r, 0);
+		}
+		finish_client(s, i, res);
 	}
 	stats_line(s);
 }
@@ -470,6 +499,12 @@ static int parse_args(struct server *s, struct cli_http *http, int argc, char **
 		case OPT_JSON:
 			s->json_path = optarg;
 			break;
+		case OPT_DRAIN:
+			if (cli_parse_int(optarg, 0, 86400, &s->drain_s))
+				return cli_usage_err(s->cmd,
+						     "bad --drain-timeout '%s': want 0 to 86400 s",
+						     optarg);
+			break;
 		case OPT_THREADS:
 			if (cli_parse_int(optarg, 1, 256, &v))
 				return cli_usage_err(s->cmd, "bad --threads '%s': want 1 to 256",
@@ -496,9 +531,12 @@ static int parse_args(struct server *s, struct cli_http *http, int argc, char **
 
 int cli_serve(int argc, char **argv)
 {
-	struct server s = {
-		.cmd = "serve", .lfd = -1, .sfd = -1, .cache_mb = 256, .start_ns = cli_now_ns()
-	};
+	struct server s = { .cmd = "serve",
+			    .lfd = -1,
+			    .sfd = -1,
+			    .cache_mb = 256,
+			    .drain_s = 30,
+			    .start_ns = cli_now_ns() };
 	struct cli_http http = { 0 };
 	bool help = false;
 	int st = parse_args(&s, &http, argc, argv, &help);

@@ -545,8 +545,11 @@ static void on_stop(void *ctx)
 	struct thaw_restore *r = ctx;
 	const struct thaw__store_ops *ops = r->snap->store->ops;
 	if (!r->finished) {
-		/* The loop is ending early: nobody may stay asleep on a missing page. */
+		/* The loop is ending early: nobody may stay asleep on a missing page. The
+		 * workers first: a chunk one of them is installing must be in before the
+		 * ranges are unregistered below. */
 		thaw__restore_fail(r, -ECANCELED);
+		thaw__workers_stop(r);
 		thaw__populate_poison_unfinished(r);
 		/* Closing the uffd would unregister too, but a forked child holds a copy
 		 * of our fd: zero chunks not yet in would then fault on a dead loop. */

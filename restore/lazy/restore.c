@@ -404,6 +404,20 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 	return 0;
 }
 
+int thaw_restore_stop(struct thaw_restore *r)
+{
+	if (!r)
+		return -EINVAL;
+	/* The stop callback poisons what is not in (unless everything already is). */
+	thaw__engine_request_stop(r->eng);
+	thaw__engine_join(r->eng);
+	thaw__workers_stop(r);
+	/* No manager, so no fork adds a child now. */
+	for (size_t i = 0; i < r->nchildren; i++)
+		thaw_restore_stop(r->children[i]);
+	return 0;
+}
+
 static void seal_run(struct thaw_restore *r, uint64_t start, uint64_t end, bool failed)
 {
 	if (failed && mprotect((void *)start, end - start, PROT_NONE))
