@@ -305,6 +305,47 @@ static int stop_early(void)
 	return 0;
 }
 
+/* Threads of this process, from /proc. */
+static int thread_count(void)
+{
+	char line[256];
+	int n = -1;
+	FILE *fp = fopen("/proc/self/status", "r");
+	CHECK(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
+/*
+ * Two hundred short-lived children, each served while it lives: the ended
+ * ones are freed (their threads and uffds), not kept until the end.
+ */
+static int many_short_children(void)
+{
+	struct fx f;
+	start(&f, THAW_RESTORE_NO_BACKGROUND);
+	int base = thread_count();
+	for (int i = 0; i < 200; i++) {
+		pid_t pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			size_t p = (size_t)i * 37 % (LEN / PAGE);
+			_exit(memcmp(f.mem + p * PAGE, f.src + p * PAGE, PAGE) ? 1 : 0);
+		}
+		int status;
+		CHECK_EQ(waitpid(pid, &status, 0), pid);
+		CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: 0x%x", i,
+			  status);
+	}
+	CHECK_EQ(thaw_restore_wait(f.r, 0), -ETIMEDOUT); /* frees the ended children */
+	CHECK_LE(thread_count(), base + 2);
+	finish(&f);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "fork_with_background", fork_with_background, 60 },
 	{ "fork_without_background", fork_without_background, 60 },
@@ -316,6 +357,7 @@ static const struct test_case cases[] = {
 	{ "mremap_restored", mremap_restored, 60 },
 	{ "mremap_grow_in_place", mremap_grow_in_place, 60 },
 	{ "stop_early", stop_early, 60 },
+	{ "many_short_children", many_short_children, 60 },
 };
 
 TEST_MAIN(cases)

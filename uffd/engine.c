@@ -179,6 +179,13 @@ fail:
 	return ret;
 }
 
+bool thaw__engine_target_gone(struct thaw__engine *e, uint64_t probe)
+{
+	struct uffdio_zeropage z = { .range = { .start = probe, .len = e->page_size },
+				     .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE };
+	return ioctl(e->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno == ESRCH;
+}
+
 void thaw__engine_keep_uffd(struct thaw__engine *e)
 {
 	e->keep_uffd = true;

@@ -78,6 +78,13 @@ void thaw__engine_free(struct thaw__engine *e);
 /* Do not close the uffd when freeing: registered pages the engine could fill
  * with nothing right must not fall back to the kernel's zero fill. */
 void thaw__engine_keep_uffd(struct thaw__engine *e);
+/*
+ * Has the target's address space gone (its process exited or exec'd)? Asks
+ * the kernel with a zero-page install at probe, an address the caller knows
+ * holds none of the memory it serves: -ENOENT (nothing registered there)
+ * means alive, -ESRCH gone. Any thread.
+ */
+bool thaw__engine_target_gone(struct thaw__engine *e, uint64_t probe);
 /* True when the uffd had to be created with UFFD_USER_MODE_ONLY. */
 bool thaw__engine_user_mode_only(const struct thaw__engine *e);
 int thaw__engine_uffd(const struct thaw__engine *e);

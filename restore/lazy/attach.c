@@ -118,17 +118,29 @@ void thaw__restore_on_remap(void *ctx, uint64_t from, uint64_t to, uint64_t len)
 }
 
 /*
- * Free the children that are over (resident, or their process gone), so a
- * target forking many short-lived children keeps only the live ones. Not
- * while a thread waits on them. Manager thread, from the fork callback.
+ * A child restored without the background pass learns of its process's end
+ * only by asking: a zero-page install at the top of the user address space
+ * (never restored memory) answers -ESRCH once the address space is gone.
  */
-static void reap_children(struct thaw_restore *r)
+static bool child_gone(struct thaw_restore *c)
+{
+	uint64_t probe = (1ull << 47) - 2 * c->lay->hdr.page_size, g;
+	if (!(c->flags & THAW_RESTORE_NO_BACKGROUND))
+		return false;	   /* its background pass meets -ESRCH soon enough */
+	thaw__engine_hold(c->eng); /* its segments, which its manager may change */
+	bool ours = thaw__placement_page_at(c, probe, &g);
+	thaw__engine_release(c->eng);
+	return !ours && thaw__engine_target_gone(c->eng, probe);
+}
+
+void thaw__restore_reap_children(struct thaw_restore *r)
 {
 	struct thaw_restore *over[16];
 	size_t n = 0;
 	pthread_mutex_lock(&r->done_lock);
 	for (size_t i = 0; !r->child_waiters && i < r->nchildren && n < 16;) {
-		if (thaw_restore_wait(r->children[i], 0) == -ETIMEDOUT) {
+		struct thaw_restore *c = r->children[i];
+		if (thaw_restore_wait(c, 0) == -ETIMEDOUT && !child_gone(c)) {
 			i++;
 			continue;
 		}
@@ -143,7 +155,7 @@ static void reap_children(struct thaw_restore *r)
 void thaw__restore_on_fork(void *ctx, int child_uffd)
 {
 	struct thaw_restore *r = ctx;
-	reap_children(r);
+	thaw__restore_reap_children(r);
 	struct attach_place p = { .segs = r->segs, .n = r->nsegs, .parent = r };
 	struct thaw_restore_opts o = { .sz = sizeof(o),
 				       .flags = r->flags,

@@ -347,6 +347,7 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 			deadline.tv_nsec -= 1000000000;
 		}
 	}
+	thaw__restore_reap_children(r);
 	int result = wait_self(r, timeout_ms < 0 ? NULL : &deadline);
 	/* An in-process restore waits for the caller's memory; its forked children are
 	 * other processes, finished by thaw_restore_free. An attached target's are part

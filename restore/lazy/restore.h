@@ -246,6 +246,12 @@ void thaw__restore_on_fork(void *ctx, int child_uffd);
  * failures do not count.
  */
 int thaw__restore_children_wait(struct thaw_restore *r, const struct timespec *deadline);
+/*
+ * Free the children that are over (resident, or their process gone), so a
+ * target forking many short-lived children keeps only the live ones; not
+ * while a thread waits on them. At each fork and each thaw_restore_wait.
+ */
+void thaw__restore_reap_children(struct thaw_restore *r);
 /* Finish and free every child (after the manager has stopped: no fork adds one). */
 void thaw__restore_children_free(struct thaw_restore *r);
 
