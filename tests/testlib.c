@@ -290,7 +290,8 @@ int test_child_touch(const volatile void *p)
 	if (pid < 0)
 		test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		signal(SIGBUS, SIG_DFL); /* sanitizers catch it otherwise */
+		signal(SIGBUS, SIG_DFL); /* sanitizers catch them otherwise */
+		signal(SIGSEGV, SIG_DFL);
 		unsigned char c = *(const volatile unsigned char *)p;
 		_exit(c == 0xEE ? 3 : 0);
 	}

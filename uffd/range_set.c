@@ -117,7 +117,8 @@ int thaw__range_set_cut(struct thaw__range_set *s, uint64_t start, uint64_t end)
 		j++;
 	if (j < s->n && s->r[j].start < end)
 		s->r[j].start = end;
-	memmove(&s->r[i], &s->r[j], (s->n - j) * sizeof(*s->r));
+	if (j < s->n) /* an empty set has no array at all */
+		memmove(&s->r[i], &s->r[j], (s->n - j) * sizeof(*s->r));
 	s->n -= j - i;
 	return 0;
 }
@@ -149,7 +150,8 @@ int thaw__range_set_copy(struct thaw__range_set *dst, const struct thaw__range_s
 {
 	if (reserve(dst, src->n))
 		return -ENOMEM;
-	memcpy(dst->r, src->r, src->n * sizeof(*src->r));
+	if (src->n) /* an empty set has no array at all */
+		memcpy(dst->r, src->r, src->n * sizeof(*src->r));
 	dst->n = src->n;
 	return 0;
 }
