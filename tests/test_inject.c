@@ -31,14 +31,18 @@ struct uffdio_poison {
 #define UFFDIO_POISON _IOWR(UFFDIO, 0x08, struct uffdio_poison)
 #endif
 
-#define PAGE  4096u
-#define CHUNK (64u << 10)
-#define LEN   (4u << 20)
-#define BAD   9			/* the chunk that can be neither installed nor poisoned */
-#define ADDR  0x3f0000000000ull /* where the region is restored */
+#define PAGE	 4096u
+#define CHUNK	 (64u << 10)
+#define LEN	 (4u << 20)
+#define BAD	 9 /* the chunk that can be neither installed nor poisoned */
+#define BAD_SEED 77
 
-static atomic_int copy_enomem;		    /* UFFDIO_COPY calls still to fail with ENOMEM */
-static atomic_uint_fast64_t eio_lo, eio_hi; /* COPY and POISON meeting [lo, hi) fail with EIO */
+static atomic_int copy_enomem; /* UFFDIO_COPY calls still to fail with ENOMEM */
+/* A COPY of these bytes (chunk BAD's start) fails with EIO, and so does any POISON
+ * meeting where it was headed, [eio_lo, eio_hi). By content: sanitizers forbid a
+ * fixed address, and the restore may reach the chunk before its address is known. */
+static _Atomic(const unsigned char *) bad_bytes;
+static atomic_uint_fast64_t eio_lo, eio_hi;
 
 static bool meets_eio(uint64_t a, uint64_t len)
 {
@@ -53,7 +57,13 @@ int ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	if (req == UFFDIO_COPY) {
 		struct uffdio_copy *c = arg;
-		int err = meets_eio(c->dst, c->len) ? EIO : 0;
+		const unsigned char *bad = atomic_load(&bad_bytes);
+		int err = 0;
+		if (bad && c->len >= 64 && !memcmp((const void *)(uintptr_t)c->src, bad, 64)) {
+			atomic_store(&eio_lo, c->dst);
+			atomic_store(&eio_hi, c->dst + c->len);
+			err = EIO;
+		}
 		if (!err && atomic_fetch_sub(&copy_enomem, 1) > 0)
 			err = ENOMEM;
 		if (err) {
@@ -84,9 +94,9 @@ static void start(struct fx *f, unsigned flags)
 	f->src = malloc(LEN);
 	CHECK(f->src);
 	fixture_fill_mixed(f->src, LEN, 5);
-	test_fill_random(f->src + BAD * CHUNK, CHUNK, 77);
+	test_fill_random(f->src + BAD * CHUNK, CHUNK, BAD_SEED);
 	struct thaw_region_desc d = { .sz = sizeof(d),
-				      .addr = ADDR,
+				      .addr = 0x300000000ull,
 				      .len = LEN,
 				      .prot = PROT_READ | PROT_WRITE,
 				      .name = "inject",
@@ -94,8 +104,7 @@ static void start(struct fx *f, unsigned flags)
 				      .fd = -1 };
 	CHECK_OK(fixture_write_snapshot(test_path("s.thaw"), &d, 1, 0));
 	CHECK_OK(thaw_snapshot_open(test_path("s.thaw"), NULL, &f->snap));
-	/* At a known address, so the injection is armed before the first install. */
-	struct thaw_restore_opts o = { .sz = sizeof(o), .flags = flags | THAW_RESTORE_FIXED_ADDR };
+	struct thaw_restore_opts o = { .sz = sizeof(o), .flags = flags };
 	CHECK_OK(thaw_restore_start(f->snap, &o, &f->r));
 	f->mem = thaw_restore_region_addr(f->r, 0);
 	CHECK(f->mem);
@@ -155,8 +164,9 @@ static bool registered(const void *addr)
 static int neither_copy_nor_poison(void)
 {
 	struct fx f;
-	atomic_store(&eio_lo, ADDR + BAD * CHUNK);
-	atomic_store(&eio_hi, ADDR + (BAD + 1) * CHUNK);
+	static unsigned char bad[CHUNK];
+	test_fill_random(bad, CHUNK, BAD_SEED); /* chunk BAD's bytes, armed before the start */
+	atomic_store(&bad_bytes, bad);
 	start(&f, 0);
 	CHECK_EQ(thaw_restore_wait(f.r, 20000), -THAW_E_UNINSTALLED);
 	struct thaw_stats st;

@@ -474,11 +474,14 @@ static int t_sigterm_drain_deadline(void)
 	daemon_start(&d, "--cache-mb 0 --drain-timeout 1");
 	CHECK_EQ(faulty_ctl(&f, "fault=stall&stall=60&count=-1&min_off=0", NULL, 0), 0);
 	struct bg_client c;
-	/* Under ASan the client must die of the SIGBUS, not report it. */
-	char asan[512];
-	snprintf(asan, sizeof(asan), "%s:handle_sigbus=0",
-		 getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "");
-	setenv("ASAN_OPTIONS", asan, 1);
+	/* Under a sanitizer the client must die of the SIGBUS, not report it. */
+	static const char *const san[] = { "ASAN_OPTIONS", "TSAN_OPTIONS" };
+	for (int i = 0; i < 2; i++) {
+		char opts[512];
+		snprintf(opts, sizeof(opts), "%s:handle_sigbus=0",
+			 getenv(san[i]) ? getenv(san[i]) : "");
+		setenv(san[i], opts, 1);
+	}
 	bg_start(&c, &d, "--pause-after 0");
 	bg_wait_line(&c, "paused");
 	for (int i = 0; i < 500 && !strstr(read_log(&d), "serving 1 mapping"); i++)
