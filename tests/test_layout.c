@@ -95,8 +95,10 @@ static void fork_and_compare(unsigned flags)
 {
 	struct fx f;
 	start(&f, flags);
-	/* Part restored before the fork, the rest missing in both processes. */
-	check_range(f.mem, f.src, 0, LEN / PAGE / 4);
+	/* Without the pass: part restored before the fork, the rest missing in both
+	 * processes. With it: right after the start, as the pass streams. */
+	if (flags & THAW_RESTORE_NO_BACKGROUND)
+		check_range(f.mem, f.src, 0, LEN / PAGE / 4);
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0)
@@ -119,6 +121,32 @@ static int fork_with_background(void)
 static int fork_without_background(void)
 {
 	fork_and_compare(THAW_RESTORE_NO_BACKGROUND);
+	return 0;
+}
+
+/* A child forks too: the grandchild is served by this process as well. */
+static int fork_grandchild(void)
+{
+	struct fx f;
+	start(&f, THAW_RESTORE_NO_BACKGROUND);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		pid_t g = fork();
+		if (g < 0)
+			_exit(120);
+		if (g == 0)
+			_exit(child_reads_all(f.mem, f.src));
+		int status;
+		if (waitpid(g, &status, 0) != g || !WIFEXITED(status))
+			_exit(121);
+		_exit(WEXITSTATUS(status) ? WEXITSTATUS(status) : child_reads_all(f.mem, f.src));
+	}
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+	check_range(f.mem, f.src, 0, LEN / PAGE);
+	finish(&f);
 	return 0;
 }
 
@@ -349,6 +377,7 @@ static int many_short_children(void)
 static const struct test_case cases[] = {
 	{ "fork_with_background", fork_with_background, 60 },
 	{ "fork_without_background", fork_without_background, 60 },
+	{ "fork_grandchild", fork_grandchild, 60 },
 	{ "fork_then_exec", fork_then_exec, 60 },
 	{ "dontneed_with_background", dontneed_with_background, 60 },
 	{ "dontneed_without_background", dontneed_without_background, 60 },
