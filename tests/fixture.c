@@ -2,6 +2,7 @@
 #include "fixture.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #define PAGE 4096u
 
@@ -118,4 +119,23 @@ int fixture_write_snapshot(const char *path, const struct thaw_region_desc *regi
 		}
 	}
 	return thaw_writer_close(w);
+}
+
+int fixture_restore_region(const char *path, const void *src, size_t len, uint64_t addr,
+			   unsigned flags, struct thaw_snapshot **snap, struct thaw_restore **r)
+{
+	struct thaw_region_desc d = { .sz = sizeof(d),
+				      .addr = addr,
+				      .len = len,
+				      .prot = PROT_READ | PROT_WRITE,
+				      .name = "fixture",
+				      .mem = src,
+				      .fd = -1 };
+	struct thaw_restore_opts o = { .sz = sizeof(o), .flags = flags };
+	int err = fixture_write_snapshot(path, &d, 1, 0);
+	if (!err)
+		err = thaw_snapshot_open(path, NULL, snap);
+	if (!err && (err = thaw_restore_start(*snap, &o, r)))
+		thaw_snapshot_close(*snap);
+	return err;
 }

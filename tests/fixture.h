@@ -25,4 +25,12 @@ void fixture_fill_mixed(void *buf, size_t len, uint64_t seed);
 int fixture_write_snapshot(const char *path, const struct thaw_region_desc *regions, size_t n,
 			   uint32_t chunk_size);
 
+/*
+ * Write src (len bytes, recorded at addr) as a one-region snapshot at path,
+ * open it and start an in-process restore with flags. Both handles are the
+ * caller's. Returns 0 or the first negative error.
+ */
+int fixture_restore_region(const char *path, const void *src, size_t len, uint64_t addr,
+			   unsigned flags, struct thaw_snapshot **snap, struct thaw_restore **r);
+
 #endif

@@ -36,17 +36,8 @@ static void start(struct fx *f, unsigned flags)
 	/* Some random pages in every chunk: a zero chunk would read zeros either way. */
 	for (size_t off = 0; off < LEN; off += CHUNK)
 		test_fill_random(f->src + off + PAGE, PAGE, off);
-	struct thaw_region_desc d = { .sz = sizeof(d),
-				      .addr = 0x200000000ull,
-				      .len = LEN,
-				      .prot = PROT_READ | PROT_WRITE,
-				      .name = "layout",
-				      .mem = f->src,
-				      .fd = -1 };
-	CHECK_OK(fixture_write_snapshot(test_path("s.thaw"), &d, 1, 0));
-	CHECK_OK(thaw_snapshot_open(test_path("s.thaw"), NULL, &f->snap));
-	struct thaw_restore_opts o = { .sz = sizeof(o), .flags = flags };
-	CHECK_OK(thaw_restore_start(f->snap, &o, &f->r));
+	CHECK_OK(fixture_restore_region(test_path("s.thaw"), f->src, LEN, 0x200000000ull, flags,
+					&f->snap, &f->r));
 	f->mem = thaw_restore_region_addr(f->r, 0);
 	CHECK(f->mem);
 }
