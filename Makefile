@@ -16,8 +16,8 @@ PCDIR ?= $(LIBDIR)/pkgconfig
 BUILD ?= build
 SAN ?=
 
-MAJOR := 1
-VERSION := 1.0.0
+MAJOR := 2
+VERSION := 2.0.0
 
 CC ?= cc
 OPT ?= -O2
@@ -38,7 +38,8 @@ endif
 
 # The library is uffd/ and every layer of restore/ but the command (restore/cli/).
 LIB_LAYERS := common format store snapshot lazy write export
-LIB_SRCS := $(sort $(wildcard uffd/*.c) $(foreach l,$(LIB_LAYERS),$(wildcard restore/$(l)/*.c)))
+LIB_SRCS := $(sort $(filter-out uffd/floor.c,$(wildcard uffd/*.c)) \
+	$(foreach l,$(LIB_LAYERS),$(wildcard restore/$(l)/*.c)))
 CLI_SRCS := $(sort $(wildcard restore/cli/*.c) $(filter-out %.bpf.c,$(wildcard restore/cli/trace/*.c)))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTLIB_SRCS := $(sort $(filter-out tests/test_%.c,$(wildcard tests/*.c)))
@@ -51,6 +52,8 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
 STATIC_LIB := $(BUILD)/libthaw.a
+# The bench's bare-uffd floor: linked by the command and the tests, never installed.
+FLOOR_LIB := $(BUILD)/libthaw-floor.a
 SHARED_LIB := $(BUILD)/libthaw.so.$(VERSION)
 THAW_BIN := $(BUILD)/thaw
 PC_FILE := $(BUILD)/thaw.pc
@@ -74,9 +77,13 @@ $(SHARED_LIB): $(LIB_OBJS) libthaw.map
 	$(Q)ln -sf libthaw.so.$(VERSION) $(BUILD)/libthaw.so.$(MAJOR)
 	$(Q)ln -sf libthaw.so.$(MAJOR) $(BUILD)/libthaw.so
 
-$(THAW_BIN): $(CLI_OBJS) $(STATIC_LIB)
+$(FLOOR_LIB): $(BUILD)/obj/uffd/floor.o
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(THAW_BIN): $(CLI_OBJS) $(FLOOR_LIB) $(STATIC_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) $(BPF_LIBS) -ljson-c -lm
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(FLOOR_LIB) $(STATIC_LIB) $(LIBS) $(BPF_LIBS) -ljson-c -lm
 
 # `thaw trace`'s BPF program: CO-RE against the running kernel's BTF, built by
 # clang and embedded in the command as a bpftool skeleton (the .bpf.c is not
@@ -99,10 +106,10 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 $(BUILD)/obj/restore/cli/trace/cli_trace.o: $(BUILD)/bpf/fault_trace.skel.h
 $(BUILD)/obj/restore/cli/trace/cli_trace.o: THAW_CFLAGS += -I$(BUILD)/bpf
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(STATIC_LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(FLOOR_LIB) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(STATIC_LIB) $(LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(FLOOR_LIB) $(STATIC_LIB) $(LIBS) -lm
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)

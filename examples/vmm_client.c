@@ -103,7 +103,7 @@ static int read_snapshot(struct client *c)
 	int err = thaw_snapshot_open(c->snap_path, NULL, &s);
 	if (err)
 		return fail("cannot open %s: %s", c->snap_path, thaw_strerror(err));
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	thaw_snapshot_get_info(s, &info);
 	c->total = info.raw_bytes;
 	c->expect = malloc(c->total ? c->total : 1);
@@ -114,7 +114,7 @@ static int read_snapshot(struct client *c)
 	}
 	uint64_t at = 0;
 	for (uint64_t i = 0; i < info.chunk_count; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		thaw_snapshot_chunk(s, i, &ci);
 		ssize_t n = thaw_snapshot_read_chunk(s, i, c->expect + at, ci.len);
 		if (n < 0) {
@@ -535,7 +535,7 @@ static int measure_in_process(struct client *c)
 	uint64_t at = 0;
 	c->nregions = (int)thaw_snapshot_region_count(s);
 	for (int i = 0; i < c->nregions && i < MAX_REGIONS; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		thaw_snapshot_region(s, (size_t)i, &ri);
 		c->reg[i] = (struct region){ .addr = thaw_restore_region_addr(r, (size_t)i),
 					     .len = ri.len,

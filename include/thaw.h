@@ -5,9 +5,17 @@
  * Conventions: every function that can fail returns 0 (or a count) on
  * success and a negative error code on failure: -errno, or one of the
  * -THAW_E_* codes below. thaw_strerror() turns any of them into text.
- * Options structs begin with `size_t sz` (set it to sizeof the struct);
- * a NULL options pointer or a zero field means the default. Objects are
- * opaque; every *_free / *_close accepts NULL.
+ * Options and output structs begin with `size_t sz`: set it to sizeof
+ * the struct (`struct thaw_stats st = { .sz = sizeof(st) };`), so that a
+ * program and a library built from different releases still agree. For
+ * options, a NULL pointer or a zero field means the default, and bytes
+ * past what this library knows must be zero (an option it does not know
+ * is refused with -EINVAL, not ignored). For outputs, the library writes
+ * only the caller's sz bytes and zeroes fields it does not know. A sz
+ * left at 0 is refused with -EINVAL.
+ * Errors that need words: calls that take an options struct write a
+ * one-line message naming what was wrong into its err_buf (and the log).
+ * Objects are opaque; every *_free / *_close / *_stop accepts NULL.
  */
 #ifndef THAW_H
 #define THAW_H
@@ -20,10 +28,10 @@
 extern "C" {
 #endif
 
-#define THAW_VERSION_MAJOR  1
+#define THAW_VERSION_MAJOR  2
 #define THAW_VERSION_MINOR  0
 #define THAW_VERSION_PATCH  0
-#define THAW_VERSION_STRING "1.0.0"
+#define THAW_VERSION_STRING "2.0.0"
 
 #ifndef THAW_API
 #define THAW_API __attribute__((visibility("default")))
@@ -106,6 +114,7 @@ struct thaw_open_opts {
 };
 
 struct thaw_snapshot_info {
+	size_t sz;
 	uint32_t version;
 	uint32_t page_size;
 	uint32_t chunk_size;
@@ -129,6 +138,7 @@ struct thaw_snapshot_info {
 };
 
 struct thaw_region_info {
+	size_t sz;
 	uint64_t addr; /* address in the source */
 	uint64_t len;  /* bytes, a multiple of the page size */
 	int prot;      /* PROT_* */
@@ -139,6 +149,7 @@ struct thaw_region_info {
 };
 
 struct thaw_chunk_info {
+	size_t sz;
 	uint64_t region;
 	uint64_t addr; /* source address of the chunk's first byte */
 	uint32_t len;  /* raw bytes (the last chunk of a region may be short) */
@@ -176,6 +187,8 @@ struct thaw_restore_opts {
 	 * thaw_restore_free has returned.
 	 */
 	struct thaw_trace *record;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
 };
 
 /*
@@ -192,6 +205,7 @@ struct thaw_mapping {
 
 /* A snapshot's shared decoded-chunk cache (thaw_snapshot_set_cache). */
 struct thaw_cache_stats {
+	size_t sz;
 	uint64_t limit;	    /* bytes allowed */
 	uint64_t bytes;	    /* bytes held now */
 	uint64_t hits;	    /* chunks installed from the cache instead of the store */
@@ -202,6 +216,7 @@ struct thaw_cache_stats {
 #define THAW_LAT_BUCKETS 32
 
 struct thaw_stats {
+	size_t sz;
 	uint64_t faults;	   /* page-fault events received */
 	uint64_t pages_fault;	   /* pages installed to serve a fault */
 	uint64_t pages_background; /* pages installed by the background pass */
@@ -273,7 +288,6 @@ struct thaw_region_desc {
 
 /* One range of this process's memory to export. */
 struct thaw_export_region {
-	size_t sz;
 	uint64_t addr;	  /* page aligned; readable for as long as the export runs */
 	uint64_t len;	  /* page multiple */
 	int prot;	  /* PROT_* recorded for the destination */
@@ -299,6 +313,7 @@ struct thaw_export_opts {
 };
 
 struct thaw_export_stats {
+	size_t sz;
 	uint64_t build_us;	    /* time thaw_export_start spent computing the view */
 	uint64_t object_size;	    /* bytes of the snapshot object served */
 	uint64_t tables_len;	    /* its header and tables */
@@ -441,11 +456,18 @@ THAW_API void thaw_writer_abort(struct thaw_writer *w);
  */
 /* An empty trace into *out (free with thaw_trace_free). 0 or -ENOMEM. */
 THAW_API int thaw_trace_new(struct thaw_trace **out);
+struct thaw_trace_opts {
+	size_t sz;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
+};
 /*
- * Read a trace file. A malformed file fails with -EINVAL and a message
- * naming the line and what was wrong in err (err_len bytes, may be NULL).
+ * Read a trace file into *out (free with thaw_trace_free). A malformed file
+ * fails with -EINVAL and a message naming the line and what was wrong in
+ * opts->err_buf. opts may be NULL.
  */
-THAW_API int thaw_trace_load(const char *path, struct thaw_trace **out, char *err, size_t err_len);
+THAW_API int thaw_trace_load(const char *path, const struct thaw_trace_opts *opts,
+			     struct thaw_trace **out);
 /* Write t to path (through a temporary file and rename). 0 or -errno. */
 THAW_API int thaw_trace_save(const struct thaw_trace *t, const char *path);
 /*
@@ -471,6 +493,7 @@ struct thaw_optimize_opts {
 };
 
 struct thaw_optimize_result {
+	size_t sz;
 	uint64_t chunks_ordered; /* entries of the prefetch order written */
 	uint64_t stored_bytes;	 /* length of the working set's range at the front of the data */
 	uint64_t pages_ignored;	 /* page records outside every region */
@@ -531,15 +554,6 @@ THAW_API int thaw_export_stats(const struct thaw_export *exp, struct thaw_export
  * still need it, unless force is nonzero. NULL is a no-op.
  */
 THAW_API int thaw_export_stop(struct thaw_export *exp, int force);
-
-/*
- * Bare userfaultfd round trip, the floor a lazy restore is measured
- * against: registers `pages` fresh pages, touches them in `order` (an
- * array of page indexes, or NULL for ascending) from the calling thread
- * while a handler thread installs each with UFFDIO_COPY from a ready
- * buffer. Fills per-touch latencies in ns into lat_ns (pages entries).
- */
-THAW_API int thaw_bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns);
 
 #ifdef __cplusplus
 }

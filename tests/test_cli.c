@@ -197,9 +197,9 @@ static int cli_verify_corrupt(void)
 	/* Find a zstd chunk and flip a byte in the middle of its stored bytes. */
 	struct thaw_snapshot *s;
 	CHECK_OK(thaw_snapshot_open(snap, NULL, &s));
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	uint64_t victim = UINT64_MAX;
 	for (uint64_t i = 0; i < in.chunk_count && victim == UINT64_MAX; i++) {
 		CHECK_OK(thaw_snapshot_chunk(s, i, &ci));

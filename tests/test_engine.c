@@ -6,6 +6,7 @@
  */
 #include "thaw.h"
 #include "uffd/engine.h"
+#include "uffd/floor.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -1183,7 +1184,7 @@ static int t_user_mode_only(void)
 static uint64_t floor_p50(size_t pages)
 {
 	uint64_t *lat = calloc(pages, sizeof(*lat));
-	CHECK_OK(thaw_bench_floor(pages, NULL, lat));
+	CHECK_OK(thaw__bench_floor(pages, NULL, lat));
 	uint64_t p50 = percentile(lat, pages, 50);
 	free(lat);
 	return p50;
@@ -1196,19 +1197,19 @@ static int t_bench_floor(void)
 	uint32_t *order = calloc(pages, sizeof(*order));
 	for (size_t i = 0; i < pages; i++)
 		order[i] = (uint32_t)((i * 389) % pages); /* a permutation: 389 is prime */
-	CHECK_OK(thaw_bench_floor(pages, order, lat));
+	CHECK_OK(thaw__bench_floor(pages, order, lat));
 	for (size_t i = 0; i < pages; i++)
 		CHECK_GT(lat[i], 0);
 	uint64_t p50 = percentile(lat, pages, 50), p99 = percentile(lat, pages, 99);
 	/* A round trip is a few µs; a wait on anything slower (a timer, a tick) would show. */
 	CHECK_LT(p50, 500000);
 	CHECK_GT(p50, 200); /* faster than this was no fault at all */
-	CHECK_OK(thaw_bench_floor(pages, NULL, lat));
+	CHECK_OK(thaw__bench_floor(pages, NULL, lat));
 	uint64_t asc = percentile(lat, pages, 50);
 	CHECK_LT(asc, 500000);
 	order[3] = (uint32_t)pages;
-	CHECK_EQ(thaw_bench_floor(pages, order, lat), -EINVAL);
-	CHECK_EQ(thaw_bench_floor(0, NULL, lat), -EINVAL);
+	CHECK_EQ(thaw__bench_floor(pages, order, lat), -EINVAL);
+	CHECK_EQ(thaw__bench_floor(0, NULL, lat), -EINVAL);
 	if (verbose())
 		printf("# floor: p50 %.2f us (permuted), %.2f us (ascending), p99 %.2f us\n",
 		       p50 / 1e3, asc / 1e3, p99 / 1e3);

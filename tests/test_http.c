@@ -208,7 +208,7 @@ static void copy_file(const char *from, const char *to)
 /* Where chunk i's stored bytes begin (to aim injected faults at it). */
 static uint64_t chunk_offset(struct thaw_snapshot *s, uint64_t i)
 {
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	CHECK_OK(thaw_snapshot_chunk(s, i, &ci));
 	return ci.stored_off;
 }
@@ -216,10 +216,10 @@ static uint64_t chunk_offset(struct thaw_snapshot *s, uint64_t i)
 /* A stored (non-zero) chunk at or after i. */
 static uint64_t stored_chunk_from(struct thaw_snapshot *s, uint64_t i)
 {
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
 	for (; i < in.chunk_count; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		CHECK_OK(thaw_snapshot_chunk(s, i, &ci));
 		if (ci.kind == THAW_CHUNK_ZSTD || ci.kind == THAW_CHUNK_RAW)
 			return i;
@@ -468,7 +468,7 @@ static int open_and_read(void)
 	usleep(50000); /* nginx logs a request when its connection is done with it */
 	CHECK_EQ(count_lines(nginx_access_log(&h)) - before, 1);
 	struct thaw_snapshot *local = open_ok(&o, httpd_file(&h, "s.thaw"));
-	struct thaw_snapshot_info a, b;
+	struct thaw_snapshot_info a = { .sz = sizeof(a) }, b = { .sz = sizeof(b) };
 	CHECK_OK(thaw_snapshot_get_info(s, &a));
 	CHECK_OK(thaw_snapshot_get_info(local, &b));
 	CHECK(!strcmp(a.digest, b.digest));
@@ -616,7 +616,7 @@ static int lazy_restore(void)
 	}
 	CHECK_OK(thaw_restore_wait(r, 60000));
 	CHECK(!memcmp(dst, src, len));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GT(st.faults, 0);
 	CHECK_EQ(st.chunks_poisoned, 0);
@@ -652,7 +652,7 @@ static int coalescing(void)
 	struct opener o;
 	unsigned char *src = nginx_snapshot(&h, &o, len, 6);
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
 	uint64_t stored = in.chunks_by_kind[THAW_CHUNK_ZSTD] + in.chunks_by_kind[THAW_CHUNK_RAW];
 
@@ -661,7 +661,7 @@ static int coalescing(void)
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
 	CHECK_OK(thaw_restore_wait(r, 60000));
 	CHECK(!memcmp(dst, src, len));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_MSG(st.http_requests * 4 < stored, "%llu requests for %llu stored chunks",
 		  (unsigned long long)st.http_requests, (unsigned long long)stored);
@@ -755,14 +755,14 @@ static int duplicates_fetched_once(void)
 	struct opener o;
 	opener_init(&o);
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
 	CHECK_GT(in.chunks_by_kind[THAW_CHUNK_DUP], 100);
 	struct thaw_restore *r = restore_start(s, 0);
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
 	CHECK_OK(thaw_restore_wait(r, 60000));
 	CHECK(!memcmp(dst, src, len));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_MSG(st.http_requests * 4 < in.chunks_by_kind[THAW_CHUNK_DUP],
 		  "%llu GETs for %llu duplicate chunks", (unsigned long long)st.http_requests,
@@ -789,7 +789,7 @@ static int fault_from_window(void)
 	struct hreq *b = hsubmit(hs, 21000, 20000, THAW__LANE_BACKGROUND);
 	CHECK_OK(hwait(b, 10000));
 	CHECK(!memcmp(b->req.buf, want + 21000, 20000));
-	struct thaw_stats before, after;
+	struct thaw_stats before = { .sz = sizeof(before) }, after = { .sz = sizeof(after) };
 	hstats(hs, &before);
 	struct hreq *f = hsubmit(hs, 50000, 4000, THAW__LANE_FAULT);
 	CHECK_OK(hwait(f, 10000));
@@ -818,7 +818,7 @@ static int merge_adjacent(void)
 	struct opener o;
 	opener_init(&o);
 	struct harness *hs = harness_open(httpd_url(&h, "slow/obj.bin"), &o);
-	struct thaw_stats before, after;
+	struct thaw_stats before = { .sz = sizeof(before) }, after = { .sz = sizeof(after) };
 	hstats(hs, &before);
 	/* Throttled 3 MiB ranges (more than a socket buffer holds) keep every background
 	 * transfer busy for a while... */
@@ -869,7 +869,7 @@ static int resubmit_after_bad_bytes(void)
 	const char *mirrors[] = { faulty_url(&f, "obj.bin"), NULL };
 	o.oo.mirrors = mirrors;
 	struct harness *hs = harness_open(httpd_url(&h, "obj.bin"), &o);
-	struct thaw_stats before, after;
+	struct thaw_stats before = { .sz = sizeof(before) }, after = { .sz = sizeof(after) };
 	hstats(hs, &before);
 	struct hreq *r = hsubmit_attempt(hs, 5000, 30000, THAW__LANE_FAULT, 1);
 	CHECK_OK(hwait(r, 10000));
@@ -906,7 +906,7 @@ static int server_restart(void)
 	unsigned char c;
 	CHECK(test_read_or_sigbus(dst + 5 * PAGE, &c, 1) && c == src[5 * PAGE]);
 	httpd_stop(&h);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_MSG(!st.resident, "resident before the server stopped: make the snapshot bigger");
 	/* A fault while it is down waits, then gets the right bytes. */
@@ -964,7 +964,7 @@ static int replaced_midrestore(void)
 		good++;
 	}
 	CHECK_GT(bus, 0);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GT(st.chunks_poisoned, 0);
 	CHECK_GT(st.http_failures, 0);
@@ -1014,7 +1014,8 @@ static int injected_faults_stream(void)
 		const struct fault_case *fc = &fault_cases[i];
 		CHECK_OK(faulty_ctl(&f, "clear=1", NULL, 0));
 		CHECK_OK(faulty_ctl(&f, fc->ctl, NULL, 0));
-		struct thaw_stats before, after;
+		struct thaw_stats before = { .sz = sizeof(before) },
+				  after = { .sz = sizeof(after) };
 		hstats(hs, &before);
 		uint64_t off = 4096 + i * 8192;
 		enum thaw__lane lane = i % 2 ? THAW__LANE_BACKGROUND : THAW__LANE_FAULT;
@@ -1100,7 +1101,7 @@ static int flipped_byte_restore(void)
 	CHECK_OK(thaw_restore_wait(r, 60000));
 	CHECK(!memcmp(dst, src, len));
 	CHECK_EQ(faulty_stat(&f, "faults"), 1);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.chunks_poisoned, 0);
 	restore_end(r, dst, len);
@@ -1227,7 +1228,7 @@ static int poison_after_retries(void)
 	}
 	CHECK(!memcmp(dst, src, bad * CHUNK));
 	CHECK(!memcmp(dst + (bad + 1) * CHUNK, src + (bad + 1) * CHUNK, len - (bad + 1) * CHUNK));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.chunks_poisoned, 1);
 	CHECK_GE(st.http_failures, 1);
@@ -1257,7 +1258,7 @@ static int window_failure_contained(void)
 	opener_init(&o);
 	o.oo.max_retries = 1;
 	struct thaw_snapshot *s = open_ok(&o, faulty_url(&f, "s.thaw"));
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
 	uint64_t bad = stored_chunk_from(s, in.chunk_count / 2);
 	char q[128];
@@ -1267,7 +1268,7 @@ static int window_failure_contained(void)
 	struct thaw_restore *r = restore_start(s, 0);
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
 	CHECK_EQ(thaw_restore_wait(r, 60000), -THAW_E_POISONED);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GE(st.chunks_poisoned, 1);
 	/* 64 runs of three chunks went out as far fewer GETs (windows), retries and the
@@ -1327,7 +1328,7 @@ static int sigv4_s3(void)
 	unsigned char *dst = thaw_restore_region_addr(rs, 0);
 	CHECK_OK(thaw_restore_wait(rs, 60000));
 	CHECK(!memcmp(dst, src, len));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(rs, &st));
 	CHECK_EQ(st.http_failures, 0);
 	restore_end(rs, dst, len);

@@ -136,7 +136,7 @@ static int lazy_identical_under_threads(void)
 		}
 		for (int i = 0; i < 4; i++)
 			pthread_join(th[i], NULL);
-		struct thaw_stats st;
+		struct thaw_stats st = { .sz = sizeof(st) };
 		if (pass) {
 			CHECK_EQ(thaw_restore_wait(r, 30000), 0);
 			CHECK(XXH3_64bits(dst, len) == XXH3_64bits(src, len));
@@ -165,14 +165,14 @@ static int laziness(void)
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, &ro, &r));
 	usleep(100000);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.bytes_read, 0);
 	CHECK_EQ(st.pages_background + st.pages_fault, 0);
 
 	/* Page 3 of chunk 5 (a random-content page: stored, not zero). */
 	size_t page = 5 * 16 + 3;
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	CHECK_OK(thaw_snapshot_chunk(s, 5, &ci));
 	CHECK(ci.kind != THAW_CHUNK_ZERO);
 	volatile unsigned char *dst = thaw_restore_region_addr(r, 0);
@@ -314,7 +314,7 @@ static int zero_image(void)
 	volatile unsigned char *d = thaw_restore_region_addr(r, 0);
 	for (size_t off = 0; off < len; off += 64 * PAGE)
 		CHECK_EQ(d[off], 0);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.bytes_read, 0);
 	thaw_restore_free(r);
@@ -336,7 +336,7 @@ static int zero_chunks_by_fault(void)
 	CHECK_EQ(d[zero_off], 0);
 	d[zero_off + 8] = 42; /* zero pages are copy-on-write like any other */
 	CHECK_EQ(d[zero_off + 8], 42);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.pages_zero, 16);
 	CHECK_EQ(st.bytes_read, 0);
@@ -387,10 +387,10 @@ static int fixed_address(void)
 /* Flip a byte in the stored data of a ZSTD chunk; returns the chunk id. */
 static uint64_t corrupt_a_chunk(const char *path, struct thaw_snapshot *s, uint64_t from)
 {
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	for (uint64_t id = from; id < info.chunk_count; id++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		CHECK_OK(thaw_snapshot_chunk(s, id, &ci));
 		if (ci.kind != THAW_CHUNK_ZSTD && ci.kind != THAW_CHUNK_RAW)
 			continue;
@@ -413,12 +413,12 @@ static int corrupt_chunk_is_poisoned(void)
 	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 64u << 10, 8);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
 	uint64_t bad = corrupt_a_chunk(test_path("s.thaw"), s, 20);
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	CHECK_OK(thaw_snapshot_chunk(s, bad, &ci));
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, NULL, &r));
 	CHECK_EQ(thaw_restore_wait(r, 30000), -THAW_E_POISONED);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.chunks_poisoned, 1);
 	unsigned char *d = thaw_restore_region_addr(r, 0);
@@ -442,10 +442,10 @@ static int snapshot_truncated_under_restore(void)
 	const size_t len = 8u << 20;
 	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 64u << 10, 10);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	/* Cut the file inside the last stored chunk of the first half of the region. */
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	uint64_t cut_id = info.chunk_count / 2;
 	do
 		CHECK_OK(thaw_snapshot_chunk(s, --cut_id, &ci));

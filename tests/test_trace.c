@@ -178,7 +178,10 @@ static void check_trace_loads(const char *path, uint64_t pages)
 {
 	struct thaw_trace *tr = NULL;
 	char err[256] = "";
-	int e = thaw_trace_load(path, &tr, err, sizeof(err));
+	struct thaw_trace_opts to = { .sz = sizeof(to),
+				      .err_buf = err,
+				      .err_buf_size = sizeof(err) };
+	int e = thaw_trace_load(path, &to, &tr);
 	CHECK_MSG(e == 0, "thaw_trace_load(%s): %s (%s)", path, thaw_strerror(e), err);
 	CHECK_EQ(thaw_trace_count(tr), pages);
 	CHECK(thaw_trace_snapshot(tr) == NULL);
@@ -263,7 +266,7 @@ static void touch_restored(void *arg)
 	unsigned sum = 0;
 	for (int i = N_CHUNKS - 1; i >= 0; i--)
 		sum += p[(size_t)i * CHUNK];
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	if (sum != 0x5a * N_CHUNKS || thaw_restore_stats(r, &st) < 0)
 		_exit(5);
 	/* The regions stay mapped; the restore's threads end (sanitizers check). */

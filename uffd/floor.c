@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * thaw_bench_floor: the bare userfaultfd round trip, with nothing of the
+ * thaw__bench_floor: the bare userfaultfd round trip, with nothing of the
  * engine in the way (no ring, no source), so a restore's fault latency can
  * be read as a multiple of it.
  */
+#include "floor.h"
 #include "uffd_priv.h"
 
 #include <errno.h>
@@ -64,7 +65,7 @@ static void *floor_handler(void *arg)
 	}
 }
 
-int thaw_bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns)
+int thaw__bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns)
 {
 	if (!pages || !lat_ns)
 		return -EINVAL;

@@ -8,6 +8,8 @@
  */
 #include "cli_util.h"
 #include "cli_http.h"
+/* The one internal header the command uses: the floor is kept out of the library. */
+#include "uffd/floor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +34,7 @@ static const char bench_help[] =
 	"                      on all CPUs, then the touches\n"
 	"                    mmap: write the raw image to a temporary file first (not timed,\n"
 	"                      left in page cache), map it MAP_PRIVATE, then the touches\n"
-	"                    floor: thaw_bench_floor, a bare userfaultfd round trip per\n"
+	"                    floor: a bare userfaultfd round trip per\n"
 	"                      touched page in the same order (--threads is ignored)\n"
 	"  --touch T         seq (default): every page in address order\n"
 	"                    random:P%: P percent of the pages, chosen at random, each once\n"
@@ -285,7 +287,7 @@ static int eligible_pages(struct bench *b, uint8_t **out)
 	}
 	bool want_zero = b->a.only == ONLY_ZERO;
 	for (uint64_t i = 0; i < b->info.chunk_count; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		int r = thaw_snapshot_chunk(b->snap, i, &ci);
 		if (r < 0) {
 			free(ok);
@@ -582,7 +584,7 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 		if (e < 0)
 			cli_err("bench", "restore did not complete: %s", thaw_strerror(e));
 	}
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	if (thaw_restore_stats(r, &st) == 0) {
 		b->faults = st.faults;
 		b->pages_fault = st.pages_fault;
@@ -619,7 +621,7 @@ static void *decoder_main(void *arg)
 		uint64_t i = atomic_fetch_add(&d->next, 1);
 		if (i >= b->info.chunk_count || atomic_load(&d->err))
 			break;
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		int r = thaw_snapshot_chunk(b->snap, i, &ci);
 		if (r == 0 && ci.kind == THAW_CHUNK_ZERO)
 			continue; /* fresh anonymous memory is zero already */
@@ -709,7 +711,7 @@ static int write_image(struct bench *b, int fd)
 	for (size_t i = 0; i < b->nreg && r == 0; i++) {
 		for (uint64_t c = 0; c < b->reg[i].chunk_count && r == 0; c++) {
 			uint64_t id = b->reg[i].first_chunk + c;
-			struct thaw_chunk_info ci;
+			struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 			r = thaw_snapshot_chunk(b->snap, id, &ci);
 			if (r < 0)
 				break;
@@ -829,7 +831,7 @@ static int run_floor(struct bench *b)
 		free(pp);
 	}
 	b->t0_ns = cli_now_ns();
-	int e = b->ntouch ? thaw_bench_floor(b->ntouch, order, b->lat_ns) : 0;
+	int e = b->ntouch ? thaw__bench_floor(b->ntouch, order, b->lat_ns) : 0;
 	b->end_ns = cli_now_ns();
 	free(order);
 	if (e < 0) {
@@ -1075,6 +1077,7 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 
 static int bench_setup(struct bench *b)
 {
+	b->info.sz = sizeof(b->info);
 	int r = thaw_snapshot_get_info(b->snap, &b->info);
 	if (r < 0)
 		return r;
@@ -1086,6 +1089,7 @@ static int bench_setup(struct bench *b)
 	if (!b->reg || !b->reg_first_page || !b->base)
 		return -ENOMEM;
 	for (size_t i = 0; i < b->nreg; i++) {
+		b->reg[i].sz = sizeof(b->reg[i]);
 		r = thaw_snapshot_region(b->snap, i, &b->reg[i]);
 		if (r < 0)
 			return r;

@@ -257,7 +257,7 @@ static void print_summary(const char *path, struct cli_log *log, uint64_t ns)
 {
 	struct thaw_open_opts oo = { .sz = sizeof(oo), .log_fn = cli_log_fn, .log_ctx = log };
 	struct thaw_snapshot *s = NULL;
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	if (thaw_snapshot_open(path, &oo, &s) < 0 || thaw_snapshot_get_info(s, &info) < 0) {
 		printf("wrote %s\n", path);
 		thaw_snapshot_close(s);

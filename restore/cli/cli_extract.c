@@ -122,14 +122,14 @@ int cli_extract(int argc, char **argv)
 	created = fd != STDOUT_FILENO;
 	uint64_t total = 0, done = 0;
 	for (size_t i = 0; i < nreg; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		if ((region < 0 || (size_t)region == i) && thaw_snapshot_region(s, i, &ri) == 0)
 			total += ri.len;
 	}
 	struct cli_progress prog;
 	cli_progress_init(&prog, "extracting");
 	for (size_t i = 0; i < nreg; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		if (region >= 0 && (size_t)region != i)
 			continue;
 		if (thaw_snapshot_region(s, i, &ri) < 0)

@@ -124,7 +124,10 @@ int cli_optimize(int argc, char **argv)
 	}
 	for (size_t i = 0; i < a.ntraces; i++) {
 		char err[512];
-		if (thaw_trace_load(a.trace_paths[i], &traces[i], err, sizeof(err))) {
+		struct thaw_trace_opts to = { .sz = sizeof(to),
+					      .err_buf = err,
+					      .err_buf_size = sizeof(err) };
+		if (thaw_trace_load(a.trace_paths[i], &to, &traces[i])) {
 			cli_err(cmd, "%s", err);
 			goto out;
 		}
@@ -137,7 +140,7 @@ int cli_optimize(int argc, char **argv)
 					.trace_names = a.trace_paths,
 					.err_buf = err,
 					.err_buf_size = sizeof(err) };
-	struct thaw_optimize_result res;
+	struct thaw_optimize_result res = { .sz = sizeof(res) };
 	atomic_store(&log.mute_errors, 1);
 	r = thaw_optimize(snap, (const struct thaw_trace *const *)traces, a.ntraces, a.out, &o,
 			  &res);

@@ -143,7 +143,7 @@ static void write_json_stats(const struct server *s)
 	cli_json_u64(&j, "served", s->served);
 	cli_json_u64(&j, "ended_early", s->ended_early);
 	cli_json_u64(&j, "store_bytes_ended_clients", s->store_bytes);
-	struct thaw_cache_stats cs;
+	struct thaw_cache_stats cs = { .sz = sizeof(cs) };
 	thaw_snapshot_cache_stats(s->snap, &cs);
 	cli_json_obj_begin(&j, "cache");
 	cli_json_u64(&j, "limit", cs.limit);
@@ -155,7 +155,7 @@ static void write_json_stats(const struct server *s)
 	cli_json_arr_begin(&j, "clients");
 	for (size_t i = 0; i < s->nclients; i++) {
 		const struct client *c = &s->clients[i];
-		struct thaw_stats st;
+		struct thaw_stats st = { .sz = sizeof(st) };
 		if (!c->r || thaw_restore_stats(c->r, &st))
 			continue;
 		cli_json_obj_begin(&j, NULL);
@@ -178,7 +178,7 @@ static void write_json_stats(const struct server *s)
 
 static void stats_line(const struct server *s)
 {
-	struct thaw_cache_stats cs;
+	struct thaw_cache_stats cs = { .sz = sizeof(cs) };
 	thaw_snapshot_cache_stats(s->snap, &cs);
 	size_t active = 0;
 	for (size_t i = 0; i < s->nclients; i++)
@@ -295,7 +295,7 @@ static void handshake(struct server *s, size_t i)
 static void finish_client(struct server *s, size_t i, int result)
 {
 	struct client *c = &s->clients[i];
-	struct thaw_stats st = { 0 };
+	struct thaw_stats st = { .sz = sizeof(st) };
 	thaw_restore_stats(c->r, &st);
 	thaw_restore_free(c->r);
 	c->r = NULL;
@@ -510,7 +510,7 @@ int cli_serve(int argc, char **argv)
 	struct cli_log log;
 	if (cli_open_snapshot(s.cmd, s.uri, &log, &http, &s.snap) < 0)
 		return CLI_FAIL;
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	thaw_snapshot_get_info(s.snap, &info);
 	s.page_size = info.page_size;
 	int ret = CLI_FAIL;

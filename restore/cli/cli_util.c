@@ -233,7 +233,7 @@ void cli_restore_release(struct thaw_restore *r, const struct thaw_snapshot *s)
 	void **addr = calloc(n ? n : 1, sizeof(*addr));
 	uint64_t *len = calloc(n ? n : 1, sizeof(*len));
 	for (size_t i = 0; addr && len && i < n; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		addr[i] = thaw_restore_region_addr(r, i);
 		len[i] = thaw_snapshot_region(s, i, &ri) == 0 ? ri.len : 0;
 	}

@@ -83,7 +83,7 @@ static void *verify_worker(void *arg)
 		uint64_t i = atomic_fetch_add(&v->next, 1);
 		if (i >= v->chunk_count)
 			break;
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		int r = thaw_snapshot_chunk(v->snap, i, &ci);
 		if (r == 0) {
 			ssize_t n = thaw_snapshot_read_chunk(v->snap, i, buf, v->chunk_size);
@@ -178,7 +178,7 @@ int cli_verify(int argc, char **argv)
 	struct thaw_snapshot *s = NULL;
 	if (cli_open_snapshot(cmd, uri, &log, &http, &s) < 0)
 		return CLI_FAIL;
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	int r = thaw_snapshot_get_info(s, &in);
 	if (r < 0) {
 		cli_err(cmd, "cannot read %s: %s", uri, thaw_strerror(r));
@@ -216,7 +216,7 @@ int cli_verify(int argc, char **argv)
 	qsort(v.bad, v.n_bad, sizeof(*v.bad), cmp_bad);
 
 	for (size_t i = 0; i < v.n_bad; i++) {
-		struct thaw_region_info ri = { 0 };
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		thaw_snapshot_region(s, v.bad[i].region, &ri);
 		fprintf(stderr, "thaw verify: bad chunk %llu at 0x%llx (region %llu %s): %s\n",
 			(unsigned long long)v.bad[i].index, (unsigned long long)v.bad[i].addr,

@@ -81,10 +81,6 @@ static int check_regions(const struct thaw_export_region *rg, size_t n, uint32_t
 		return refuse(err, err_len, -EINVAL, "export: no regions");
 	for (size_t i = 0; i < n; i++) {
 		const struct thaw_export_region *r = &rg[i];
-		if (r->sz < sizeof(*r))
-			return refuse(err, err_len, -EINVAL,
-				      "export region %zu: sz %zu, expected %zu", i, r->sz,
-				      sizeof(*r));
 		if (r->addr % ps || !r->len || r->len % ps || r->len > UINT64_MAX - r->addr)
 			return refuse(err, err_len, -EINVAL,
 				      "export region %zu: 0x%" PRIx64 " + %" PRIu64

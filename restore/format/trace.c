@@ -6,6 +6,7 @@
 #include "trace.h"
 
 #include "format.h"
+#include "common/abi.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -234,11 +235,16 @@ static int trace_parse(FILE *f, const char *path, struct thaw_trace *t, char *er
 	return r;
 }
 
-int thaw_trace_load(const char *path, struct thaw_trace **out, char *err, size_t err_len)
+int thaw_trace_load(const char *path, const struct thaw_trace_opts *opts, struct thaw_trace **out)
 {
+	struct thaw_trace_opts o;
 	struct thaw_trace *t;
 	FILE *f;
-	int r;
+	int r = THAW__OPTS_READ(&o, opts);
+	if (r || !path || !out)
+		return -EINVAL;
+	char *err = o.err_buf;
+	size_t err_len = o.err_buf_size;
 
 	f = fopen(path, "re");
 	if (!f) {

@@ -70,7 +70,8 @@ struct thaw__store {
 /* Local file. On failure a message for the user is written to err. */
 int thaw__store_file_open(const char *path, const struct thaw__logger *log,
 			  struct thaw__store **out, char *err, size_t err_len);
-/* HTTP(S) URL with the open options' mirrors, headers, TLS and signing settings. */
+/* HTTP(S) URL with the open options' mirrors, headers, TLS and signing settings (opts read
+ * in full: this library's struct, never NULL). */
 int thaw__store_http_open(const char *url, const struct thaw_open_opts *opts,
 			  const struct thaw__logger *log, struct thaw__store **out, char *err,
 			  size_t err_len);

@@ -34,12 +34,6 @@ static void curl_init(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* Read an options field only if the caller's struct is big enough to have it. */
-#define OPT(o, field)                                                                              \
-	((o) && (o)->sz >= offsetof(struct thaw_open_opts, field) + sizeof((o)->field)             \
-		 ? (o)->field                                                                      \
-		 : 0)
-
 static struct thaw__http_store *to_http(struct thaw__store *s)
 {
 	return (struct thaw__http_store *)s;
@@ -433,7 +427,7 @@ static int add_header(struct thaw__http_store *s, const char *line, char *err, s
 static int setup_headers(struct thaw__http_store *s, const struct thaw_open_opts *opts, char *err,
 			 size_t err_len)
 {
-	const char *const *hdrs = OPT(opts, headers);
+	const char *const *hdrs = opts->headers;
 	for (size_t i = 0; hdrs && hdrs[i]; i++) {
 		int r = add_header(s, hdrs[i], err, err_len);
 		if (r)
@@ -511,7 +505,7 @@ static int setup_sigv4(struct thaw__http_store *s, const char *spec, char *err, 
 static int setup_urls(struct thaw__http_store *s, const char *url,
 		      const struct thaw_open_opts *opts)
 {
-	const char *const *mirrors = OPT(opts, mirrors);
+	const char *const *mirrors = opts->mirrors;
 	size_t n = 1;
 	while (mirrors && mirrors[n - 1])
 		n++;
@@ -570,17 +564,17 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 	int r = setup_urls(s, url, opts);
 	if (!r)
 		r = setup_headers(s, opts, err, err_len);
-	const char *sig = OPT(opts, aws_sigv4);
+	const char *sig = opts->aws_sigv4;
 	if (!r && sig && *sig)
 		r = setup_sigv4(s, sig, err, err_len);
-	const char *cacert = OPT(opts, cacert);
+	const char *cacert = opts->cacert;
 	if (!r && cacert && !(s->cacert = strdup(cacert)))
 		r = -ENOMEM;
 	if (r)
 		return r == -ENOMEM ? fail(s, err, err_len, r, "%s: out of memory", url) : r;
-	s->insecure = OPT(opts, insecure) != 0;
-	int ct = OPT(opts, connect_timeout_ms), ls = OPT(opts, low_speed_timeout_ms);
-	int mr = OPT(opts, max_retries);
+	s->insecure = opts->insecure != 0;
+	int ct = opts->connect_timeout_ms, ls = opts->low_speed_timeout_ms;
+	int mr = opts->max_retries;
 	s->connect_timeout_ms = ct > 0 ? ct : 5000;
 	s->low_speed_time_s = ls > 0 ? (ls + 999) / 1000 : 10;
 	s->max_retries = mr > 0 ? mr : mr < 0 ? -1 : 6;

@@ -20,6 +20,7 @@
 #include "snapshot/snapshot.h"
 #include "format/trace.h"
 #include "ws_frames.h"
+#include "common/abi.h"
 
 /* Largest single copy: runs of stored bytes that stay adjacent are moved in one go. */
 #define COPY_MAX (8u << 20)
@@ -173,13 +174,15 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 		  size_t ntraces, const char *out_path, const struct thaw_optimize_opts *opts,
 		  struct thaw_optimize_result *res)
 {
-	struct thaw_optimize_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	struct thaw_optimize_opts o;
+	struct thaw_optimize_result full = { 0 };
+	/* The result's sz is checked before any work is done. */
+	if (THAW__OPTS_READ(&o, opts) || (res && THAW__OUT_WRITE(res, &full)))
+		return -EINVAL;
 	if (!snap || !out_path || (ntraces && !traces))
 		return -EINVAL;
 	const struct thaw__layout *l = &snap->layout;
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	thaw_snapshot_get_info(snap, &info);
 	char why[512] = "";
 	struct thaw__trace_order ord;
@@ -215,16 +218,16 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	else
 		thaw__fail(&snap->log, o.err_buf, o.err_buf_size, r, "%s", thaw_strerror(r));
 	if (!r && res) {
-		memset(res, 0, sizeof(*res));
-		res->chunks_ordered = ord.nchunks;
-		res->pages_ignored = ord.ignored;
-		res->stored_bytes = p.ordered_end - h.data_off;
-		res->ws_pages = ord.npages;
-		res->ws_frames = fr.count;
-		res->ws_zero_pages = ord.nzeros;
-		res->frame_bytes = fr.len;
+		full.chunks_ordered = ord.nchunks;
+		full.pages_ignored = ord.ignored;
+		full.stored_bytes = p.ordered_end - h.data_off;
+		full.ws_pages = ord.npages;
+		full.ws_frames = fr.count;
+		full.ws_zero_pages = ord.nzeros;
+		full.frame_bytes = fr.len;
 		for (int i = 0; i < 16; i++)
-			snprintf(res->digest + 2 * i, 3, "%02x", h.digest[i]);
+			snprintf(full.digest + 2 * i, 3, "%02x", h.digest[i]);
+		THAW__OUT_WRITE(res, &full);
 	}
 	free(tables);
 	thaw__ws_frames_free(&fr);

@@ -30,6 +30,7 @@
 #include "format/format.h"
 #include "snapshot/snapshot.h"
 #include "writer.h"
+#include "common/abi.h"
 
 #define JOB_BYTES	    (2u << 20) /* raw bytes per job (at least one chunk) */
 #define MAX_THREADS	    64
@@ -143,9 +144,9 @@ uint32_t thaw__writer_page_size(const struct thaw_writer *w)
 int thaw_writer_open(const char *path, const struct thaw_writer_opts *opts,
 		     struct thaw_writer **out)
 {
-	struct thaw_writer_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	struct thaw_writer_opts o;
+	if (THAW__OPTS_READ(&o, opts))
+		return -EINVAL;
 	struct thaw__logger log;
 	thaw__logger_init(&log, o.log_fn, o.log_ctx);
 	if (!path || !*path || !out)
@@ -240,8 +241,11 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 {
 	if (!w || !desc)
 		return -EINVAL;
-	struct thaw_region_desc d = { 0 };
-	memcpy(&d, desc, desc->sz && desc->sz < sizeof(d) ? desc->sz : sizeof(d));
+	struct thaw_region_desc d;
+	if (THAW__OPTS_READ(&d, desc))
+		return thaw__writer_fail(w, -EINVAL,
+					 "a region's sz is unset or it sets fields this "
+					 "library does not know");
 	const char *name = d.name ? d.name : "";
 	size_t name_len = strlen(name);
 	if (d.addr % w->page_size || !d.len || d.len % w->page_size)
