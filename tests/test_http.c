@@ -1410,6 +1410,22 @@ static int sigv4_signing(void)
 	CHECK_MSG(r == -THAW_E_HTTP && strstr(o.err, "403"), "unsigned: %d %s", r, o.err);
 	o.oo.aws_sigv4 = "aws:us-east-1:s3";
 
+	/* The command line, as the README writes it: thaw bench URL --aws-sigv4 ... */
+	const char *thaw = test_build_path("thaw");
+	static char out[16384];
+	setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY, 1);
+	int st = test_run(out, sizeof(out),
+			  "%s bench %s --aws-sigv4 aws:eu-west-1:s3 --touch random:10%% --json",
+			  thaw, faulty_url(&f, "s.thaw"));
+	CHECK_MSG(st == 0 && strstr(out, "\"http_failures\": 0"), "thaw bench --aws-sigv4: %d %s",
+		  st, out);
+	st = test_run(out, sizeof(out), "%s extract %s --aws-sigv4 aws:eu-west-1:s3 -o %s", thaw,
+		      faulty_url(&f, "s.thaw"), test_path("signed.raw"));
+	CHECK_MSG(st == 0, "thaw extract --aws-sigv4: %d %s", st, out);
+	CHECK(!memcmp(file_bytes(test_path("signed.raw"), 0, len), src, len));
+	st = test_run(out, sizeof(out), "%s info %s", thaw, faulty_url(&f, "s.thaw"));
+	CHECK_MSG(st == 1 && strstr(out, "403"), "thaw info unsigned: %d %s", st, out);
+
 	/* Missing credentials: a clear error before any request. */
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 	r = thaw_snapshot_open(faulty_url(&f, "s.thaw"), &o.oo, &s);
@@ -1492,6 +1508,18 @@ static int tls_verification(void)
 	CHECK(!memcmp(buf, src + id * CHUNK, CHUNK));
 	thaw_snapshot_close(s);
 	CHECK(log_has(o.log, "verification is off"));
+
+	/* The same on the command line, as the README writes it. */
+	const char *thaw = test_build_path("thaw");
+	st = test_run(out, sizeof(out), "%s info %s", thaw, url);
+	CHECK_MSG(st == 1 && (strstr(out, "certificate") || strstr(out, "SSL")),
+		  "thaw info https without a CA: %d %s", st, out);
+	st = test_run(out, sizeof(out), "%s info %s --cacert %s/cert.pem", thaw, url, dir);
+	CHECK_MSG(st == 0 && strstr(out, "http-test"), "thaw info --cacert: %d %s", st, out);
+	st = test_run(out, sizeof(out), "%s extract %s -o %s --insecure", thaw, url,
+		      test_path("tls.raw"));
+	CHECK_MSG(st == 0, "thaw extract --insecure: %d %s", st, out);
+	CHECK(!memcmp(file_bytes(test_path("tls.raw"), 0, 1u << 20), src, 1u << 20));
 	faulty_stop(&f);
 	return 0;
 }
