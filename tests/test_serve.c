@@ -475,6 +475,71 @@ static int t_sigterm_finishes_clients(void)
 	return 0;
 }
 
+/* Run vmm_client as uid with the capability a VMM needs for its userfaultfd. */
+static int client_as(const struct daemon *d, unsigned uid, const char *opts)
+{
+	return test_run(out, sizeof(out),
+			"setpriv --reuid=%u --regid=%u --clear-groups --inh-caps=+sys_ptrace "
+			"--ambient-caps=+sys_ptrace %s --socket %s --snapshot %s %s %s",
+			uid, uid, test_build_bin("examples/vmm_client"), d->sock, d->snap,
+			image_opt(d), opts);
+}
+
+/*
+ * The README's operations: a socket in a directory that does not exist yet
+ * (thaw serve --socket /run/thaw/vm.sock on a fresh machine), --pidfile,
+ * --allow-uid, --threads, --cache-mb and SIGUSR1.
+ */
+static int t_operations(void)
+{
+	struct daemon d = { 0 };
+	daemon_paths(&d);
+	d.uri = d.snap; /* keep the paths set here */
+	snprintf(d.sock, sizeof(d.sock), "%s", test_path("run/thaw/vm.sock"));
+	char pidfile[512], extra[1024], buf[64];
+	snprintf(pidfile, sizeof(pidfile), "%s", test_path("thaw.pid"));
+	snprintf(extra, sizeof(extra), "--pidfile %s --allow-uid 65534 --threads 1 --cache-mb 512",
+		 pidfile);
+	daemon_start(&d, extra);
+	CHECK_EQ(test_run(buf, sizeof(buf), "cat %s", pidfile), 0);
+	CHECK_EQ(atoi(buf), d.pid);
+	CHECK_CLIENT(&d, "");
+
+	/* Another uid: accepted when allowed, refused with the reason otherwise. */
+	if (test_run(buf, sizeof(buf), "command -v setpriv") == 0) {
+		CHECK_EQ(chmod(test_tmpdir(), 0755), 0);
+		CHECK_EQ(chmod(d.snap, 0644), 0);
+		CHECK_EQ(chmod(d.sock, 0666), 0);
+		int st = client_as(&d, 65534, "");
+		CHECK_MSG(st == 0, "uid 65534: %d\n%s\n%s", st, out, read_log(&d));
+		st = client_as(&d, 65533, "--expect-refused");
+		CHECK_MSG(st == 0, "uid 65533: %d\n%s\n%s", st, out, read_log(&d));
+		CHECK_MSG(strstr(read_log(&d), "uid 65533 is not"), "%s", read_log(&d));
+	}
+
+	/* SIGUSR1: a stats line and the JSON file, now and not only when a client ends. */
+	int lines = count(read_log(&d), "stats:");
+	CHECK_EQ(unlink(d.json), 0);
+	CHECK_EQ(kill(d.pid, SIGUSR1), 0);
+	for (int i = 0; i < 500 && access(d.json, R_OK); i++)
+		usleep(10000);
+	static char js[4096];
+	CHECK_EQ(test_run(js, sizeof(js), "cat %s", d.json), 0);
+	CHECK_GE(test_json_num(js, "accepted"), 2);
+	CHECK_EQ(test_json_num(js, "limit"), 512u << 20);
+	CHECK_EQ(count(read_log(&d), "stats:"), lines + 1);
+	daemon_stop(&d);
+	CHECK_MSG(access(pidfile, F_OK), "the pidfile was left behind");
+
+	/* A socket directory that cannot be made: a clear message, status 1. */
+	CHECK_EQ(test_run(out, sizeof(out), "touch %s", test_path("file")), 0);
+	int st = test_run(out, sizeof(out), "%s serve --socket %s/x.sock %s",
+			  test_build_bin("thaw"), test_path("file/sub"), d.snap);
+	CHECK_MSG(st == 1 && strstr(out, "cannot create") && strstr(out, "file/sub"),
+		  "status %d:\n%s", st, out);
+	return 0;
+}
+
 /* The library call checks what it is given before touching the uffd. */
 static int t_attach_checks_mappings(void)
 {
@@ -512,6 +577,7 @@ static const struct test_case cases[] = {
 	{ "bad_handshakes", t_bad_handshakes, 60 },
 	{ "client_dies", t_client_dies, 60 },
 	{ "sigterm_finishes_clients", t_sigterm_finishes_clients, 30 },
+	{ "operations", t_operations, 30 },
 	{ "attach_checks_mappings", t_attach_checks_mappings, 10 },
 };
 
