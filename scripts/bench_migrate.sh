@@ -53,6 +53,13 @@ migrate_spread() {
 	sed -n "${line}p" "$res/$1.spread" | awk '{printf "%.1f / %.1f / %.1f", $1, $2, $3}'
 }
 
+# migrate_median NAME total|downtime: the median ms over the runs.
+migrate_median() {
+	local line=1
+	[ "$2" = downtime ] && line=2
+	sed -n "${line}p" "$res/$1.spread" | cut -d' ' -f2
+}
+
 section_migrate() {
 	local big=${BENCH_MIGRATE_MIB:-1024} small ref_big ref_small
 	small=$((big / 4))
@@ -69,12 +76,13 @@ section_migrate() {
 		printf '  %-30s total ms %s, downtime ms %s (min / median / max)\n' "$n" \
 			"$(migrate_spread "migrate-$n" total)" "$(migrate_spread "migrate-$n" downtime)"
 	done
+	# Each figure is its own median over the runs.
 	local d_big d_small t_post t_copy t_anon
-	d_big=$(migrate_get "migrate-postcopy-${big}M" downtime_ms)
-	d_small=$(migrate_get "migrate-postcopy-${small}M" downtime_ms)
-	t_post=$(migrate_get "migrate-postcopy-${big}M" total_ms)
-	t_copy=$(migrate_get "migrate-stopcopy-${big}M" total_ms)
-	t_anon=$(migrate_get "migrate-postcopy-anon-${big}M" total_ms)
+	d_big=$(migrate_median "migrate-postcopy-${big}M" downtime)
+	d_small=$(migrate_median "migrate-postcopy-${small}M" downtime)
+	t_post=$(migrate_median "migrate-postcopy-${big}M" total)
+	t_copy=$(migrate_median "migrate-stopcopy-${big}M" total)
+	t_anon=$(migrate_median "migrate-postcopy-anon-${big}M" total)
 	target_row "migrate ${big} MiB: post-copy downtime" "$(calc "round($d_big, 1)") ms" "< 50 ms" \
 		"$(calc "$d_big < 50")"
 	target_row "migrate: downtime ${big} / ${small} MiB" \
