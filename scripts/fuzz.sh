@@ -4,12 +4,13 @@
 # without a working set, traces, HTTP replies and serve handshakes.
 #   scripts/fuzz.sh [SECONDS [TARGET...]]     default 60 s, every target
 # $FUZZ_CORPUS is where each target's corpus grows (default build/fuzz/corpus);
-# a crash leaves its input in build/fuzz/ and the script exits 1.
+# a crash leaves its input in build/fuzz/artifacts/ and the script exits 1.
 set -eu
+cd "$(dirname "$0")/.."
 build=${THAW_BUILD:-build}
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-$(cd "$build/fuzz" && ls fuzz_* 2>/dev/null | grep -v '\.' || true)}
+targets=${*:-$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')}
 corpus=${FUZZ_CORPUS:-$build/fuzz/corpus}
 seeds=$build/fuzz/seeds
 thaw=$build/thaw
@@ -74,13 +75,14 @@ seed_dir() {
 }
 
 make_seeds
+mkdir -p "$build/fuzz/artifacts"
 status=0
 for t in $targets; do
 	mkdir -p "$corpus/$t"
 	[ -d "$seeds/$(seed_dir "$t")" ] && cp -n "$seeds/$(seed_dir "$t")"/* "$corpus/$t/"
 	echo "fuzz: $t for ${secs}s"
 	if ! "$build/fuzz/$t" -max_total_time="$secs" -max_len=65536 -timeout=10 \
-		-artifact_prefix="$build/fuzz/$t-" "$corpus/$t" >"$build/fuzz/$t.log" 2>&1; then
+		-artifact_prefix="$build/fuzz/artifacts/$t-" "$corpus/$t" >"$build/fuzz/$t.log" 2>&1; then
 		tail -n 40 "$build/fuzz/$t.log"
 		echo "fuzz: $t FAILED (log: $build/fuzz/$t.log)"
 		status=1
