@@ -5,7 +5,7 @@
 #   make bench      benchmarks with ratios against baselines from the same run
 #   make asan|ubsan|tsan   rerun the suite under a sanitizer (in build/<name>/)
 #   make install|uninstall [PREFIX=/usr/local] [DESTDIR=]
-#   make fuzz       the snapshot parser under libFuzzer (clang) for FUZZ_SECONDS
+#   make fuzz       every tests/fuzz/ target under libFuzzer (clang), FUZZ_SECONDS each
 #   make format | clean | deps
 
 PREFIX ?= /usr/local
@@ -58,7 +58,7 @@ SHARED_LIB := $(BUILD)/libthaw.so.$(VERSION)
 THAW_BIN := $(BUILD)/thaw
 PC_FILE := $(BUILD)/thaw.pc
 
-.PHONY: all test bench demo install uninstall clean format asan ubsan tsan fuzz deps FORCE
+.PHONY: all test bench demo install uninstall clean format asan ubsan tsan fuzz fuzz-build deps FORCE
 all: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(TEST_BINS) $(EXAMPLE_BINS) $(PC_FILE)
 
 $(BUILD)/obj/%.o: %.c
@@ -127,7 +127,7 @@ FORCE:
 deps:
 	$(Q)./scripts/deps.sh
 
-test: deps all
+test: deps all $(if $(HAVE_FUZZ_CC),fuzz-build)
 	$(Q)THAW_BUILD=$(BUILD) ./tests/run.sh
 
 demo: deps all
@@ -136,21 +136,33 @@ demo: deps all
 bench: deps all
 	$(Q)THAW_BUILD=$(BUILD) ./scripts/bench.sh
 
-# The parser under libFuzzer (clang), seeded with snapshots the tests write.
+# Fuzz targets under libFuzzer (clang), one file each in tests/fuzz/, linked with
+# the library's sources built for fuzzing (ASan, UBSan); scripts/fuzz.sh seeds
+# and runs them. `make fuzz` runs each FUZZ_SECONDS; `make test` builds them
+# (when clang is there) and tests/test_fuzz runs each for a few seconds.
 FUZZ_SECONDS ?= 60
-fuzz: $(THAW_BIN)
-	$(Q)mkdir -p $(BUILD)/fuzz/corpus
-	$(Q)head -c 12288 /dev/urandom > $(BUILD)/fuzz/seed.raw && head -c 20480 /dev/zero >> $(BUILD)/fuzz/seed.raw
-	$(Q)$(THAW_BIN) create -o $(BUILD)/fuzz/corpus/seed.thaw --raw $(BUILD)/fuzz/seed.raw --base 0x10000 \
-		--chunk-size 4K >/dev/null
-	$(Q)printf 'thaw-trace 1\n1 page 0x17000 1\n2 page 0x10000 1\n3 page 0x12000 1\n' \
-		> $(BUILD)/fuzz/seed.trace
-	$(Q)$(THAW_BIN) optimize $(BUILD)/fuzz/corpus/seed.thaw --trace $(BUILD)/fuzz/seed.trace \
-		-o $(BUILD)/fuzz/corpus/seed-prefetch.thaw >/dev/null
-	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude -I. -Irestore \
-		-o $(BUILD)/fuzz/fuzz_layout tests/fuzz/fuzz_layout.c restore/format/format.c restore/format/codec.c \
-		uffd/log.c restore/common/errors.c -lzstd -lxxhash
-	$(Q)$(BUILD)/fuzz/fuzz_layout -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -std=gnu11 \
+	-D_GNU_SOURCE -Iinclude -I. -Irestore -MMD -MP
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/restore/cli/cli_handshake.o
+HAVE_FUZZ_CC := $(shell command -v $(FUZZ_CC) 2>/dev/null)
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS) -ljson-c -lm
+
+.SECONDARY: $(FUZZ_OBJS)
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: all fuzz-build
+	$(Q)THAW_BUILD=$(BUILD) ./scripts/fuzz.sh $(FUZZ_SECONDS)
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT=-O1 test
@@ -178,9 +190,9 @@ uninstall:
 	rm -f $(INSTALL_FILES)
 
 format:
-	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*/*.[ch] restore/cli/trace/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
+	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*/*.[ch] restore/cli/trace/*.[ch] tests/*.[ch] tests/fuzz/*.[ch] examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
 
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz -name '*.d' 2>/dev/null)

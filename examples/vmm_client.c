@@ -10,11 +10,14 @@
  * sends the handshake (a JSON array of mappings, the uffd by SCM_RIGHTS).
  * Then it runs a workload over the memory (pages touched in a scattered
  * order, then every byte compared with the snapshot, which it reads through
- * the library) and optionally exercises events: a balloon (MADV_DONTNEED,
+ * the library, or with the raw memory file it was made from under --image)
+ * and optionally exercises events: a balloon (MADV_DONTNEED,
  * afterwards only zeros may be read there), munmap, mremap, fork. Prints
  * one line and exits 0 when every byte read was right, 1 otherwise.
  *
  * Options:
+ *   --image RAW        the raw memory the snapshot was made from: the bytes to
+ *                      expect, read without the library
  *   --regions N        split the memory into N regions at non-contiguous addresses
  *   --events all       also enable UNMAP, REMAP and FORK events (default: REMOVE)
  *   --balloon          remove 1/8 of the memory while a thread reads it
@@ -70,7 +73,7 @@ struct region {
 };
 
 struct client {
-	const char *socket_path, *snap_path, *json;
+	const char *socket_path, *snap_path, *json, *image_path;
 	int nregions;
 	bool all_events, balloon, unmap, remap, do_fork, kib, no_fd, expect_refused, in_process;
 	double measure_pct; /* > 0: latency measurement instead of the workload */
@@ -95,6 +98,26 @@ static int fail(const char *fmt, ...)
 	fprintf(stderr, "\n");
 	va_end(ap);
 	return 1;
+}
+
+/* Replace what the library decoded with the source's own bytes. */
+static int read_image(struct client *c)
+{
+	int fd = open(c->image_path, O_RDONLY);
+	if (fd < 0)
+		return fail("cannot open %s: %s", c->image_path, strerror(errno));
+	uint64_t at = 0;
+	while (at < c->total) {
+		ssize_t n = pread(fd, c->expect + at, c->total - at, (off_t)at);
+		if (n <= 0)
+			break;
+		at += (uint64_t)n;
+	}
+	close(fd);
+	if (at != c->total)
+		return fail("%s: %" PRIu64 " bytes, the snapshot holds %" PRIu64, c->image_path, at,
+			    c->total);
+	return 0;
 }
 
 static int read_snapshot(struct client *c)
@@ -126,7 +149,7 @@ static int read_snapshot(struct client *c)
 		at += (uint64_t)n;
 	}
 	thaw_snapshot_close(s);
-	return 0;
+	return c->image_path ? read_image(c) : 0;
 }
 
 /* Regions of page-multiple sizes, each followed by an unmapped gap: not contiguous. */
@@ -379,6 +402,7 @@ static int parse(struct client *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "snapshot", required_argument, NULL, 'S' },
+		{ "image", required_argument, NULL, 'i' },
 		{ "regions", required_argument, NULL, 'r' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "balloon", no_argument, NULL, 'b' },
@@ -407,6 +431,9 @@ static int parse(struct client *c, int argc, char **argv)
 			break;
 		case 'S':
 			c->snap_path = optarg;
+			break;
+		case 'i':
+			c->image_path = optarg;
 			break;
 		case 'r':
 			c->nregions = atoi(optarg);

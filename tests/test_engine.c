@@ -7,6 +7,7 @@
 #include "thaw.h"
 #include "uffd/engine.h"
 #include "uffd/floor.h"
+#include "uffd/uffd_priv.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -48,6 +49,8 @@ struct tsrc {
 	atomic_int err;
 	/* Last event of each kind: REMOVE, UNMAP, REMAP (from, to, len), FORK (fd). */
 	_Atomic uint64_t rm_start, rm_end, um_start, um_end, rp_from, rp_to, rp_len, fork_fd;
+	/* Faults the engine had read and not yet served when the last REMOVE came. */
+	_Atomic uint64_t rm_pending, rm_pending_addr;
 	/* Hooks for cases that drive the ring themselves (manager thread). */
 	int (*start_hook)(struct tsrc *s);
 	void (*tick_hook)(struct tsrc *s);
@@ -139,6 +142,9 @@ static void src_remove(void *ctx, uint64_t start, uint64_t end)
 	struct tsrc *s = ctx;
 	s->rm_start = start;
 	s->rm_end = end;
+	/* The manager thread calls this from its drain, which owns the fault list. */
+	s->rm_pending = s->e->nfaults;
+	s->rm_pending_addr = s->e->nfaults ? s->e->faults[0].addr : 0;
 	atomic_fetch_add(&s->removes, 1);
 }
 
@@ -1055,6 +1061,10 @@ static int t_fault_before_remove(void)
 	CHECK_NE(s.data[5 * PAGE], 0);
 	CHECK_EQ(atomic_load(&s.faults), f); /* answered by the engine, not the source */
 	CHECK_EQ(atomic_load(&s.removes), 1);
+	/* The case this test is for: the fault was read before the REMOVE. */
+	uint64_t pending = atomic_load(&s.rm_pending), at = atomic_load(&s.rm_pending_addr);
+	CHECK_MSG(pending == 1, "%llu faults read before the REMOVE", (unsigned long long)pending);
+	CHECK_EQ(at, (uint64_t)(uintptr_t)(s.base + 5 * PAGE));
 	CHECK_EQ(atomic_load(&s.err), 0);
 	tsrc_finish(&s);
 	return 0;

@@ -369,8 +369,13 @@ static int case_large_sparse_file(void)
 		CHECK_MSG(!memcmp(got + at[i] % (64u << 10), d, dlen),
 			  "data at %" PRIu64 " differs", at[i]);
 		/* The chunks around it are zero. */
-		if (c0 > 0)
-			CHECK_OK(thaw_snapshot_read_chunk(s, c0 - 1, buf, 64u << 10));
+		if (c0 > 0) {
+			memset(buf, 0xa5, 64u << 10);
+			CHECK_EQ(thaw_snapshot_read_chunk(s, c0 - 1, buf, 64u << 10), 64u << 10);
+			for (size_t b = 0; b < (64u << 10); b++)
+				CHECK_MSG(!buf[b], "byte %zu of chunk %" PRIu64 " is %u", b, c0 - 1,
+					  buf[b]);
+		}
 	}
 	thaw_snapshot_close(s);
 
@@ -1153,6 +1158,42 @@ static int case_concurrent_reads(void)
 	return 0;
 }
 
+/* The writer's level reaches zstd: every zstd chunk is what zstd makes at that level. */
+static int case_writer_level(void)
+{
+	const size_t len = 4u << 20, chunk = 64u << 10;
+	unsigned char *mem = malloc(len), *z = malloc(chunk * 2);
+	CHECK(mem && z);
+	fixture_fill_mixed(mem, len, 31);
+	for (int level = 1; level <= 19; level += 18) {
+		const char *path = test_path("level.thaw");
+		struct thaw_writer_opts o = { .sz = sizeof(o), .level = level };
+		struct thaw_writer *w;
+		CHECK_OK(thaw_writer_open(path, &o, &w));
+		struct thaw_region_desc r = region(0x100000000, mem, len, "level");
+		CHECK_OK(thaw_writer_add_region(w, &r));
+		CHECK_OK(thaw_writer_close(w));
+		struct thaw_snapshot *s = open_ok(path);
+		size_t nzstd = 0;
+		for (uint64_t id = 0; id < len / chunk; id++) {
+			struct thaw_chunk_info ci = { .sz = sizeof(ci) };
+			CHECK_OK(thaw_snapshot_chunk(s, id, &ci));
+			if (ci.kind != THAW_CHUNK_ZSTD)
+				continue;
+			size_t want = ZSTD_compress(z, chunk * 2, mem + id * chunk, chunk, level);
+			CHECK_MSG(ci.stored_len == want,
+				  "level %d chunk %llu: %u stored, zstd makes %zu", level,
+				  (unsigned long long)id, ci.stored_len, want);
+			nzstd++;
+		}
+		CHECK_GT(nzstd, 8);
+		thaw_snapshot_close(s);
+	}
+	free(mem);
+	free(z);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "shapes_every_chunk_size", case_shapes, 120 },
 	{ "all_zero", case_all_zero },
@@ -1164,6 +1205,7 @@ static const struct test_case cases[] = {
 	{ "large_sparse_file", case_large_sparse_file, 120 },
 	{ "progress", case_progress },
 	{ "writer_errors", case_writer_errors },
+	{ "writer_level", case_writer_level },
 	{ "truncated", case_truncated },
 	{ "header_fields", case_header_fields },
 	{ "table_corruption", case_table_corruption },

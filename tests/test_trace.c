@@ -412,9 +412,13 @@ static int trace_command(void)
 	const char *snap = write_snap(1u << 20);
 	const char *bench_json = test_path("bench.json");
 	char args[2048];
-	snprintf(args, sizeof(args),
-		 "--json -- /bin/sh -c 'exec %s bench %s --touch seq --no-background --json > %s'",
-		 test_build_bin("thaw"), snap, bench_json);
+	/* As the README writes it: thaw trace --json -o run.trace -- CMD */
+	const char *trace = test_path("run.trace");
+	snprintf(
+		args, sizeof(args),
+		"--json -o %s -- /bin/sh -c 'exec %s bench %s --touch seq --no-background --json > "
+		"%s'",
+		trace, test_build_bin("thaw"), snap, bench_json);
 	struct tracer t;
 	tracer_start(&t, args);
 	int st = tracer_finish(&t);
@@ -429,6 +433,13 @@ static int trace_command(void)
 	CHECK_GE(stalls, faults * 3 / 4);
 	/* The bench's own faults are among the first touches, with its start-up's. */
 	CHECK_GE(pages, faults);
+	/* -o wrote each first touch as a "<t_us> page 0x<addr> <tid>" record. */
+	static char text[1 << 20];
+	read_whole(trace, text, sizeof(text));
+	size_t records = 0;
+	for (const char *p = text; (p = strstr(p, " page 0x")); p++)
+		records++;
+	CHECK_MSG(records == (size_t)pages, "%zu records in %s, %.0f pages", records, trace, pages);
 	return 0;
 }
 

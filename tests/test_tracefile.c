@@ -61,6 +61,18 @@ static int case_refusals(void)
 		{ "thaw-trace 1\n# c\n\n7 page zz 1\n", ":4: a page record" },
 		{ "thaw-trace 1\n7 block 1\n", ":2: unknown record kind" },
 		{ "thaw-trace 1\nsnapshot " DIGEST "\n7 chunk 3 4\n", ":3: a chunk record" },
+		/* Numbers that sscanf's %llu would have wrapped or cut. */
+		{ "thaw-trace 1\nsnapshot " DIGEST "\n-1 chunk 3\n", ":3: expected" },
+		{ "thaw-trace 1\nsnapshot " DIGEST "\n1 chunk -3\n", ":3: a chunk record" },
+		{ "thaw-trace 1\nsnapshot " DIGEST "\n18446744073709551616 chunk 1\n",
+		  ":3: expected" },
+		{ "thaw-trace 1\nsnapshot " DIGEST "\n1 chunk 0x10\n", ":3: a chunk record" },
+		{ "thaw-trace 1\n1 page 0x-1000 1\n", ":2: a page record" },
+		{ "thaw-trace 1\n1 page 0x10000000000000000 1\n", ":2: a page record" },
+		{ "thaw-trace 1\n1 page 0x1000 -1\n", ":2: a page record" },
+		{ "thaw-trace 1\n1 page 0x1000 4294967296\n", ":2: a page record" },
+		{ "thaw-trace 1\n1 pages 0x1000 1\n", ":2: unknown record kind" },
+		{ "thaw-trace 1\n+1 page 0x1000 1\n", ":2: expected" },
 	};
 	size_t i;
 

@@ -664,17 +664,7 @@ static void cancel_own(struct thaw__engine *e, struct thaw__ring_req *req, bool 
 /* Consecutive io_uring_enter failures after which the drain is abandoned. */
 #define THAW__ENTER_RETRIES 64
 
-/*
- * How long the manager stays awake after handing faults to the source. A
- * thread touching restored memory faults again microseconds after it is
- * woken; a manager asleep by then must itself be woken, and when the kernel
- * does that on the other CPU it costs ~40 us on this kind of VM (a zero-chunk
- * fault measured 56-61 us with the manager on the other CPU, 20-22 us with
- * this spin; on the same CPU both ~10 us). Each idle round yields, so a
- * toucher sharing this CPU still runs.
- */
-#define THAW__SPIN_NS 50000ull
-
+/* THAW__SPIN_NS (uffd_priv.h): how long the manager stays awake after a fault. */
 static void spin_after_fault(struct thaw__engine *e)
 {
 	while (!e->stopping && !atomic_load_explicit(&e->stop_requested, memory_order_relaxed) &&

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char bench_help[] =
@@ -53,6 +54,9 @@ static const char bench_help[] =
 	"                      page, without prefetch or background pass: slower)\n"
 	"  --tmpdir DIR      mmap: where the temporary image goes (default: the snapshot's\n"
 	"                    directory, else $TMPDIR or /tmp)\n"
+	"  --source IMG      the raw memory SNAP was made from (regions back to back): the\n"
+	"                      bytes read are checked against it, read with pread, and\n"
+	"                      mmap maps it instead of writing an image; a mismatch fails\n"
 	"  --json            one JSON object instead of the table\n"
 	"  -h, --help        this text\n"
 	"\n"
@@ -78,6 +82,7 @@ enum {
 	OPT_JSON,
 	OPT_PASSES,
 	OPT_RECORD,
+	OPT_SOURCE,
 };
 
 static const struct option bench_opts[] = {
@@ -91,6 +96,7 @@ static const struct option bench_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "passes", required_argument, NULL, OPT_PASSES },
 	{ "record", required_argument, NULL, OPT_RECORD },
+	{ "source", required_argument, NULL, OPT_SOURCE },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -110,6 +116,7 @@ struct bench_args {
 	bool json;
 	int passes;
 	const char *record;   /* trace file to write, or NULL */
+	const char *source;   /* raw image to check the bytes read against, or NULL */
 	struct cli_http http; /* for http(s):// snapshots */
 };
 
@@ -144,6 +151,8 @@ struct bench {
 	uint64_t touched_chunks;
 	bool have_lib;
 	uint64_t checksum;
+	int source_ok; /* --source: 1 the bytes read agree with it, 0 not, -1 unchecked */
+	uint64_t source_checksum;
 };
 
 /* splitmix64: a small, well-mixed seeded sequence for choosing pages. */
@@ -247,6 +256,9 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 			break;
 		case OPT_RECORD:
 			a->record = optarg;
+			break;
+		case OPT_SOURCE:
+			a->source = optarg;
 			break;
 		case 'h':
 			fputs(bench_help, stdout);
@@ -456,16 +468,22 @@ struct toucher {
 };
 
 /* One 8-byte read per touch at a page offset that varies with the page,
- * so a checksum over all reads depends on the bytes, not only page 0's. */
+ * so a checksum over all reads depends on the bytes, not only page 0's.
+ * Returns the offset in the region; *g is the global page. */
+static inline size_t touch_off(const struct bench *b, const struct touch *e, uint64_t *g)
+{
+	*g = b->reg_first_page[e->region] + e->page;
+	return (size_t)e->page * b->page + ((*g * 2654435761u) >> 5) % (b->page / 8) * 8;
+}
+
 static void touch_range(struct toucher *t)
 {
 	struct bench *b = t->b;
 	uint64_t sum = 0;
-	uint32_t words = b->page / 8;
 	for (size_t i = t->from; i < t->to; i++) {
 		const struct touch *e = &b->touch[i];
-		uint64_t g = b->reg_first_page[e->region] + e->page;
-		size_t off = (size_t)e->page * b->page + ((g * 2654435761u) >> 5) % words * 8;
+		uint64_t g;
+		size_t off = touch_off(b, e, &g);
 		const volatile uint64_t *p = (const volatile uint64_t *)(b->base[e->region] + off);
 		uint64_t s = cli_now_ns();
 		uint64_t v = *p;
@@ -737,6 +755,23 @@ static int write_image(struct bench *b, int fd)
 	return r;
 }
 
+static int map_image(struct bench *b, struct touch_team *tm, int fd);
+
+/* --source: the image as it was before thaw ever saw it (pre-read into page cache). */
+static int map_source(struct bench *b, struct touch_team *tm)
+{
+	int fd = open(b->a.source, O_RDONLY);
+	if (fd < 0) {
+		int e = -errno;
+		cli_err("bench", "%s: %s", b->a.source, strerror(-e));
+		return e;
+	}
+	char buf[1 << 16];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	return map_image(b, tm, fd);
+}
+
 static int run_mmap(struct bench *b, struct touch_team *tm)
 {
 	char path[4096];
@@ -751,6 +786,8 @@ static int run_mmap(struct bench *b, struct touch_team *tm)
 	}
 	if (!dir)
 		dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	if (b->a.source)
+		return map_source(b, tm);
 	if ((size_t)snprintf(path, sizeof(path), "%s/.thaw-bench-image-XXXXXX", dir) >=
 	    sizeof(path)) {
 		cli_err("bench", "--tmpdir path too long");
@@ -770,6 +807,13 @@ static int run_mmap(struct bench *b, struct touch_team *tm)
 		close(fd);
 		return e;
 	}
+	return map_image(b, tm, fd);
+}
+
+/* Map the image in fd (regions back to back), time the touches; closes fd. */
+static int map_image(struct bench *b, struct touch_team *tm, int fd)
+{
+	int e;
 	b->t0_ns = cli_now_ns();
 	uint64_t off = 0;
 	for (size_t i = 0; i < b->nreg; i++) {
@@ -980,6 +1024,8 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 		cli_json_null(&j, "resident_ms");
 	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)b->checksum);
 	cli_json_str(&j, "checksum", b->a.mode == MODE_FLOOR ? NULL : hex);
+	if (b->source_ok >= 0)
+		cli_json_bool(&j, "source_match", b->source_ok);
 	cli_json_arr_begin(&j, "touch_hist");
 	for (int i = 0; i < 64; i++) {
 		if (!s->hist[i])
@@ -1055,6 +1101,9 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 	} else if (b->bytes_read) {
 		printf("  bytes read        %s\n", cli_fmt_bytes(b->bytes_read, a, sizeof(a)));
 	}
+	if (b->source_ok >= 0)
+		printf("  source check      bytes read %s %s\n",
+		       b->source_ok ? "agree with" : "DIFFER from", b->a.source);
 	uint64_t max = 0;
 	for (int i = 0; i < 64; i++)
 		if (s->hist[i] > max)
@@ -1073,6 +1122,47 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 		bar[w] = 0;
 		printf("    %8s - %-8s %10llu  %s\n", lo, hi, (unsigned long long)s->hist[i], bar);
 	}
+}
+
+/*
+ * The checksum the touches should have produced, from --source read with
+ * pread: bytes thaw never touched. The image holds the regions back to back.
+ */
+static int check_source(struct bench *b)
+{
+	int fd = open(b->a.source, O_RDONLY);
+	if (fd < 0) {
+		int e = -errno;
+		cli_err("bench", "%s: %s", b->a.source, strerror(-e));
+		return e;
+	}
+	uint64_t *reg_off = calloc(b->nreg ? b->nreg : 1, sizeof(*reg_off)), sum = 0, at = 0;
+	if (!reg_off) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->nreg; i++, at += b->reg[i - 1].len)
+		reg_off[i] = at;
+	struct stat st;
+	int e = fstat(fd, &st) < 0 ? -errno : (uint64_t)st.st_size != at ? -EINVAL : 0;
+	if (e == -EINVAL)
+		cli_err("bench", "%s holds %llu bytes, the snapshot's regions %llu", b->a.source,
+			(unsigned long long)st.st_size, (unsigned long long)at);
+	for (size_t i = 0; i < b->ntouch && !e; i++) {
+		uint64_t g, v = 0;
+		size_t off = touch_off(b, &b->touch[i], &g);
+		if (pread(fd, &v, sizeof(v), (off_t)(reg_off[b->touch[i].region] + off)) !=
+		    (ssize_t)sizeof(v))
+			e = -EIO;
+		sum += v ^ g;
+	}
+	free(reg_off);
+	close(fd);
+	if (e)
+		return e;
+	b->source_checksum = sum;
+	b->source_ok = sum == b->checksum;
+	return 0;
 }
 
 static int bench_setup(struct bench *b)
@@ -1142,6 +1232,14 @@ int cli_bench(int argc, char **argv)
 	}
 	if (r < 0)
 		goto out;
+	b.source_ok = -1;
+	if (b.a.source && b.a.mode != MODE_FLOOR) {
+		r = check_source(&b);
+		if (r < 0) {
+			cli_err(cmd, "cannot check against %s: %s", b.a.source, thaw_strerror(r));
+			goto out;
+		}
+	}
 	struct lat_summary s;
 	if (summarize(&b, &s) < 0) {
 		cli_err(cmd, "out of memory");
@@ -1152,6 +1250,12 @@ int cli_bench(int argc, char **argv)
 	else
 		print_text(&b, &s);
 	ret = CLI_OK;
+	if (!b.source_ok) {
+		cli_err(cmd, "the bytes read differ from %s (checksum %016llx, want %016llx)",
+			b.a.source, (unsigned long long)b.checksum,
+			(unsigned long long)b.source_checksum);
+		ret = CLI_FAIL;
+	}
 out:
 	free(team);
 	free(b.touch);

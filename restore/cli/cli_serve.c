@@ -398,6 +398,33 @@ static void shut_down(struct server *s)
 	stats_line(s);
 }
 
+/*
+ * Create the socket's missing parent directories (0755), as systemd's
+ * RuntimeDirectory would: /run/thaw does not exist on a fresh machine.
+ * Returns 0, or -errno with the directory that failed in dir.
+ */
+static int make_parents(const char *path, char *dir, size_t dir_len)
+{
+	if (strlen(path) >= dir_len)
+		return 0; /* listen_on says it is too long */
+	strcpy(dir, path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	for (char *p = dir + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		char c = *p;
+		*p = 0;
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (!c)
+			return 0;
+	}
+}
+
 static int listen_on(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -523,6 +550,12 @@ int cli_serve(int argc, char **argv)
 	s.sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (s.sfd < 0) {
 		cli_err(s.cmd, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	err = make_parents(s.socket_path, dir, sizeof(dir));
+	if (err) {
+		cli_err(s.cmd, "cannot create %s for the socket: %s", dir, strerror(-err));
 		goto out;
 	}
 	s.lfd = listen_on(s.socket_path);

@@ -282,13 +282,9 @@ static bool zmask_agrees(const struct thaw__layout *l, uint64_t id, const uint8_
 	return true;
 }
 
-ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf, size_t buf_len)
+/* One read and decode of chunk i (len bytes) into buf: 0 or -errno. */
+static int read_decode(struct thaw_snapshot *s, uint64_t i, void *buf, uint32_t len)
 {
-	if (!s || !buf || i >= s->layout.hdr.chunk_count)
-		return -EINVAL;
-	uint32_t len = thaw__layout_chunk_len(&s->layout, i);
-	if (buf_len < len)
-		return -EINVAL;
 	const struct thaw__fmt_chunk *c = thaw__layout_stored(&s->layout, i);
 	const uint64_t *hash = thaw__layout_hash(&s->layout, c);
 	int r;
@@ -323,6 +319,27 @@ ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf,
 		pool_put(s, sd);
 		break;
 	}
+	}
+	return r;
+}
+
+ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf, size_t buf_len)
+{
+	if (!s || !buf || i >= s->layout.hdr.chunk_count)
+		return -EINVAL;
+	uint32_t len = thaw__layout_chunk_len(&s->layout, i);
+	if (buf_len < len)
+		return -EINVAL;
+	/* Bytes that fail their check may have been damaged on the way (an HTTP
+	 * store): read again within the same budget a restore's fetches get. */
+	uint32_t refetch = s->store->max_refetch ? s->store->max_refetch : 2;
+	int r;
+	for (uint32_t attempt = 0;; attempt++) {
+		r = read_decode(s, i, buf, len);
+		if ((r != -THAW_E_HASH && r != -THAW_E_CODEC) || attempt >= refetch)
+			break;
+		thaw__warn(&s->log, "%s: chunk %" PRIu64 ": %s, reading it again", s->uri, i,
+			   thaw_strerror(r));
 	}
 	if (!r && !zmask_agrees(&s->layout, i, buf, len)) {
 		/* The hash covers the bytes, not the mask: a restore that trusts
