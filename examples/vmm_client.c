@@ -235,9 +235,12 @@ static int send_handshake(struct client *c, int sock, int uffd)
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &uffd, sizeof(int));
 	}
-	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)n)
-		return fail("sending the handshake: %s", strerror(errno));
-	return 0;
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)n)
+		return 0;
+	/* A server that refuses this peer (SO_PEERCRED) may close before the handshake is sent. */
+	if (c->expect_refused && (errno == EPIPE || errno == ECONNRESET))
+		return 0;
+	return fail("sending the handshake: %s", strerror(errno));
 }
 
 static int connect_to(const char *path)
