@@ -470,8 +470,7 @@ static void on_tick(void *ctx)
 
 static void bg_grace_over(struct thaw__ring_req *req, int res, bool more)
 {
-	struct thaw_restore *r =
-		(struct thaw_restore *)((char *)req - offsetof(struct thaw_restore, bg_grace));
+	struct thaw_restore *r = container_of(req, struct thaw_restore, bg_grace);
 	r->bg_open = true; /* a tick follows this completion */
 }
 

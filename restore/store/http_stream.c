@@ -144,8 +144,6 @@ static void list_del(struct xlist *l, struct xfer *x)
 	x->prev = x->next = NULL;
 }
 
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
-
 static void stat_add(uint64_t *c, uint64_t n)
 {
 	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
