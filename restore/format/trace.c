@@ -6,6 +6,7 @@
 #include "trace.h"
 
 #include "format.h"
+#include "uffd/base.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -63,15 +64,8 @@ const char *thaw_trace_snapshot(const struct thaw_trace *t)
 
 static int trace_add(struct thaw_trace *t, struct thaw__trace_rec rec)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 1024;
-		struct thaw__trace_rec *p = realloc(t->rec, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		t->rec = p;
-		t->cap = cap;
-	}
+	if (THAW__GROW(t->rec, t->cap, t->n + 1, 1024))
+		return -ENOMEM;
 	t->rec[t->n++] = rec;
 	return 0;
 }

@@ -137,15 +137,9 @@ static void fetch_done(struct thaw__store_req *req, int err)
 
 static void add_pending(struct thaw_restore *r, uint64_t id)
 {
-	if (r->npending == r->pending_cap) {
-		size_t cap = r->pending_cap ? r->pending_cap * 2 : 64;
-		uint64_t *p = realloc(r->pending, cap * sizeof(*p));
-		if (!p) {
-			thaw__populate_poison(r, id, -ENOMEM);
-			return;
-		}
-		r->pending = p;
-		r->pending_cap = cap;
+	if (THAW__GROW(r->pending, r->pending_cap, r->npending + 1, 64)) {
+		thaw__populate_poison(r, id, -ENOMEM);
+		return;
 	}
 	r->pending[r->npending++] = id;
 }

@@ -30,6 +30,7 @@
 #include "format/format.h"
 #include "snapshot/snapshot.h"
 #include "writer.h"
+#include "uffd/base.h"
 
 #define JOB_BYTES	    (2u << 20) /* raw bytes per job (at least one chunk) */
 #define MAX_THREADS	    64
@@ -281,14 +282,8 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 					 name, d.addr, d.addr + d.len, o->name, o->addr,
 					 o->addr + o->len);
 	}
-	if (w->nregions == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 16;
-		struct wregion *p = realloc(w->regions, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		w->regions = p;
-		w->cap = cap;
-	}
+	if (THAW__GROW(w->regions, w->cap, w->nregions + 1, 16))
+		return -ENOMEM;
 	struct wregion rg = {
 		.addr = d.addr,
 		.len = d.len,
