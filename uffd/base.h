@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The small helpers every layer uses, spelled once: container_of, the
- * monotonic clock, heap array growth. It sits in uffd/, the bottom layer, so that the engine
+ * monotonic clock, heap array growth, a qsort comparator. It sits in uffd/, the bottom layer, so that the engine
  * and every layer of restore/ can include it; it is header-only (static
  * inline) so that using it adds no link-time edge between object files.
  * Not installed.
@@ -64,5 +64,12 @@ static inline int thaw__grow(void *arrp, size_t *cap, size_t need, size_t elem, 
 /* Room for need elements in arr (an lvalue pointer) of capacity cap (a size_t lvalue). */
 #define THAW__GROW(arr, cap, need, first)                                                          \
 	thaw__grow(&(arr), &(cap), (need), sizeof(*(arr)), (first))
+
+/* qsort comparator for uint64_t, ascending. */
+static inline int thaw__cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
 
 #endif

@@ -64,6 +64,9 @@ const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 const char *cli_fmt_prot(int prot, char buf[4]);
 const char *cli_chunk_kind_name(enum thaw_chunk_kind k);
 
+/* qsort comparator for uint64_t, ascending. */
+int cli_cmp_u64(const void *a, const void *b);
+
 /* CLOCK_MONOTONIC in ns: also bpf_ktime_get_ns()'s clock, which `thaw trace` relies on. */
 uint64_t cli_now_ns(void);
 

@@ -231,18 +231,12 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 		thaw__install_wake(r->eng, addr, l->hdr.page_size);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Faults of one batch: sort, then one read per run of stored-adjacent chunks. */
 static void submit_pending(struct thaw_restore *r)
 {
 	if (!r->npending)
 		return;
-	qsort(r->pending, r->npending, sizeof(*r->pending), cmp_u64);
+	qsort(r->pending, r->npending, sizeof(*r->pending), thaw__cmp_u64);
 	size_t i = 0;
 	while (i < r->npending) {
 		uint64_t first = r->pending[i];

@@ -121,12 +121,6 @@ int cli_trace_stats_init(struct cli_trace_stats *t, bool record)
 	return record ? thaw_trace_new(&t->trace) : 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* The q-quantile (nearest rank) of the sorted stalls, 0 when there are none. */
 static uint64_t stall_quantile(const struct cli_trace_stats *t, double q)
 {
@@ -249,7 +243,7 @@ void cli_trace_stats_print_json(const struct cli_trace_stats *t, const struct cl
 void cli_trace_stats_finish(struct cli_trace_stats *t)
 {
 	if (t->nstalls)
-		qsort(t->stall_ns, t->nstalls, sizeof(*t->stall_ns), cmp_u64);
+		qsort(t->stall_ns, t->nstalls, sizeof(*t->stall_ns), cli_cmp_u64);
 }
 
 void cli_trace_stats_free(struct cli_trace_stats *t)
