@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The small helpers every layer uses, spelled once: container_of, the
- * monotonic clock, heap array growth, a qsort comparator. It sits in uffd/, the bottom layer, so that the engine
- * and every layer of restore/ can include it; it is header-only (static
- * inline) so that using it adds no link-time edge between object files.
- * Not installed.
+ * monotonic clock, heap array growth, an intrusive list, a qsort comparator.
+ * It sits in uffd/, the bottom layer, so that the engine and every layer of
+ * restore/ can include it; it is header-only (static inline) so that using it
+ * adds no link-time edge between object files. Not installed.
  */
 #ifndef THAW_UFFD_BASE_H
 #define THAW_UFFD_BASE_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,6 +65,58 @@ static inline int thaw__grow(void *arrp, size_t *cap, size_t need, size_t elem, 
 /* Room for need elements in arr (an lvalue pointer) of capacity cap (a size_t lvalue). */
 #define THAW__GROW(arr, cap, need, first)                                                          \
 	thaw__grow(&(arr), &(cap), (need), sizeof(*(arr)), (first))
+
+/*
+ * Intrusive doubly linked list. All zeroes is an empty list and an unlinked
+ * node, so structs from calloc need no set-up; the ends are NULL, so a walk
+ * is a plain for loop over ->next.
+ */
+struct thaw__list_node {
+	struct thaw__list_node *prev, *next;
+};
+
+struct thaw__list {
+	struct thaw__list_node *first, *last;
+};
+
+/* The entry holding node n, or NULL for a NULL n (the end of a walk). */
+#define thaw__list_entry(n, type, member) ((n) ? container_of((n), type, member) : NULL)
+
+static inline void thaw__list_add_head(struct thaw__list *l, struct thaw__list_node *n)
+{
+	n->prev = NULL;
+	n->next = l->first;
+	if (l->first)
+		l->first->prev = n;
+	else
+		l->last = n;
+	l->first = n;
+}
+
+static inline void thaw__list_add_tail(struct thaw__list *l, struct thaw__list_node *n)
+{
+	n->next = NULL;
+	n->prev = l->last;
+	if (l->last)
+		l->last->next = n;
+	else
+		l->first = n;
+	l->last = n;
+}
+
+/* Unlink n from l (n must be on l); n reads as unlinked afterwards. */
+static inline void thaw__list_del(struct thaw__list *l, struct thaw__list_node *n)
+{
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		l->first = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else
+		l->last = n->prev;
+	n->prev = n->next = NULL;
+}
 
 /* qsort comparator for uint64_t, ascending. */
 static inline int thaw__cmp_u64(const void *a, const void *b)

@@ -26,7 +26,7 @@ struct hstream;
 
 /* One queued or running request. */
 struct xfer {
-	struct xfer *prev, *next; /* on its lane's queue or running list */
+	struct thaw__list_node node; /* on its lane's queue or running list, or a stream list */
 	struct hstream *st;
 	struct thaw__store_req *req; /* NULL once completed (a zombie awaiting its timer) */
 	enum thaw__lane lane;
@@ -51,14 +51,10 @@ struct xfer {
 	int first_err; /* the failure on the first URL tried: the one reported */
 };
 
-struct xlist {
-	struct xfer *head, *tail;
-};
-
 /* A socket curl asked us to watch. */
 struct hsock {
 	struct thaw__ring_req req;
-	struct hsock *prev, *next;
+	struct thaw__list_node node; /* on the stream's socks */
 	struct lane *lane;
 	curl_socket_t fd;
 	unsigned want;	   /* POLLIN / POLLOUT curl wants */
@@ -71,7 +67,7 @@ struct lane {
 	enum thaw__lane id;
 	CURLM *multi;
 	unsigned limit, running;
-	struct xlist queue, active;
+	struct thaw__list queue, active;
 	/* curl's timer: one ring timeout, moved earlier by cancel + re-arm. */
 	struct thaw__ring_req timer;
 	bool timer_armed, timer_cancelling, timer_rearm;
@@ -86,9 +82,9 @@ struct hstream {
 	struct thaw__http_store *s;
 	struct thaw__engine *e;
 	struct lane lanes[THAW__LANES];
-	struct hsock *socks;
-	struct xlist backing_off; /* waiting for their backoff timeout */
-	struct xlist failed;	  /* failed outside a completion: reported from the kick */
+	struct thaw__list socks;       /* of struct hsock */
+	struct thaw__list backing_off; /* waiting for their backoff timeout */
+	struct thaw__list failed;      /* failed outside a completion: reported from the kick */
 	struct thaw__ring_req kick;
 	bool kick_armed, kick_rearm;
 	unsigned ring_users; /* our ring requests outstanding */
@@ -110,38 +106,28 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req);
 static void ra_deliver_ready(struct hstream *st, int err);
 static void ra_free_all(struct hstream *st);
 
-static void list_add(struct xlist *l, struct xfer *x, bool front)
+/* A transfer is on one list at a time, through its node. */
+static void list_add(struct thaw__list *l, struct xfer *x, bool front)
 {
-	if (front) {
-		x->prev = NULL;
-		x->next = l->head;
-		if (l->head)
-			l->head->prev = x;
-		else
-			l->tail = x;
-		l->head = x;
-	} else {
-		x->next = NULL;
-		x->prev = l->tail;
-		if (l->tail)
-			l->tail->next = x;
-		else
-			l->head = x;
-		l->tail = x;
-	}
+	if (front)
+		thaw__list_add_head(l, &x->node);
+	else
+		thaw__list_add_tail(l, &x->node);
 }
 
-static void list_del(struct xlist *l, struct xfer *x)
+static void list_del(struct thaw__list *l, struct xfer *x)
 {
-	if (x->prev)
-		x->prev->next = x->next;
-	else
-		l->head = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	else
-		l->tail = x->prev;
-	x->prev = x->next = NULL;
+	thaw__list_del(l, &x->node);
+}
+
+static struct xfer *list_first(const struct thaw__list *l)
+{
+	return thaw__list_entry(l->first, struct xfer, node);
+}
+
+static struct xfer *list_next(const struct xfer *x)
+{
+	return thaw__list_entry(x->node.next, struct xfer, node);
 }
 
 static void stat_add(uint64_t *c, uint64_t n)
@@ -212,7 +198,7 @@ static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 	st->kick_armed = false;
 	ra_deliver_ready(st, 0);
 	struct xfer *x;
-	while ((x = st->failed.head)) {
+	while ((x = list_first(&st->failed))) {
 		list_del(&st->failed, x);
 		finish(x, x->first_err);
 	}
@@ -221,7 +207,7 @@ static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 		bool again = true;
 		while (again) {
 			again = false;
-			for (x = ln->active.head; x; x = x->next)
+			for (x = list_first(&ln->active); x; x = list_next(x))
 				if (x->ended_later) {
 					x->ended_later = false;
 					ended(ln, x, x->ended_rc);
@@ -296,7 +282,7 @@ static unsigned merge_queued(struct lane *ln, struct xfer *x)
 	uint64_t end = x->req->off + x->req->len, total = x->req->len;
 	unsigned n = 1;
 	struct xfer **tail = &x->merged, *y;
-	while ((y = ln->queue.head) && y->url == x->url && y->req->off == end &&
+	while ((y = list_first(&ln->queue)) && y->url == x->url && y->req->off == end &&
 	       total + y->req->len <= cap) {
 		list_del(&ln->queue, y);
 		*tail = y;
@@ -401,7 +387,7 @@ static int start(struct xfer *x)
 static void pump(struct lane *ln)
 {
 	struct xfer *x;
-	while (ln->running < ln->limit && (x = ln->queue.head)) {
+	while (ln->running < ln->limit && (x = list_first(&ln->queue))) {
 		list_del(&ln->queue, x);
 		int err = start(x);
 		if (err)
@@ -595,13 +581,7 @@ static void sock_update(struct hsock *sk);
 
 static void sock_unlink_free(struct hsock *sk)
 {
-	struct hstream *st = sk->lane->st;
-	if (sk->prev)
-		sk->prev->next = sk->next;
-	else
-		st->socks = sk->next;
-	if (sk->next)
-		sk->next->prev = sk->prev;
+	thaw__list_del(&sk->lane->st->socks, &sk->node);
 	free(sk);
 }
 
@@ -687,10 +667,7 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
 		sk->req.done = poll_done;
 		sk->lane = ln;
 		sk->fd = fd;
-		sk->next = ln->st->socks;
-		if (sk->next)
-			sk->next->prev = sk;
-		ln->st->socks = sk;
+		thaw__list_add_head(&ln->st->socks, &sk->node);
 		curl_multi_assign(ln->multi, fd, sk);
 	}
 	sk->want = (what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0);
@@ -762,7 +739,8 @@ static void process_rearms(struct hstream *st)
 {
 	if (st->closing)
 		return;
-	for (struct hsock *sk = st->socks; sk; sk = sk->next) {
+	for (struct thaw__list_node *n = st->socks.first; n; n = n->next) {
+		struct hsock *sk = container_of(n, struct hsock, node);
 		if (sk->rearm && !sk->armed && !sk->removed && sk->want)
 			sock_arm(sk);
 		else if (sk->armed && !sk->cancelling && sk->armed_ev != sk->want)
@@ -1233,7 +1211,7 @@ void thaw__http_stream_close(struct thaw__store_stream *sst)
 	struct xfer *x;
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct lane *ln = &st->lanes[l];
-		while ((x = ln->active.head)) {
+		while ((x = list_first(&ln->active))) {
 			list_del(&ln->active, x);
 			ln->running--;
 			curl_multi_remove_handle(ln->multi, x->easy);
@@ -1242,18 +1220,18 @@ void thaw__http_stream_close(struct thaw__store_stream *sst)
 			unmerge(ln, x); /* the riders are cancelled from the queue below */
 			finish(x, -ECANCELED);
 		}
-		while ((x = ln->queue.head)) {
+		while ((x = list_first(&ln->queue))) {
 			list_del(&ln->queue, x);
 			finish(x, -ECANCELED);
 		}
 	}
-	while ((x = st->failed.head)) {
+	while ((x = list_first(&st->failed))) {
 		list_del(&st->failed, x);
 		finish(x, -ECANCELED);
 	}
 	ra_deliver_ready(st, -ECANCELED);
 	/* Backoff timers are cancelled; each xfer is freed when its timer completes. */
-	while ((x = st->backing_off.head)) {
+	while ((x = list_first(&st->backing_off))) {
 		list_del(&st->backing_off, x);
 		thaw__ring_cancel(st->e, &x->backoff);
 		finish(x, -ECANCELED);
@@ -1267,9 +1245,9 @@ void thaw__http_stream_close(struct thaw__store_stream *sst)
 			thaw__ring_cancel(st->e, &ln->timer);
 	}
 	/* Sockets curl did not report removed: stop watching them. */
-	struct hsock *sk = st->socks, *next;
-	for (; sk; sk = next) {
-		next = sk->next;
+	for (struct thaw__list_node *n = st->socks.first, *next; n; n = next) {
+		next = n->next;
+		struct hsock *sk = container_of(n, struct hsock, node);
 		sk->removed = true;
 		if (sk->armed) {
 			if (!sk->cancelling)
