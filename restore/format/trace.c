@@ -5,6 +5,7 @@
  */
 #include "trace.h"
 
+#include "common/errors.h"
 #include "format.h"
 #include "uffd/base.h"
 
@@ -140,9 +141,7 @@ static int bad_line(char *err, size_t err_len, const char *path, unsigned line, 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (err && err_len)
-		snprintf(err, err_len, "%s:%u: %s", path, line, what);
-	return -EINVAL;
+	return thaw__fail(NULL, err, err_len, -EINVAL, "%s:%u: %s", path, line, what);
 }
 
 /* Parse one record line into rec; returns a static reason on failure. */
@@ -306,9 +305,8 @@ static int trace_refused(char *err, size_t err_len, const char *const *names, si
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	snprintf(name, sizeof(name), "trace %zu", i + 1);
-	if (err && err_len)
-		snprintf(err, err_len, "%s: %s", names && names[i] ? names[i] : name, what);
-	return -EINVAL;
+	return thaw__fail(NULL, err, err_len, -EINVAL, "%s: %s",
+			  names && names[i] ? names[i] : name, what);
 }
 
 /* Earliest touches so far: per chunk, and per global page (page records only). */

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "common/errors.h"
 #include "format/format.h"
 #include "store/store.h"
 
@@ -26,9 +27,5 @@ struct thaw_snapshot {
 	unsigned pool_n;
 	struct thaw__chunk_cache *cache; /* owned; NULL = none (thaw_snapshot_set_cache) */
 };
-
-/* Write "fmt..." into err (if any) and log it at error level. Returns code. */
-int thaw__fail(const struct thaw__logger *log, char *err, size_t err_len, int code, const char *fmt,
-	       ...) __attribute__((format(printf, 5, 6)));
 
 #endif

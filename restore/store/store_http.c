@@ -17,13 +17,13 @@
  * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "common/errors.h"
 #include "http.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -43,22 +43,6 @@ static void curl_init(void)
 static struct thaw__http_store *to_http(struct thaw__store *s)
 {
 	return (struct thaw__http_store *)s;
-}
-
-static int fail(struct thaw__http_store *s, char *err, size_t err_len, int code, const char *fmt,
-		...) __attribute__((format(printf, 5, 6)));
-static int fail(struct thaw__http_store *s, char *err, size_t err_len, int code, const char *fmt,
-		...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (err && err_len)
-		snprintf(err, err_len, "%s", msg);
-	thaw__err(&s->log, "%s", msg);
-	return code;
 }
 
 /* ------------------------------------------------------------------ */
@@ -419,8 +403,8 @@ static int add_header(struct thaw__http_store *s, const char *line, char *err, s
 	const char *colon = strchr(copy, ':');
 	if (!colon || colon == copy) {
 		free(copy); /* never echoed: it may hold a secret */
-		return fail(s, err, err_len, -EINVAL,
-			    "a request header is not of the form \"Name: value\"");
+		return thaw__fail(&s->log, err, err_len, -EINVAL,
+				  "a request header is not of the form \"Name: value\"");
 	}
 	struct curl_slist *l = curl_slist_append(s->headers, copy);
 	free(copy);
@@ -470,16 +454,17 @@ static int setup_sigv4(struct thaw__http_store *s, const char *spec, char *err, 
 	} else if (colons == 3 && c != spec) {
 		snprintf(buf, sizeof(buf), "%s", spec);
 	} else {
-		return fail(s, err, err_len, -EINVAL,
-			    "aws-sigv4 \"%s\": expected provider:region:service (e.g. "
-			    "aws:us-east-1:s3)",
-			    spec);
+		return thaw__fail(&s->log, err, err_len, -EINVAL,
+				  "aws-sigv4 \"%s\": expected provider:region:service (e.g. "
+				  "aws:us-east-1:s3)",
+				  spec);
 	}
 	const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
 	if (!key || !*key || !secret || !*secret)
-		return fail(s, err, err_len, -EINVAL,
-			    "AWS SigV4 signing needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-			    "in the environment");
+		return thaw__fail(
+			&s->log, err, err_len, -EINVAL,
+			"AWS SigV4 signing needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+			"in the environment");
 	s->sigv4 = strdup(buf);
 	if (asprintf(&s->userpwd, "%s:%s", key, secret) < 0)
 		s->userpwd = NULL;
@@ -565,8 +550,9 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 {
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
-		return fail(s, err, err_len, -ENOMEM, "%s: libcurl failed to initialise: %s", url,
-			    curl_easy_strerror(curl_init_rc));
+		return thaw__fail(&s->log, err, err_len, -ENOMEM,
+				  "%s: libcurl failed to initialise: %s", url,
+				  curl_easy_strerror(curl_init_rc));
 	int r = setup_urls(s, url, opts);
 	if (!r)
 		r = setup_headers(s, opts, err, err_len);
@@ -577,7 +563,8 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 	if (!r && cacert && !(s->cacert = strdup(cacert)))
 		r = -ENOMEM;
 	if (r)
-		return r == -ENOMEM ? fail(s, err, err_len, r, "%s: out of memory", url) : r;
+		return r == -ENOMEM ? thaw__fail(&s->log, err, err_len, r, "%s: out of memory", url)
+				    : r;
 	s->insecure = OPT(opts, insecure) != 0;
 	int ct = OPT(opts, connect_timeout_ms), ls = OPT(opts, low_speed_timeout_ms);
 	int mr = OPT(opts, max_retries);
@@ -589,7 +576,7 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 
 	s->share = curl_share_init();
 	if (!s->share)
-		return fail(s, err, err_len, -ENOMEM, "%s: out of memory", url);
+		return thaw__fail(&s->log, err, err_len, -ENOMEM, "%s: out of memory", url);
 	curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
@@ -610,7 +597,7 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 		if (!r)
 			return 0;
 		if (r == -ENOMEM)
-			return fail(s, err, err_len, r, "%s: out of memory", url);
+			return thaw__fail(&s->log, err, err_len, r, "%s: out of memory", url);
 		if (s->nurls > 1)
 			thaw__warn(&s->log, "%s: %s", s->urls[i].url, o.why);
 		if (!first_err) {
@@ -619,9 +606,9 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 		}
 	}
 	if (s->nurls > 1)
-		return fail(s, err, err_len, first_err, "%s: %s (and every mirror failed too)", url,
-			    first_why);
-	return fail(s, err, err_len, first_err, "%s: %s", url, first_why);
+		return thaw__fail(&s->log, err, err_len, first_err,
+				  "%s: %s (and every mirror failed too)", url, first_why);
+	return thaw__fail(&s->log, err, err_len, first_err, "%s: %s", url, first_why);
 }
 
 int thaw__store_http_open(const char *url, const struct thaw_open_opts *opts,

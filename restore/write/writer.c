@@ -123,12 +123,11 @@ struct thaw_writer {
 
 int thaw__writer_fail(struct thaw_writer *w, int code, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	code = thaw__vfail(&w->log, w->err_buf, w->err_buf_size, code, fmt, ap);
 	va_end(ap);
-	return thaw__fail(&w->log, w->err_buf, w->err_buf_size, code, "%s", msg);
+	return code;
 }
 
 const struct thaw__logger *thaw__writer_log(const struct thaw_writer *w)
