@@ -83,16 +83,6 @@ struct cli_log {
 void cli_log_init(struct cli_log *l);
 void cli_log_fn(enum thaw_log_level level, const char *msg, void *ctx);
 
-struct cli_http;
-/*
- * Open a snapshot with the log sink installed and, for URLs, the HTTP
- * settings from the command line (http may be NULL); on failure print
- * "thaw CMD: cannot open URI: why" and return the error. *log is set up
- * here (cli_log_init) and must outlive the snapshot.
- */
-int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
-		      const struct cli_http *http, struct thaw_snapshot **out);
-
 /*
  * Free a restore and unmap its regions (they stay mapped after
  * thaw_restore_free and belong to the caller). Accepts NULL.
