@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * restore/cli/: the `thaw` command, one cli_NAME.c per subcommand, cli/trace/
+ * its BPF fault tracer. The top of the house: it links the library but
+ * includes only include/thaw.h and its own headers, so it cannot reach an
+ * internal (hence its own clock, comparator and error printing).
+ *
  * Helpers shared by the `thaw` command's subcommands: option values,
  * sizes, the log sink, a progress bar and a small JSON writer. The command
  * uses only include/thaw.h from the library.

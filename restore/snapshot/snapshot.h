@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The open snapshot handle, shared by the restore and the tools. */
+/*
+ * restore/snapshot/: an opened snapshot (snapshot.c: its parsed layout, its
+ * store, a pool of decoders) and the decoded-chunk cache its restores share
+ * (chunk_cache.c). Built on format/ and store/; lazy/, write/ and export/
+ * are its users.
+ *
+ * The open snapshot handle, shared by the restore and the tools.
+ */
 #ifndef THAW_RESTORE_SNAPSHOT_H
 #define THAW_RESTORE_SNAPSHOT_H
 

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stores: where a snapshot's bytes come from (a local file, an HTTP URL).
+ * restore/store/: where a snapshot's bytes come from, a local file
+ * (store_file.c) or HTTP URLs (store_http.c and the http_* files, see
+ * http.h), behind this one interface. Knows byte ranges, not chunks; uses
+ * common/ and the engine's ring (uffd/engine.h), nothing above.
+ *
  * Synchronous reads serve open and the tools; streams serve a restore,
  * with their I/O on the restore engine's ring.
  */
