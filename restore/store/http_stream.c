@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "http_stream.h"
 
 struct hstream;
 
@@ -91,20 +91,8 @@ struct hstream {
 	bool closing;
 	uint64_t seed;
 	uint64_t requests, bytes, retries, failures;
-	/* Background read-ahead (see "Read-ahead" below). */
-	struct ra_win *win[THAW__HTTP_RA_WINDOWS];
-	uint64_t ra_next; /* end of the furthest background request seen */
-	uint32_t ra_size; /* size of the next window */
-	bool ra_fault;	  /* a fault-lane request since the last window */
-	struct thaw__store_req *ready, **ready_tail; /* served from memory, to report */
-	struct repeat *rep; /* THAW__HTTP_REPEAT_SLOTS, allocated on first use */
+	struct thaw__http_ra ra; /* background read-ahead, the repeat cache (http_readahead.c) */
 };
-
-static void repeat_keep(struct hstream *st, const struct thaw__store_req *req);
-
-static int direct_submit(struct hstream *st, struct thaw__store_req *req);
-static void ra_deliver_ready(struct hstream *st, int err);
-static void ra_free_all(struct hstream *st);
 
 /* A transfer is on one list at a time, through its node. */
 static void list_add(struct thaw__list *l, struct xfer *x, bool front)
@@ -135,12 +123,9 @@ static void stat_add(uint64_t *c, uint64_t n)
 	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
 }
 
-static void repeat_free(struct hstream *st);
-
 static void stream_free(struct hstream *st)
 {
-	ra_free_all(st);
-	repeat_free(st);
+	thaw__http_ra_free(&st->ra);
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct lane *ln = &st->lanes[l];
 		for (unsigned i = 0; i < ln->npool; i++)
@@ -183,7 +168,7 @@ static void finish(struct xfer *x, int err)
 	if (!err) {
 		thaw__lat_add(&st->lanes[x->lane].hist, thaw__now_us() - x->t0_us);
 		if (x->keep && req)
-			repeat_keep(st, req);
+			thaw__http_ra_keep(&st->ra, req);
 	} else if (err != -ECANCELED)
 		stat_add(&st->failures, 1);
 	if (!x->backoff_armed)
@@ -196,7 +181,7 @@ static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 {
 	struct hstream *st = container_of(rr, struct hstream, kick);
 	st->kick_armed = false;
-	ra_deliver_ready(st, 0);
+	thaw__http_ra_deliver(&st->ra, 0);
 	struct xfer *x;
 	while ((x = list_first(&st->failed))) {
 		list_del(&st->failed, x);
@@ -826,303 +811,15 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req)
 	return 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* Read-ahead                                                          */
-/* ------------------------------------------------------------------ */
-
-/*
- * The background pass reads the data section mostly in file order, but in
- * runs broken wherever a chunk stores nothing (all-zero or duplicate
- * chunks): many small requests for ranges that follow each other. Each
- * HTTP request costs far more than a local read, so sequential background
- * requests are served from windows: one GET for a large range ahead,
- * requests copied out of it. Window sizes follow the background policy:
- * they double while no fault arrives and halve when one does, between
- * bg_min and bg_max. A request that jumps elsewhere (a duplicate's bytes
- * further back) goes out on its own. If a window fails, each request it
- * held is retried on its own, so one bad range costs only its own chunks.
- */
-struct ra_win {
-	struct thaw__store_req req; /* the window's own read; req.buf is owned */
-	uint64_t cap;		    /* bytes req.buf holds (req.len is this window's) */
-	struct hstream *st;
-	bool busy, ok;
-	struct thaw__store_req *waiters, **wtail; /* linked through ->priv */
-};
-
-static struct thaw__store_req **next_of(struct thaw__store_req *r)
+/* The read-ahead's way to the transfers (struct thaw__http_ra). */
+static int ra_send(void *ctx, struct thaw__store_req *req)
 {
-	return (struct thaw__store_req **)&r->priv;
+	return direct_submit(ctx, req);
 }
 
-/* req's bytes are in its buffer: report it from the kick, never inside submit(). */
-static void ready_add(struct hstream *st, struct thaw__store_req *req)
+static void ra_kick(void *ctx)
 {
-	*next_of(req) = NULL;
-	*st->ready_tail = req;
-	st->ready_tail = next_of(req);
-	arm_kick(st);
-}
-
-static void ra_copy(const struct ra_win *w, struct thaw__store_req *r)
-{
-	memcpy(r->buf, (const unsigned char *)w->req.buf + (r->off - w->req.off), r->len);
-}
-
-static void ra_win_done(struct thaw__store_req *wreq, int err)
-{
-	struct ra_win *w = container_of(wreq, struct ra_win, req);
-	struct hstream *st = w->st;
-	struct thaw__store_req *r = w->waiters, *next;
-	w->waiters = NULL;
-	w->wtail = &w->waiters;
-	w->busy = false;
-	w->ok = !err;
-	for (; r; r = next) {
-		next = *next_of(r);
-		if (!err) {
-			ra_copy(w, r);
-			r->done(r, 0);
-		} else if (err == -THAW_E_CHANGED || err == -ECANCELED || st->closing) {
-			r->done(r, err);
-		} else {
-			/* Alone, with its own retries: only the bytes that cannot be had fail. */
-			int e = direct_submit(st, r);
-			if (e)
-				r->done(r, e);
-		}
-	}
-}
-
-static void ra_wait(struct ra_win *w, struct thaw__store_req *r)
-{
-	*next_of(r) = NULL;
-	*w->wtail = r;
-	w->wtail = next_of(r);
-}
-
-/* A window [off, off + len) in a free slot (the oldest idle one is reused). NULL if none. */
-static struct ra_win *ra_window(struct hstream *st, uint64_t off, uint64_t len)
-{
-	struct ra_win *w = NULL;
-	int slot = -1;
-	for (int i = 0; i < THAW__HTTP_RA_WINDOWS; i++) {
-		struct ra_win *c = st->win[i];
-		if (!c) {
-			slot = i;
-			w = NULL;
-			break;
-		}
-		if (!c->busy && (slot < 0 || c->req.off < st->win[slot]->req.off)) {
-			slot = i;
-			w = c;
-		}
-	}
-	if (slot < 0)
-		return NULL;
-	if (!w) {
-		w = calloc(1, sizeof(*w));
-		if (!w)
-			return NULL;
-		w->st = st;
-		st->win[slot] = w;
-	}
-	if (w->cap < len) {
-		/* The old window's bytes are not wanted: no realloc, which would copy them. */
-		void *b = malloc(len);
-		if (!b)
-			return NULL;
-		free(w->req.buf);
-		w->req.buf = b;
-		w->cap = len;
-	}
-	w->req.off = off;
-	w->req.len = (uint32_t)len;
-	w->req.lane = THAW__LANE_BACKGROUND;
-	w->req.attempt = 0;
-	w->req.done = ra_win_done;
-	w->waiters = NULL;
-	w->wtail = &w->waiters;
-	w->ok = false;
-	if (direct_submit(st, &w->req)) {
-		w->req.off = w->req.len = 0; /* an empty slot */
-		return NULL;
-	}
-	w->busy = true;
-	return w;
-}
-
-/* The next window's size: grow while no fault comes, shrink when one does. */
-static uint64_t ra_next_size(struct hstream *st, uint64_t at_least)
-{
-	const struct thaw__store *s = &st->s->base;
-	if (st->ra_fault)
-		st->ra_size = st->ra_size / 2 > s->bg_min ? st->ra_size / 2 : s->bg_min;
-	else if (st->ra_size < s->bg_max)
-		st->ra_size = st->ra_size * 2 < s->bg_max ? st->ra_size * 2 : s->bg_max;
-	st->ra_fault = false;
-	return st->ra_size > at_least ? st->ra_size : at_least;
-}
-
-static struct ra_win *ra_covering(struct hstream *st, uint64_t off, uint64_t end)
-{
-	for (int i = 0; i < THAW__HTTP_RA_WINDOWS; i++) {
-		struct ra_win *w = st->win[i];
-		if (w && (w->busy || w->ok) && off >= w->req.off && end <= w->req.off + w->req.len)
-			return w;
-	}
-	return NULL;
-}
-
-/* When reading passes the middle of window w, fetch the one after it. */
-static void ra_prefetch(struct hstream *st, const struct ra_win *w, uint64_t end)
-{
-	uint64_t wend = w->req.off + w->req.len, size = st->s->base.size;
-	if (end < w->req.off + w->req.len / 2 || wend >= size || ra_covering(st, wend, wend + 1))
-		return;
-	uint64_t len = ra_next_size(st, 1);
-	ra_window(st, wend, len < size - wend ? len : size - wend);
-}
-
-/*
- * Duplicate chunks store no bytes of their own: each names an earlier
- * chunk's, and images repeat a few pages many times (the same library
- * page, a filler pattern), so the background pass asks for the same small
- * ranges again and again, out of order. Those answers are kept, keyed by
- * exact range, and served from memory when asked for again.
- */
-struct repeat {
-	uint64_t off;
-	uint32_t len, hits;
-	void *buf;
-};
-
-static struct repeat *repeat_slot(struct hstream *st, uint64_t off, uint32_t len, bool insert)
-{
-	if (!st->rep) {
-		if (!insert || !(st->rep = calloc(THAW__HTTP_REPEAT_SLOTS, sizeof(*st->rep))))
-			return NULL;
-	}
-	size_t h = (size_t)((off * 0x9E3779B97F4A7C15ull) >> 40) % THAW__HTTP_REPEAT_SLOTS;
-	struct repeat *victim = NULL;
-	for (unsigned i = 0; i < 8; i++) {
-		struct repeat *e = &st->rep[(h + i) % THAW__HTTP_REPEAT_SLOTS];
-		if (e->buf && e->off == off && e->len == len)
-			return e;
-		if (!victim || !e->buf || (victim->buf && e->hits < victim->hits))
-			victim = e;
-	}
-	return insert ? victim : NULL;
-}
-
-static bool repeat_lookup(struct hstream *st, struct thaw__store_req *req)
-{
-	struct repeat *e = repeat_slot(st, req->off, req->len, false);
-	if (!e)
-		return false;
-	e->hits++;
-	memcpy(req->buf, e->buf, req->len);
-	ready_add(st, req);
-	return true;
-}
-
-static void repeat_keep(struct hstream *st, const struct thaw__store_req *req)
-{
-	if (req->len > THAW__HTTP_REPEAT_MAX_LEN)
-		return;
-	struct repeat *e = repeat_slot(st, req->off, req->len, true);
-	if (!e)
-		return;
-	if (e->buf && e->off == req->off && e->len == req->len)
-		return;
-	void *b = e->buf && e->len >= req->len ? e->buf : realloc(e->buf, req->len);
-	if (!b)
-		return;
-	memcpy(b, req->buf, req->len);
-	*e = (struct repeat){ .off = req->off, .len = req->len, .hits = 0, .buf = b };
-	/* Everything ages, so entries that stop being asked for make room. */
-	for (unsigned i = 0; i < 8; i++) {
-		struct repeat *o = &st->rep[(e - st->rep + i) % THAW__HTTP_REPEAT_SLOTS];
-		o->hits /= 2;
-	}
-}
-
-static void repeat_free(struct hstream *st)
-{
-	for (unsigned i = 0; st->rep && i < THAW__HTTP_REPEAT_SLOTS; i++)
-		free(st->rep[i].buf);
-	free(st->rep);
-	st->rep = NULL;
-}
-
-/* Serve a background request from a window or the repeat cache: 0 when taken, 1 to send
- * it on its own, 2 to send it on its own and keep the answer. */
-static int ra_submit(struct hstream *st, struct thaw__store_req *req)
-{
-	uint64_t off = req->off, end = off + req->len, size = st->s->base.size;
-	uint64_t seen = st->ra_next;
-	if (end > st->ra_next)
-		st->ra_next = end;
-	struct ra_win *w = ra_covering(st, off, end);
-	if (w) {
-		if (w->busy) {
-			ra_wait(w, req);
-		} else {
-			/* Copied now: the window may be reused before the kick. */
-			ra_copy(w, req);
-			ready_add(st, req);
-		}
-		ra_prefetch(st, w, end);
-		return 0;
-	}
-	/* Only a request that starts beyond every window and carries on from where
-	 * background reading got to opens a window; one straddling a window's end
-	 * goes alone, so no bytes are fetched twice. One reaching back (a
-	 * duplicate chunk's bytes) may be one asked before. */
-	if (off < seen)
-		return repeat_lookup(st, req) ? 0 : 2;
-	if (off - seen > st->ra_size || ra_covering(st, off, off + 1))
-		return 1;
-	uint64_t len = ra_next_size(st, req->len);
-	w = ra_window(st, off, len < size - off ? len : size - off);
-	if (!w)
-		return 1;
-	ra_wait(w, req);
-	return 0;
-}
-
-/* Report requests served from a window (their bytes are copied already). */
-static void ra_deliver_ready(struct hstream *st, int err)
-{
-	struct thaw__store_req *r = st->ready, *next;
-	st->ready = NULL;
-	st->ready_tail = &st->ready;
-	for (; r; r = next) {
-		next = *next_of(r);
-		r->done(r, err);
-	}
-}
-
-static void ra_free_all(struct hstream *st)
-{
-	for (int i = 0; i < THAW__HTTP_RA_WINDOWS; i++) {
-		if (st->win[i])
-			free(st->win[i]->req.buf);
-		free(st->win[i]);
-		st->win[i] = NULL;
-	}
-}
-
-/* A fault whose bytes a finished window or the repeat cache holds needs no request. */
-static bool fault_from_memory(struct hstream *st, struct thaw__store_req *req)
-{
-	struct ra_win *w = ra_covering(st, req->off, req->off + req->len);
-	if (w && w->ok) {
-		ra_copy(w, req);
-		ready_add(st, req);
-		return true;
-	}
-	return repeat_lookup(st, req);
+	arm_kick(ctx);
 }
 
 int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_req *req)
@@ -1135,10 +832,9 @@ int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_
 		return -EINVAL;
 	int how = 1;
 	if (req->lane == THAW__LANE_FAULT) {
-		st->ra_fault = true;
-		if (!req->attempt && fault_from_memory(st, req))
+		if (thaw__http_ra_fault(&st->ra, req))
 			return 0;
-	} else if (!req->attempt && !(how = ra_submit(st, req))) {
+	} else if (!req->attempt && !(how = thaw__http_ra_submit(&st->ra, req))) {
 		return 0;
 	}
 	int err = direct_submit(st, req);
@@ -1175,8 +871,7 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 	st->s = s;
 	st->e = e;
 	st->kick.done = kick_done;
-	st->ready_tail = &st->ready;
-	st->ra_size = store->bg_min ? store->bg_min : 64u << 10;
+	thaw__http_ra_init(&st->ra, store, ra_send, ra_kick, st);
 	st->seed = thaw__now_us() ^ (uint64_t)(uintptr_t)st;
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct lane *ln = &st->lanes[l];
@@ -1229,7 +924,7 @@ void thaw__http_stream_close(struct thaw__store_stream *sst)
 		list_del(&st->failed, x);
 		finish(x, -ECANCELED);
 	}
-	ra_deliver_ready(st, -ECANCELED);
+	thaw__http_ra_deliver(&st->ra, -ECANCELED);
 	/* Backoff timers are cancelled; each xfer is freed when its timer completes. */
 	while ((x = list_first(&st->backing_off))) {
 		list_del(&st->backing_off, x);
@@ -1237,6 +932,7 @@ void thaw__http_stream_close(struct thaw__store_stream *sst)
 		finish(x, -ECANCELED);
 	}
 	st->closing = true;
+	st->ra.closing = true;
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct lane *ln = &st->lanes[l];
 		curl_multi_cleanup(ln->multi);
