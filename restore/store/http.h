@@ -4,7 +4,7 @@
  *   store_http.c   the store: settings, open, synchronous pread
  *   http_urls.c    each URL's pin and trust, and easy-handle setup for it
  *   http_stream.c  asynchronous range GETs: curl multi driven by the engine's ring
- *                  (with http_readahead.c; their shared types in http_stream.h)
+ *                  (with http_readahead.c and http_ring.c; see http_stream.h)
  *   http_policy.c  one response's checks, the retry policy, latency histograms
  */
 #ifndef THAW_RESTORE_HTTP_H

@@ -4,7 +4,7 @@
  * by the restore engine's io_uring ring, so faults, file reads and HTTP
  * share one loop on one thread. curl's socket callback arms one-shot poll
  * requests on the ring; its timer callback arms a ring timeout; their
- * completions call curl_multi_socket_action.
+ * completions call curl_multi_socket_action (http_ring.c).
  *
  * Two lanes, each its own multi handle and so its own connection pool:
  * a fault never waits for a connection busy with a multi-MiB background
@@ -15,19 +15,16 @@
  * then does the request fail.
  */
 #include <errno.h>
-#include <poll.h>
 #include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http_stream.h"
 
-struct hstream;
-
 /* One queued or running request. */
 struct xfer {
 	struct thaw__list_node node; /* on its lane's queue or running list, or a stream list */
-	struct hstream *st;
+	struct thaw__hstream *st;
 	struct thaw__store_req *req; /* NULL once completed (a zombie awaiting its timer) */
 	enum thaw__lane lane;
 	CURL *easy;
@@ -49,49 +46,6 @@ struct xfer {
 	bool backoff_armed;
 	uint64_t t0_us;
 	int first_err; /* the failure on the first URL tried: the one reported */
-};
-
-/* A socket curl asked us to watch. */
-struct hsock {
-	struct thaw__ring_req req;
-	struct thaw__list_node node; /* on the stream's socks */
-	struct lane *lane;
-	curl_socket_t fd;
-	unsigned want;	   /* POLLIN / POLLOUT curl wants */
-	unsigned armed_ev; /* what the armed poll waits for */
-	bool armed, cancelling, removed, dispatching, rearm;
-};
-
-struct lane {
-	struct hstream *st;
-	enum thaw__lane id;
-	CURLM *multi;
-	unsigned limit, running;
-	struct thaw__list queue, active;
-	/* curl's timer: one ring timeout, moved earlier by cancel + re-arm. */
-	struct thaw__ring_req timer;
-	bool timer_armed, timer_cancelling, timer_rearm;
-	bool in_submit, kick_now;		/* submit() runs curl's immediate timeout itself */
-	uint64_t timer_want_us, timer_armed_us; /* 0: none */
-	CURL *pool[16];
-	unsigned npool;
-	struct thaw__lat_hist hist;
-};
-
-struct hstream {
-	struct thaw__http_store *s;
-	struct thaw__engine *e;
-	struct lane lanes[THAW__LANES];
-	struct thaw__list socks;       /* of struct hsock */
-	struct thaw__list backing_off; /* waiting for their backoff timeout */
-	struct thaw__list failed;      /* failed outside a completion: reported from the kick */
-	struct thaw__ring_req kick;
-	bool kick_armed, kick_rearm;
-	unsigned ring_users; /* our ring requests outstanding */
-	bool closing;
-	uint64_t seed;
-	uint64_t requests, bytes, retries, failures;
-	struct thaw__http_ra ra; /* background read-ahead, the repeat cache (http_readahead.c) */
 };
 
 /* A transfer is on one list at a time, through its node. */
@@ -123,11 +77,11 @@ static void stat_add(uint64_t *c, uint64_t n)
 	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
 }
 
-static void stream_free(struct hstream *st)
+static void stream_free(struct thaw__hstream *st)
 {
 	thaw__http_ra_free(&st->ra);
 	for (int l = 0; l < THAW__LANES; l++) {
-		struct lane *ln = &st->lanes[l];
+		struct thaw__hlane *ln = &st->lanes[l];
 		for (unsigned i = 0; i < ln->npool; i++)
 			curl_easy_cleanup(ln->pool[i]);
 		ln->npool = 0;
@@ -136,17 +90,17 @@ static void stream_free(struct hstream *st)
 }
 
 /* Every ring completion ends here: the last one of a closed stream frees it. */
-static void ring_put(struct hstream *st)
+static void ring_put(struct thaw__hstream *st)
 {
 	st->ring_users--;
 	if (st->closing && !st->ring_users)
 		stream_free(st);
 }
 
-static void process_rearms(struct hstream *st);
-static void ended(struct lane *ln, struct xfer *x, CURLcode rc);
-static void pump(struct lane *ln);
-static void unmerge(struct lane *ln, struct xfer *x);
+static void completed(struct thaw__hstream *st);
+static void ended(struct thaw__hlane *ln, struct xfer *x, CURLcode rc);
+static void pump(struct thaw__hlane *ln);
+static void unmerge(struct thaw__hlane *ln, struct xfer *x);
 
 /* ------------------------------------------------------------------ */
 /* Completing requests                                                 */
@@ -162,7 +116,7 @@ static void xfer_free(struct xfer *x)
 /* Report req's end to its owner; x is freed unless its backoff timer is still out. */
 static void finish(struct xfer *x, int err)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	struct thaw__store_req *req = x->req;
 	x->req = NULL;
 	if (!err) {
@@ -179,7 +133,7 @@ static void finish(struct xfer *x, int err)
 
 static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 {
-	struct hstream *st = container_of(rr, struct hstream, kick);
+	struct thaw__hstream *st = container_of(rr, struct thaw__hstream, kick);
 	st->kick_armed = false;
 	thaw__http_ra_deliver(&st->ra, 0);
 	struct xfer *x;
@@ -188,7 +142,7 @@ static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 		finish(x, x->first_err);
 	}
 	for (int l = 0; l < THAW__LANES && !st->closing; l++) {
-		struct lane *ln = &st->lanes[l];
+		struct thaw__hlane *ln = &st->lanes[l];
 		bool again = true;
 		while (again) {
 			again = false;
@@ -202,12 +156,11 @@ static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 		}
 		pump(ln);
 	}
-	process_rearms(st);
-	ring_put(st);
+	completed(st);
 }
 
 /* Run kick_done soon: reports that must not happen inside submit() go from there. */
-static void arm_kick(struct hstream *st)
+static void arm_kick(struct thaw__hstream *st)
 {
 	if (st->kick_armed)
 		return;
@@ -223,7 +176,7 @@ static void arm_kick(struct hstream *st)
 /* Fail x from a context where done() must not run (inside submit): report it from the ring. */
 static void finish_later(struct xfer *x, int err)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	x->first_err = err;
 	list_add(&st->failed, x, false);
 	arm_kick(st);
@@ -233,7 +186,7 @@ static void finish_later(struct xfer *x, int err)
 /* Starting transfers                                                  */
 /* ------------------------------------------------------------------ */
 
-static CURL *lane_easy(struct lane *ln)
+static CURL *lane_easy(struct thaw__hlane *ln)
 {
 	if (ln->npool)
 		return ln->pool[--ln->npool];
@@ -246,7 +199,7 @@ static CURL *lane_easy(struct lane *ln)
 	return e;
 }
 
-static void lane_easy_put(struct lane *ln, CURL *e)
+static void lane_easy_put(struct thaw__hlane *ln, CURL *e)
 {
 	if (ln->npool < sizeof(ln->pool) / sizeof(ln->pool[0]))
 		ln->pool[ln->npool++] = e;
@@ -260,7 +213,7 @@ static void lane_easy_put(struct lane *ln, CURL *e)
  * store nothing are adjacent in the file) ride on x's GET: fewer, larger
  * requests. Returns how many requests the GET serves, x included.
  */
-static unsigned merge_queued(struct lane *ln, struct xfer *x)
+static unsigned merge_queued(struct thaw__hlane *ln, struct xfer *x)
 {
 	const struct thaw__http_store *s = ln->st->s;
 	uint64_t cap = ln->id == THAW__LANE_FAULT ? THAW__HTTP_FAULT_MERGE_MAX : s->base.bg_max;
@@ -295,7 +248,7 @@ static unsigned merge_queued(struct lane *ln, struct xfer *x)
 }
 
 /* Put x's riders back at the head of the queue, in order, to go on their own. */
-static void unmerge(struct lane *ln, struct xfer *x)
+static void unmerge(struct thaw__hlane *ln, struct xfer *x)
 {
 	struct xfer *chain[64], *y = x->merged;
 	x->merged = NULL;
@@ -313,9 +266,9 @@ static void unmerge(struct lane *ln, struct xfer *x)
 /* Start x's next attempt on its lane (a slot is free). 0 or -err. */
 static int start(struct xfer *x)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	struct thaw__http_store *s = st->s;
-	struct lane *ln = &st->lanes[x->lane];
+	struct thaw__hlane *ln = &st->lanes[x->lane];
 	struct thaw__http_expect want;
 	void *buf;
 	x->probing = !thaw__http_url_pinned(s, x->url);
@@ -369,7 +322,7 @@ static int start(struct xfer *x)
 }
 
 /* Start queued requests while the lane has free slots. */
-static void pump(struct lane *ln)
+static void pump(struct thaw__hlane *ln)
 {
 	struct xfer *x;
 	while (ln->running < ln->limit && (x = list_first(&ln->queue))) {
@@ -387,7 +340,7 @@ static void pump(struct lane *ln)
 static void backoff_done(struct thaw__ring_req *rr, int res, bool more)
 {
 	struct xfer *x = container_of(rr, struct xfer, backoff);
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	x->backoff_armed = false;
 	if (!x->req) {
 		xfer_free(x); /* completed (cancelled) while its timer was out */
@@ -396,8 +349,7 @@ static void backoff_done(struct thaw__ring_req *rr, int res, bool more)
 		list_add(&st->lanes[x->lane].queue, x, true);
 		pump(&st->lanes[x->lane]);
 	}
-	process_rearms(st);
-	ring_put(st);
+	completed(st);
 }
 
 /* Give up on x's current URL: the next mirror, or the end. */
@@ -429,14 +381,14 @@ static void next_url(struct xfer *x, const struct thaw__http_outcome *o)
 		x->urls_tried++;
 	}
 	x->retry = 0;
-	struct lane *ln = &x->st->lanes[x->lane];
+	struct thaw__hlane *ln = &x->st->lanes[x->lane];
 	list_add(&ln->queue, x, true);
 	pump(ln);
 }
 
 static void retry_later(struct xfer *x, const struct thaw__http_outcome *o)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	struct thaw__http_store *s = st->s;
 	x->retry++;
 	stat_add(&st->retries, 1);
@@ -456,9 +408,9 @@ static void retry_later(struct xfer *x, const struct thaw__http_outcome *o)
 	list_add(&st->backing_off, x, false);
 }
 
-static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
+static void ended(struct thaw__hlane *ln, struct xfer *x, CURLcode rc)
 {
-	struct hstream *st = ln->st;
+	struct thaw__hstream *st = ln->st;
 	struct thaw__http_store *s = st->s;
 	list_del(&ln->active, x);
 	ln->running--;
@@ -526,7 +478,7 @@ static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
  * Hand each transfer curl finished to ended(). Inside submit() (defer)
  * none may report: each is marked, and handled from the kick.
  */
-static void reap(struct lane *ln, bool defer)
+static void reap(struct thaw__hlane *ln, bool defer)
 {
 	CURLMsg *m;
 	int left;
@@ -550,7 +502,7 @@ static void reap(struct lane *ln, bool defer)
 	}
 }
 
-static void socket_action(struct lane *ln, curl_socket_t fd, int ev)
+static void socket_action(struct thaw__hlane *ln, curl_socket_t fd, int ev)
 {
 	int running;
 	curl_multi_socket_action(ln->multi, fd, ev, &running);
@@ -558,184 +510,21 @@ static void socket_action(struct lane *ln, curl_socket_t fd, int ev)
 	pump(ln);
 }
 
-/* ------------------------------------------------------------------ */
-/* curl's sockets and timer on the ring                                */
-/* ------------------------------------------------------------------ */
-
-static void sock_update(struct hsock *sk);
-
-static void sock_unlink_free(struct hsock *sk)
-{
-	thaw__list_del(&sk->lane->st->socks, &sk->node);
-	free(sk);
-}
-
-static void poll_done(struct thaw__ring_req *rr, int res, bool more)
-{
-	struct hsock *sk = container_of(rr, struct hsock, req);
-	struct lane *ln = sk->lane;
-	struct hstream *st = ln->st;
-	sk->armed = sk->cancelling = false;
-	if (!sk->removed && !st->closing && res != -ECANCELED) {
-		int ev = 0;
-		if (res < 0) {
-			ev = CURL_CSELECT_ERR;
-		} else {
-			/* On HUP/ERR let curl read or write to learn what happened. */
-			unsigned r = (unsigned)res;
-			if ((r & (POLLIN | POLLHUP | POLLERR)) && (sk->want & POLLIN))
-				ev |= CURL_CSELECT_IN;
-			if ((r & (POLLOUT | POLLHUP | POLLERR)) && (sk->want & POLLOUT))
-				ev |= CURL_CSELECT_OUT;
-		}
-		sk->dispatching = true;
-		socket_action(ln, sk->fd, ev);
-		sk->dispatching = false;
-	}
-	sock_update(sk);
-	process_rearms(st);
-	ring_put(st);
-}
-
-static void sock_arm(struct hsock *sk)
-{
-	struct hstream *st = sk->lane->st;
-	int err = thaw__ring_poll(st->e, &sk->req, sk->fd, sk->want, false);
-	if (err) {
-		thaw__warn(&st->s->log, "HTTP: cannot poll a socket on the ring (%s); retrying",
-			   thaw_strerror(err));
-		sk->rearm = true;
-		return;
-	}
-	sk->rearm = false;
-	sk->armed = true;
-	sk->armed_ev = sk->want;
-	st->ring_users++;
-}
-
-/* Bring the ring's poll in line with what curl wants. */
-static void sock_update(struct hsock *sk)
-{
-	struct hstream *st = sk->lane->st;
-	if (sk->armed) {
-		if ((sk->removed || sk->armed_ev != sk->want) && !sk->cancelling &&
-		    !thaw__ring_cancel(st->e, &sk->req))
-			sk->cancelling = true;
-		return;
-	}
-	if (sk->removed) {
-		if (!sk->dispatching)
-			sock_unlink_free(sk);
-		return;
-	}
-	if (sk->want && !sk->dispatching)
-		sock_arm(sk);
-}
-
-static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct lane *ln = userp;
-	struct hsock *sk = socketp;
-	if (what == CURL_POLL_REMOVE) {
-		if (sk) {
-			curl_multi_assign(ln->multi, fd, NULL);
-			sk->removed = true;
-			sk->want = 0;
-			sock_update(sk);
-		}
-		return 0;
-	}
-	if (!sk) {
-		sk = calloc(1, sizeof(*sk));
-		if (!sk)
-			return -1; /* curl fails the transfer */
-		sk->req.done = poll_done;
-		sk->lane = ln;
-		sk->fd = fd;
-		thaw__list_add_head(&ln->st->socks, &sk->node);
-		curl_multi_assign(ln->multi, fd, sk);
-	}
-	sk->want = (what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0);
-	/* While its poll completion is being handled, the socket is re-armed right after. */
-	if (!sk->dispatching)
-		sock_update(sk);
-	return 0;
-}
-
-static void timer_update(struct lane *ln);
-
-static void timer_done(struct thaw__ring_req *rr, int res, bool more)
-{
-	struct lane *ln = container_of(rr, struct lane, timer);
-	struct hstream *st = ln->st;
-	ln->timer_armed = ln->timer_cancelling = false;
-	ln->timer_armed_us = 0;
-	if (!st->closing) {
-		if (ln->timer_want_us && thaw__now_us() >= ln->timer_want_us) {
-			ln->timer_want_us = 0;
-			socket_action(ln, CURL_SOCKET_TIMEOUT, 0);
-		}
-		timer_update(ln);
-	}
-	process_rearms(st);
-	ring_put(st);
-}
-
-static void timer_update(struct lane *ln)
-{
-	struct hstream *st = ln->st;
-	if (!ln->timer_want_us || st->closing)
-		return; /* an armed timer fires harmlessly */
-	if (ln->timer_armed) {
-		/* Only a deadline moving earlier needs a cancel; a later one re-arms on expiry. */
-		if (ln->timer_armed_us > ln->timer_want_us + 50 && !ln->timer_cancelling &&
-		    !thaw__ring_cancel(st->e, &ln->timer))
-			ln->timer_cancelling = true;
-		return;
-	}
-	uint64_t now = thaw__now_us();
-	uint64_t us = ln->timer_want_us > now ? ln->timer_want_us - now : 0;
-	if (thaw__ring_timeout(st->e, &ln->timer, us * 1000u)) {
-		ln->timer_rearm = true;
-		return;
-	}
-	ln->timer_rearm = false;
-	ln->timer_armed = true;
-	ln->timer_armed_us = now + us;
-	st->ring_users++;
-}
-
-static int timer_cb(CURLM *multi, long ms, void *userp)
-{
-	struct lane *ln = userp;
-	if (ms == 0 && ln->in_submit) {
-		/* A new transfer wants to start: submit() does it now, not a ring trip later. */
-		ln->kick_now = true;
-		ln->timer_want_us = 0;
-		return 0;
-	}
-	ln->timer_want_us = ms < 0 ? 0 : thaw__now_us() + (uint64_t)ms * 1000u;
-	timer_update(ln);
-	return 0;
-}
-
 /* Ring submissions that failed (ring full) are tried again after any completion. */
-static void process_rearms(struct hstream *st)
+static void process_rearms(struct thaw__hstream *st)
 {
 	if (st->closing)
 		return;
-	for (struct thaw__list_node *n = st->socks.first; n; n = n->next) {
-		struct hsock *sk = container_of(n, struct hsock, node);
-		if (sk->rearm && !sk->armed && !sk->removed && sk->want)
-			sock_arm(sk);
-		else if (sk->armed && !sk->cancelling && sk->armed_ev != sk->want)
-			sock_update(sk); /* a cancel the full ring refused */
-	}
-	for (int l = 0; l < THAW__LANES; l++)
-		if (st->lanes[l].timer_rearm)
-			timer_update(&st->lanes[l]);
+	thaw__http_ring_rearm(st);
 	if (st->kick_rearm)
 		arm_kick(st);
+}
+
+/* Ends every ring completion of the stream's, here and in http_ring.c. */
+static void completed(struct thaw__hstream *st)
+{
+	process_rearms(st);
+	ring_put(st);
 }
 
 /* ------------------------------------------------------------------ */
@@ -749,7 +538,7 @@ static void process_rearms(struct hstream *st)
  */
 static bool resubmitted(struct xfer *x)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	struct thaw__http_store *s = st->s;
 	uint32_t attempt = x->req->attempt;
 	/* The budget the store announced (store_http.c), so both agree on it. */
@@ -782,7 +571,7 @@ static bool resubmitted(struct xfer *x)
 }
 
 /* Queue req as its own transfer (or riding on a neighbour's). */
-static int direct_submit(struct hstream *st, struct thaw__store_req *req)
+static int direct_submit(struct thaw__hstream *st, struct thaw__store_req *req)
 {
 	struct xfer *x = calloc(1, sizeof(*x));
 	if (!x)
@@ -794,7 +583,7 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req)
 	x->backoff.done = backoff_done;
 	x->t0_us = thaw__now_us();
 	req->priv = x;
-	struct lane *ln = &st->lanes[x->lane];
+	struct thaw__hlane *ln = &st->lanes[x->lane];
 	if (req->attempt && resubmitted(x))
 		return 0;
 	list_add(&ln->queue, x, false);
@@ -824,7 +613,7 @@ static void ra_kick(void *ctx)
 
 int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_req *req)
 {
-	struct hstream *st = (struct hstream *)sst;
+	struct thaw__hstream *st = (struct thaw__hstream *)sst;
 	if (st->closing)
 		return -ECANCELED;
 	if (req->lane >= THAW__LANES || !req->len || req->off > st->s->base.size ||
@@ -850,7 +639,7 @@ static uint64_t stat_get(const uint64_t *c)
 
 void thaw__http_stream_stats(const struct thaw__store_stream *sst, struct thaw_stats *stats)
 {
-	const struct hstream *st = (const struct hstream *)sst;
+	const struct thaw__hstream *st = (const struct thaw__hstream *)sst;
 	stats->http_requests += stat_get(&st->requests);
 	stats->http_bytes += stat_get(&st->bytes);
 	stats->http_retries += stat_get(&st->retries);
@@ -865,21 +654,22 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 			   struct thaw__store_stream **out)
 {
 	struct thaw__http_store *s = (struct thaw__http_store *)store;
-	struct hstream *st = calloc(1, sizeof(*st));
+	struct thaw__hstream *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
 	st->s = s;
 	st->e = e;
 	st->kick.done = kick_done;
+	st->action = socket_action;
+	st->completed = completed;
 	thaw__http_ra_init(&st->ra, store, ra_send, ra_kick, st);
 	st->seed = thaw__now_us() ^ (uint64_t)(uintptr_t)st;
 	for (int l = 0; l < THAW__LANES; l++) {
-		struct lane *ln = &st->lanes[l];
+		struct thaw__hlane *ln = &st->lanes[l];
 		ln->st = st;
 		ln->id = (enum thaw__lane)l;
 		ln->limit = l == THAW__LANE_FAULT ? THAW__HTTP_FAULT_TRANSFERS
 						  : THAW__HTTP_BG_TRANSFERS;
-		ln->timer.done = timer_done;
 		ln->multi = curl_multi_init();
 		if (!ln->multi) {
 			for (int k = 0; k < l; k++)
@@ -887,10 +677,7 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 			free(st);
 			return -ENOMEM;
 		}
-		curl_multi_setopt(ln->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-		curl_multi_setopt(ln->multi, CURLMOPT_SOCKETDATA, ln);
-		curl_multi_setopt(ln->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-		curl_multi_setopt(ln->multi, CURLMOPT_TIMERDATA, ln);
+		thaw__http_ring_lane_init(ln);
 		/* Keep every lane connection alive between requests. */
 		curl_multi_setopt(ln->multi, CURLMOPT_MAXCONNECTS, (long)ln->limit * 2);
 	}
@@ -900,12 +687,12 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 
 void thaw__http_stream_close(struct thaw__store_stream *sst)
 {
-	struct hstream *st = (struct hstream *)sst;
+	struct thaw__hstream *st = (struct thaw__hstream *)sst;
 	if (!st)
 		return;
 	struct xfer *x;
 	for (int l = 0; l < THAW__LANES; l++) {
-		struct lane *ln = &st->lanes[l];
+		struct thaw__hlane *ln = &st->lanes[l];
 		while ((x = list_first(&ln->active))) {
 			list_del(&ln->active, x);
 			ln->running--;
@@ -934,25 +721,13 @@ void thaw__http_stream_close(struct thaw__store_stream *sst)
 	st->closing = true;
 	st->ra.closing = true;
 	for (int l = 0; l < THAW__LANES; l++) {
-		struct lane *ln = &st->lanes[l];
+		struct thaw__hlane *ln = &st->lanes[l];
 		curl_multi_cleanup(ln->multi);
 		ln->multi = NULL;
 		if (ln->timer_armed && !ln->timer_cancelling)
 			thaw__ring_cancel(st->e, &ln->timer);
 	}
-	/* Sockets curl did not report removed: stop watching them. */
-	for (struct thaw__list_node *n = st->socks.first, *next; n; n = next) {
-		next = n->next;
-		struct hsock *sk = container_of(n, struct hsock, node);
-		sk->removed = true;
-		if (sk->armed) {
-			if (!sk->cancelling)
-				thaw__ring_cancel(st->e, &sk->req);
-			sk->cancelling = true;
-		} else {
-			sock_unlink_free(sk);
-		}
-	}
+	thaw__http_ring_close(st);
 	if (!st->ring_users)
 		stream_free(st);
 }
