@@ -7,6 +7,8 @@
  */
 #include "format.h"
 
+#include "common/errors.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -21,15 +23,14 @@
 static int bad(char *err, size_t err_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A refusal names the field; the caller decides whether to log it. */
 static int bad(char *err, size_t err_len, const char *fmt, ...)
 {
-	if (err && err_len) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return -THAW_E_BAD_SNAPSHOT;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = thaw__vfail(NULL, err, err_len, -THAW_E_BAD_SNAPSHOT, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static bool is_pow2(uint64_t v)
