@@ -173,6 +173,22 @@ uint64_t cli_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int cli_grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+	if (n <= *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 64;
+	while (c < n)
+		c *= 2;
+	void *q = realloc(*p, c * sz);
+	if (!q)
+		return -ENOMEM;
+	memset((char *)q + *cap * sz, 0, (c - *cap) * sz);
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
 int cli_cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -69,6 +69,12 @@ const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 const char *cli_fmt_prot(int prot, char buf[4]);
 const char *cli_chunk_kind_name(enum thaw_chunk_kind k);
 
+/*
+ * Grow the heap array *p (elements of size sz, capacity *cap) to hold at
+ * least n, doubling from 64; new elements are zeroed. 0 or -ENOMEM (then
+ * *p and *cap are unchanged). The library's THAW__GROW is out of reach.
+ */
+int cli_grow(void **p, size_t *cap, size_t n, size_t sz);
 /* qsort comparator for uint64_t, ascending. */
 int cli_cmp_u64(const void *a, const void *b);
 

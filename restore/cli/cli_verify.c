@@ -53,16 +53,10 @@ struct verify_job {
 static void record_bad(struct verify_job *v, uint64_t i, const struct thaw_chunk_info *ci, int err)
 {
 	pthread_mutex_lock(&v->lock);
-	if (v->n_bad == v->cap_bad) {
-		size_t cap = v->cap_bad ? v->cap_bad * 2 : 16;
-		struct bad_chunk *nb = realloc(v->bad, cap * sizeof(*nb));
-		if (!nb) {
-			v->fatal = -ENOMEM;
-			pthread_mutex_unlock(&v->lock);
-			return;
-		}
-		v->bad = nb;
-		v->cap_bad = cap;
+	if (cli_grow((void **)&v->bad, &v->cap_bad, v->n_bad + 1, sizeof(*v->bad))) {
+		v->fatal = -ENOMEM;
+		pthread_mutex_unlock(&v->lock);
+		return;
 	}
 	v->bad[v->n_bad++] = (struct bad_chunk){ i, ci->addr, ci->region, err };
 	pthread_mutex_unlock(&v->lock);

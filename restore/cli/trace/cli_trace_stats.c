@@ -15,23 +15,6 @@ static int hist_bucket(uint64_t ns)
 	return b < CLI_TRACE_HIST_BUCKETS ? b : CLI_TRACE_HIST_BUCKETS - 1;
 }
 
-/* Grow *p (elements of size sz) to hold at least n; 0 or -ENOMEM. */
-static int grow(void **p, size_t *cap, size_t n, size_t sz)
-{
-	if (n <= *cap)
-		return 0;
-	size_t c = *cap ? *cap * 2 : 64;
-	while (c < n)
-		c *= 2;
-	void *q = realloc(*p, c * sz);
-	if (!q)
-		return -ENOMEM;
-	memset((char *)q + *cap * sz, 0, (c - *cap) * sz);
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 static size_t seen_slot(const uint64_t *tab, size_t cap, uint64_t page)
 {
 	size_t i = (size_t)((page >> 12) * 0x9e3779b97f4a7c15ull) & (cap - 1);
@@ -70,7 +53,7 @@ static struct cli_trace_thread *thread_of(struct cli_trace_stats *t, uint32_t ti
 	for (size_t i = 0; i < t->nthreads; i++)
 		if (t->threads[i].tid == tid)
 			return &t->threads[i];
-	if (grow((void **)&t->threads, &t->threads_cap, t->nthreads + 1, sizeof(*t->threads)))
+	if (cli_grow((void **)&t->threads, &t->threads_cap, t->nthreads + 1, sizeof(*t->threads)))
 		return NULL;
 	struct cli_trace_thread *th = &t->threads[t->nthreads++];
 	memset(th, 0, sizeof(*th));
@@ -100,7 +83,7 @@ int cli_trace_stats_stall(struct cli_trace_stats *t, uint64_t stall_ns, uint32_t
 {
 	struct cli_trace_thread *th = thread_of(t, tid);
 	if (!th ||
-	    grow((void **)&t->stall_ns, &t->stalls_cap, t->nstalls + 1, sizeof(*t->stall_ns)))
+	    cli_grow((void **)&t->stall_ns, &t->stalls_cap, t->nstalls + 1, sizeof(*t->stall_ns)))
 		return -ENOMEM;
 	t->stall_ns[t->nstalls++] = stall_ns;
 	int b = hist_bucket(stall_ns);
