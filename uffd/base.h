@@ -38,7 +38,9 @@ static inline uint64_t thaw__now_us(void)
  * at *(void **)arrp whose capacity is *cap, doubling from first. 0, or
  * -ENOMEM with the array and *cap unchanged. The pointer is moved through
  * memcpy so that any element type can use it; use THAW__GROW.
- * (uffd/range_set.c grows with mmap instead, on purpose: see there.)
+ * Not for the engine's event arrays: those grow with mmap (thaw__uffd_grow
+ * in range_set.c) because the manager may grow them while a thread stopped
+ * inside fork() holds malloc's locks, and a malloc there would deadlock.
  */
 static inline int thaw__grow(void *arrp, size_t *cap, size_t need, size_t elem, size_t first)
 {
