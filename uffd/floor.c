@@ -46,7 +46,7 @@ static void *floor_handler(void *arg)
 				 { .fd = f->stop_fd, .events = POLLIN } };
 	uint64_t last_fault = 0;
 	for (;;) {
-		bool spin = last_fault && thaw__uffd_now_ns() - last_fault < THAW__SPIN_NS;
+		bool spin = last_fault && thaw__now_ns() - last_fault < THAW__SPIN_NS;
 		if (!spin) {
 			if (poll(pfd, 2, -1) < 0) {
 				if (errno == EINTR)
@@ -74,7 +74,7 @@ static void *floor_handler(void *arg)
 		};
 		if (ioctl(f->uffd, UFFDIO_COPY, &c) < 0 && errno != EEXIST)
 			return floor_fail(f, -errno);
-		last_fault = thaw__uffd_now_ns();
+		last_fault = thaw__now_ns();
 	}
 }
 
@@ -124,9 +124,9 @@ int thaw__bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns)
 		goto out;
 	for (size_t i = 0; i < pages; i++) {
 		volatile const char *p = mem + (size_t)(order ? order[i] : i) * f.page_size;
-		uint64_t t0 = thaw__uffd_now_ns();
+		uint64_t t0 = thaw__now_ns();
 		(void)*p;
-		lat_ns[i] = thaw__uffd_now_ns() - t0;
+		lat_ns[i] = thaw__now_ns() - t0;
 	}
 	uint64_t one = 1;
 	if (write(f.stop_fd, &one, sizeof(one)) < 0)

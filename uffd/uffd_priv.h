@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base.h"
 #include "engine.h"
 #include "range_set.h"
 
@@ -111,9 +112,6 @@ struct thaw__engine {
 struct thaw__fault {
 	uint64_t addr, flags;
 };
-
-/* engine.c: CLOCK_MONOTONIC in nanoseconds. */
-uint64_t thaw__uffd_now_ns(void);
 
 /* uffd_open.c: open with exactly these flags (dev first, then syscall); fd or -errno. */
 int thaw__uffd_open_flags(int flags);

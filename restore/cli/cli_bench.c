@@ -380,8 +380,6 @@ out:
 	return e;
 }
 
-static int cmp_u64(const void *x, const void *y);
-
 /* Distinct chunks the touch list reaches (for prefetch hits). */
 static void count_touched_chunks(struct bench *b, const uint64_t *pages, uint64_t k)
 {
@@ -393,7 +391,7 @@ static void count_touched_chunks(struct bench *b, const uint64_t *pages, uint64_
 		uint32_t reg = region_of(b, pages[i]);
 		ids[i] = b->reg[reg].first_chunk + (pages[i] - b->reg_first_page[reg]) / per_chunk;
 	}
-	qsort(ids, k, sizeof(*ids), cmp_u64);
+	qsort(ids, k, sizeof(*ids), cli_cmp_u64);
 	for (uint64_t i = 0; i < k; i++)
 		b->touched_chunks += !i || ids[i] != ids[i - 1];
 	free(ids);
@@ -896,12 +894,6 @@ struct lat_summary {
 	uint64_t hist[64]; /* touches in [2^i, 2^(i+1)) ns */
 };
 
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-	return a < b ? -1 : a > b;
-}
-
 static double pick_us(const uint64_t *sorted, size_t from, size_t n, double q)
 {
 	if (!n)
@@ -923,7 +915,7 @@ static int summarize(const struct bench *b, struct lat_summary *s)
 	if (!sorted)
 		return -ENOMEM;
 	memcpy(sorted, b->lat_ns, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	qsort(sorted, n, sizeof(*sorted), cli_cmp_u64);
 	for (size_t i = 0; i < n; i++) {
 		unsigned bkt = sorted[i] ? 63 - (unsigned)__builtin_clzll(sorted[i]) : 0;
 		s->hist[bkt]++;

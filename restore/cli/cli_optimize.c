@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* thaw optimize: lay a snapshot out in the order recorded runs first touched it. */
+#include "cli_http.h"
 #include "cli_util.h"
 
 #include <getopt.h>

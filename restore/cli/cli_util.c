@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include "cli_util.h"
-#include "cli_http.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -174,6 +173,28 @@ uint64_t cli_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int cli_grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+	if (n <= *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 64;
+	while (c < n)
+		c *= 2;
+	void *q = realloc(*p, c * sz);
+	if (!q)
+		return -ENOMEM;
+	memset((char *)q + *cap * sz, 0, (c - *cap) * sz);
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+int cli_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* ---- log sink ---- */
 
 void cli_log_init(struct cli_log *l)
@@ -201,28 +222,6 @@ void cli_log_fn(enum thaw_log_level level, const char *msg, void *ctx)
 	static const char *const tag[] = { "", "warning: ", "info: ", "debug: " };
 	/* One fprintf per line so lines from the manager thread stay whole. */
 	fprintf(stderr, "thaw: %s%s\n", tag[level <= THAW_LOG_DEBUG ? level : 0], msg);
-}
-
-int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
-		      const struct cli_http *http, struct thaw_snapshot **out)
-{
-	char err[512] = "";
-	struct thaw_open_opts oo = {
-		.sz = sizeof(oo),
-		.log_fn = cli_log_fn,
-		.log_ctx = log,
-		.err_buf = err,
-		.err_buf_size = sizeof(err),
-	};
-	if (http)
-		cli_http_apply(http, &oo);
-	cli_log_init(log);
-	atomic_store(&log->mute_errors, 1);
-	int r = thaw_snapshot_open(uri, &oo, out);
-	atomic_store(&log->mute_errors, 0);
-	if (r < 0)
-		cli_err(cmd, "cannot open %s: %s", uri, err[0] ? err : thaw_strerror(r));
-	return r;
 }
 
 void cli_restore_release(struct thaw_restore *r, const struct thaw_snapshot *s)

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * restore/cli/: the `thaw` command, one cli_NAME.c per subcommand, cli/trace/
+ * its BPF fault tracer. The top of the house: it links the library but
+ * includes only include/thaw.h and its own headers, so it cannot reach an
+ * internal (hence its own clock, comparator and error printing).
+ *
  * Helpers shared by the `thaw` command's subcommands: option values,
  * sizes, the log sink, a progress bar and a small JSON writer. The command
  * uses only include/thaw.h from the library.
@@ -64,6 +69,15 @@ const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 const char *cli_fmt_prot(int prot, char buf[4]);
 const char *cli_chunk_kind_name(enum thaw_chunk_kind k);
 
+/*
+ * Grow the heap array *p (elements of size sz, capacity *cap) to hold at
+ * least n, doubling from 64; new elements are zeroed. 0 or -ENOMEM (then
+ * *p and *cap are unchanged). The library's THAW__GROW is out of reach.
+ */
+int cli_grow(void **p, size_t *cap, size_t n, size_t sz);
+/* qsort comparator for uint64_t, ascending. */
+int cli_cmp_u64(const void *a, const void *b);
+
 /* CLOCK_MONOTONIC in ns: also bpf_ktime_get_ns()'s clock, which `thaw trace` relies on. */
 uint64_t cli_now_ns(void);
 
@@ -79,16 +93,6 @@ struct cli_log {
 };
 void cli_log_init(struct cli_log *l);
 void cli_log_fn(enum thaw_log_level level, const char *msg, void *ctx);
-
-struct cli_http;
-/*
- * Open a snapshot with the log sink installed and, for URLs, the HTTP
- * settings from the command line (http may be NULL); on failure print
- * "thaw CMD: cannot open URI: why" and return the error. *log is set up
- * here (cli_log_init) and must outlive the snapshot.
- */
-int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
-		      const struct cli_http *http, struct thaw_snapshot **out);
 
 /*
  * Free a restore and unmap its regions (they stay mapped after

@@ -53,16 +53,10 @@ struct verify_job {
 static void record_bad(struct verify_job *v, uint64_t i, const struct thaw_chunk_info *ci, int err)
 {
 	pthread_mutex_lock(&v->lock);
-	if (v->n_bad == v->cap_bad) {
-		size_t cap = v->cap_bad ? v->cap_bad * 2 : 16;
-		struct bad_chunk *nb = realloc(v->bad, cap * sizeof(*nb));
-		if (!nb) {
-			v->fatal = -ENOMEM;
-			pthread_mutex_unlock(&v->lock);
-			return;
-		}
-		v->bad = nb;
-		v->cap_bad = cap;
+	if (cli_grow((void **)&v->bad, &v->cap_bad, v->n_bad + 1, sizeof(*v->bad))) {
+		v->fatal = -ENOMEM;
+		pthread_mutex_unlock(&v->lock);
+		return;
 	}
 	v->bad[v->n_bad++] = (struct bad_chunk){ i, ci->addr, ci->region, err };
 	pthread_mutex_unlock(&v->lock);
@@ -139,6 +133,50 @@ static void print_json(const char *uri, const struct thaw_snapshot_info *in, str
 	cli_json_obj_end(&j);
 }
 
+/* Verify on `threads` threads (on this one if none starts), drawing progress; the time taken in ns. */
+static uint64_t run_workers(struct verify_job *v, long threads, uint64_t raw_bytes)
+{
+	pthread_t tid[256];
+	int started = 0;
+	struct cli_progress prog;
+	cli_progress_init(&prog, "verifying");
+	uint64_t t0 = cli_now_ns();
+	atomic_store(&v->running, (int)threads);
+	for (; started < threads; started++)
+		if (pthread_create(&tid[started], NULL, verify_worker, v))
+			break;
+	atomic_fetch_sub(&v->running, (int)threads - started);
+	if (started == 0) {
+		atomic_store(&v->running, 1);
+		verify_worker(v);
+	}
+	/* The workers finish when the counter runs out; draw progress meanwhile. */
+	while (atomic_load(&v->running) > 0) {
+		cli_progress_update(&prog, atomic_load(&v->done_bytes), raw_bytes);
+		usleep(50000);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	uint64_t ns = cli_now_ns() - t0;
+	cli_progress_done(&prog);
+	return ns;
+}
+
+static void print_text(const char *uri, const struct thaw_snapshot_info *in,
+		       const struct verify_job *v, uint64_t ns)
+{
+	char a[32];
+	double secs = (double)ns / 1e9;
+	printf("%s: %llu chunks, %s raw, %zu bad, %.2f s, %.0f MB/s\n", uri,
+	       (unsigned long long)in->chunk_count, cli_fmt_bytes(in->raw_bytes, a, sizeof(a)),
+	       v->n_bad, secs, secs > 0 ? (double)in->raw_bytes / secs / 1e6 : 0.0);
+	if (!in->hashes)
+		printf("no chunk hashes recorded (a live export): chunks were read and "
+		       "their "
+		       "zero masks checked, but their bytes could not be hash-checked\n");
+	printf("%s\n", v->n_bad || v->fatal ? "FAILED" : "OK");
+}
+
 int cli_verify(int argc, char **argv)
 {
 	const char *cmd = "verify";
@@ -190,29 +228,7 @@ int cli_verify(int argc, char **argv)
 				.chunk_count = in.chunk_count,
 				.chunk_size = in.chunk_size };
 	pthread_mutex_init(&v.lock, NULL);
-	pthread_t tid[256];
-	int started = 0;
-	struct cli_progress prog;
-	cli_progress_init(&prog, "verifying");
-	uint64_t t0 = cli_now_ns();
-	atomic_store(&v.running, (int)threads);
-	for (; started < threads; started++)
-		if (pthread_create(&tid[started], NULL, verify_worker, &v))
-			break;
-	atomic_fetch_sub(&v.running, (int)threads - started);
-	if (started == 0) {
-		atomic_store(&v.running, 1);
-		verify_worker(&v);
-	}
-	/* The workers finish when the counter runs out; draw progress meanwhile. */
-	while (atomic_load(&v.running) > 0) {
-		cli_progress_update(&prog, atomic_load(&v.done_bytes), in.raw_bytes);
-		usleep(50000);
-	}
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
-	uint64_t ns = cli_now_ns() - t0;
-	cli_progress_done(&prog);
+	uint64_t ns = run_workers(&v, threads, in.raw_bytes);
 	qsort(v.bad, v.n_bad, sizeof(*v.bad), cmp_bad);
 
 	for (size_t i = 0; i < v.n_bad; i++) {
@@ -228,17 +244,7 @@ int cli_verify(int argc, char **argv)
 	if (json) {
 		print_json(uri, &in, &v, ns, (int)threads);
 	} else {
-		char a[32];
-		double secs = (double)ns / 1e9;
-		printf("%s: %llu chunks, %s raw, %zu bad, %.2f s, %.0f MB/s\n", uri,
-		       (unsigned long long)in.chunk_count,
-		       cli_fmt_bytes(in.raw_bytes, a, sizeof(a)), v.n_bad, secs,
-		       secs > 0 ? (double)in.raw_bytes / secs / 1e6 : 0.0);
-		if (!in.hashes)
-			printf("no chunk hashes recorded (a live export): chunks were read and "
-			       "their "
-			       "zero masks checked, but their bytes could not be hash-checked\n");
-		printf("%s\n", v.n_bad || v.fatal ? "FAILED" : "OK");
+		print_text(uri, &in, &v, ns);
 	}
 	bool ok = v.n_bad == 0 && !v.fatal;
 	free(v.bad);

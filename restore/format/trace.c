@@ -5,8 +5,10 @@
  */
 #include "trace.h"
 
+#include "common/errors.h"
 #include "format.h"
 #include "common/abi.h"
+#include "uffd/base.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -64,15 +66,8 @@ const char *thaw_trace_snapshot(const struct thaw_trace *t)
 
 static int trace_add(struct thaw_trace *t, struct thaw__trace_rec rec)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 1024;
-		struct thaw__trace_rec *p = realloc(t->rec, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		t->rec = p;
-		t->cap = cap;
-	}
+	if (THAW__GROW(t->rec, t->cap, t->n + 1, 1024))
+		return -ENOMEM;
 	t->rec[t->n++] = rec;
 	return 0;
 }
@@ -147,9 +142,7 @@ static int bad_line(char *err, size_t err_len, const char *path, unsigned line, 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (err && err_len)
-		snprintf(err, err_len, "%s:%u: %s", path, line, what);
-	return -EINVAL;
+	return thaw__fail(NULL, err, err_len, -EINVAL, "%s:%u: %s", path, line, what);
 }
 
 static const char *skip_blanks(const char *s)
@@ -367,9 +360,8 @@ static int trace_refused(char *err, size_t err_len, const char *const *names, si
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	snprintf(name, sizeof(name), "trace %zu", i + 1);
-	if (err && err_len)
-		snprintf(err, err_len, "%s: %s", names && names[i] ? names[i] : name, what);
-	return -EINVAL;
+	return thaw__fail(NULL, err, err_len, -EINVAL, "%s: %s",
+			  names && names[i] ? names[i] : name, what);
 }
 
 /* Earliest touches so far: per chunk, and per global page (page records only). */

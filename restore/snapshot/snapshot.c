@@ -21,20 +21,6 @@ struct thaw__snap_decoder {
 	size_t staging_len;
 };
 
-int thaw__fail(const struct thaw__logger *log, char *err, size_t err_len, int code, const char *fmt,
-	       ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (err && err_len)
-		snprintf(err, err_len, "%s", msg);
-	thaw__err(log, "%s", msg);
-	return code;
-}
-
 static void snap_decoder_free(struct thaw__snap_decoder *sd)
 {
 	if (!sd)

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stores: where a snapshot's bytes come from (a local file, an HTTP URL).
+ * restore/store/: where a snapshot's bytes come from, a local file
+ * (store_file.c) or HTTP URLs (store_http.c and the http_* files, see
+ * http.h), behind this one interface. Knows byte ranges, not chunks (the
+ * HTTP store reads the v1 header only to learn how much to fetch at open);
+ * uses common/, format/ and the engine's ring (uffd/engine.h).
+ *
  * Synchronous reads serve open and the tools; streams serve a restore,
  * with their I/O on the restore engine's ring.
  */
