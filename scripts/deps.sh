@@ -5,7 +5,9 @@ set -euo pipefail
 
 # clang, bpftool and libbpf-dev build `thaw trace`'s BPF program and skeleton;
 # util-linux's setpriv drops capabilities in its tests.
-pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libmicrohttpd-dev
+# man-db and groff-base render the manual pages in a test; gnuplot-nox draws
+# the bench plots.
+pkgs=(build-essential pkg-config man-db groff-base gnuplot-nox liburing-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libmicrohttpd-dev
       libjson-c-dev nginx-light python3 zstd curl openssl iproute2 clang llvm bpftool libbpf-dev util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
