@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 static const char extract_help[] =
-	"Usage: thaw extract SNAP -o FILE [--region N]\n"
+	"Usage: thaw extract SNAP -o FILE [--region N] [--quiet]\n"
 	"\n"
 	"Write the raw bytes of one region of SNAP (default: every region, back to back\n"
 	"in index order) to FILE ('-' for stdout). The bytes are read through a lazy\n"
@@ -25,11 +25,13 @@ static const char extract_help[] =
 	"\n"
 	"  -o, --output FILE   where to write\n"
 	"  --region N          only region N (see 'thaw info')\n"
+	"  -q, --quiet         no progress bar (one is drawn when stderr is a terminal)\n"
 	"  -h, --help          this text\n";
 
 static const struct option extract_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "region", required_argument, NULL, 'r' },
+	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -60,14 +62,18 @@ int cli_extract(int argc, char **argv)
 	const char *cmd = "extract";
 	const char *out = NULL;
 	long region = -1;
+	bool quiet = false;
 	struct cli_http http = { 0 };
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", extract_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:hq", extract_opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			out = optarg;
+			break;
+		case 'q':
+			quiet = true;
 			break;
 		case 'r':
 			if (cli_parse_int(optarg, 0, INT32_MAX, &region))
@@ -127,7 +133,7 @@ int cli_extract(int argc, char **argv)
 			total += ri.len;
 	}
 	struct cli_progress prog;
-	cli_progress_init(&prog, "extracting");
+	cli_progress_init(&prog, "extracting", quiet);
 	for (size_t i = 0; i < nreg; i++) {
 		struct thaw_region_info ri;
 		if (region >= 0 && (size_t)region != i)
