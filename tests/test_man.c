@@ -205,6 +205,19 @@ static int test_pages_render_cleanly(void)
 	return 0;
 }
 
+/* The README's example, exactly as written there, against the installed tree. */
+static int test_man_finds_a_function(void)
+{
+	if (access("/usr/bin/man", X_OK) != 0)
+		test_skip("man (man-db) is not installed");
+	const char *root = install_pages();
+	int st = test_run(out, sizeof(out),
+			  "MANPATH=%s MANWIDTH=80 man thaw_restore_wait | head -5", root);
+	CHECK_MSG(st == 0 && strstr(out, "THAW_RESTORE_START(3)"), "man thaw_restore_wait: %s",
+		  out);
+	return 0;
+}
+
 static int test_uninstall_removes_pages(void)
 {
 	const char *root = install_pages();
@@ -222,6 +235,7 @@ static const struct test_case cases[] = {
 	{ "subcommands_have_pages", test_subcommands_have_pages },
 	{ "pages_name_every_option", test_pages_name_every_option },
 	{ "pages_render_cleanly", test_pages_render_cleanly, 120 },
+	{ "man_finds_a_function", test_man_finds_a_function },
 	{ "uninstall_removes_pages", test_uninstall_removes_pages },
 };
 
