@@ -7,7 +7,7 @@
 Writes next to the JSON, each only when its runs are there:
 
   latency-<set>.png  per-touch latency CDF of the 10% random runs of one
-                     dataset (<set>-{floor,lazy,eager,mmap}-r10.json, and the
+                     dataset (<set>-floor.json, <set>-{lazy,eager,mmap}-r10.json, and the
                      HTTP run http-url-r10.json for the set HTTP used), from
                      their log2 touch histograms
   population.png     bytes in place over time (pop-{lazy,eager,prefetch,http}.json,
@@ -55,8 +55,10 @@ def latency(res, data):
         name = os.path.basename(lazy)[: -len("-lazy-r10.json")]
         if name.startswith("http-"):
             continue
-        runs = [(m, os.path.join(res, "%s-%s-r10.json" % (name, m)))
-                for m in ("floor", "lazy", "eager", "mmap")]
+        # the floor run of bench.sh's compare_modes is <set>-floor (random:10% too)
+        runs = [("floor", os.path.join(res, "%s-floor.json" % name))]
+        runs += [(m, os.path.join(res, "%s-%s-r10.json" % (name, m)))
+                 for m in ("lazy", "eager", "mmap")]
         if http_set and http_set.startswith(name + "."):
             runs.append(("lazy over HTTP", os.path.join(res, "http-url-r10.json")))
         plots = []

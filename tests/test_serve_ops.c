@@ -241,7 +241,7 @@ static void check_format(const char *text)
 		double x = strtod(v + 1, &end);
 		CHECK_MSG(*end == '\0' && x >= 0, "bad value: %s", line);
 		if (strstr(line, "_bucket{")) {
-			if (strstr(line, "le=\"0.000002\""))
+			if (strstr(line, "le=\"2e-06\""))
 				last_bucket = -1; /* a new series starts */
 			CHECK_MSG(x >= last_bucket, "bucket decreases: %s", line);
 			last_bucket = x;

@@ -614,12 +614,12 @@ int cli_serve(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (s.metrics_addr && cli_metrics_start(s.metrics_addr, &s.metrics) < 0)
+		goto out;
 	if (s.pidfile && (err = write_pidfile(s.pidfile)) < 0) {
 		cli_err(s.cmd, "cannot write %s: %s", s.pidfile, strerror(-err));
 		goto out;
 	}
-	if (s.metrics_addr && cli_metrics_start(s.metrics_addr, &s.metrics) < 0)
-		goto out;
 	report(&s);
 	char b[32];
 	say("serving %s (%s in %llu regions) on %s, cache %llu MiB", s.uri,
