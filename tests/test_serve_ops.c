@@ -430,26 +430,20 @@ static int t_metrics_bad_address(void)
 
 /* ---- systemd ---- */
 
-static int listening_socket(const char *path)
+/*
+ * A Unix socket bound at path, as systemd makes them: SOCK_STREAM and
+ * listening (a .socket unit's ListenStream=), or SOCK_DGRAM (NOTIFY_SOCKET).
+ */
+static int bound_socket(const char *path, int type)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	CHECK_LT(strlen(path), sizeof(sa.sun_path));
 	memcpy(sa.sun_path, path, strlen(path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	CHECK_GE(fd, 0);
 	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	CHECK_EQ(listen(fd, 16), 0);
-	return fd;
-}
-
-static int notify_socket(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	CHECK_LT(strlen(path), sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path));
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	CHECK_GE(fd, 0);
-	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	if (type == SOCK_STREAM)
+		CHECK_EQ(listen(fd, 16), 0);
 	return fd;
 }
 
@@ -477,10 +471,10 @@ static int t_socket_activation(void)
 {
 	struct daemon d = { 0 };
 	paths(&d);
-	d.listen_fd = listening_socket(d.sock);
+	d.listen_fd = bound_socket(d.sock, SOCK_STREAM);
 	char npath[128];
 	snprintf(npath, sizeof(npath), "%s", test_path("notify.sock"));
-	int nfd = notify_socket(npath);
+	int nfd = bound_socket(npath, SOCK_DGRAM);
 	d.notify = npath;
 	start(&d, NULL);
 	const char *msg = wait_notify(nfd, "READY=1");
