@@ -58,7 +58,7 @@ SHARED_LIB := $(BUILD)/libthaw.so.$(VERSION)
 THAW_BIN := $(BUILD)/thaw
 PC_FILE := $(BUILD)/thaw.pc
 
-.PHONY: all test bench demo install uninstall clean format asan ubsan tsan fuzz fuzz-build deps FORCE
+.PHONY: all test bench demo install install-man uninstall clean format asan ubsan tsan fuzz fuzz-build deps FORCE
 all: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(TEST_BINS) $(EXAMPLE_BINS) $(PC_FILE)
 
 $(BUILD)/obj/%.o: %.c
@@ -172,11 +172,36 @@ tsan:
 	$(Q)TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $(TSAN_OPTIONS)" \
 		$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT=-O1 test
 
-INSTALL_FILES := $(DESTDIR)$(LIBDIR)/libthaw.a $(DESTDIR)$(LIBDIR)/libthaw.so.$(VERSION) \
+# Manual pages: man/*.{1,3,5} as they are, and for every other function of a
+# family page a one-line .so link to it (alias:page), so `man thaw_restore_wait` works.
+MANDIR ?= $(PREFIX)/share/man
+MAN_PAGES := $(sort $(wildcard man/*.1 man/*.3 man/*.5))
+MAN_LINKS := thaw_version:thaw_strerror \
+	thaw_snapshot_close:thaw_snapshot_open thaw_snapshot_get_info:thaw_snapshot_open \
+	thaw_snapshot_region_count:thaw_snapshot_open thaw_snapshot_region:thaw_snapshot_open \
+	thaw_snapshot_chunk:thaw_snapshot_open thaw_snapshot_read_chunk:thaw_snapshot_open \
+	thaw_snapshot_set_cache:thaw_snapshot_open thaw_snapshot_cache_stats:thaw_snapshot_open \
+	thaw_restore_attach:thaw_restore_start thaw_restore_region_addr:thaw_restore_start \
+	thaw_restore_wait:thaw_restore_start thaw_restore_stats:thaw_restore_start \
+	thaw_restore_free:thaw_restore_start \
+	thaw_writer_add_region:thaw_writer_open thaw_writer_add_process:thaw_writer_open \
+	thaw_writer_close:thaw_writer_open thaw_writer_abort:thaw_writer_open \
+	thaw_trace_load:thaw_trace_new thaw_trace_save:thaw_trace_new \
+	thaw_trace_set_snapshot:thaw_trace_new thaw_trace_snapshot:thaw_trace_new \
+	thaw_trace_add_chunk:thaw_trace_new thaw_trace_add_page:thaw_trace_new \
+	thaw_trace_count:thaw_trace_new thaw_trace_free:thaw_trace_new \
+	thaw_export_url:thaw_export_start thaw_export_wait:thaw_export_start \
+	thaw_export_stats:thaw_export_start thaw_export_stop:thaw_export_start
+# man/thaw.1 -> man1/thaw.1
+man_dest = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
+MAN_FILES := $(foreach p,$(MAN_PAGES),$(call man_dest,$(p))) \
+	$(foreach l,$(MAN_LINKS),$(DESTDIR)$(MANDIR)/man3/$(word 1,$(subst :, ,$(l))).3)
+
+INSTALL_FILES := $(MAN_FILES) $(DESTDIR)$(LIBDIR)/libthaw.a $(DESTDIR)$(LIBDIR)/libthaw.so.$(VERSION) \
 	$(DESTDIR)$(LIBDIR)/libthaw.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libthaw.so \
 	$(DESTDIR)$(INCDIR)/thaw.h $(DESTDIR)$(PCDIR)/thaw.pc $(DESTDIR)$(BINDIR)/thaw
 
-install: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(PC_FILE)
+install: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(PC_FILE) install-man
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
@@ -185,6 +210,13 @@ install: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(PC_FILE)
 	install -m 644 include/thaw.h $(DESTDIR)$(INCDIR)/
 	install -m 644 $(PC_FILE) $(DESTDIR)$(PCDIR)/
 	install -m 755 $(THAW_BIN) $(DESTDIR)$(BINDIR)/
+
+# The pages alone (no build needed): tests/test_man.c installs them into a DESTDIR.
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5
+	$(Q)$(foreach p,$(MAN_PAGES),install -m 644 $(p) $(call man_dest,$(p)) &&) true
+	$(Q)$(foreach l,$(MAN_LINKS),printf '.so man3/%s.3\n' $(word 2,$(subst :, ,$(l))) \
+		> $(DESTDIR)$(MANDIR)/man3/$(word 1,$(subst :, ,$(l))).3 &&) true
 
 uninstall:
 	rm -f $(INSTALL_FILES)

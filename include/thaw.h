@@ -490,6 +490,10 @@ struct thaw_optimize_opts {
 	const char *const *trace_names;
 	char *err_buf; /* as in thaw_open_opts */
 	size_t err_buf_size;
+	/* Called on the calling thread as the data is written: done and total
+	 * count stored bytes (frames and chunks), not raw memory. */
+	thaw_progress_fn progress;
+	void *progress_ctx;
 };
 
 struct thaw_optimize_result {

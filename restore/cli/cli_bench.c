@@ -10,6 +10,7 @@
 #include "cli_http.h"
 /* The one internal header the command uses: the floor is kept out of the library. */
 #include "uffd/floor.h"
+#include "cli_population.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,10 @@ static const char bench_help[] =
 	"  --source IMG      the raw memory SNAP was made from (regions back to back): the\n"
 	"                      bytes read are checked against it, read with pread, and\n"
 	"                      mmap maps it instead of writing an image; a mismatch fails\n"
+	"  --population      lazy, eager: sample the bytes in place every millisecond\n"
+	"                      into the JSON's \"population\" (lazy: pages installed,\n"
+	"                      all once resident; eager: bytes decoded), the curves\n"
+	"                      make bench plots\n"
 	"  --json            one JSON object instead of the table\n"
 	"  -h, --help        this text\n"
 	"\n"
@@ -83,6 +88,7 @@ enum {
 	OPT_PASSES,
 	OPT_RECORD,
 	OPT_SOURCE,
+	OPT_POPULATION,
 };
 
 static const struct option bench_opts[] = {
@@ -97,6 +103,7 @@ static const struct option bench_opts[] = {
 	{ "passes", required_argument, NULL, OPT_PASSES },
 	{ "record", required_argument, NULL, OPT_RECORD },
 	{ "source", required_argument, NULL, OPT_SOURCE },
+	{ "population", no_argument, NULL, OPT_POPULATION },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -117,6 +124,7 @@ struct bench_args {
 	int passes;
 	const char *record;   /* trace file to write, or NULL */
 	const char *source;   /* raw image to check the bytes read against, or NULL */
+	bool population;
 	struct cli_http http; /* for http(s):// snapshots */
 };
 
@@ -153,7 +161,30 @@ struct bench {
 	uint64_t checksum;
 	int source_ok; /* --source: 1 the bytes read agree with it, 0 not, -1 unchecked */
 	uint64_t source_checksum;
+	struct cli_pop *pop; /* --population, else NULL */
 };
+
+/*
+ * --population, lazy: pages installed so far, by faults, the background or
+ * prefetch; everything once resident (the background pass installs no
+ * all-zero chunk: unregistered, they read as the kernel's zero pages).
+ */
+struct lazy_pop {
+	struct thaw_restore *r;
+	uint32_t page;
+	uint64_t raw;
+};
+
+static uint64_t lazy_pop_bytes(void *ctx)
+{
+	struct lazy_pop *lp = ctx;
+	struct thaw_stats st = { .sz = sizeof(st) };
+	if (thaw_restore_stats(lp->r, &st))
+		return 0;
+	if (st.resident)
+		return lp->raw;
+	return (st.pages_fault + st.pages_background + st.pages_prefetch) * lp->page;
+}
 
 /* splitmix64: a small, well-mixed seeded sequence for choosing pages. */
 static uint64_t next_rand(uint64_t *s)
@@ -260,6 +291,9 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 		case OPT_SOURCE:
 			a->source = optarg;
 			break;
+		case OPT_POPULATION:
+			a->population = true;
+			break;
 		case 'h':
 			fputs(bench_help, stdout);
 			fputs("\n" CLI_HTTP_HELP, stdout);
@@ -278,6 +312,8 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 		return cli_usage_err(cmd, "--no-background applies to --mode lazy only");
 	if (a->record && a->mode != MODE_LAZY)
 		return cli_usage_err(cmd, "--record applies to --mode lazy only");
+	if (a->population && a->mode != MODE_LAZY && a->mode != MODE_EAGER)
+		return cli_usage_err(cmd, "--population applies to --mode lazy and eager");
 	/* The floor touches fresh pages every time: a later pass would fault again. */
 	if (a->passes > 1 && a->mode == MODE_FLOOR)
 		return cli_usage_err(cmd, "--passes does not apply to --mode floor");
@@ -592,6 +628,9 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 	}
 	for (size_t i = 0; i < b->nreg; i++)
 		b->base[i] = thaw_restore_region_addr(r, i);
+	struct lazy_pop lp = { .r = r, .page = b->page, .raw = b->info.raw_bytes };
+	if (b->pop)
+		cli_pop_start(b->pop, b->t0_ns, lazy_pop_bytes, &lp);
 	team_run(tm, b);
 	if (!b->a.no_bg) {
 		e = thaw_restore_wait(r, -1);
@@ -600,6 +639,7 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 		if (e < 0)
 			cli_err("bench", "restore did not complete: %s", thaw_strerror(e));
 	}
+	cli_pop_stop(b->pop);
 	struct thaw_stats st = { .sz = sizeof(st) };
 	if (thaw_restore_stats(r, &st) == 0) {
 		b->faults = st.faults;
@@ -625,6 +665,7 @@ struct decoder {
 	struct bench *b;
 	atomic_uint_fast64_t next;
 	atomic_uint_fast64_t bytes_read;
+	atomic_uint_fast64_t raw_done; /* raw bytes in place, zero chunks included */
 	atomic_int err;
 	atomic_uint_fast64_t bad_chunk;
 };
@@ -639,13 +680,16 @@ static void *decoder_main(void *arg)
 			break;
 		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		int r = thaw_snapshot_chunk(b->snap, i, &ci);
-		if (r == 0 && ci.kind == THAW_CHUNK_ZERO)
+		if (r == 0 && ci.kind == THAW_CHUNK_ZERO) {
+			atomic_fetch_add(&d->raw_done, ci.len);
 			continue; /* fresh anonymous memory is zero already */
+		}
 		if (r == 0) {
 			char *dst = b->base[ci.region] + (ci.addr - b->reg[ci.region].addr);
 			ssize_t n = thaw_snapshot_read_chunk(b->snap, i, dst, ci.len);
 			r = n < 0 ? (int)n : 0;
 			atomic_fetch_add(&d->bytes_read, ci.stored_len);
+			atomic_fetch_add(&d->raw_done, ci.len);
 		}
 		if (r < 0) {
 			atomic_store(&d->bad_chunk, i);
@@ -653,6 +697,11 @@ static void *decoder_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+static uint64_t eager_pop_bytes(void *ctx)
+{
+	return atomic_load(&((struct decoder *)ctx)->raw_done);
 }
 
 static int map_anon_regions(struct bench *b)
@@ -691,6 +740,8 @@ static int run_eager(struct bench *b, struct touch_team *tm)
 		return e;
 	}
 	int started = 0;
+	if (b->pop)
+		cli_pop_start(b->pop, b->t0_ns, eager_pop_bytes, &d);
 	for (; started < ncpu - 1; started++)
 		if (pthread_create(&tid[started], NULL, decoder_main, &d))
 			break;
@@ -698,6 +749,7 @@ static int run_eager(struct bench *b, struct touch_team *tm)
 	for (int i = 0; i < started; i++)
 		pthread_join(tid[i], NULL);
 	b->ready_ns = cli_now_ns();
+	cli_pop_stop(b->pop);
 	e = atomic_load(&d.err);
 	if (e < 0) {
 		cli_err("bench", "chunk %llu: %s", (unsigned long long)atomic_load(&d.bad_chunk),
@@ -1018,6 +1070,8 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 	cli_json_str(&j, "checksum", b->a.mode == MODE_FLOOR ? NULL : hex);
 	if (b->source_ok >= 0)
 		cli_json_bool(&j, "source_match", b->source_ok);
+	if (b->pop)
+		cli_pop_json(b->pop, &j);
 	cli_json_arr_begin(&j, "touch_hist");
 	for (int i = 0; i < 64; i++) {
 		if (!s->hist[i])
@@ -1202,7 +1256,9 @@ int cli_bench(int argc, char **argv)
 		goto out;
 	}
 	team = calloc(1, sizeof(*team)); /* 256 thread slots: too big for the stack */
-	if (!team) {
+	if (b.a.population)
+		b.pop = calloc(1, sizeof(*b.pop));
+	if (!team || (b.a.population && !b.pop)) {
 		cli_err(cmd, "out of memory");
 		goto out;
 	}
@@ -1250,6 +1306,7 @@ int cli_bench(int argc, char **argv)
 	}
 out:
 	free(team);
+	free(b.pop);
 	free(b.touch);
 	free(b.lat_ns);
 	free(b.reg);

@@ -32,10 +32,11 @@ static const char create_help[] =
 	"  --chunk-size N        bytes per chunk, a power of two from 4K to 2M (default 64K)\n"
 	"  --level L             zstd level 1-19 (default 3)\n"
 	"  --threads N           compression threads (default: online CPUs)\n"
+	"  -q, --quiet           no progress bar\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"Prints one summary line: regions, raw and stored size, ratio, time and speed.\n"
-	"A progress bar is drawn when stderr is a terminal.\n";
+	"A progress bar is drawn when stderr is a terminal (never into a pipe or a file).\n";
 
 enum {
 	OPT_RAW = 256,
@@ -60,6 +61,7 @@ static const struct option create_opts[] = {
 	{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 	{ "level", required_argument, NULL, OPT_LEVEL },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -76,6 +78,7 @@ struct create_args {
 	uint32_t chunk_size;
 	int level;
 	int threads;
+	bool quiet;
 };
 
 /* The state letter of /proc/PID/stat (after the parenthesised name), or 0. */
@@ -129,10 +132,13 @@ static int parse_create_args(int argc, char **argv, struct create_args *a)
 	a->pid = -1;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", create_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:hq", create_opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			a->out = optarg;
+			break;
+		case 'q':
+			a->quiet = true;
 			break;
 		case OPT_RAW:
 			a->raw = optarg;
@@ -287,7 +293,7 @@ int cli_create(int argc, char **argv)
 	struct cli_log log;
 	cli_log_init(&log);
 	struct cli_progress prog;
-	cli_progress_init(&prog, "writing");
+	cli_progress_init(&prog, "writing", a.quiet);
 	char err[512] = "";
 	struct thaw_writer_opts wo = {
 		.sz = sizeof(wo),

@@ -9,6 +9,8 @@
  */
 #include "cli_handshake.h"
 #include "cli_http.h"
+#include "cli_metrics.h"
+#include "cli_systemd.h"
 #include "cli_util.h"
 
 #include <errno.h>
@@ -45,7 +47,8 @@ static const char serve_help[] =
 	"page aligned, another page size) or a peer with another uid is refused and\n"
 	"logged; other clients are not disturbed.\n"
 	"\n"
-	"  --socket PATH       where to listen (an old socket file there is replaced)\n"
+	"  --socket PATH       where to listen (an old socket file there is replaced);\n"
+	"                      not needed under systemd socket activation (LISTEN_FDS)\n"
 	"  --cache-mb N        decoded chunks kept for all clients, in MiB (default 256;\n"
 	"                      0 = none): a chunk one client fetched is installed into the\n"
 	"                      others without reading the store again\n"
@@ -54,15 +57,29 @@ static const char serve_help[] =
 	"  --pidfile FILE      write the daemon's pid here, removed at exit\n"
 	"  --json-stats FILE   write counters as JSON here on SIGUSR1, when a client\n"
 	"                      ends, and at exit\n"
+	"  --metrics ADDR      answer GET /metrics (Prometheus text format: the same\n"
+	"                      figures, per client and daemon-wide, with latency\n"
+	"                      histograms) on ADDR, a Unix socket path or IPV4:PORT\n"
 	"  --threads N         decode threads per client (default: online CPUs)\n"
 	"  -h, --help          this text\n"
 	"\n"
 	"Signals: SIGUSR1 logs a stats line (and writes --json-stats). SIGTERM or SIGINT\n"
 	"stop accepting, finish populating every connected client (a client left with\n"
 	"missing pages would hang), then exit 0.\n"
-	"Logs go to stderr; THAW_LOG=info|debug shows more of the library's lines.\n";
+	"Logs go to stderr; THAW_LOG=info|debug shows more of the library's lines.\n"
+	"Under systemd: the socket of a .socket unit is used when LISTEN_PID/LISTEN_FDS\n"
+	"pass one (the socket file then outlives restarts), and READY=1 and STATUS=\n"
+	"lines go to NOTIFY_SOCKET (Type=notify).\n";
 
-enum { OPT_SOCKET = 0x5300, OPT_CACHE_MB, OPT_ALLOW_UID, OPT_PIDFILE, OPT_JSON, OPT_THREADS };
+enum {
+	OPT_SOCKET = 0x5300,
+	OPT_CACHE_MB,
+	OPT_ALLOW_UID,
+	OPT_PIDFILE,
+	OPT_JSON,
+	OPT_THREADS,
+	OPT_METRICS
+};
 
 static const struct option serve_opts[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -71,6 +88,7 @@ static const struct option serve_opts[] = {
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "json-stats", required_argument, NULL, OPT_JSON },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -96,6 +114,11 @@ struct server {
 	const char *socket_path;
 	const char *pidfile;
 	const char *json_path;
+	const char *metrics_addr;
+	struct cli_metrics *metrics; /* NULL without --metrics */
+	bool activated;		     /* lfd came from systemd, which owns the socket file */
+	struct cli_sd_notify notify;
+	char status[128]; /* the last STATUS= sent */
 	struct thaw_snapshot *snap;
 	struct thaw_restore_opts ro;
 	uint64_t page_size;
@@ -300,6 +323,8 @@ static void finish_client(struct server *s, size_t i, int result)
 	thaw_restore_free(c->r);
 	c->r = NULL;
 	s->store_bytes += st.bytes_read;
+	if (s->metrics)
+		cli_metrics_client_ended(s->metrics, c->id, &st);
 	char b[32];
 	if (result == 0 || result == -THAW_E_POISONED) {
 		s->served++;
@@ -316,6 +341,49 @@ static void finish_client(struct server *s, size_t i, int result)
 	}
 	drop_client(s, i);
 	write_json_stats(s);
+}
+
+/* systemd's status line, sent when it changes. */
+static void notify_status(struct server *s, size_t active)
+{
+	char st[sizeof(s->status)];
+	snprintf(st, sizeof(st), "%zu clients active, %llu served, %llu refused", active,
+		 (unsigned long long)s->served, (unsigned long long)s->refused);
+	if (strcmp(st, s->status)) {
+		memcpy(s->status, st, sizeof(st));
+		cli_sd_notify(&s->notify, "STATUS=%s", st);
+	}
+}
+
+/* After each turn of the loop: the status line, and the figures --metrics answers from. */
+static void report(struct server *s)
+{
+	size_t active = 0;
+	for (size_t i = 0; i < s->nclients; i++)
+		active += s->clients[i].r != NULL;
+	notify_status(s, active);
+	if (!s->metrics)
+		return;
+	struct cli_metrics_daemon d = { .uptime_ms = (cli_now_ns() - s->start_ns) / 1000000,
+					.accepted = s->accepted,
+					.refused = s->refused,
+					.served = s->served,
+					.ended_early = s->ended_early,
+					.cache = { .sz = sizeof(d.cache) } };
+	thaw_snapshot_cache_stats(s->snap, &d.cache);
+	struct cli_metrics_client *c = calloc(s->nclients + 1, sizeof(*c));
+	size_t n = 0;
+	for (size_t i = 0; c && i < s->nclients; i++) {
+		const struct client *cl = &s->clients[i];
+		c[n].st.sz = sizeof(c[n].st);
+		if (cl->r && !thaw_restore_stats(cl->r, &c[n].st)) {
+			c[n].id = cl->id;
+			c[n++].pid = cl->pid;
+		}
+	}
+	d.active = n;
+	cli_metrics_publish(s->metrics, &d, c, n);
+	free(c);
 }
 
 /* Returns true when asked to stop. */
@@ -375,6 +443,7 @@ static void serve_loop(struct server *s)
 		}
 		if (pfd[1].revents & POLLIN)
 			accept_client(s);
+		report(s);
 	}
 	free(pfd);
 }
@@ -384,7 +453,9 @@ static void shut_down(struct server *s)
 {
 	close(s->lfd);
 	s->lfd = -1;
-	unlink(s->socket_path);
+	if (!s->activated)
+		unlink(s->socket_path);
+	cli_sd_notify(&s->notify, "STOPPING=1");
 	size_t busy = 0;
 	for (size_t i = 0; i < s->nclients; i++)
 		busy += s->clients[i].r != NULL;
@@ -485,6 +556,9 @@ static int parse_args(struct server *s, struct cli_http *http, int argc, char **
 		case OPT_JSON:
 			s->json_path = optarg;
 			break;
+		case OPT_METRICS:
+			s->metrics_addr = optarg;
+			break;
 		case OPT_THREADS:
 			if (cli_parse_int(optarg, 1, 256, &v))
 				return cli_usage_err(s->cmd, "bad --threads '%s': want 1 to 256",
@@ -503,7 +577,7 @@ static int parse_args(struct server *s, struct cli_http *http, int argc, char **
 	}
 	if (cli_snap_operand(s->cmd, argc, argv, "the snapshot to serve", &s->uri))
 		return CLI_USAGE;
-	if (!s->socket_path)
+	if (!s->socket_path && !cli_sd_activated())
 		return cli_usage_err(s->cmd, "missing --socket PATH (where clients connect)");
 	s->ro.sz = sizeof(s->ro);
 	return CLI_OK;
@@ -511,9 +585,12 @@ static int parse_args(struct server *s, struct cli_http *http, int argc, char **
 
 int cli_serve(int argc, char **argv)
 {
-	struct server s = {
-		.cmd = "serve", .lfd = -1, .sfd = -1, .cache_mb = 256, .start_ns = cli_now_ns()
-	};
+	struct server s = { .cmd = "serve",
+			    .lfd = -1,
+			    .sfd = -1,
+			    .cache_mb = 256,
+			    .start_ns = cli_now_ns(),
+			    .notify = { .fd = -1 } };
 	struct cli_http http = { 0 };
 	bool help = false;
 	int st = parse_args(&s, &http, argc, argv, &help);
@@ -524,6 +601,7 @@ int cli_serve(int argc, char **argv)
 	}
 	if (st)
 		return st;
+	cli_sd_notify_init(&s.notify);
 
 	/* Before any thread exists, so every thread inherits the mask. */
 	sigset_t sigs;
@@ -552,37 +630,54 @@ int cli_serve(int argc, char **argv)
 		cli_err(s.cmd, "signalfd: %s", strerror(errno));
 		goto out;
 	}
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	err = make_parents(s.socket_path, dir, sizeof(dir));
-	if (err) {
-		cli_err(s.cmd, "cannot create %s for the socket: %s", dir, strerror(-err));
-		goto out;
+	s.activated = cli_sd_activated();
+	if (s.activated) {
+		s.lfd = cli_sd_listen_fd(s.cmd);
+		s.socket_path = "the socket systemd passed";
+		if (s.lfd < 0)
+			goto out;
+	} else {
+		char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+		err = make_parents(s.socket_path, dir, sizeof(dir));
+		if (err) {
+			cli_err(s.cmd, "cannot create %s for the socket: %s", dir, strerror(-err));
+			goto out;
+		}
+		s.lfd = listen_on(s.socket_path);
+		if (s.lfd < 0) {
+			cli_err(s.cmd, "cannot listen on %s: %s", s.socket_path, strerror(-s.lfd));
+			goto out;
+		}
 	}
-	s.lfd = listen_on(s.socket_path);
-	if (s.lfd < 0) {
-		cli_err(s.cmd, "cannot listen on %s: %s", s.socket_path, strerror(-s.lfd));
+	if (s.metrics_addr && cli_metrics_start(s.metrics_addr, &s.metrics) < 0)
 		goto out;
-	}
 	if (s.pidfile && (err = write_pidfile(s.pidfile)) < 0) {
 		cli_err(s.cmd, "cannot write %s: %s", s.pidfile, strerror(-err));
 		goto out;
 	}
+	report(&s);
 	char b[32];
 	say("serving %s (%s in %llu regions) on %s, cache %llu MiB", s.uri,
 	    cli_fmt_bytes(info.raw_bytes, b, sizeof(b)), (unsigned long long)info.region_count,
 	    s.socket_path, (unsigned long long)s.cache_mb);
+	if (s.metrics)
+		say("metrics on %s (GET /metrics)", cli_metrics_addr(s.metrics));
+	cli_sd_notify(&s.notify, "READY=1\nMAINPID=%d", (int)getpid());
 	serve_loop(&s);
 	shut_down(&s);
 	ret = CLI_OK;
 out:
 	if (s.lfd >= 0) {
 		close(s.lfd);
-		unlink(s.socket_path);
+		if (!s.activated)
+			unlink(s.socket_path);
 	}
+	cli_sd_notify_close(&s.notify);
 	if (s.sfd >= 0)
 		close(s.sfd);
 	if (s.pidfile && ret == CLI_OK)
 		unlink(s.pidfile);
+	cli_metrics_stop(s.metrics);
 	free(s.clients);
 	thaw_snapshot_close(s.snap);
 	return ret;

@@ -6,12 +6,13 @@
  * internal (hence its own clock, comparator and error printing).
  *
  * Helpers shared by the `thaw` command's subcommands: option values,
- * sizes, the log sink, a progress bar and a small JSON writer. The command
+ * sizes, the log sink and a small JSON writer (the progress bar is cli_progress.h). The command
  * uses only include/thaw.h from the library.
  */
 #ifndef THAW_CLI_UTIL_H
 #define THAW_CLI_UTIL_H
 
+#include "cli_progress.h"
 #include "thaw.h"
 
 #include <stdarg.h>
@@ -99,23 +100,6 @@ void cli_log_fn(enum thaw_log_level level, const char *msg, void *ctx);
  * thaw_restore_free and belong to the caller). Accepts NULL.
  */
 void cli_restore_release(struct thaw_restore *r, const struct thaw_snapshot *s);
-
-/*
- * A progress bar on stderr, drawn only when stderr is a terminal and at
- * most ten times a second. Use from one thread at a time.
- */
-struct cli_progress {
-	bool on;
-	const char *label;
-	uint64_t start_ns;
-	uint64_t last_draw_ns;
-};
-void cli_progress_init(struct cli_progress *p, const char *label);
-void cli_progress_update(struct cli_progress *p, uint64_t done, uint64_t total);
-/* Erase the bar so the next line starts clean. */
-void cli_progress_done(struct cli_progress *p);
-/* Adapter for thaw_progress_fn; ctx is a struct cli_progress. */
-void cli_progress_fn(uint64_t done, uint64_t total, void *ctx);
 
 /*
  * A JSON writer with two-space indentation. Keys are given for members of

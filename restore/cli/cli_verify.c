@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 static const char verify_help[] =
-	"Usage: thaw verify SNAP [--json] [--threads N]\n"
+	"Usage: thaw verify SNAP [--json] [--threads N] [--quiet]\n"
 	"\n"
 	"Read, decode and hash-check every chunk of SNAP (a path or an http(s):// URL).\n"
 	"Exits 1 if any chunk is bad, printing one line per bad chunk with its index,\n"
@@ -19,10 +19,12 @@ static const char verify_help[] =
 	"\n"
 	"  --json         a JSON summary (chunks, bytes, time, rate, bad chunks)\n"
 	"  --threads N    decoding threads (default 2)\n"
+	"  -q, --quiet    no progress bar (one is drawn when stderr is a terminal)\n"
 	"  -h, --help     this text\n";
 
 static const struct option verify_opts[] = {
 	{ "json", no_argument, NULL, 'j' },
+	{ "quiet", no_argument, NULL, 'q' },
 	{ "threads", required_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
@@ -134,12 +136,12 @@ static void print_json(const char *uri, const struct thaw_snapshot_info *in, str
 }
 
 /* Verify on `threads` threads (on this one if none starts), drawing progress; the time taken in ns. */
-static uint64_t run_workers(struct verify_job *v, long threads, uint64_t raw_bytes)
+static uint64_t run_workers(struct verify_job *v, long threads, uint64_t raw_bytes, bool quiet)
 {
 	pthread_t tid[256];
 	int started = 0;
 	struct cli_progress prog;
-	cli_progress_init(&prog, "verifying");
+	cli_progress_init(&prog, "verifying", quiet);
 	uint64_t t0 = cli_now_ns();
 	atomic_store(&v->running, (int)threads);
 	for (; started < threads; started++)
@@ -180,16 +182,19 @@ static void print_text(const char *uri, const struct thaw_snapshot_info *in,
 int cli_verify(int argc, char **argv)
 {
 	const char *cmd = "verify";
-	bool json = false;
+	bool json = false, quiet = false;
 	long threads = 2;
 	struct cli_http http = { 0 };
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", verify_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hq", verify_opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
+			break;
+		case 'q':
+			quiet = true;
 			break;
 		case 't':
 			if (cli_parse_int(optarg, 1, 256, &threads))
@@ -228,7 +233,7 @@ int cli_verify(int argc, char **argv)
 				.chunk_count = in.chunk_count,
 				.chunk_size = in.chunk_size };
 	pthread_mutex_init(&v.lock, NULL);
-	uint64_t ns = run_workers(&v, threads, in.raw_bytes);
+	uint64_t ns = run_workers(&v, threads, in.raw_bytes, quiet);
 	qsort(v.bad, v.n_bad, sizeof(*v.bad), cmp_bad);
 
 	for (size_t i = 0; i < v.n_bad; i++) {

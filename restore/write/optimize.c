@@ -62,8 +62,12 @@ static int write_all(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Move the stored bytes in placement order, one read per run adjacent in the old file. */
-static int copy_data(struct thaw_snapshot *snap, const struct placement *p, int fd)
+/*
+ * Move the stored bytes in placement order, one read per run adjacent in the old file.
+ * Progress counts data bytes written, the frames (done) included, out of total.
+ */
+static int copy_data(struct thaw_snapshot *snap, const struct placement *p, int fd,
+		     const struct thaw_optimize_opts *o, uint64_t done, uint64_t total)
 {
 	const struct thaw__layout *l = &snap->layout;
 	uint8_t *buf = malloc(COPY_MAX > l->hdr.chunk_size * 2 ? COPY_MAX : l->hdr.chunk_size * 2);
@@ -81,6 +85,9 @@ static int copy_data(struct thaw_snapshot *snap, const struct placement *p, int 
 		r = snap->store->ops->pread(snap->store, buf, len, a->offset);
 		if (!r)
 			r = write_all(fd, buf, len, p->new_off[p->seq[i]]);
+		done += len;
+		if (!r && o->progress)
+			o->progress(done, total, o->progress_ctx);
 		i = j;
 	}
 	free(buf);
@@ -90,8 +97,10 @@ static int copy_data(struct thaw_snapshot *snap, const struct placement *p, int 
 /* Write header+tables then data to a temporary file beside path, and rename it into place. */
 static int write_snapshot(struct thaw_snapshot *snap, const void *tables, uint64_t tables_len,
 			  const struct thaw__ws_frames *fr, const struct placement *p,
-			  const char *path, char *err, size_t err_len)
+			  const char *path, const struct thaw_optimize_opts *o)
 {
+	char *err = o->err_buf;
+	size_t err_len = o->err_buf_size;
 	char tmp[4096];
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
 		return thaw__fail(&snap->log, err, err_len, -ENAMETOOLONG, "%s: name too long",
@@ -102,8 +111,13 @@ static int write_snapshot(struct thaw_snapshot *snap, const void *tables, uint64
 	int r = write_all(fd, tables, tables_len, 0);
 	if (!r)
 		r = write_all(fd, fr->data, fr->len, tables_len);
+	uint64_t total = fr->len;
+	for (uint64_t i = 0; i < p->nseq; i++)
+		total += snap->layout.chunks[p->seq[i]].stored_len;
+	if (!r && o->progress)
+		o->progress(fr->len, total, o->progress_ctx);
 	if (!r)
-		r = copy_data(snap, p, fd);
+		r = copy_data(snap, p, fd, o, fr->len, total);
 	if (!r && (fchmod(fd, 0644) || fsync(fd)))
 		r = -errno;
 	if (close(fd) && !r)
@@ -213,8 +227,7 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	if (!r)
 		r = build_tables(l, &ord, &fr, &p, &tables, &h);
 	if (!r)
-		r = write_snapshot(snap, tables, h.tables_len, &fr, &p, out_path, o.err_buf,
-				   o.err_buf_size);
+		r = write_snapshot(snap, tables, h.tables_len, &fr, &p, out_path, &o);
 	else
 		thaw__fail(&snap->log, o.err_buf, o.err_buf_size, r, "%s", thaw_strerror(r));
 	if (!r && res) {
