@@ -133,6 +133,9 @@ void thaw__restore_on_fork(void *ctx, int child_uffd)
 		err = thaw__restore_begin(r->snap, &o, child_uffd, place_attached, &p, &child);
 		if (!err)
 			r->children[r->nchildren++] = child;
+		/* A parent told to populate (thaw_restore_populate) passes it on. */
+		if (!err && atomic_load(&r->finish_requested))
+			thaw_restore_populate(child);
 	} else {
 		close(child_uffd);
 	}
