@@ -27,6 +27,7 @@ int cli_bench(int argc, char **argv);
 int cli_optimize(int argc, char **argv);
 int cli_trace(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_criu(int argc, char **argv);
 
 /* "thaw CMD: message" on stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
