@@ -180,12 +180,14 @@ static int verify(int tag, int child_tag)
 
 static void mark_ready(int tag)
 {
-	char path[4096];
+	char path[4096], tmp[4200];
 	snprintf(path, sizeof(path), "%s/ready-%d", dir, tag);
-	FILE *f = fopen(path, "w");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
 	if (f) {
 		fprintf(f, "%d\n", (int)getpid());
 		fclose(f);
+		rename(tmp, path); /* whole, for whoever waits on it */
 	}
 }
 
