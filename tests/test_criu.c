@@ -477,6 +477,21 @@ static int bad_images(void)
 	return 0;
 }
 
+/* examples/criu/run.sh, the end-to-end script, as a user runs it. */
+static int example_script(void)
+{
+	need_criu();
+	/* The script waits for init to reap the dumped tree, as it would for a user. */
+	CHECK_OK(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) ? -errno : 0);
+	char out[16384];
+	int rc = test_run(out, sizeof(out),
+			  "CRIU='%s' THAW_BUILD='%s' examples/criu/run.sh --size 8", criu_bin,
+			  test_build_path(""));
+	CHECK_MSG(rc == 0 && strstr(out, "RESULT daemon=thaw-file ok=1"), "status %d:\n%s", rc,
+		  out);
+	return 0;
+}
+
 static int help_and_usage(void)
 {
 	const char *thaw = test_build_bin("thaw");
@@ -494,10 +509,9 @@ static int help_and_usage(void)
 }
 
 static const struct test_case cases[] = {
-	{ "help_and_usage", help_and_usage, 10 },
-	{ "bad_images", bad_images, 40 },
-	{ "readme_commands", readme_commands, 60 },
-	{ "http_restore", http_restore, 60 },
+	{ "help_and_usage", help_and_usage, 10 },   { "bad_images", bad_images, 40 },
+	{ "readme_commands", readme_commands, 60 }, { "http_restore", http_restore, 60 },
+	{ "example_script", example_script, 60 },
 };
 
 TEST_MAIN(cases)

@@ -10,6 +10,8 @@
  *
  *   workload DIR MIB     writes DIR/ready-1, DIR/ready-2 (the pids) when filled,
  *                        DIR/result-TAG with "ok" or the first bad page
+ * plus, on "ok", how long the checks took and each page's first read
+ * (p50/p99/max): what the lazy restore cost the process.
  * The parent exits 0 when its memory, its child's and both grandchildren's
  * check out; otherwise 1 (its own), 2 (a grandchild) or 3 (its child).
  */
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PAGE  4096ul
@@ -120,6 +123,17 @@ static void result(int tag, const char *fmt, ...)
 	rename(tmp, path);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+/* How long each page's first read took (ns): what a lazy restore costs the process. */
+static uint64_t *touch_ns;
+static size_t ntouch;
+
 /* Pages [from, to) of mem (at base) against tag's content; the first bad page or -1. */
 static long check(int tag, const unsigned char *base, size_t from, size_t to, bool zero)
 {
@@ -129,10 +143,26 @@ static long check(int tag, const unsigned char *base, size_t from, size_t to, bo
 			memset(want, 0, PAGE);
 		else
 			expected(tag, i, want);
+		uint64_t t0 = now_ns();
+		volatile unsigned char first = base[(i - from) * PAGE];
+		(void)first;
+		if (touch_ns && ntouch < npages)
+			touch_ns[ntouch++] = now_ns() - t0;
 		if (memcmp(base + (i - from) * PAGE, want, PAGE))
 			return (long)i;
 	}
 	return -1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t pct_us(double q)
+{
+	return ntouch ? touch_ns[(size_t)(q * (ntouch - 1))] / 1000 : 0;
 }
 
 /* The checks after the restore; 0 when every page is right. */
@@ -161,6 +191,8 @@ static int verify(int tag, int child_tag)
 		result(tag, "mremap: %s", strerror(errno));
 		return 1;
 	}
+	touch_ns = calloc(npages, sizeof(*touch_ns));
+	uint64_t t0 = now_ns();
 	long bad = check(tag, mem, 0, q, false);
 	if (bad < 0)
 		bad = check(tag, drop, q, q + len, true);
@@ -168,13 +200,17 @@ static int verify(int tag, int child_tag)
 		bad = check(tag, to, q + 2 * len, q + 3 * len, false);
 	if (bad < 0)
 		bad = check(tag, mem + (q + 3 * len) * PAGE, q + 3 * len, npages, false);
+	uint64_t verify_us = (now_ns() - t0) / 1000;
 	int st = 0;
 	waitpid(g, &st, 0);
 	if (bad >= 0) {
 		result(tag, "bad page %ld (kind %d)", bad, page_kind(tag, bad));
 		return 1;
 	}
-	result(tag, "ok");
+	qsort(touch_ns, ntouch, sizeof(*touch_ns), cmp_u64);
+	result(tag, "ok verify_us=%llu touch_p50_us=%llu touch_p99_us=%llu touch_max_us=%llu",
+	       (unsigned long long)verify_us, (unsigned long long)pct_us(0.5),
+	       (unsigned long long)pct_us(0.99), (unsigned long long)pct_us(1.0));
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 2;
 }
 
