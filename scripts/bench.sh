@@ -21,7 +21,7 @@ work=$build/bench
 res=$work/results
 reps=${BENCH_REPS:-3}
 cores=$(nproc)
-sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace serve})
+sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace serve criu})
 
 [ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
 mkdir -p "$work" "$res"
@@ -414,6 +414,9 @@ section_trace() {
 . scripts/bench_migrate.sh
 # shellcheck source=scripts/bench_serve.sh
 . scripts/bench_serve.sh
+# The criu section (a real CRIU dump; needs root and CRIU 4.x).
+# shellcheck source=scripts/bench_criu.sh
+. scripts/bench_criu.sh
 
 # ---- run ---------------------------------------------------------------------
 
