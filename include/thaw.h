@@ -600,6 +600,16 @@ THAW_API int thaw_criu_import(const char *img_dir, const char *snap_path,
 THAW_API int thaw_criu_task_mappings(const struct thaw_snapshot *snap, pid_t pid,
 				     struct thaw_mapping *maps, size_t n);
 /*
+ * Check that snap (written by thaw_criu_import) holds the memory of the
+ * dump in img_dir (the dir criu restore reads, stripped or not): every
+ * task of pstree.img has regions exactly where its mm-PID.img has lazy
+ * VMAs, and the snapshot has no others; a mismatched snapshot would serve
+ * another dump's bytes. 0, or -EINVAL with the first difference in err_buf
+ * (err_len bytes, may be NULL), or the error reading the images.
+ */
+THAW_API int thaw_criu_check(const struct thaw_snapshot *snap, const char *img_dir, char *err_buf,
+			     size_t err_len);
+/*
  * Serve one task of `criu restore --lazy-pages`: uffd is the userfaultfd
  * criu restore sent for pid (lazy-pages.socket: the pid as an int, then
  * the fd by SCM_RIGHTS), registered by the task over its lazy VMAs.

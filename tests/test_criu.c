@@ -262,6 +262,44 @@ static int readme_commands(void)
 	return 0;
 }
 
+/* thaw criu lazy-pages for images dir small, stderr to err; returns once it listens. */
+static pid_t spawn_daemon(const char *small, const char *snap, const char *json, bool no_bg,
+			  const char *err)
+{
+	const char *thaw = abs_build_bin("thaw");
+	pid_t d = fork();
+	CHECK(d >= 0);
+	if (d == 0) {
+		int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		const char *argv[12] = { "thaw", "criu", "lazy-pages", "--images-dir", small };
+		int n = 5;
+		if (json)
+			argv[n++] = "--json-stats", argv[n++] = json;
+		if (no_bg)
+			argv[n++] = "--no-background";
+		argv[n++] = snap;
+		execv(thaw, (char **)argv);
+		_exit(127);
+	}
+	char p[PATH_MAX + 32];
+	snprintf(p, sizeof(p), "%s/lazy-pages.socket", small);
+	for (int i = 0; i < 500 && !file_exists(p); i++)
+		usleep(10000);
+	CHECK_MSG(file_exists(p), "the daemon did not listen");
+	return d;
+}
+
+static void read_text(const char *path, char *buf, size_t len)
+{
+	buf[0] = 0;
+	FILE *f = fopen(path, "r");
+	if (f) {
+		buf[fread(buf, 1, len - 1, f)] = 0;
+		fclose(f);
+	}
+}
+
 /* Import and strip, then the daemon from nginx with --json-stats. */
 static int http_restore(void)
 {
@@ -296,43 +334,57 @@ static int http_restore(void)
 	char json[PATH_MAX + 16], err[PATH_MAX + 16];
 	snprintf(json, sizeof(json), "%s/stats.json", test_tmpdir());
 	snprintf(err, sizeof(err), "%s/lazy.err", test_tmpdir());
-	pid_t d = fork();
-	CHECK(d >= 0);
-	if (d == 0) {
-		int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 2);
-		execl(thaw, "thaw", "criu", "lazy-pages", "--images-dir", small, "--json-stats",
-		      json, httpd_url(&h, "/app.thaw"), (char *)NULL);
-		_exit(127);
-	}
-	snprintf(p, sizeof(p), "%s/lazy-pages.socket", small);
-	for (int i = 0; i < 500 && !file_exists(p); i++)
-		usleep(10000);
-	CHECK_MSG(file_exists(p), "the daemon did not listen");
+	pid_t d = spawn_daemon(small, httpd_url(&h, "/app.thaw"), json, false, err);
 	rc = test_run(out, sizeof(out), "'%s' restore -D '%s' --lazy-pages -d -o restore.log",
 		      criu_bin, small);
 	CHECK_MSG(rc == 0, "criu restore: %s", out);
 	check_restored(&t);
 	int st = reap(d, 20000);
-	char log[8192] = "";
-	FILE *f = fopen(err, "r");
-	if (f) {
-		log[fread(log, 1, sizeof(log) - 1, f)] = 0;
-		fclose(f);
-	}
+	char log[8192], js[8192];
+	read_text(err, log, sizeof(log));
 	CHECK_MSG(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon status 0x%x:\n%s", st,
 		  log);
 	CHECK_MSG(strstr(log, "done: 2 tasks"), "%s", log);
-	char js[8192] = "";
-	f = fopen(json, "r");
-	CHECK_MSG(f, "no %s", json);
-	js[fread(js, 1, sizeof(js) - 1, f)] = 0;
-	fclose(f);
+	read_text(json, js, sizeof(js));
 	CHECK_EQ(test_json_num(js, "tasks"), 2);
 	CHECK_GT(test_json_num(js, "faults"), 0);
 	CHECK_GT(test_json_num(js, "http_requests"), 0);
 	CHECK_EQ(test_json_num(js, "chunks_poisoned"), 0);
 	httpd_stop(&h);
+	return 0;
+}
+
+/*
+ * A daemon told to stop mid-restore (SIGTERM), fetching only on demand,
+ * puts every remaining page in before it exits: the tasks never read zeros.
+ */
+static int sigterm_finishes(void)
+{
+	need_criu();
+	struct tree t;
+	start_tree(&t, 8);
+	char img[PATH_MAX], small[PATH_MAX + 8], snap[PATH_MAX + 16], err[PATH_MAX + 16];
+	char out[8192], log[8192];
+	snprintf(img, sizeof(img), "%s/img", test_tmpdir());
+	snprintf(small, sizeof(small), "%s/small", test_tmpdir());
+	snprintf(snap, sizeof(snap), "%s/app.thaw", test_tmpdir());
+	snprintf(err, sizeof(err), "%s/lazy.err", test_tmpdir());
+	dump_tree(&t, img);
+	CHECK_EQ(test_run(out, sizeof(out), "'%s' criu import '%s' -o '%s' --strip '%s'",
+			  abs_build_bin("thaw"), img, snap, small),
+		 0);
+	pid_t d = spawn_daemon(small, snap, NULL, true, err);
+	int rc = test_run(out, sizeof(out), "'%s' restore -D '%s' --lazy-pages -d -o restore.log",
+			  criu_bin, small);
+	CHECK_MSG(rc == 0, "criu restore: %s", out);
+	/* Nothing but faults so far; the tasks have not even started their checks. */
+	CHECK_OK(kill(d, SIGTERM) ? -errno : 0);
+	int st = reap(d, 20000);
+	read_text(err, log, sizeof(log));
+	CHECK_MSG(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon status 0x%x:\n%s", st,
+		  log);
+	CHECK_MSG(strstr(log, "putting every remaining page in"), "%s", log);
+	check_restored(&t);
 	return 0;
 }
 
@@ -464,13 +516,27 @@ static int bad_images(void)
 	expect_refused(thaw, bad, "inventory.img");
 #undef FRESH
 
+	/* Another snapshot than this dump's: refused before listening. */
+	char other[PATH_MAX + 16], raw[PATH_MAX + 16];
+	snprintf(other, sizeof(other), "%s/other.thaw", test_tmpdir());
+	snprintf(raw, sizeof(raw), "%s/raw", test_tmpdir());
+	CHECK_EQ(test_run(out, sizeof(out),
+			  "head -c 65536 /dev/urandom > '%s' && '%s' create -o '%s' --raw '%s' "
+			  "--base 0",
+			  raw, thaw, other, raw),
+		 0);
+	int rc = test_run(out, sizeof(out), "'%s' criu lazy-pages --images-dir '%s' '%s'", thaw,
+			  img, other);
+	CHECK_MSG(rc == 1 && strstr(out, "does not fit") && strstr(out, "mm-"), "status %d: %s", rc,
+		  out);
+
 	/* A good import, then a truncated snapshot: the daemon refuses it before listening. */
 	char snap[PATH_MAX + 16];
 	snprintf(snap, sizeof(snap), "%s/app.thaw", test_tmpdir());
 	CHECK_EQ(test_run(out, sizeof(out), "'%s' criu import '%s' -o '%s'", thaw, img, snap), 0);
 	mutate(snap, snap, 100, NULL, -1);
-	int rc = test_run(out, sizeof(out), "'%s' criu lazy-pages --images-dir '%s' '%s'", thaw,
-			  img, snap);
+	rc = test_run(out, sizeof(out), "'%s' criu lazy-pages --images-dir '%s' '%s'", thaw, img,
+		      snap);
 	CHECK_MSG(rc == 1 && strstr(out, "cannot open"), "status %d: %s", rc, out);
 	snprintf(p, sizeof(p), "%s/lazy-pages.socket", img);
 	CHECK(!file_exists(p));
@@ -509,9 +575,9 @@ static int help_and_usage(void)
 }
 
 static const struct test_case cases[] = {
-	{ "help_and_usage", help_and_usage, 10 },   { "bad_images", bad_images, 40 },
-	{ "readme_commands", readme_commands, 60 }, { "http_restore", http_restore, 60 },
-	{ "example_script", example_script, 60 },
+	{ "help_and_usage", help_and_usage, 10 },     { "bad_images", bad_images, 40 },
+	{ "readme_commands", readme_commands, 60 },   { "http_restore", http_restore, 60 },
+	{ "sigterm_finishes", sigterm_finishes, 40 }, { "example_script", example_script, 60 },
 };
 
 TEST_MAIN(cases)

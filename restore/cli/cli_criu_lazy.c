@@ -44,7 +44,12 @@ static const char lazy_help[] =
 	"the snapshot holds no memory of, pages that could not be had (those pages are\n"
 	"poisoned: the task gets SIGBUS there, never wrong data).\n"
 	"Progress and a final stats line (tasks, faults, p50/p99, bytes read, time to\n"
-	"resident) go to stderr.\n"
+	"resident) go to stderr. Before listening, SNAP is checked against the images\n"
+	"(every task's lazy mappings, and no others), so another dump's memory is refused.\n"
+	"Signals: SIGUSR1 logs a stats line (and writes --json-stats). SIGTERM or SIGINT\n"
+	"puts every remaining page in (also with --no-background) and then exits: a\n"
+	"task left with missing pages would read zeros once the daemon is gone, so a\n"
+	"daemon killed with SIGKILL mid-restore corrupts the tasks, as CRIU's would.\n"
 	"\n"
 	"Options:\n"
 	"  --images-dir DIR    the image dir criu restore reads (-D)\n"
@@ -85,6 +90,16 @@ struct daemon {
 	size_t ntasks, zombies;
 	uint64_t start_ns, finished_ns, resident_ns;
 };
+
+static volatile sig_atomic_t got_term, got_usr1;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		got_usr1 = 1;
+	else
+		got_term = 1;
+}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -259,9 +274,10 @@ static int take_tasks(struct daemon *d, int sk)
 static int accept_restore(int lfd)
 {
 	int sk;
+	/* Stopped before criu restore came: nothing to finish, so stop now. */
 	do
 		sk = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (sk < 0 && errno == EINTR);
+	while (sk < 0 && errno == EINTR && !got_term);
 	if (sk < 0)
 		return -errno;
 	/* Only criu restore run by us (or root) may hand us tasks. */
@@ -376,6 +392,27 @@ static void write_json(const struct daemon *d, const struct totals *t, int rc)
 		say("cannot write %s: %s", d->json, strerror(errno));
 }
 
+/* A stats line (what: "stats", "done" or "failed") and --json-stats. */
+static void report(struct daemon *d, const char *what, int rc)
+{
+	for (size_t i = 0; i < d->ntasks; i++)
+		if (d->tasks[i].r)
+			thaw_restore_stats(d->tasks[i].r, &d->tasks[i].st);
+	struct totals t;
+	add_up(d, &t);
+	char b1[32], when[64] = "";
+	if (d->resident_ns && d->finished_ns)
+		snprintf(when, sizeof(when), ", resident %.1f ms after the restore finished",
+			 (d->resident_ns - d->finished_ns) / 1e6);
+	say("%s: %zu tasks (%zu zombies), %llu faults, p50 %llu us, p99 %llu us, %llu pages on "
+	    "fault + %llu in background (%llu zero), %s read%s",
+	    what, d->ntasks, d->zombies, (unsigned long long)t.faults, (unsigned long long)t.p50,
+	    (unsigned long long)t.p99, (unsigned long long)t.pages_fault,
+	    (unsigned long long)t.pages_bg, (unsigned long long)t.pages_zero,
+	    cli_fmt_bytes(t.bytes_read, b1, sizeof(b1)), when);
+	write_json(d, &t, rc);
+}
+
 /* Attach every task, then wait for each to be resident (or gone). 0 or CLI_FAIL. */
 static int serve(struct daemon *d)
 {
@@ -388,8 +425,18 @@ static int serve(struct daemon *d)
 	for (size_t i = 0; i < d->ntasks; i++) {
 		struct task *t = &d->tasks[i];
 		while (t->r && t->result == 1) {
-			int rc = thaw_restore_wait(t->r, 1000);
+			int rc = thaw_restore_wait(t->r, 200);
 			if (rc == -ETIMEDOUT) {
+				if (got_term && d->no_bg) {
+					say("stopping: putting every remaining page in first");
+					for (size_t k = 0; k < d->ntasks; k++)
+						thaw_restore_populate(d->tasks[k].r);
+					d->no_bg = false;
+				}
+				if (got_usr1) {
+					got_usr1 = 0;
+					report(d, "stats", 0);
+				}
 				if (cli_now_ns() - last >= 1000000000ull) {
 					thaw_restore_stats(t->r, &t->st);
 					say("pid %d: %llu faults, %llu + %llu pages in so far",
@@ -422,10 +469,20 @@ int cli_criu_lazy(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? CLI_OK : rc;
 	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	d.start_ns = cli_now_ns();
 	struct cli_log log;
 	if (cli_open_snapshot("criu lazy-pages", d.uri, &log, &d.http, &d.snap))
 		return CLI_FAIL;
+	char why[1024];
+	if (thaw_criu_check(d.snap, d.images, why, sizeof(why))) {
+		say("%s does not fit %s: %s", d.uri, d.images, why);
+		thaw_snapshot_close(d.snap);
+		return CLI_FAIL;
+	}
 	if (d.cache_mb)
 		thaw_snapshot_set_cache(d.snap, d.cache_mb << 20);
 	char path[4096];
@@ -449,21 +506,9 @@ int cli_criu_lazy(int argc, char **argv)
 	}
 	if (sk >= 0)
 		close(sk);
-	struct totals t;
-	add_up(&d, &t);
-	char b1[32];
-	say("%s: %zu tasks (%zu zombies), %llu faults, p50 %llu us, p99 %llu us, %llu pages on "
-	    "fault + %llu in background (%llu zero), %s read, resident %.1f ms after the restore "
-	    "finished",
-	    rc ? "failed" : "done", d.ntasks, d.zombies, (unsigned long long)t.faults,
-	    (unsigned long long)t.p50, (unsigned long long)t.p99, (unsigned long long)t.pages_fault,
-	    (unsigned long long)t.pages_bg, (unsigned long long)t.pages_zero,
-	    cli_fmt_bytes(t.bytes_read, b1, sizeof(b1)),
-	    d.resident_ns && d.finished_ns ? (d.resident_ns - d.finished_ns) / 1e6 : 0.0);
-	write_json(&d, &t, rc);
-	for (size_t i = 0; i < d.ntasks; i++) {
+	report(&d, rc ? "failed" : "done", rc);
+	for (size_t i = 0; i < d.ntasks; i++)
 		thaw_restore_free(d.tasks[i].r);
-	}
 	free(d.tasks);
 	thaw_snapshot_close(d.snap);
 	return rc;

@@ -583,6 +583,15 @@ int thaw_criu_import(const char *img_dir, const char *snap_path,
 		int err = -errno;
 		return thaw__criu_fail(&e, err, "%s: %s", img_dir, strerror(-err));
 	}
+	struct stat a, b;
+	if (o.strip_dir && !stat(o.strip_dir, &b) && !fstat(im.dirfd, &a) && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino) {
+		close(im.dirfd);
+		return thaw__criu_fail(&e, -EINVAL,
+				       "--strip %s is the image dir itself: its pages would be "
+				       "overwritten while read",
+				       o.strip_dir);
+	}
 	int err = read_inventory(&im);
 	if (!err)
 		err = read_pstree(&im);
@@ -609,6 +618,77 @@ int thaw_criu_import(const char *img_dir, const char *snap_path,
 		if (t->pages_fd >= 0)
 			close(t->pages_fd);
 	}
+	free(im.tasks);
+	close(im.dirfd);
+	return err;
+}
+
+/* Task t's lazy-able VMAs against the snapshot's regions for it; 0 or -EINVAL naming the first
+ * difference. *matched counts the regions seen. */
+static int check_task(struct import *im, const struct thaw_snapshot *snap, struct task *t,
+		      size_t *matched)
+{
+	int n = thaw_criu_task_mappings(snap, t->pid, NULL, 0);
+	if (n < 0)
+		return n;
+	struct thaw_mapping *maps = calloc(n ? n : 1, sizeof(*maps));
+	if (!maps)
+		return -ENOMEM;
+	thaw_criu_task_mappings(snap, t->pid, maps, n);
+	int k = 0, err = 0;
+	for (size_t vi = 0; !err && vi < t->mm->n_vmas; vi++) {
+		const VmaEntry *v = t->mm->vmas[vi];
+		if (!thaw__criu_vma_lazy(v->flags, v->status))
+			continue;
+		if (k >= n || maps[k].addr != v->start || maps[k].len != v->end - v->start)
+			err = thaw__criu_fail(
+				im->e, -EINVAL,
+				"the snapshot is not this dump's memory: mm-%u.img has "
+				"a lazy vma 0x%" PRIx64 "-0x%" PRIx64
+				" that the snapshot's regions for pid %u do not match",
+				t->pid, v->start, v->end, t->pid);
+		k++;
+	}
+	if (!err && k != n)
+		err = thaw__criu_fail(
+			im->e, -EINVAL,
+			"the snapshot is not this dump's memory: it has %d regions for "
+			"pid %u, mm-%u.img %d lazy vmas",
+			n, t->pid, t->pid, k);
+	free(maps);
+	*matched += k;
+	return err;
+}
+
+int thaw_criu_check(const struct thaw_snapshot *snap, const char *img_dir, char *err_buf,
+		    size_t err_len)
+{
+	struct thaw__logger log;
+	thaw__logger_init(&log, NULL, NULL);
+	struct thaw__criu_err e = { &log, err_buf, err_len };
+	if (!snap || !img_dir)
+		return -EINVAL;
+	struct import im = { .e = &e, .page = (uint64_t)sysconf(_SC_PAGESIZE) };
+	im.dirfd = open(img_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (im.dirfd < 0) {
+		int err = -errno;
+		return thaw__criu_fail(&e, err, "%s: %s", img_dir, strerror(-err));
+	}
+	size_t matched = 0;
+	int err = read_pstree(&im);
+	for (size_t i = 0; !err && i < im.ntasks; i++) {
+		err = read_mm(&im, &im.tasks[i]);
+		if (!err)
+			err = check_task(&im, snap, &im.tasks[i], &matched);
+	}
+	if (!err && matched != thaw_snapshot_region_count(snap))
+		err = thaw__criu_fail(&e, -EINVAL,
+				      "the snapshot is not this dump's memory: %zu of its regions "
+				      "belong to no task of pstree.img",
+				      thaw_snapshot_region_count(snap) - matched);
+	for (size_t i = 0; i < im.ntasks; i++)
+		if (im.tasks[i].mm)
+			mm_entry__free_unpacked(im.tasks[i].mm, NULL);
 	free(im.tasks);
 	close(im.dirfd);
 	return err;
