@@ -81,8 +81,6 @@ int cli_criu_import(int argc, char **argv)
 	const char *cmd = "criu import";
 	struct thaw_criu_import_opts o = { .sz = sizeof(o) };
 	const char *out = NULL;
-	long v;
-	uint64_t u;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -95,24 +93,16 @@ int cli_criu_import(int argc, char **argv)
 			o.strip_dir = optarg;
 			break;
 		case OPT_CHUNK:
-			if (cli_parse_size(optarg, &u) || u < 4096 || u > (2u << 20) ||
-			    (u & (u - 1)))
-				return cli_usage_err(
-					cmd,
-					"bad --chunk-size '%s': want a power of two from 4K to 2M",
-					optarg);
-			o.chunk_size = (uint32_t)u;
+			if (cli_parse_chunk_size(cmd, optarg, &o.chunk_size))
+				return CLI_USAGE;
 			break;
 		case OPT_LEVEL:
-			if (cli_parse_int(optarg, 1, 19, &v))
-				return cli_usage_err(cmd, "bad --level '%s': want 1 to 19", optarg);
-			o.level = (int)v;
+			if (cli_parse_level(cmd, optarg, &o.level))
+				return CLI_USAGE;
 			break;
 		case OPT_THREADS:
-			if (cli_parse_int(optarg, 1, 1024, &v))
-				return cli_usage_err(cmd, "bad --threads '%s': want 1 to 1024",
-						     optarg);
-			o.threads = (int)v;
+			if (cli_parse_threads(cmd, optarg, &o.threads))
+				return CLI_USAGE;
 			break;
 		case 'h':
 			fputs(import_help, stdout);

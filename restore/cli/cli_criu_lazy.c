@@ -101,17 +101,8 @@ static void on_signal(int sig)
 		got_term = 1;
 }
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void say(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "thaw criu lazy-pages: %s\n", line);
-}
+/* Progress and errors alike: "thaw criu lazy-pages: ..." on stderr. */
+#define say(...) cli_err("criu lazy-pages", __VA_ARGS__)
 
 static int parse_args(int argc, char **argv, struct daemon *d)
 {
@@ -341,16 +332,9 @@ static void write_json(const struct daemon *d, const struct totals *t, int rc)
 {
 	if (!d->json)
 		return;
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", d->json);
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		say("cannot write %s: %s", tmp, strerror(errno));
-		return;
-	}
 	struct cli_json j;
-	cli_json_init(&j, f);
-	cli_json_obj_begin(&j, NULL);
+	if (cli_json_file_begin(&j, "criu lazy-pages", d->json))
+		return;
 	cli_json_bool(&j, "ok", rc == 0);
 	cli_json_u64(&j, "tasks", d->ntasks);
 	cli_json_u64(&j, "zombies", d->zombies);
@@ -386,10 +370,7 @@ static void write_json(const struct daemon *d, const struct totals *t, int rc)
 		cli_json_obj_end(&j);
 	}
 	cli_json_arr_end(&j);
-	cli_json_obj_end(&j);
-	fputc('\n', f);
-	if (fclose(f) || rename(tmp, d->json))
-		say("cannot write %s: %s", d->json, strerror(errno));
+	cli_json_file_end(&j, "criu lazy-pages", d->json);
 }
 
 /* A stats line (what: "stats", "done" or "failed") and --json-stats. */
