@@ -153,6 +153,12 @@ struct thaw_chunk_info {
 #define THAW_RESTORE_FIXED_ADDR	   (1u << 0)
 #define THAW_RESTORE_NO_BACKGROUND (1u << 1) /* fetch only what is touched (see below) */
 /*
+ * Attached restores: a fault outside every mapping gets a zero page, as
+ * memory that was never dumped reads in a checkpoint (CRIU's daemon does
+ * the same), instead of a logged warning. thaw_criu_attach sets it.
+ */
+#define THAW_RESTORE_ZERO_OUTSIDE (1u << 2)
+/*
  * With THAW_RESTORE_NO_BACKGROUND a snapshot's prefetch order (its recorded
  * working set) is still streamed from the start; only the pass over the rest
  * is left out.
@@ -543,11 +549,13 @@ THAW_API int thaw_export_stop(struct thaw_export *exp, int force);
 
 /*
  * CRIU. thaw_criu_import turns a CRIU 4.x image dir (criu dump -D DIR) into
- * a snapshot of its tasks' lazy memory: every private anonymous VMA that
- * `criu restore --lazy-pages` registers with a task's userfaultfd becomes a
+ * a snapshot of its tasks' lazy memory: in every private anonymous VMA that
+ * `criu restore --lazy-pages` registers with a task's userfaultfd, the span
+ * from the first to the last page flagged lazy in the pagemap becomes a
  * region named "pid PID [heap]", "pid PID [stack]" or
- * "pid PID anon 0xSTART-0xEND", holding the pagemap entries flagged lazy
- * and zeros elsewhere. Tasks share addresses, so a region's recorded
+ * "pid PID anon 0xSTART-0xEND" (the VMA), zeros in its holes; the rest of
+ * the VMA was never dumped and is served as zero pages
+ * (THAW_RESTORE_ZERO_OUTSIDE). Tasks share addresses, so a region's recorded
  * address is the VMA's start with the task's index in pstree.img in bits
  * 48-63 (the low 48 bits are the address in the task).
  */
@@ -600,11 +608,10 @@ THAW_API int thaw_criu_import(const char *img_dir, const char *snap_path,
 THAW_API int thaw_criu_task_mappings(const struct thaw_snapshot *snap, pid_t pid,
 				     struct thaw_mapping *maps, size_t n);
 /*
- * Check that snap (written by thaw_criu_import) holds the memory of the
- * dump in img_dir (the dir criu restore reads, stripped or not): every
- * task of pstree.img has regions exactly where its mm-PID.img has lazy
- * VMAs, and the snapshot has no others; a mismatched snapshot would serve
- * another dump's bytes. 0, or -EINVAL with the first difference in err_buf
+ * Check that snap (written by thaw_criu_import) fits the dump in img_dir
+ * (the dir criu restore reads, stripped or not): every region belongs to a
+ * task of pstree.img and lies in one of its lazy VMAs (mm-PID.img); a
+ * snapshot of another dump would serve its bytes. 0, or -EINVAL with the first difference in err_buf
  * (err_len bytes, may be NULL), or the error reading the images.
  */
 THAW_API int thaw_criu_check(const struct thaw_snapshot *snap, const char *img_dir, char *err_buf,
@@ -617,8 +624,9 @@ THAW_API int thaw_criu_check(const struct thaw_snapshot *snap, const char *img_d
  * before criu restore sends "restore finished" (0x52535446): attach when
  * the uffd arrives with THAW_RESTORE_NO_BACKGROUND, so faults are served
  * at once, and call thaw_restore_populate at "restore finished". Events as
- * in thaw_restore_attach. Takes ownership of uffd in every case. -ENOENT
- * when the snapshot holds no memory of pid.
+ * in thaw_restore_attach, with THAW_RESTORE_ZERO_OUTSIDE set. Takes
+ * ownership of uffd in every case. -ENOENT when the snapshot holds no
+ * memory of pid (it had no lazy pages; its uffd is closed).
  */
 THAW_API int thaw_criu_attach(struct thaw_snapshot *snap, pid_t pid, int uffd,
 			      const struct thaw_restore_opts *opts, struct thaw_restore **out);

@@ -252,6 +252,12 @@ static int take_tasks(struct daemon *d, int sk)
 		struct thaw_restore_opts ro = { .sz = sizeof(ro),
 						.flags = THAW_RESTORE_NO_BACKGROUND };
 		int err = thaw_criu_attach(d->snap, pid, uffd, &ro, &t->r);
+		if (err == -ENOENT) {
+			/* Nothing of it was dumped lazily (the images were checked): it reads zeros. */
+			say("pid %d: no lazy memory, nothing to serve", (int)pid);
+			t->result = 0;
+			continue;
+		}
 		if (err) {
 			/* The task would wait for ever on its first lazy page: stop here. */
 			say("pid %d: cannot serve it: %s", (int)pid, thaw_strerror(err));

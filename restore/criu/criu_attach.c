@@ -58,7 +58,13 @@ int thaw_criu_attach(struct thaw_snapshot *snap, pid_t pid, int uffd,
 		return -ENOMEM;
 	}
 	thaw_criu_task_mappings(snap, pid, maps, n);
-	int err = thaw_restore_attach(snap, uffd, maps, n, opts, out);
+	/* What the snapshot does not hold was never dumped: zero, as CRIU's daemon has it. */
+	struct thaw_restore_opts o = { .sz = sizeof(o) };
+	if (opts)
+		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	o.sz = sizeof(o);
+	o.flags |= THAW_RESTORE_ZERO_OUTSIDE;
+	int err = thaw_restore_attach(snap, uffd, maps, n, &o, out);
 	free(maps);
 	return err;
 }
