@@ -262,9 +262,10 @@ static int readme_commands(void)
 	return 0;
 }
 
-/* thaw criu lazy-pages for images dir small, stderr to err; returns once it listens. */
-static pid_t spawn_daemon(const char *small, const char *snap, const char *json, bool no_bg,
-			  const char *err)
+/* thaw criu lazy-pages for images dir small (work dir work, or NULL), stderr to err; returns
+ * once it listens. */
+static pid_t spawn_daemon(const char *small, const char *work, const char *snap, const char *json,
+			  bool no_bg, const char *err)
 {
 	const char *thaw = abs_build_bin("thaw");
 	pid_t d = fork();
@@ -276,6 +277,8 @@ static pid_t spawn_daemon(const char *small, const char *snap, const char *json,
 		int n = 5;
 		if (json)
 			argv[n++] = "--json-stats", argv[n++] = json;
+		if (work)
+			argv[n++] = "--work-dir", argv[n++] = work;
 		if (no_bg)
 			argv[n++] = "--no-background";
 		argv[n++] = snap;
@@ -283,7 +286,7 @@ static pid_t spawn_daemon(const char *small, const char *snap, const char *json,
 		_exit(127);
 	}
 	char p[PATH_MAX + 32];
-	snprintf(p, sizeof(p), "%s/lazy-pages.socket", small);
+	snprintf(p, sizeof(p), "%s/lazy-pages.socket", work ? work : small);
 	for (int i = 0; i < 500 && !file_exists(p); i++)
 		usleep(10000);
 	CHECK_MSG(file_exists(p), "the daemon did not listen");
@@ -334,7 +337,7 @@ static int http_restore(void)
 	char json[PATH_MAX + 16], err[PATH_MAX + 16];
 	snprintf(json, sizeof(json), "%s/stats.json", test_tmpdir());
 	snprintf(err, sizeof(err), "%s/lazy.err", test_tmpdir());
-	pid_t d = spawn_daemon(small, httpd_url(&h, "/app.thaw"), json, false, err);
+	pid_t d = spawn_daemon(small, NULL, httpd_url(&h, "/app.thaw"), json, false, err);
 	rc = test_run(out, sizeof(out), "'%s' restore -D '%s' --lazy-pages -d -o restore.log",
 		      criu_bin, small);
 	CHECK_MSG(rc == 0, "criu restore: %s", out);
@@ -373,9 +376,14 @@ static int sigterm_finishes(void)
 	CHECK_EQ(test_run(out, sizeof(out), "'%s' criu import '%s' -o '%s' --strip '%s'",
 			  abs_build_bin("thaw"), img, snap, small),
 		 0);
-	pid_t d = spawn_daemon(small, snap, NULL, true, err);
-	int rc = test_run(out, sizeof(out), "'%s' restore -D '%s' --lazy-pages -d -o restore.log",
-			  criu_bin, small);
+	/* A work dir of its own, as criu restore -W has it. */
+	char work[PATH_MAX + 8];
+	snprintf(work, sizeof(work), "%s/work", test_tmpdir());
+	CHECK_OK(mkdir(work, 0755) ? -errno : 0);
+	pid_t d = spawn_daemon(small, work, snap, NULL, true, err);
+	int rc = test_run(out, sizeof(out),
+			  "'%s' restore -D '%s' -W '%s' --lazy-pages -d -o restore.log", criu_bin,
+			  small, work);
 	CHECK_MSG(rc == 0, "criu restore: %s", out);
 	/* Nothing but faults so far; the tasks have not even started their checks. */
 	CHECK_OK(kill(d, SIGTERM) ? -errno : 0);
