@@ -564,8 +564,10 @@ struct thaw_criu_import_opts {
 	/*
 	 * When set: write a copy of the image dir here (created if missing) that
 	 * `criu restore --lazy-pages` accepts, whose pages images hold only the
-	 * non-lazy pages and whose pagemaps mark the lazy entries not present.
-	 * It restores only with a lazy-pages daemon serving the snapshot.
+	 * non-lazy pages and whose pagemaps mark the lazy entries not present
+	 * (and in a parent dump there is none of, so that a restore without
+	 * --lazy-pages fails rather than read other pages in their place). It
+	 * restores only with a lazy-pages daemon serving the snapshot.
 	 */
 	const char *strip_dir;
 	uint32_t chunk_size; /* as in thaw_writer_opts */

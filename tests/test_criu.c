@@ -524,6 +524,21 @@ static int bad_images(void)
 	expect_refused(thaw, bad, "inventory.img");
 #undef FRESH
 
+	/* A stripped dir: not imported again, and not restored without the daemon. */
+	char small[PATH_MAX + 16];
+	snprintf(small, sizeof(small), "%s/small", test_tmpdir());
+	CHECK_EQ(test_run(out, sizeof(out), "'%s' criu import '%s' -o '%s/s.thaw' --strip '%s'",
+			  thaw, img, test_tmpdir(), small),
+		 0);
+	expect_refused(thaw, small, "stripped by thaw criu import --strip");
+	CHECK_NE(test_run(out, sizeof(out),
+			  "'%s' restore -D '%s' -d -o restore.log; grep -h 'No parent' "
+			  "'%s/restore.log'",
+			  criu_bin, small, small),
+		 1);
+	CHECK_MSG(strstr(out, "No parent for snapshot pagemap"),
+		  "criu restore without --lazy-pages: %s", out);
+
 	/* Another snapshot than this dump's: refused before listening. */
 	char other[PATH_MAX + 16], raw[PATH_MAX + 16];
 	snprintf(other, sizeof(other), "%s/other.thaw", test_tmpdir());

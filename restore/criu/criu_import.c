@@ -236,6 +236,14 @@ static int read_pagemap(struct import *im, struct task *t)
 				"%s: entry %u: field flags 0x%x has bits thaw does not "
 				"know (0x%x)",
 				name, idx, m->flags, m->flags & ~CRIU_PE_KNOWN);
+		if ((m->flags & (CRIU_PE_PARENT | CRIU_PE_LAZY | CRIU_PE_PRESENT)) ==
+		    (CRIU_PE_PARENT | CRIU_PE_LAZY))
+			return thaw__criu_fail(
+				im->e, -EINVAL,
+				"%s: entry %u (vaddr 0x%" PRIx64
+				"): lazy pages stripped by thaw criu import --strip; "
+				"import the original dump",
+				name, idx, m->vaddr);
 		if (m->flags & CRIU_PE_PARENT)
 			return thaw__criu_fail(im->e, -ENOTSUP,
 					       "%s: entry %u (vaddr 0x%" PRIx64
@@ -489,7 +497,10 @@ static int put_entry(int fd, const void *p, size_t n)
  * The task's pagemap with its lazy entries no longer present, and its pages
  * image with only what criu restore reads itself. criu restore
  * --lazy-pages skips lazy entries, advancing in the pages image only past
- * present ones, so the offsets of the rest stay right.
+ * present ones, so the offsets of the rest stay right. The lazy entries
+ * also say their pages are in a parent dump, which there is none of: a
+ * restore without --lazy-pages would read them from the pages image at the
+ * wrong offsets; this way it fails ("No parent for snapshot pagemap").
  */
 static int strip_task(struct import *im, int out, struct task *t)
 {
@@ -509,7 +520,7 @@ static int strip_task(struct import *im, int out, struct task *t)
 		PagemapEntry pe = *m->pe;
 		if (m->flags & CRIU_PE_LAZY) {
 			pe.has_flags = 1;
-			pe.flags = m->flags & ~CRIU_PE_PRESENT;
+			pe.flags = (m->flags & ~CRIU_PE_PRESENT) | CRIU_PE_PARENT;
 		}
 		size_t n = pagemap_entry__get_packed_size(&pe);
 		char *nb = realloc(buf, n ? n : 1);
