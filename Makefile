@@ -28,7 +28,7 @@ ifneq ($(SAN),)
 THAW_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=$(SAN)
 endif
-LIBS := -luring -lzstd -lxxhash -lcurl -lmicrohttpd -lpthread
+LIBS := -luring -lzstd -lxxhash -lcurl -lmicrohttpd -lprotobuf-c -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -37,15 +37,22 @@ Q := @
 endif
 
 # The library is uffd/ and every layer of restore/ but the command (restore/cli/).
-LIB_LAYERS := common format store snapshot lazy write export
+LIB_LAYERS := common format store snapshot lazy write export criu
 LIB_SRCS := $(sort $(filter-out uffd/floor.c,$(wildcard uffd/*.c)) \
 	$(foreach l,$(LIB_LAYERS),$(wildcard restore/$(l)/*.c)))
 CLI_SRCS := $(sort $(wildcard restore/cli/*.c) $(filter-out %.bpf.c,$(wildcard restore/cli/trace/*.c)))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTLIB_SRCS := $(sort $(filter-out tests/test_%.c,$(wildcard tests/*.c)))
-EXAMPLE_SRCS := $(sort $(wildcard examples/*.c examples/migrate/*.c))
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c examples/migrate/*.c examples/criu/*.c))
 
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# CRIU's image descriptions (restore/criu/proto/), compiled by protoc-c into
+# $(BUILD)/gen/criu/ and linked into the library.
+CRIU_PROTOS := $(sort $(wildcard restore/criu/proto/*.proto))
+CRIU_PB_C := $(CRIU_PROTOS:restore/criu/proto/%.proto=$(BUILD)/gen/criu/%.pb-c.c)
+CRIU_PB_H := $(CRIU_PB_C:.c=.h)
+CRIU_PB_OBJS := $(CRIU_PB_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(CRIU_PB_OBJS)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -65,6 +72,20 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(THAW_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# One protoc-c run writes both files (a grouped pattern rule, safe under -j).
+$(BUILD)/gen/criu/%.pb-c.c $(BUILD)/gen/criu/%.pb-c.h: restore/criu/proto/%.proto
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  PROTOC  $<")
+	$(Q)protoc-c --c_out=$(BUILD)/gen/criu -Irestore/criu/proto $<
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(THAW_CFLAGS) $(CFLAGS) -w -c -o $@ $<
+# Generated headers include each other (mm includes vma): all before any use.
+$(CRIU_PB_OBJS) $(filter $(BUILD)/obj/restore/criu/%,$(LIB_OBJS)): $(CRIU_PB_H)
+$(BUILD)/obj/restore/criu/%.o $(CRIU_PB_OBJS): THAW_CFLAGS += -I$(BUILD)/gen/criu
+.SECONDARY: $(CRIU_PB_C) $(CRIU_PB_H)
 
 $(STATIC_LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
@@ -111,6 +132,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(FLOOR_LIB) $(STATIC_L
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(FLOOR_LIB) $(STATIC_LIB) $(LIBS) -lm
 
+# What CRIU checkpoints in the CRIU tests: built without sanitizers, whose
+# terabyte shadow mappings criu dump would walk page by page.
+$(BUILD)/examples/criu/workload: examples/criu/workload.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(filter-out -fsanitize=% -MMD -MP,$(THAW_CFLAGS)) -O2 -g -o $@ $<
+
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
@@ -146,7 +174,9 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -st
 	-D_GNU_SOURCE -Iinclude -I. -Irestore -MMD -MP
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/restore/cli/cli_handshake.o
+# The targets read snapshots, traces, HTTP replies and handshakes: no CRIU layer.
+FUZZ_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out restore/criu/%,$(LIB_SRCS))) \
+	$(BUILD)/fuzz/obj/restore/cli/cli_handshake.o
 HAVE_FUZZ_CC := $(shell command -v $(FUZZ_CC) 2>/dev/null)
 
 $(BUILD)/fuzz/obj/%.o: %.c

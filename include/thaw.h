@@ -164,6 +164,12 @@ struct thaw_chunk_info {
 #define THAW_RESTORE_FIXED_ADDR	   (1u << 0)
 #define THAW_RESTORE_NO_BACKGROUND (1u << 1) /* fetch only what is touched (see below) */
 /*
+ * Attached restores: a fault outside every mapping gets a zero page, as
+ * memory that was never dumped reads in a checkpoint (CRIU's daemon does
+ * the same), instead of a logged warning. thaw_criu_attach sets it.
+ */
+#define THAW_RESTORE_ZERO_OUTSIDE (1u << 2)
+/*
  * With THAW_RESTORE_NO_BACKGROUND a snapshot's prefetch order (its recorded
  * working set) is still streamed from the start; only the pass over the rest
  * is left out.
@@ -413,6 +419,15 @@ THAW_API int thaw_restore_wait(struct thaw_restore *r, int timeout_ms);
 /* Snapshot of the counters; safe to call while the restore runs. */
 THAW_API int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st);
 /*
+ * Start the background pass now, even for a restore started with
+ * THAW_RESTORE_NO_BACKGROUND, and for the children of an attached restore
+ * (forked targets, present and later ones); returns at once. For a target
+ * that registers its ranges after handing over its uffd (CRIU): attach
+ * with THAW_RESTORE_NO_BACKGROUND to serve faults at once, call this when
+ * every range is registered. 0, or -EINVAL for NULL.
+ */
+THAW_API int thaw_restore_populate(struct thaw_restore *r);
+/*
  * Finish population (fetching whatever is still missing), stop the
  * manager thread and free the handle. The memory stays mapped, fully
  * populated, and belongs to the caller (munmap it when done).
@@ -558,6 +573,99 @@ THAW_API int thaw_export_stats(const struct thaw_export *exp, struct thaw_export
  * still need it, unless force is nonzero. NULL is a no-op.
  */
 THAW_API int thaw_export_stop(struct thaw_export *exp, int force);
+
+/*
+ * CRIU. thaw_criu_import turns a CRIU 4.x image dir (criu dump -D DIR) into
+ * a snapshot of its tasks' lazy memory: in every private anonymous VMA that
+ * `criu restore --lazy-pages` registers with a task's userfaultfd, the span
+ * from the first to the last page flagged lazy in the pagemap becomes a
+ * region named "pid PID [heap]", "pid PID [stack]" or
+ * "pid PID anon 0xSTART-0xEND" (the VMA), zeros in its holes; the rest of
+ * the VMA was never dumped and is served as zero pages
+ * (THAW_RESTORE_ZERO_OUTSIDE). Tasks share addresses, so a region's recorded
+ * address is the VMA's start with the task's index in pstree.img in bits
+ * 48-63 (the low 48 bits are the address in the task).
+ */
+struct thaw_criu_import_opts {
+	size_t sz;
+	/*
+	 * When set: write a copy of the image dir here (created if missing) that
+	 * `criu restore --lazy-pages` accepts, whose pages images hold only the
+	 * non-lazy pages and whose pagemaps mark the lazy entries not present
+	 * (and in a parent dump there is none of, so that a restore without
+	 * --lazy-pages fails rather than read other pages in their place). It
+	 * restores only with a lazy-pages daemon serving the snapshot.
+	 */
+	const char *strip_dir;
+	uint32_t chunk_size; /* as in thaw_writer_opts */
+	int level;
+	int threads;
+	thaw_progress_fn progress;
+	void *progress_ctx;
+	thaw_log_fn log_fn;
+	void *log_ctx;
+	char *err_buf; /* as in thaw_open_opts: names the file and field refused */
+	size_t err_buf_size;
+};
+
+struct thaw_criu_import_result {
+	size_t sz;
+	uint64_t tasks;
+	uint64_t regions;
+	uint64_t raw_bytes;	    /* the regions' length, holes included */
+	uint64_t lazy_pages;	    /* pages moved into the snapshot */
+	uint64_t pages_kept;	    /* non-lazy pages criu restore reads itself */
+	uint64_t pages_image_bytes; /* the tasks' pages images read */
+	uint64_t stripped_bytes;    /* the pages images written to strip_dir */
+};
+
+/*
+ * Read img_dir (inventory, pstree, mm-PID, pagemap-PID, pages-N) and write
+ * the snapshot at snap_path (replaced; as thaw_writer_close writes it:
+ * zero pages, identical chunks stored once, compression on every core).
+ * Anything not understood is refused with -EINVAL and a message naming the
+ * file and field; pagemap entries in a parent dump (incremental) with
+ * -ENOTSUP naming the entry. res may be NULL.
+ */
+THAW_API int thaw_criu_import(const char *img_dir, const char *snap_path,
+			      const struct thaw_criu_import_opts *opts,
+			      struct thaw_criu_import_result *res);
+/*
+ * The mappings (as for thaw_restore_attach) of task pid in a snapshot
+ * thaw_criu_import wrote: up to n into maps. Returns how many the task has
+ * (0 if none), or -EINVAL.
+ */
+THAW_API int thaw_criu_task_mappings(const struct thaw_snapshot *snap, pid_t pid,
+				     struct thaw_mapping *maps, size_t n);
+struct thaw_criu_check_opts {
+	size_t sz;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
+};
+/*
+ * Check that snap (written by thaw_criu_import) fits the dump in img_dir
+ * (the dir criu restore reads, stripped or not): every region belongs to a
+ * task of pstree.img and lies in one of its lazy VMAs (mm-PID.img); a
+ * snapshot of another dump would serve its bytes. 0, or -EINVAL with the
+ * first difference in opts->err_buf, or the error reading the images.
+ * opts may be NULL.
+ */
+THAW_API int thaw_criu_check(const struct thaw_snapshot *snap, const char *img_dir,
+			     const struct thaw_criu_check_opts *opts);
+/*
+ * Serve one task of `criu restore --lazy-pages`: uffd is the userfaultfd
+ * criu restore sent for pid (lazy-pages.socket: the pid as an int, then
+ * the fd by SCM_RIGHTS), registered by the task over its lazy VMAs.
+ * The task registers its ranges after sending the uffd and may fault
+ * before criu restore sends "restore finished" (0x52535446): attach when
+ * the uffd arrives with THAW_RESTORE_NO_BACKGROUND, so faults are served
+ * at once, and call thaw_restore_populate at "restore finished". Events as
+ * in thaw_restore_attach, with THAW_RESTORE_ZERO_OUTSIDE set. Takes
+ * ownership of uffd in every case. -ENOENT when the snapshot holds no
+ * memory of pid (it had no lazy pages; its uffd is closed).
+ */
+THAW_API int thaw_criu_attach(struct thaw_snapshot *snap, pid_t pid, int uffd,
+			      const struct thaw_restore_opts *opts, struct thaw_restore **out);
 
 #ifdef __cplusplus
 }

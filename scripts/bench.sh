@@ -21,7 +21,7 @@ work=$build/bench
 res=$work/results
 reps=${BENCH_REPS:-3}
 cores=$(nproc)
-sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace serve plots})
+sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace serve criu plots})
 
 [ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
 mkdir -p "$work" "$res"
@@ -507,6 +507,10 @@ section_trace() {
 . scripts/bench_migrate.sh
 # shellcheck source=scripts/bench_serve.sh
 . scripts/bench_serve.sh
+# The criu section (a real CRIU dump; needs root and CRIU 4.x).
+# shellcheck source=scripts/bench_criu.sh
+. scripts/bench_criu.sh
+
 # PNGs from the run's JSON (gnuplot), last so that every section's JSON is there.
 # shellcheck source=scripts/bench_plots.sh
 . scripts/bench_plots.sh

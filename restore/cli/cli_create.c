@@ -126,7 +126,6 @@ static int parse_create_args(int argc, char **argv, struct create_args *a)
 {
 	const char *cmd = "create";
 	long v;
-	uint64_t u;
 	int c;
 	memset(a, 0, sizeof(*a));
 	a->pid = -1;
@@ -167,24 +166,16 @@ static int parse_create_args(int argc, char **argv, struct create_args *a)
 			a->leave_stopped = true;
 			break;
 		case OPT_CHUNK:
-			if (cli_parse_size(optarg, &u) || u < 4096 || u > (2u << 20) ||
-			    (u & (u - 1)))
-				return cli_usage_err(
-					cmd,
-					"bad --chunk-size '%s': want a power of two from 4K to 2M",
-					optarg);
-			a->chunk_size = (uint32_t)u;
+			if (cli_parse_chunk_size(cmd, optarg, &a->chunk_size))
+				return CLI_USAGE;
 			break;
 		case OPT_LEVEL:
-			if (cli_parse_int(optarg, 1, 19, &v))
-				return cli_usage_err(cmd, "bad --level '%s': want 1 to 19", optarg);
-			a->level = (int)v;
+			if (cli_parse_level(cmd, optarg, &a->level))
+				return CLI_USAGE;
 			break;
 		case OPT_THREADS:
-			if (cli_parse_int(optarg, 1, 1024, &v))
-				return cli_usage_err(cmd, "bad --threads '%s': want 1 to 1024",
-						     optarg);
-			a->threads = (int)v;
+			if (cli_parse_threads(cmd, optarg, &a->threads))
+				return CLI_USAGE;
 			break;
 		case 'h':
 			fputs(create_help, stdout);

@@ -112,6 +112,34 @@ int cli_parse_int(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+int cli_parse_chunk_size(const char *cmd, const char *arg, uint32_t *out)
+{
+	uint64_t u;
+	if (cli_parse_size(arg, &u) || u < 4096 || u > (2u << 20) || (u & (u - 1)))
+		return cli_usage_err(
+			cmd, "bad --chunk-size '%s': want a power of two from 4K to 2M", arg);
+	*out = (uint32_t)u;
+	return 0;
+}
+
+int cli_parse_level(const char *cmd, const char *arg, int *out)
+{
+	long v;
+	if (cli_parse_int(arg, 1, 19, &v))
+		return cli_usage_err(cmd, "bad --level '%s': want 1 to 19", arg);
+	*out = (int)v;
+	return 0;
+}
+
+int cli_parse_threads(const char *cmd, const char *arg, int *out)
+{
+	long v;
+	if (cli_parse_int(arg, 1, 1024, &v))
+		return cli_usage_err(cmd, "bad --threads '%s': want 1 to 1024", arg);
+	*out = (int)v;
+	return 0;
+}
+
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len)
 {
 	static const char *const unit[] = { "ns", "us", "ms", "s" };
@@ -250,6 +278,33 @@ void cli_json_init(struct cli_json *j, FILE *f)
 {
 	memset(j, 0, sizeof(*j));
 	j->f = f;
+}
+
+int cli_json_file_begin(struct cli_json *j, const char *cmd, const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		int err = -errno;
+		cli_err(cmd, "cannot write %s: %s", tmp, strerror(-err));
+		return err;
+	}
+	cli_json_init(j, f);
+	cli_json_obj_begin(j, NULL);
+	return 0;
+}
+
+int cli_json_file_end(struct cli_json *j, const char *cmd, const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	cli_json_obj_end(j);
+	fputc('\n', j->f);
+	int err = fclose(j->f) || rename(tmp, path) ? -errno : 0;
+	if (err)
+		cli_err(cmd, "cannot write %s: %s", path, strerror(-err));
+	return err;
 }
 
 static void json_indent(struct cli_json *j)

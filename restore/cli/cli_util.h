@@ -33,6 +33,7 @@ int cli_bench(int argc, char **argv);
 int cli_optimize(int argc, char **argv);
 int cli_trace(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_criu(int argc, char **argv);
 
 /* "thaw CMD: message" on stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -49,6 +50,15 @@ int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_size(const char *s, uint64_t *out);
 /* A decimal int in [lo, hi]. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
+
+/*
+ * The options of commands that write snapshots (--chunk-size, --level,
+ * --threads), checked as thaw_writer_opts wants them. 0, or CLI_USAGE after
+ * printing the usage error for cmd.
+ */
+int cli_parse_chunk_size(const char *cmd, const char *arg, uint32_t *out);
+int cli_parse_level(const char *cmd, const char *arg, int *out);
+int cli_parse_threads(const char *cmd, const char *arg, int *out);
 
 /*
  * The default of a subcommand's option switch, for getopt_long with a
@@ -123,5 +133,12 @@ void cli_json_i64(struct cli_json *j, const char *key, int64_t val);
 void cli_json_f64(struct cli_json *j, const char *key, double val, int decimals);
 void cli_json_bool(struct cli_json *j, const char *key, bool val);
 void cli_json_null(struct cli_json *j, const char *key);
+/*
+ * A JSON file replaced whole (written to PATH.tmp, renamed at the end):
+ * begin opens it and starts the top-level object; end closes both. Each
+ * returns 0, or -errno after printing "thaw CMD: cannot write ...".
+ */
+int cli_json_file_begin(struct cli_json *j, const char *cmd, const char *path);
+int cli_json_file_end(struct cli_json *j, const char *cmd, const char *path);
 
 #endif

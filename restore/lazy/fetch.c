@@ -164,6 +164,13 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 	uint64_t g;
 	atomic_fetch_add_explicit(&r->c.faults, 1, memory_order_relaxed);
 	if (!thaw__placement_page_at(r, addr, &g)) {
+		if (r->attached && (r->flags & THAW_RESTORE_ZERO_OUTSIDE)) {
+			uint64_t page = addr & ~(uint64_t)(l->hdr.page_size - 1);
+			atomic_fetch_add_explicit(&r->c.pages_zero, 1, memory_order_relaxed);
+			if (thaw__install_zero(r->eng, page, l->hdr.page_size) == -ESRCH)
+				thaw__restore_fail(r, -THAW_E_TARGET_GONE);
+			return;
+		}
 		thaw__warn(r->log, "fault at 0x%llx outside every restored region",
 			   (unsigned long long)addr);
 		return;

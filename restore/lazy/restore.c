@@ -386,6 +386,20 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *out)
 	return THAW__OUT_WRITE(out, st);
 }
 
+int thaw_restore_populate(struct thaw_restore *r)
+{
+	if (!r)
+		return -EINVAL;
+	atomic_store(&r->finish_requested, true);
+	thaw__engine_notify(r->eng);
+	/* Children forked since: the same (on_fork passes it on to later ones). */
+	pthread_mutex_lock(&r->done_lock);
+	for (size_t i = 0; i < r->nchildren; i++)
+		thaw_restore_populate(r->children[i]);
+	pthread_mutex_unlock(&r->done_lock);
+	return 0;
+}
+
 void thaw_restore_free(struct thaw_restore *r)
 {
 	if (!r)
