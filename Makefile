@@ -213,7 +213,7 @@ MAN_LINKS := thaw_version:thaw_strerror \
 	thaw_snapshot_set_cache:thaw_snapshot_open thaw_snapshot_cache_stats:thaw_snapshot_open \
 	thaw_restore_attach:thaw_restore_start thaw_restore_region_addr:thaw_restore_start \
 	thaw_restore_wait:thaw_restore_start thaw_restore_stats:thaw_restore_start \
-	thaw_restore_free:thaw_restore_start \
+	thaw_restore_populate:thaw_restore_start thaw_restore_free:thaw_restore_start \
 	thaw_writer_add_region:thaw_writer_open thaw_writer_add_process:thaw_writer_open \
 	thaw_writer_close:thaw_writer_open thaw_writer_abort:thaw_writer_open \
 	thaw_trace_load:thaw_trace_new thaw_trace_save:thaw_trace_new \
@@ -221,7 +221,9 @@ MAN_LINKS := thaw_version:thaw_strerror \
 	thaw_trace_add_chunk:thaw_trace_new thaw_trace_add_page:thaw_trace_new \
 	thaw_trace_count:thaw_trace_new thaw_trace_free:thaw_trace_new \
 	thaw_export_url:thaw_export_start thaw_export_wait:thaw_export_start \
-	thaw_export_stats:thaw_export_start thaw_export_stop:thaw_export_start
+	thaw_export_stats:thaw_export_start thaw_export_stop:thaw_export_start \
+	thaw_criu_task_mappings:thaw_criu_import thaw_criu_check:thaw_criu_import \
+	thaw_criu_attach:thaw_criu_import
 # man/thaw.1 -> man1/thaw.1
 man_dest = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
 MAN_FILES := $(foreach p,$(MAN_PAGES),$(call man_dest,$(p))) \
