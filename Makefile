@@ -5,7 +5,7 @@
 #   make bench      benchmarks with ratios against baselines from the same run
 #   make asan|ubsan|tsan   rerun the suite under a sanitizer (in build/<name>/)
 #   make install|uninstall [PREFIX=/usr/local] [DESTDIR=]
-#   make fuzz       the snapshot parser under libFuzzer (clang) for FUZZ_SECONDS
+#   make fuzz       every tests/fuzz/ target under libFuzzer (clang), FUZZ_SECONDS each
 #   make format | clean | deps
 
 PREFIX ?= /usr/local
@@ -16,8 +16,8 @@ PCDIR ?= $(LIBDIR)/pkgconfig
 BUILD ?= build
 SAN ?=
 
-MAJOR := 1
-VERSION := 1.0.0
+MAJOR := 2
+VERSION := 2.0.0
 
 CC ?= cc
 OPT ?= -O2
@@ -28,7 +28,7 @@ ifneq ($(SAN),)
 THAW_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=$(SAN)
 endif
-LIBS := -luring -lzstd -lxxhash -lcurl -lmicrohttpd -lpthread
+LIBS := -luring -lzstd -lxxhash -lcurl -lmicrohttpd -lprotobuf-c -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -37,31 +37,55 @@ Q := @
 endif
 
 # The library is uffd/ and every layer of restore/ but the command (restore/cli/).
-LIB_LAYERS := common format store snapshot lazy write export
-LIB_SRCS := $(sort $(wildcard uffd/*.c) $(foreach l,$(LIB_LAYERS),$(wildcard restore/$(l)/*.c)))
+LIB_LAYERS := common format store snapshot lazy write export criu
+LIB_SRCS := $(sort $(filter-out uffd/floor.c,$(wildcard uffd/*.c)) \
+	$(foreach l,$(LIB_LAYERS),$(wildcard restore/$(l)/*.c)))
 CLI_SRCS := $(sort $(wildcard restore/cli/*.c) $(filter-out %.bpf.c,$(wildcard restore/cli/trace/*.c)))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTLIB_SRCS := $(sort $(filter-out tests/test_%.c,$(wildcard tests/*.c)))
-EXAMPLE_SRCS := $(sort $(wildcard examples/*.c examples/migrate/*.c))
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c examples/migrate/*.c examples/criu/*.c))
 
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# CRIU's image descriptions (restore/criu/proto/), compiled by protoc-c into
+# $(BUILD)/gen/criu/ and linked into the library.
+CRIU_PROTOS := $(sort $(wildcard restore/criu/proto/*.proto))
+CRIU_PB_C := $(CRIU_PROTOS:restore/criu/proto/%.proto=$(BUILD)/gen/criu/%.pb-c.c)
+CRIU_PB_H := $(CRIU_PB_C:.c=.h)
+CRIU_PB_OBJS := $(CRIU_PB_C:$(BUILD)/gen/%.c=$(BUILD)/obj/gen/%.o)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(CRIU_PB_OBJS)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
 STATIC_LIB := $(BUILD)/libthaw.a
+# The bench's bare-uffd floor: linked by the command and the tests, never installed.
+FLOOR_LIB := $(BUILD)/libthaw-floor.a
 SHARED_LIB := $(BUILD)/libthaw.so.$(VERSION)
 THAW_BIN := $(BUILD)/thaw
 PC_FILE := $(BUILD)/thaw.pc
 
-.PHONY: all test bench demo install uninstall clean format asan ubsan tsan fuzz deps FORCE
+.PHONY: all test bench demo install install-man uninstall clean format asan ubsan tsan fuzz fuzz-build deps FORCE
 all: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(TEST_BINS) $(EXAMPLE_BINS) $(PC_FILE)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(THAW_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# One protoc-c run writes both files (a grouped pattern rule, safe under -j).
+$(BUILD)/gen/criu/%.pb-c.c $(BUILD)/gen/criu/%.pb-c.h: restore/criu/proto/%.proto
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  PROTOC  $<")
+	$(Q)protoc-c --c_out=$(BUILD)/gen/criu -Irestore/criu/proto $<
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(THAW_CFLAGS) $(CFLAGS) -w -c -o $@ $<
+# Generated headers include each other (mm includes vma): all before any use.
+$(CRIU_PB_OBJS) $(filter $(BUILD)/obj/restore/criu/%,$(LIB_OBJS)): $(CRIU_PB_H)
+$(BUILD)/obj/restore/criu/%.o $(CRIU_PB_OBJS): THAW_CFLAGS += -I$(BUILD)/gen/criu
+.SECONDARY: $(CRIU_PB_C) $(CRIU_PB_H)
 
 $(STATIC_LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
@@ -74,9 +98,13 @@ $(SHARED_LIB): $(LIB_OBJS) libthaw.map
 	$(Q)ln -sf libthaw.so.$(VERSION) $(BUILD)/libthaw.so.$(MAJOR)
 	$(Q)ln -sf libthaw.so.$(MAJOR) $(BUILD)/libthaw.so
 
-$(THAW_BIN): $(CLI_OBJS) $(STATIC_LIB)
+$(FLOOR_LIB): $(BUILD)/obj/uffd/floor.o
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(THAW_BIN): $(CLI_OBJS) $(FLOOR_LIB) $(STATIC_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS) $(BPF_LIBS) -ljson-c -lm
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $(CLI_OBJS) $(FLOOR_LIB) $(STATIC_LIB) $(LIBS) $(BPF_LIBS) -ljson-c -lm
 
 # `thaw trace`'s BPF program: CO-RE against the running kernel's BTF, built by
 # clang and embedded in the command as a bpftool skeleton (the .bpf.c is not
@@ -99,10 +127,17 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 $(BUILD)/obj/restore/cli/trace/cli_trace.o: $(BUILD)/bpf/fault_trace.skel.h
 $(BUILD)/obj/restore/cli/trace/cli_trace.o: THAW_CFLAGS += -I$(BUILD)/bpf
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(STATIC_LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(FLOOR_LIB) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(STATIC_LIB) $(LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(FLOOR_LIB) $(STATIC_LIB) $(LIBS) -lm
+
+# What CRIU checkpoints in the CRIU tests: built without sanitizers, whose
+# terabyte shadow mappings criu dump would walk page by page.
+$(BUILD)/examples/criu/workload: examples/criu/workload.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(filter-out -fsanitize=% -MMD -MP,$(THAW_CFLAGS)) -O2 -g -o $@ $<
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
@@ -120,7 +155,7 @@ FORCE:
 deps:
 	$(Q)./scripts/deps.sh
 
-test: deps all
+test: deps all $(if $(HAVE_FUZZ_CC),fuzz-build)
 	$(Q)THAW_BUILD=$(BUILD) ./tests/run.sh
 
 demo: deps all
@@ -129,21 +164,35 @@ demo: deps all
 bench: deps all
 	$(Q)THAW_BUILD=$(BUILD) ./scripts/bench.sh
 
-# The parser under libFuzzer (clang), seeded with snapshots the tests write.
+# Fuzz targets under libFuzzer (clang), one file each in tests/fuzz/, linked with
+# the library's sources built for fuzzing (ASan, UBSan); scripts/fuzz.sh seeds
+# and runs them. `make fuzz` runs each FUZZ_SECONDS; `make test` builds them
+# (when clang is there) and tests/test_fuzz runs each for a few seconds.
 FUZZ_SECONDS ?= 60
-fuzz: $(THAW_BIN)
-	$(Q)mkdir -p $(BUILD)/fuzz/corpus
-	$(Q)head -c 12288 /dev/urandom > $(BUILD)/fuzz/seed.raw && head -c 20480 /dev/zero >> $(BUILD)/fuzz/seed.raw
-	$(Q)$(THAW_BIN) create -o $(BUILD)/fuzz/corpus/seed.thaw --raw $(BUILD)/fuzz/seed.raw --base 0x10000 \
-		--chunk-size 4K >/dev/null
-	$(Q)printf 'thaw-trace 1\n1 page 0x17000 1\n2 page 0x10000 1\n3 page 0x12000 1\n' \
-		> $(BUILD)/fuzz/seed.trace
-	$(Q)$(THAW_BIN) optimize $(BUILD)/fuzz/corpus/seed.thaw --trace $(BUILD)/fuzz/seed.trace \
-		-o $(BUILD)/fuzz/corpus/seed-prefetch.thaw >/dev/null
-	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude -I. -Irestore \
-		-o $(BUILD)/fuzz/fuzz_layout tests/fuzz/fuzz_layout.c restore/format/format.c restore/format/codec.c \
-		uffd/log.c restore/common/errors.c -lzstd -lxxhash
-	$(Q)$(BUILD)/fuzz/fuzz_layout -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -std=gnu11 \
+	-D_GNU_SOURCE -Iinclude -I. -Irestore -MMD -MP
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+# The targets read snapshots, traces, HTTP replies and handshakes: no CRIU layer.
+FUZZ_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out restore/criu/%,$(LIB_SRCS))) \
+	$(BUILD)/fuzz/obj/restore/cli/cli_handshake.o
+HAVE_FUZZ_CC := $(shell command -v $(FUZZ_CC) 2>/dev/null)
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS) -ljson-c -lm
+
+.SECONDARY: $(FUZZ_OBJS)
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: all fuzz-build
+	$(Q)THAW_BUILD=$(BUILD) ./scripts/fuzz.sh $(FUZZ_SECONDS)
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT=-O1 test
@@ -153,11 +202,38 @@ tsan:
 	$(Q)TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $(TSAN_OPTIONS)" \
 		$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT=-O1 test
 
-INSTALL_FILES := $(DESTDIR)$(LIBDIR)/libthaw.a $(DESTDIR)$(LIBDIR)/libthaw.so.$(VERSION) \
+# Manual pages: man/*.{1,3,5} as they are, and for every other function of a
+# family page a one-line .so link to it (alias:page), so `man thaw_restore_wait` works.
+MANDIR ?= $(PREFIX)/share/man
+MAN_PAGES := $(sort $(wildcard man/*.1 man/*.3 man/*.5))
+MAN_LINKS := thaw_version:thaw_strerror \
+	thaw_snapshot_close:thaw_snapshot_open thaw_snapshot_get_info:thaw_snapshot_open \
+	thaw_snapshot_region_count:thaw_snapshot_open thaw_snapshot_region:thaw_snapshot_open \
+	thaw_snapshot_chunk:thaw_snapshot_open thaw_snapshot_read_chunk:thaw_snapshot_open \
+	thaw_snapshot_set_cache:thaw_snapshot_open thaw_snapshot_cache_stats:thaw_snapshot_open \
+	thaw_restore_attach:thaw_restore_start thaw_restore_region_addr:thaw_restore_start \
+	thaw_restore_wait:thaw_restore_start thaw_restore_stats:thaw_restore_start \
+	thaw_restore_populate:thaw_restore_start thaw_restore_free:thaw_restore_start \
+	thaw_writer_add_region:thaw_writer_open thaw_writer_add_process:thaw_writer_open \
+	thaw_writer_close:thaw_writer_open thaw_writer_abort:thaw_writer_open \
+	thaw_trace_load:thaw_trace_new thaw_trace_save:thaw_trace_new \
+	thaw_trace_set_snapshot:thaw_trace_new thaw_trace_snapshot:thaw_trace_new \
+	thaw_trace_add_chunk:thaw_trace_new thaw_trace_add_page:thaw_trace_new \
+	thaw_trace_count:thaw_trace_new thaw_trace_free:thaw_trace_new \
+	thaw_export_url:thaw_export_start thaw_export_wait:thaw_export_start \
+	thaw_export_stats:thaw_export_start thaw_export_stop:thaw_export_start \
+	thaw_criu_task_mappings:thaw_criu_import thaw_criu_check:thaw_criu_import \
+	thaw_criu_attach:thaw_criu_import
+# man/thaw.1 -> man1/thaw.1
+man_dest = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
+MAN_FILES := $(foreach p,$(MAN_PAGES),$(call man_dest,$(p))) \
+	$(foreach l,$(MAN_LINKS),$(DESTDIR)$(MANDIR)/man3/$(word 1,$(subst :, ,$(l))).3)
+
+INSTALL_FILES := $(MAN_FILES) $(DESTDIR)$(LIBDIR)/libthaw.a $(DESTDIR)$(LIBDIR)/libthaw.so.$(VERSION) \
 	$(DESTDIR)$(LIBDIR)/libthaw.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libthaw.so \
 	$(DESTDIR)$(INCDIR)/thaw.h $(DESTDIR)$(PCDIR)/thaw.pc $(DESTDIR)$(BINDIR)/thaw
 
-install: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(PC_FILE)
+install: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(PC_FILE) install-man
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(BINDIR)
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
@@ -167,13 +243,20 @@ install: $(STATIC_LIB) $(SHARED_LIB) $(THAW_BIN) $(PC_FILE)
 	install -m 644 $(PC_FILE) $(DESTDIR)$(PCDIR)/
 	install -m 755 $(THAW_BIN) $(DESTDIR)$(BINDIR)/
 
+# The pages alone (no build needed): tests/test_man.c installs them into a DESTDIR.
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5
+	$(Q)$(foreach p,$(MAN_PAGES),install -m 644 $(p) $(call man_dest,$(p)) &&) true
+	$(Q)$(foreach l,$(MAN_LINKS),printf '.so man3/%s.3\n' $(word 2,$(subst :, ,$(l))) \
+		> $(DESTDIR)$(MANDIR)/man3/$(word 1,$(subst :, ,$(l))).3 &&) true
+
 uninstall:
 	rm -f $(INSTALL_FILES)
 
 format:
-	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*/*.[ch] restore/cli/trace/*.[ch] tests/*.[ch] tests/fuzz/*.c examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
+	clang-format -i $(wildcard include/*.h uffd/*.[ch] restore/*/*.[ch] restore/cli/trace/*.[ch] tests/*.[ch] tests/fuzz/*.[ch] examples/*.[ch] examples/migrate/*.[ch] scripts/*.c)
 
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz -name '*.d' 2>/dev/null)

@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lazy_restore: %s: %s\n", argv[1], err[0] ? err : thaw_strerror(r));
 		return 1;
 	}
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	thaw_snapshot_get_info(snap, &info);
 	size_t nreg = thaw_snapshot_region_count(snap);
 
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 
 	/* Read every page; pages the background pass already brought are free. */
 	for (size_t i = 0; i < nreg; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		thaw_snapshot_region(snap, i, &ri);
 		const volatile uint8_t *p = thaw_restore_region_addr(rs, i);
 		for (uint64_t off = 0; off < ri.len; off += info.page_size)
@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 
 	r = thaw_restore_wait(rs, -1);
 	double t_res = now_ms();
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	thaw_restore_stats(rs, &st);
 
 	printf("snapshot: %zu regions, %.1f MiB raw, %.1f MiB stored\n", nreg,
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 		addr[i] = thaw_restore_region_addr(rs, i);
 	thaw_restore_free(rs);
 	for (size_t i = 0; addr && i < nreg; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		thaw_snapshot_region(snap, i, &ri);
 		munmap(addr[i], ri.len);
 	}

@@ -5,9 +5,17 @@
  * Conventions: every function that can fail returns 0 (or a count) on
  * success and a negative error code on failure: -errno, or one of the
  * -THAW_E_* codes below. thaw_strerror() turns any of them into text.
- * Options structs begin with `size_t sz` (set it to sizeof the struct);
- * a NULL options pointer or a zero field means the default. Objects are
- * opaque; every *_free / *_close accepts NULL.
+ * Options and output structs begin with `size_t sz`: set it to sizeof
+ * the struct (`struct thaw_stats st = { .sz = sizeof(st) };`), so that a
+ * program and a library built from different releases still agree. For
+ * options, a NULL pointer or a zero field means the default, and bytes
+ * past what this library knows must be zero (an option it does not know
+ * is refused with -EINVAL, not ignored). For outputs, the library writes
+ * only the caller's sz bytes and zeroes fields it does not know. A sz
+ * left at 0 is refused with -EINVAL.
+ * Errors that need words: calls that take an options struct write a
+ * one-line message naming what was wrong into its err_buf (and the log).
+ * Objects are opaque; every *_free / *_close / *_stop accepts NULL.
  */
 #ifndef THAW_H
 #define THAW_H
@@ -20,10 +28,10 @@
 extern "C" {
 #endif
 
-#define THAW_VERSION_MAJOR  1
+#define THAW_VERSION_MAJOR  2
 #define THAW_VERSION_MINOR  0
 #define THAW_VERSION_PATCH  0
-#define THAW_VERSION_STRING "1.0.0"
+#define THAW_VERSION_STRING "2.0.0"
 
 #ifndef THAW_API
 #define THAW_API __attribute__((visibility("default")))
@@ -108,6 +116,7 @@ struct thaw_open_opts {
 };
 
 struct thaw_snapshot_info {
+	size_t sz;
 	uint32_t version;
 	uint32_t page_size;
 	uint32_t chunk_size;
@@ -131,6 +140,7 @@ struct thaw_snapshot_info {
 };
 
 struct thaw_region_info {
+	size_t sz;
 	uint64_t addr; /* address in the source */
 	uint64_t len;  /* bytes, a multiple of the page size */
 	int prot;      /* PROT_* */
@@ -141,6 +151,7 @@ struct thaw_region_info {
 };
 
 struct thaw_chunk_info {
+	size_t sz;
 	uint64_t region;
 	uint64_t addr; /* source address of the chunk's first byte */
 	uint32_t len;  /* raw bytes (the last chunk of a region may be short) */
@@ -178,6 +189,8 @@ struct thaw_restore_opts {
 	 * thaw_restore_free has returned.
 	 */
 	struct thaw_trace *record;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
 };
 
 /*
@@ -194,6 +207,7 @@ struct thaw_mapping {
 
 /* A snapshot's shared decoded-chunk cache (thaw_snapshot_set_cache). */
 struct thaw_cache_stats {
+	size_t sz;
 	uint64_t limit;	    /* bytes allowed */
 	uint64_t bytes;	    /* bytes held now */
 	uint64_t hits;	    /* chunks installed from the cache instead of the store */
@@ -204,6 +218,7 @@ struct thaw_cache_stats {
 #define THAW_LAT_BUCKETS 32
 
 struct thaw_stats {
+	size_t sz;
 	uint64_t faults;	   /* page-fault events received */
 	uint64_t pages_fault;	   /* pages installed to serve a fault */
 	uint64_t pages_background; /* pages installed by the background pass */
@@ -281,7 +296,6 @@ struct thaw_region_desc {
 
 /* One range of this process's memory to export. */
 struct thaw_export_region {
-	size_t sz;
 	uint64_t addr;	  /* page aligned; readable for as long as the export runs */
 	uint64_t len;	  /* page multiple */
 	int prot;	  /* PROT_* recorded for the destination */
@@ -307,6 +321,7 @@ struct thaw_export_opts {
 };
 
 struct thaw_export_stats {
+	size_t sz;
 	uint64_t build_us;	    /* time thaw_export_start spent computing the view */
 	uint64_t object_size;	    /* bytes of the snapshot object served */
 	uint64_t tables_len;	    /* its header and tables */
@@ -419,6 +434,15 @@ THAW_API int thaw_restore_wait(struct thaw_restore *r, int timeout_ms);
 /* Snapshot of the counters; safe to call while the restore runs. */
 THAW_API int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st);
 /*
+ * Start the background pass now, even for a restore started with
+ * THAW_RESTORE_NO_BACKGROUND, and for the children of an attached restore
+ * (forked targets, present and later ones); returns at once. For a target
+ * that registers its ranges after handing over its uffd (CRIU): attach
+ * with THAW_RESTORE_NO_BACKGROUND to serve faults at once, call this when
+ * every range is registered. 0, or -EINVAL for NULL.
+ */
+THAW_API int thaw_restore_populate(struct thaw_restore *r);
+/*
  * Finish population (fetching whatever is still missing, for forked
  * children too), stop the manager thread and free the handle. The memory
  * stays mapped, fully populated, and belongs to the caller (munmap it when
@@ -475,11 +499,18 @@ THAW_API void thaw_writer_abort(struct thaw_writer *w);
  */
 /* An empty trace into *out (free with thaw_trace_free). 0 or -ENOMEM. */
 THAW_API int thaw_trace_new(struct thaw_trace **out);
+struct thaw_trace_opts {
+	size_t sz;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
+};
 /*
- * Read a trace file. A malformed file fails with -EINVAL and a message
- * naming the line and what was wrong in err (err_len bytes, may be NULL).
+ * Read a trace file into *out (free with thaw_trace_free). A malformed file
+ * fails with -EINVAL and a message naming the line and what was wrong in
+ * opts->err_buf. opts may be NULL.
  */
-THAW_API int thaw_trace_load(const char *path, struct thaw_trace **out, char *err, size_t err_len);
+THAW_API int thaw_trace_load(const char *path, const struct thaw_trace_opts *opts,
+			     struct thaw_trace **out);
 /* Write t to path (through a temporary file and rename). 0 or -errno. */
 THAW_API int thaw_trace_save(const struct thaw_trace *t, const char *path);
 /*
@@ -502,9 +533,14 @@ struct thaw_optimize_opts {
 	const char *const *trace_names;
 	char *err_buf; /* as in thaw_open_opts */
 	size_t err_buf_size;
+	/* Called on the calling thread as the data is written: done and total
+	 * count stored bytes (frames and chunks), not raw memory. */
+	thaw_progress_fn progress;
+	void *progress_ctx;
 };
 
 struct thaw_optimize_result {
+	size_t sz;
 	uint64_t chunks_ordered; /* entries of the prefetch order written */
 	uint64_t stored_bytes;	 /* length of the working set's range at the front of the data */
 	uint64_t pages_ignored;	 /* page records outside every region */
@@ -567,13 +603,97 @@ THAW_API int thaw_export_stats(const struct thaw_export *exp, struct thaw_export
 THAW_API int thaw_export_stop(struct thaw_export *exp, int force);
 
 /*
- * Bare userfaultfd round trip, the floor a lazy restore is measured
- * against: registers `pages` fresh pages, touches them in `order` (an
- * array of page indexes, or NULL for ascending) from the calling thread
- * while a handler thread installs each with UFFDIO_COPY from a ready
- * buffer. Fills per-touch latencies in ns into lat_ns (pages entries).
+ * CRIU. thaw_criu_import turns a CRIU 4.x image dir (criu dump -D DIR) into
+ * a snapshot of its tasks' lazy memory: in every private anonymous VMA that
+ * `criu restore --lazy-pages` registers with a task's userfaultfd, the span
+ * from the first to the last page flagged lazy in the pagemap becomes a
+ * region named "pid PID [heap]", "pid PID [stack]" or
+ * "pid PID anon 0xSTART-0xEND" (the VMA), zeros in its holes; the rest of
+ * the VMA was never dumped and is served as zero pages
+ * (as every restore answers a fault outside its mappings). Tasks share addresses, so a region's recorded
+ * address is the VMA's start with the task's index in pstree.img in bits
+ * 48-63 (the low 48 bits are the address in the task).
  */
-THAW_API int thaw_bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns);
+struct thaw_criu_import_opts {
+	size_t sz;
+	/*
+	 * When set: write a copy of the image dir here (created if missing) that
+	 * `criu restore --lazy-pages` accepts, whose pages images hold only the
+	 * non-lazy pages and whose pagemaps mark the lazy entries not present
+	 * (and in a parent dump there is none of, so that a restore without
+	 * --lazy-pages fails rather than read other pages in their place). It
+	 * restores only with a lazy-pages daemon serving the snapshot.
+	 */
+	const char *strip_dir;
+	uint32_t chunk_size; /* as in thaw_writer_opts */
+	int level;
+	int threads;
+	thaw_progress_fn progress;
+	void *progress_ctx;
+	thaw_log_fn log_fn;
+	void *log_ctx;
+	char *err_buf; /* as in thaw_open_opts: names the file and field refused */
+	size_t err_buf_size;
+};
+
+struct thaw_criu_import_result {
+	size_t sz;
+	uint64_t tasks;
+	uint64_t regions;
+	uint64_t raw_bytes;	    /* the regions' length, holes included */
+	uint64_t lazy_pages;	    /* pages moved into the snapshot */
+	uint64_t pages_kept;	    /* non-lazy pages criu restore reads itself */
+	uint64_t pages_image_bytes; /* the tasks' pages images read */
+	uint64_t stripped_bytes;    /* the pages images written to strip_dir */
+};
+
+/*
+ * Read img_dir (inventory, pstree, mm-PID, pagemap-PID, pages-N) and write
+ * the snapshot at snap_path (replaced; as thaw_writer_close writes it:
+ * zero pages, identical chunks stored once, compression on every core).
+ * Anything not understood is refused with -EINVAL and a message naming the
+ * file and field; pagemap entries in a parent dump (incremental) with
+ * -ENOTSUP naming the entry. res may be NULL.
+ */
+THAW_API int thaw_criu_import(const char *img_dir, const char *snap_path,
+			      const struct thaw_criu_import_opts *opts,
+			      struct thaw_criu_import_result *res);
+/*
+ * The mappings (as for thaw_restore_attach) of task pid in a snapshot
+ * thaw_criu_import wrote: up to n into maps. Returns how many the task has
+ * (0 if none), or -EINVAL.
+ */
+THAW_API int thaw_criu_task_mappings(const struct thaw_snapshot *snap, pid_t pid,
+				     struct thaw_mapping *maps, size_t n);
+struct thaw_criu_check_opts {
+	size_t sz;
+	char *err_buf; /* as in thaw_open_opts */
+	size_t err_buf_size;
+};
+/*
+ * Check that snap (written by thaw_criu_import) fits the dump in img_dir
+ * (the dir criu restore reads, stripped or not): every region belongs to a
+ * task of pstree.img and lies in one of its lazy VMAs (mm-PID.img); a
+ * snapshot of another dump would serve its bytes. 0, or -EINVAL with the
+ * first difference in opts->err_buf, or the error reading the images.
+ * opts may be NULL.
+ */
+THAW_API int thaw_criu_check(const struct thaw_snapshot *snap, const char *img_dir,
+			     const struct thaw_criu_check_opts *opts);
+/*
+ * Serve one task of `criu restore --lazy-pages`: uffd is the userfaultfd
+ * criu restore sent for pid (lazy-pages.socket: the pid as an int, then
+ * the fd by SCM_RIGHTS), registered by the task over its lazy VMAs.
+ * The task registers its ranges after sending the uffd and may fault
+ * before criu restore sends "restore finished" (0x52535446): attach when
+ * the uffd arrives with THAW_RESTORE_NO_BACKGROUND, so faults are served
+ * at once, and call thaw_restore_populate at "restore finished". Events as
+ * in thaw_restore_attach. Takes
+ * ownership of uffd in every case. -ENOENT when the snapshot holds no
+ * memory of pid (it had no lazy pages; its uffd is closed).
+ */
+THAW_API int thaw_criu_attach(struct thaw_snapshot *snap, pid_t pid, int uffd,
+			      const struct thaw_restore_opts *opts, struct thaw_restore **out);
 
 #ifdef __cplusplus
 }

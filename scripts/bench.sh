@@ -21,7 +21,7 @@ work=$build/bench
 res=$work/results
 reps=${BENCH_REPS:-3}
 cores=$(nproc)
-sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace serve})
+sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migrate trace serve criu plots})
 
 [ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
 mkdir -p "$work" "$res"
@@ -84,11 +84,16 @@ def cmd_header():
     print("  %-40s %9s %9s %10s %10s %8s %9s %9s" % (
         "run", "start ms", "first ms", "total ms", "resid. ms", "faults", "p50 us", "p99 us"))
 
+def cmd_spread(key, *paths):
+    # min, median and max of `key` over the runs (lower median for an even count)
+    v = sorted(load(p)[key] for p in paths)
+    print(v[0], v[(len(v) - 1) // 2], v[-1])
+
 def cmd_calc(expr):
     print(eval(expr, {"__builtins__": {}}, {"min": min, "max": max, "round": round}))
 
 cmds = {"get": cmd_get, "median": cmd_median, "row": cmd_row, "header": cmd_header,
-        "calc": cmd_calc}
+        "calc": cmd_calc, "spread": cmd_spread}
 cmds[sys.argv[1]](*sys.argv[2:])
 PY
 lib() { python3 "$work/benchlib.py" "$@"; }
@@ -103,7 +108,8 @@ bench_run() {
 	lib row "$label" "$res/$name.json"
 }
 
-# bench_median NAME KEY LABEL SNAP ARGS...: BENCH_REPS runs, keeps the median by KEY.
+# bench_median NAME KEY LABEL SNAP ARGS...: BENCH_REPS runs, keeps the median by KEY;
+# KEY's min, median and max over the runs go to NAME.spread (see spread_of).
 bench_median() {
 	local name=$1 key=$2 label=$3 snap=$4
 	shift 4
@@ -113,14 +119,47 @@ bench_median() {
 		files+=("$res/$name.$i.json")
 	done
 	cp "$(lib median "$key" "${files[@]}")" "$res/$name.json"
+	lib spread "$key" "${files[@]}" >"$res/$name.spread"
 	lib row "$label (median of $reps)" "$res/$name.json"
 }
 
-# target_row LABEL MEASURED TARGET MET(1/0): a line of the closing table.
+# spread_of NAME [SCALE]: "min / median / max" of a bench_median run's key, rounded.
+spread_of() {
+	local lo med hi
+	read -r lo med hi <"$res/$1.spread"
+	echo "$(calc "round($lo*${2:-1}, 1)") / $(calc "round($med*${2:-1}, 1)") / $(calc "round($hi*${2:-1}, 1)")"
+}
+
+# target_row LABEL MEASURED TARGET MET: a line of the closing table. MET is the
+# computed comparison (1/True met, 0/False missed), or "-" for a figure that is
+# reported beside the targets and judged against none.
 target_row() {
 	local verdict=missed
 	[ "$4" = 1 ] || [ "$4" = True ] && verdict=met
+	[ "$4" = - ] && verdict="(reported)"
 	printf '  %-56s %-36s %-10s %s\n' "$1" "$2" "$3" "$verdict" >>"$work/targets.txt"
+}
+
+# not_measured LABEL TARGET REASON: a row whose run did not happen, and why.
+not_measured() {
+	printf '  %-56s %-36s %-10s %s\n' "$1" "not measured: $3" "$2" "-" >>"$work/targets.txt"
+}
+
+# source_agrees ROW RUN=FILE...: runs made with --source IMG compared the bytes
+# they read with the image the snapshot was made from (never thaw's output).
+source_agrees() {
+	local row=$1 bad="" run
+	shift
+	for run in "$@"; do
+		[ "$(jget "${run#*=}" source_match)" = True ] || bad+=" ${run%%=*}"
+	done
+	if [ -z "$bad" ]; then
+		echo "  bytes read equal the source image ($*)" | sed 's/=[^ )]*//g'
+		target_row "$row" "equal" "equal" 1
+	else
+		echo "  BYTES DIFFER FROM THE SOURCE IMAGE:$bad"
+		target_row "$row" "differ:$bad" "equal" 0
+	fi
 }
 
 # checksums_agree WHAT ROW RUN=FILE...: runs that read the same pages must
@@ -147,13 +186,13 @@ checksums_agree() {
 # mixed_snapshot NAME SIZE SEED: a synthetic mixed image (scripts/mkimage.c).
 mixed_snapshot() {
 	local name=$1 size=$2 seed=$3 snap=$work/$1.snap
-	[ -s "$snap" ] && return 0
+	# The image stays beside the snapshot: bytes read are checked against it (--source).
+	[ -s "$snap" ] && [ -s "$work/$name.img" ] && return 0
 	local mk
 	mk=$(helper mkimage)
 	say "generating $name ($size mixed image)"
 	"$mk" "$work/$name.img" "$size" "$seed"
 	"$thaw" create --raw "$work/$name.img" --base 0x7f0000000000 -o "$snap" | tee "$work/$name.create.txt"
-	rm -f "$work/$name.img"
 }
 
 # A 4 GiB image that is mostly zero: 256 MiB of mixed data at its start, a
@@ -161,14 +200,19 @@ mixed_snapshot() {
 # does not grow with snapshot size.
 zero4g_snapshot() {
 	local snap=$work/zero4g.snap
-	[ -s "$snap" ] && return 0
+	[ -s "$snap" ] && [ -s "$work/zero4g.img" ] && return 0
 	local mk
 	mk=$(helper mkimage)
 	say "generating zero4g (4 GiB, 256 MiB of data, the rest zero)"
 	"$mk" "$work/zero4g.img" 256M 3
 	truncate -s 4G "$work/zero4g.img"
 	"$thaw" create --raw "$work/zero4g.img" --base 0x7e0000000000 -o "$snap" | tee "$work/zero4g.create.txt"
-	rm -f "$work/zero4g.img"
+}
+
+# source_opt NAME: --source for a dataset whose raw image is kept (not python's).
+source_opt() {
+	[ -s "$work/$1.img" ] && echo "--source $work/$1.img"
+	return 0
 }
 
 # The memory of a python3 process that built a large dict, via create --pid.
@@ -215,6 +259,9 @@ section_baselines() {
 	echo "  UFFDIO_COPY bulk install (best of 3): $(jget "$res/copy_rate.json" copy_4k_gbs copy_64k_gbs copy_2m_gbs | awk '{printf "4 KiB %s GB/s, 64 KiB %s GB/s, 2 MiB %s GB/s", $1, $2, $3}')"
 }
 
+# First byte by snapshot size, like with like: the first touched page holds
+# data (--only data, a chunk to decode) in one column, is in an all-zero
+# chunk (--only zero, a zero-page install) in the other, at every size.
 section_flatness() {
 	mixed_snapshot mixed256 256M 2
 	mixed_snapshot mixed2g 2G 1
@@ -222,27 +269,44 @@ section_flatness() {
 	python_snapshot
 	echo
 	echo "== restore start and first byte, by snapshot size (lazy, background on; median of 5)"
-	printf '  %-10s %10s %12s %14s\n' snapshot raw "start ms" "first byte ms"
-	local name
+	printf '  %-10s %10s %12s %16s %16s\n' snapshot raw "start ms" "first data ms" "first zero ms"
+	local name kind
 	for name in mixed256 mixed2g zero4g python; do
-		local snap=$work/$name.snap files=() i
-		for ((i = 1; i <= 5; i++)); do
-			"$thaw" bench "$snap" --mode lazy --touch random:0.002% --seed "$i" --json >"$res/start-$name.$i.json"
-			files+=("$res/start-$name.$i.json")
+		local snap=$work/$name.snap i zeros first_zero=- start first raw
+		"$thaw" info "$snap" --json >"$res/start-$name-info.json"
+		zeros=$(jget "$res/start-$name-info.json" chunks_by_kind.zero)
+		for kind in data zero; do
+			[ $kind = zero ] && [ "$zeros" = 0 ] && continue
+			local files=()
+			for ((i = 1; i <= 5; i++)); do
+				"$thaw" bench "$snap" --mode lazy --only $kind --touch random:0.01% --seed "$i" \
+					--json >"$res/start-$name-$kind.$i.json"
+				files+=("$res/start-$name-$kind.$i.json")
+			done
+			cp "$(lib median first_access_us "${files[@]}")" "$res/start-$name-$kind.json"
 		done
-		cp "$(lib median first_access_us "${files[@]}")" "$res/start-$name.json"
-		read -r start first raw <<<"$(jget "$res/start-$name.json" restore_start_us first_access_us raw_bytes)"
-		printf '  %-10s %7.0f MiB %12.3f %14.3f\n' "$name" "$(calc "$raw/1048576")" \
-			"$(calc "$start/1000")" "$(calc "$first/1000")"
+		read -r start first raw <<<"$(jget "$res/start-$name-data.json" restore_start_us first_access_us raw_bytes)"
+		[ -s "$res/start-$name-zero.json" ] &&
+			first_zero=$(calc "round($(jget "$res/start-$name-zero.json" first_access_us)/1000, 3)")
+		printf '  %-10s %7.0f MiB %12.3f %16.3f %16s\n' "$name" "$(calc "$raw/1048576")" \
+			"$(calc "$start/1000")" "$(calc "$first/1000")" "$first_zero"
 	done
 	local f256 f4g f2g
-	f256=$(jget "$res/start-mixed256.json" first_access_us)
-	f2g=$(jget "$res/start-mixed2g.json" first_access_us)
-	f4g=$(jget "$res/start-zero4g.json" first_access_us)
-	target_row "restore start to first byte readable, 2 GiB" "$(calc "round($f2g/1000, 3)") ms" "< 1 ms" \
+	f256=$(jget "$res/start-mixed256-data.json" first_access_us)
+	f2g=$(jget "$res/start-mixed2g-data.json" first_access_us)
+	f4g=$(jget "$res/start-zero4g-data.json" first_access_us)
+	target_row "restore start to first data byte, 2 GiB" "$(calc "round($f2g/1000, 3)") ms" "< 1 ms" \
 		"$(calc "$f2g < 1000")"
-	target_row "flatness: first byte 4 GiB / 256 MiB" \
+	target_row "flatness: first data byte 4 GiB / 256 MiB" \
 		"$(calc "round($f4g/$f256, 2)")x" "< 2x" "$(calc "$f4g/$f256 < 2")"
+	if [ -s "$res/start-mixed256-zero.json" ] && [ -s "$res/start-zero4g-zero.json" ]; then
+		f256=$(jget "$res/start-mixed256-zero.json" first_access_us)
+		f4g=$(jget "$res/start-zero4g-zero.json" first_access_us)
+		target_row "flatness: first zero byte 4 GiB / 256 MiB" \
+			"$(calc "round($f4g/$f256, 2)")x" "< 2x" "$(calc "$f4g/$f256 < 2")"
+	else
+		not_measured "flatness: first zero byte 4 GiB / 256 MiB" "< 2x" "mixed256 has no zero chunk"
+	fi
 }
 
 # The standard comparison on one snapshot: every mode, then the targets.
@@ -263,30 +327,47 @@ compare_modes() {
 	decN=$(jget "$res/$name-verifyN.json" mb_s)
 	echo "  decode + hash check (thaw verify): 1 thread $dec1 MB/s, $cores threads $decN MB/s (over raw bytes)"
 
+	# With the raw image kept, lazy, eager and mmap check what they read against it,
+	# and mmap maps it rather than an image written through thaw.
+	local src
+	src=$(source_opt "$name")
 	lib header
 	bench_run "$name-floor" "floor       random:10%" "$snap" --mode floor --touch random:10%
-	bench_run "$name-mmap-seq" "mmap        seq" "$snap" --mode mmap
-	bench_run "$name-mmap-r10" "mmap        random:10%" "$snap" --mode mmap --touch random:10%
-	bench_run "$name-eager-seq" "eager       seq" "$snap" --mode eager
-	bench_median "$name-eager-r10" total_ms "eager       random:10%" "$snap" --mode eager --touch random:10%
-	bench_run "$name-lazy-seq" "lazy        seq" "$snap" --mode lazy
-	bench_median "$name-lazy-r10" total_ms "lazy        random:10%" "$snap" --mode lazy --touch random:10%
+	bench_run "$name-mmap-seq" "mmap        seq" "$snap" --mode mmap $src
+	bench_run "$name-mmap-r10" "mmap        random:10%" "$snap" --mode mmap --touch random:10% $src
+	bench_run "$name-eager-seq" "eager       seq" "$snap" --mode eager $src
+	bench_median "$name-eager-r10" total_ms "eager       random:10%" "$snap" --mode eager --touch random:10% $src
+	bench_run "$name-lazy-seq" "lazy        seq" "$snap" --mode lazy $src
+	bench_median "$name-lazy-r10" total_ms "lazy        random:10%" "$snap" --mode lazy --touch random:10% $src
 	bench_run "$name-lazy-c10" "lazy        clustered:10%" "$snap" --mode lazy --touch clustered:10%
 	bench_run "$name-eager-c10" "eager       clustered:10%" "$snap" --mode eager --touch clustered:10%
 	bench_run "$name-lazy-bg" "lazy        no touches (bg only)" "$snap" --mode lazy --touch random:0%
 	local zero_chunks
 	zero_chunks=$(jget "$res/$name-info.json" chunks_by_kind.zero)
+	# Fault latency against the floor: the same number of runs on both sides, the
+	# same statistic (median of BENCH_REPS runs' p50), the spread beside it.
 	if [ "$zero_chunks" -gt 20 ]; then
-		bench_run "$name-floor-zero" "floor       zero-chunk pages 5%" "$snap" --mode floor --only zero --touch random:5%
-		bench_run "$name-lazy-zero" "lazy no-bg  zero-chunk pages 5%" "$snap" --mode lazy --only zero --touch random:5% --no-background
+		bench_median "$name-floor-zero" fault_p50_us "floor       zero-chunk pages 5%" "$snap" --mode floor --only zero --touch random:5%
+		bench_median "$name-lazy-zero" fault_p50_us "lazy no-bg  zero-chunk pages 5%" "$snap" --mode lazy --only zero --touch random:5% --no-background
 	fi
-	bench_run "$name-floor-data" "floor       data-chunk pages 2%" "$snap" --mode floor --only data --touch random:2%
-	bench_run "$name-lazy-data" "lazy no-bg  data-chunk pages 2%" "$snap" --mode lazy --only data --touch random:2% --no-background
+	bench_median "$name-floor-data" fault_p50_us "floor       data-chunk pages 2%" "$snap" --mode floor --only data --touch random:2%
+	bench_median "$name-lazy-data" fault_p50_us "lazy no-bg  data-chunk pages 2%" "$snap" --mode lazy --only data --touch random:2% --no-background
+	echo "  fault p50 over $reps runs, min / median / max us: floor data $(spread_of "$name-floor-data"), lazy data $(spread_of "$name-lazy-data")"
+	[ -s "$res/$name-lazy-zero.json" ] &&
+		echo "  fault p50 over $reps runs, min / median / max us: floor zero $(spread_of "$name-floor-zero"), lazy zero $(spread_of "$name-lazy-zero")"
 
-	# Every mode read the same pages of the 10% run: the bytes must agree.
+	# Every mode read the same pages of the 10% run: the bytes must agree, and
+	# equal the source image's where it is kept.
 	checksums_agree "lazy, eager and mmap (the 10% touches)" \
 		"$name: lazy bytes equal eager and mmap bytes" lazy="$res/$name-lazy-r10.json" \
 		eager="$res/$name-eager-r10.json" mmap="$res/$name-mmap-r10.json"
+	if [ -n "$src" ]; then
+		source_agrees "$name: bytes read equal the source image" lazy="$res/$name-lazy-r10.json" \
+			eager="$res/$name-eager-r10.json" lazy-seq="$res/$name-lazy-seq.json" \
+			eager-seq="$res/$name-eager-seq.json"
+	else
+		not_measured "$name: bytes read equal the source image" "equal" "no raw image (a process)"
+	fi
 
 	local fz fzf fd fdf
 	fd=$(jget "$res/$name-lazy-data.json" fault_p50_us)
@@ -299,6 +380,8 @@ compare_modes() {
 		fzf=$(jget "$res/$name-floor-zero.json" fault_p50_us)
 		target_row "$name: zero-chunk fault p50 / floor p50" \
 			"$(calc "round($fz, 1)") / $(calc "round($fzf, 1)") us = $(calc "round($fz/$fzf, 2)")x" "<= 2x" "$(calc "$fz/$fzf <= 2")"
+	else
+		not_measured "$name: zero-chunk fault p50 / floor p50" "<= 2x" "$zero_chunks zero chunks"
 	fi
 	target_row "$name: data fault p50 / (floor + 1 chunk decode)" \
 		"$(calc "round($fd, 1)") / ($(calc "round($fdf, 1)") + $(calc "round($dec_us, 1)")) us = $(calc "round($fd/($fdf+$dec_us), 2)")x" "<= 1x" \
@@ -323,6 +406,13 @@ compare_modes() {
 	target_row "$name: 10% clustered pages, eager / lazy total" \
 		"$(calc "round($ce10)") / $(calc "round($lc)") ms = $(calc "round($ce10/$lc, 2)")x" "(>= 5x)" "$(calc "$ce10/$lc >= 5")"
 	target_row "$name: stored / raw" "$pct%" "<= 40%" "$(calc "$pct <= 40")"
+}
+
+# Not in the default list: the same comparison on 256 MiB, for a quick look
+# (BENCH_SECTIONS="baselines mixed256").
+section_mixed256() {
+	mixed_snapshot mixed256 256M 2
+	compare_modes mixed256
 }
 
 section_mixed2g() {
@@ -360,7 +450,10 @@ section_trace() {
 			if ! "$thaw" trace --json -o "$res/trace-$name-$mode.$i.trace" -- /bin/sh -c \
 				"exec '$thaw' bench '$snap' $opts --json >'$bj'" >"$tj" 2>"$work/trace.err" ||
 				[ "$(jget "$tj" exit_status)" != 0 ]; then
-				echo "  skipped: $(grep -v 'tracing' "$work/trace.err")"
+				local why
+				why=$(grep -v 'tracing' "$work/trace.err" | head -n 1)
+				echo "  not measured: $why"
+				not_measured "$name: thaw trace stalls / thaw faults (same run)" "(~1)" "${why:-thaw trace failed}"
 				return 0
 			fi
 			benches+=("$bj")
@@ -414,6 +507,13 @@ section_trace() {
 . scripts/bench_migrate.sh
 # shellcheck source=scripts/bench_serve.sh
 . scripts/bench_serve.sh
+# The criu section (a real CRIU dump; needs root and CRIU 4.x).
+# shellcheck source=scripts/bench_criu.sh
+. scripts/bench_criu.sh
+
+# PNGs from the run's JSON (gnuplot), last so that every section's JSON is there.
+# shellcheck source=scripts/bench_plots.sh
+. scripts/bench_plots.sh
 
 # ---- run ---------------------------------------------------------------------
 

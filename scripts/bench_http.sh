@@ -67,7 +67,12 @@ section_http() {
 	mixed_snapshot mixed2g 2G 1
 	local snap=$work/mixed2g.snap
 	if [ ! -x /usr/sbin/nginx ]; then
-		echo "== http: skipped (nginx is not installed)"
+		echo "== http: not measured (nginx is not installed)"
+		local row
+		for row in "on demand, http / local total|<= 2x" "with background, http / local|(<= 2x)" \
+			"full background population, http / local|<= 1.2x"; do
+			not_measured "http: ${row%|*}" "${row#*|}" "nginx is not installed"
+		done
 		return 0
 	fi
 	http_nginx_start || return 1

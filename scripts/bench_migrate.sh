@@ -26,23 +26,63 @@ migrate_ref() {
 	"$build/examples/migrate/source" --reference --size "$1" | sed -n 's/^checksum=//p'
 }
 
+# migrate_reps NAME SIZE ARGS...: BENCH_REPS migrations; NAME.txt is the one with
+# the median total, NAME.spread the min / median / max of total and downtime.
+migrate_reps() {
+	local name=$1 size=$2 i
+	shift 2
+	local totals=() downs=()
+	for ((i = 1; i <= reps; i++)); do
+		migrate_run "$name.$i" "$size" "$@" || return 1
+		totals+=("$(migrate_get "$name.$i" total_ms) $i")
+		downs+=("$(migrate_get "$name.$i" downtime_ms)")
+	done
+	local med
+	med=$(printf '%s\n' "${totals[@]}" | sort -g | sed -n "$(((reps + 1) / 2))p" | cut -d' ' -f2)
+	cp "$res/$name.$med.txt" "$res/$name.txt"
+	{
+		printf '%s\n' "${totals[@]}" | cut -d' ' -f1 | sort -g | sed -n "1p;$(((reps + 1) / 2))p;\$p" | paste -sd' '
+		printf '%s\n' "${downs[@]}" | sort -g | sed -n "1p;$(((reps + 1) / 2))p;\$p" | paste -sd' '
+	} >"$res/$name.spread"
+}
+
+# migrate_spread NAME total|downtime: "min / median / max" ms.
+migrate_spread() {
+	local line=1
+	[ "$2" = downtime ] && line=2
+	sed -n "${line}p" "$res/$1.spread" | awk '{printf "%.1f / %.1f / %.1f", $1, $2, $3}'
+}
+
+# migrate_median NAME total|downtime: the median ms over the runs.
+migrate_median() {
+	local line=1
+	[ "$2" = downtime ] && line=2
+	sed -n "${line}p" "$res/$1.spread" | cut -d' ' -f2
+}
+
 section_migrate() {
 	local big=${BENCH_MIGRATE_MIB:-1024} small ref_big ref_small
 	small=$((big / 4))
 	say
-	say "== migrate: post-copy live migration across two network namespaces"
+	say "== migrate: post-copy live migration across two network namespaces ($reps runs each)"
 	ref_big=$(migrate_ref "$big")
 	ref_small=$(migrate_ref "$small")
-	migrate_run "migrate-postcopy-${small}M" "$small" --memfd --expect "$ref_small"
-	migrate_run "migrate-postcopy-${big}M" "$big" --memfd --expect "$ref_big"
-	migrate_run "migrate-stopcopy-${big}M" "$big" --memfd --stop-and-copy --expect "$ref_big"
-	migrate_run "migrate-postcopy-anon-${big}M" "$big" --expect "$ref_big"
+	migrate_reps "migrate-postcopy-${small}M" "$small" --memfd --expect "$ref_small"
+	migrate_reps "migrate-postcopy-${big}M" "$big" --memfd --expect "$ref_big"
+	migrate_reps "migrate-stopcopy-${big}M" "$big" --memfd --stop-and-copy --expect "$ref_big"
+	migrate_reps "migrate-postcopy-anon-${big}M" "$big" --expect "$ref_big"
+	local n
+	for n in "postcopy-${small}M" "postcopy-${big}M" "stopcopy-${big}M" "postcopy-anon-${big}M"; do
+		printf '  %-30s total ms %s, downtime ms %s (min / median / max)\n' "$n" \
+			"$(migrate_spread "migrate-$n" total)" "$(migrate_spread "migrate-$n" downtime)"
+	done
+	# Each figure is its own median over the runs.
 	local d_big d_small t_post t_copy t_anon
-	d_big=$(migrate_get "migrate-postcopy-${big}M" downtime_ms)
-	d_small=$(migrate_get "migrate-postcopy-${small}M" downtime_ms)
-	t_post=$(migrate_get "migrate-postcopy-${big}M" total_ms)
-	t_copy=$(migrate_get "migrate-stopcopy-${big}M" total_ms)
-	t_anon=$(migrate_get "migrate-postcopy-anon-${big}M" total_ms)
+	d_big=$(migrate_median "migrate-postcopy-${big}M" downtime)
+	d_small=$(migrate_median "migrate-postcopy-${small}M" downtime)
+	t_post=$(migrate_median "migrate-postcopy-${big}M" total)
+	t_copy=$(migrate_median "migrate-stopcopy-${big}M" total)
+	t_anon=$(migrate_median "migrate-postcopy-anon-${big}M" total)
 	target_row "migrate ${big} MiB: post-copy downtime" "$(calc "round($d_big, 1)") ms" "< 50 ms" \
 		"$(calc "$d_big < 50")"
 	target_row "migrate: downtime ${big} / ${small} MiB" \
@@ -51,7 +91,7 @@ section_migrate() {
 	target_row "migrate ${big} MiB: total, post-copy / stop-and-copy" \
 		"$(calc "round($t_post)") / $(calc "round($t_copy)") ms = $(calc "round($t_post/$t_copy, 2)")x" \
 		"<= 1.5x" "$(calc "$t_post <= 1.5 * $t_copy")"
-	target_row "migrate ${big} MiB: stop-and-copy downtime" "$(calc "round($t_copy)") ms" "(baseline)" 1
+	target_row "migrate ${big} MiB: stop-and-copy downtime" "$(calc "round($t_copy)") ms" "(baseline)" -
 	target_row "migrate ${big} MiB: anonymous / memfd total" \
-		"$(calc "round($t_anon)") / $(calc "round($t_post)") ms" "(copy cost)" 1
+		"$(calc "round($t_anon)") / $(calc "round($t_post)") ms" "(copy cost)" -
 }

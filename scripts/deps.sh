@@ -5,8 +5,14 @@ set -euo pipefail
 
 # clang, bpftool and libbpf-dev build `thaw trace`'s BPF program and skeleton;
 # util-linux's setpriv drops capabilities in its tests.
-pkgs=(build-essential pkg-config liburing-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libmicrohttpd-dev
-      libjson-c-dev nginx-light python3 zstd curl openssl iproute2 clang llvm bpftool libbpf-dev util-linux)
+# man-db and groff-base render the manual pages in a test; gnuplot-nox draws
+# the bench plots; systemd brings systemd-analyze, which checks the example units.
+# protobuf-c decodes CRIU's images (`thaw criu`); the libraries after it are
+# what the CRIU 4.2 binary the CRIU tests run (../shared/criu/criu) needs at run time.
+pkgs=(build-essential pkg-config man-db groff-base gnuplot-nox liburing-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libmicrohttpd-dev
+      libjson-c-dev nginx-light python3 zstd curl openssl iproute2 clang llvm bpftool libbpf-dev util-linux
+      systemd libprotobuf-c-dev protobuf-c-compiler
+      libprotobuf-c1 libnl-3-200 libnet1 libbsd0 libgnutls30 libuuid1 libbpf1)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #define BASE	0x7f1200000000ull
 #define OUT_LEN (256 * 1024)
@@ -125,9 +126,22 @@ static int cli_help(void)
 		snprintf(want, sizeof(want), "Usage: thaw %s", cmds[i]);
 		CHECK_MSG(strstr(out, want), "thaw %s --help:\n%s", cmds[i], out);
 	}
+	/* The version the build was made as (the Makefile, which names the .so),
+	 * not the header macro the command prints itself. */
+	char want[64] = "";
+	st = test_run(want, sizeof(want), "sed -n 's/^VERSION := //p' Makefile");
+	want[strcspn(want, "\n")] = 0;
+	CHECK_MSG(st == 0 && want[0], "no VERSION in ./Makefile");
+	CHECK_MSG(!strcmp(thaw_version(), want), "thaw_version() %s, Makefile %s", thaw_version(),
+		  want);
+	char so[256];
+	snprintf(so, sizeof(so), "libthaw.so.%s", want);
+	CHECK_MSG(!access(test_build_bin(so), F_OK), "no %s", so);
 	st = test_run(out, sizeof(out), "%s --version", test_build_bin("thaw"));
 	CHECK_EQ(st, 0);
-	CHECK(strstr(out, THAW_VERSION_STRING));
+	char line[160];
+	snprintf(line, sizeof(line), "thaw %s (library %s)", want, want);
+	CHECK_MSG(strstr(out, line), "--version printed %s, want %s", out, line);
 	return 0;
 }
 
@@ -197,9 +211,9 @@ static int cli_verify_corrupt(void)
 	/* Find a zstd chunk and flip a byte in the middle of its stored bytes. */
 	struct thaw_snapshot *s;
 	CHECK_OK(thaw_snapshot_open(snap, NULL, &s));
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	uint64_t victim = UINT64_MAX;
 	for (uint64_t i = 0; i < in.chunk_count && victim == UINT64_MAX; i++) {
 		CHECK_OK(thaw_snapshot_chunk(s, i, &ci));
@@ -363,6 +377,19 @@ static int cli_create_pid(void)
 	CHECK_MSG(memcmp(got, want, PID_LEN) == 0, "the extracted region differs from the child's");
 	free(got);
 
+	/* --anon-only: the anonymous mapping, none of the file-backed ones (python's). */
+	st = test_run(out, sizeof(out), "%s info --json %s", test_build_bin("thaw"), snap);
+	CHECK_MSG(strstr(out, "\"name\": \"/"), "no file-backed region without --anon-only");
+	st = test_run(out, sizeof(out), "%s create --pid %d -o %s --anon-only",
+		      test_build_bin("thaw"), (int)child, test_path("anon.snap"));
+	CHECK_MSG(st == 0, "create --anon-only exited %d:\n%s", st, out);
+	st = test_run(out, sizeof(out), "%s info --json %s", test_build_bin("thaw"),
+		      test_path("anon.snap"));
+	CHECK_EQ(st, 0);
+	CHECK_MSG(!strstr(out, "\"name\": \"/"), "a file-backed region under --anon-only:\n%s",
+		  out);
+	CHECK_GE(region_at(addr), 0);
+
 	/* --leave-stopped leaves it stopped; our SIGCONT brings it back. */
 	st = test_run(out, sizeof(out), "%s create --pid %d -o %s --leave-stopped",
 		      test_build_bin("thaw"), (int)child, snap);
@@ -396,9 +423,11 @@ static int cli_bench_json(void)
 	for (int m = 0; m < 4; m++) {
 		/* Lazy without the background pass: under load a background pass
 		 * could populate this small image before the first touch. */
-		int st = test_run(
-			out, sizeof(out), "%s bench %s --mode %s --touch random:50%% --json %s",
-			test_build_bin("thaw"), snap, modes[m], m == 0 ? "--no-background" : "");
+		int st = test_run(out, sizeof(out),
+				  "%s bench %s --mode %s --touch random:50%% --json %s %s %s",
+				  test_build_bin("thaw"), snap, modes[m],
+				  m == 0 ? "--no-background" : "", m < 3 ? "--source" : "",
+				  m < 3 ? img : "");
 		CHECK_MSG(st == 0, "bench --mode %s exited %d:\n%s", modes[m], st, out);
 		for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
 			CHECK_MSG(json_has(fields[f]), "bench --mode %s: no \"%s\":\n%s", modes[m],
@@ -411,6 +440,10 @@ static int cli_bench_json(void)
 		CHECK_GT(json_num("faults"), 0);
 		CHECK_GE(json_num("fault_p99_us"), json_num("fault_p50_us"));
 		if (m < 3) {
+			/* Checked against the image file, which thaw only ever read. */
+			CHECK_MSG(strstr(out, "\"source_match\": true"),
+				  "bench --mode %s: bytes differ from the image:\n%s", modes[m],
+				  out);
 			const char *c = strstr(out, "\"checksum\": \"");
 			CHECK(c);
 			snprintf(sum[m], sizeof(sum[m]), "%.16s", c + 13);
@@ -462,6 +495,122 @@ static int cli_bench_record(void)
 	return 0;
 }
 
+/* The options the other cases leave alone, each shown to have its effect. */
+static int cli_options(void)
+{
+	const char *thaw = test_build_bin("thaw"), *img = test_path("img");
+	uint8_t *image = make_image(img);
+	/* --name, --level, --threads: compression threads change nothing in the file. */
+	const char *s1 = test_path("t1.snap"), *s2 = test_path("t2.snap"),
+		   *s19 = test_path("l.snap");
+	int st =
+		test_run(out, sizeof(out),
+			 "%s create --raw %s --base 0x%llx --name guest-mem-0 --threads 1 -o %s && "
+			 "%s create --raw %s --base 0x%llx --name guest-mem-0 --threads 3 -o %s && "
+			 "cmp %s %s",
+			 thaw, img, BASE, s1, thaw, img, BASE, s2, s1, s2);
+	CHECK_MSG(st == 0, "create --threads 1 and 3 differ:\n%s", out);
+	st = test_run(out, sizeof(out), "%s info --json %s", thaw, s1);
+	CHECK_MSG(st == 0 && strstr(out, "\"name\": \"guest-mem-0\""), "--name:\n%s", out);
+	/* --level: every zstd chunk is exactly what zstd makes of it at that level. */
+	for (int level = 1; level <= 19; level += 18) {
+		st = test_run(out, sizeof(out), "%s create --raw %s --base 0x%llx --level %d -o %s",
+			      thaw, img, BASE, level, s19);
+		CHECK_EQ(st, 0);
+		st = test_run(out, sizeof(out), "%s info %s --chunks", thaw, s19);
+		CHECK_EQ(st, 0);
+		size_t nzstd = 0;
+		for (const char *l = out; (l = strchr(l, '\n')); l++) {
+			unsigned long id, reg, clen, soff, slen;
+			unsigned long long addr;
+			char kind[16];
+			if (sscanf(l + 1, "%lu %lu %llx %lu %15s %lu %lu", &id, &reg, &addr, &clen,
+				   kind, &soff, &slen) != 7 ||
+			    strcmp(kind, "zstd"))
+				continue;
+			static char z[1 << 17];
+			size_t want = ZSTD_compress(z, sizeof(z), image + id * 65536, 65536, level);
+			CHECK_MSG(slen == want, "level %d chunk %lu: %lu stored, zstd makes %zu",
+				  level, id, slen, want);
+			nzstd++;
+		}
+		CHECK_EQ(nzstd, 32);
+	}
+	/* info --chunks: one line per chunk, the kinds where make_image put them. */
+	st = test_run(out, sizeof(out), "%s info %s --chunks", thaw, s1);
+	CHECK_EQ(st, 0);
+	size_t kinds[3] = { 0 }, lines = 0;
+	for (const char *l = out; (l = strchr(l, '\n')); l++) {
+		unsigned long id, reg;
+		unsigned long long addr;
+		unsigned long clen;
+		char kind[16];
+		if (sscanf(l + 1, "%lu %lu %llx %lu %15s", &id, &reg, &addr, &clen, kind) != 5)
+			continue;
+		CHECK_EQ(addr, BASE + id * 65536ull);
+		kinds[0] += !strcmp(kind, "zero") && id < 16;
+		kinds[1] += !strcmp(kind, "raw") && id >= 16 && id < 32;
+		kinds[2] += !strcmp(kind, "zstd") && id >= 32;
+		lines++;
+	}
+	CHECK_EQ(lines, 64);
+	CHECK_MSG(kinds[0] == 16 && kinds[1] == 16 && kinds[2] == 32, "kinds %zu %zu %zu:\n%s",
+		  kinds[0], kinds[1], kinds[2], out);
+
+	/* verify --threads: the same verdict with 1 and 4 threads, also on a bad chunk. */
+	for (int t = 1; t <= 4; t += 3) {
+		st = test_run(out, sizeof(out), "%s verify %s --threads %d --json", thaw, s1, t);
+		CHECK_MSG(st == 0 && json_num("chunks") == 64, "verify --threads %d:\n%s", t, out);
+	}
+	size_t len;
+	uint8_t *b = read_file(s1, &len);
+	b[len - 100] ^= 0x20; /* inside the last stored chunk */
+	write_file(s2, b, len);
+	free(b);
+	for (int t = 1; t <= 4; t += 3) {
+		st = test_run(out, sizeof(out), "%s verify %s --threads %d", thaw, s2, t);
+		CHECK_MSG(st == 1, "verify --threads %d of a bad snapshot: %d\n%s", t, st, out);
+	}
+
+	/* extract -o -: the bytes on stdout. */
+	st = test_run(out, sizeof(out), "%s extract %s -o - | cmp - %s", thaw, s1, img);
+	CHECK_MSG(st == 0, "extract -o - differs from the image:\n%s", out);
+
+	/* bench --only: zero pages need no chunk read, data pages all do. */
+	st = test_run(out, sizeof(out), "%s bench %s --only zero --no-background --json", thaw, s1);
+	CHECK_EQ(st, 0);
+	CHECK_EQ(json_num("touches"), 16 * 16);
+	CHECK_EQ(json_num("pages_zero"), 16 * 16);
+	CHECK_EQ(json_num("bytes_read"), 0);
+	st = test_run(out, sizeof(out), "%s bench %s --only data --no-background --json", thaw, s1);
+	CHECK_EQ(st, 0);
+	CHECK_EQ(json_num("touches"), 48 * 16);
+	CHECK_EQ(json_num("faults"), 48);
+	CHECK_EQ(json_num("pages_zero"), 0);
+	/* --seed: the same seed picks the same pages (same sum), another seed others. */
+	char sum[3][24];
+	for (int i = 0; i < 3; i++) {
+		st = test_run(out, sizeof(out),
+			      "%s bench %s --mode eager --touch random:5%% --seed %d --json", thaw,
+			      s1, i < 2 ? 7 : 8);
+		CHECK_EQ(st, 0);
+		const char *c = strstr(out, "\"checksum\": \"");
+		CHECK(c);
+		snprintf(sum[i], sizeof(sum[i]), "%.16s", c + 13);
+	}
+	CHECK_MSG(!strcmp(sum[0], sum[1]) && strcmp(sum[0], sum[2]), "seed 7: %s %s, seed 8: %s",
+		  sum[0], sum[1], sum[2]);
+	/* --tmpdir: the mmap image goes there; a missing directory is named. */
+	st = test_run(out, sizeof(out), "%s bench %s --mode mmap --tmpdir %s", thaw, s1,
+		      test_tmpdir());
+	CHECK_EQ(st, 0);
+	st = test_run(out, sizeof(out), "%s bench %s --mode mmap --tmpdir %s/nope", thaw, s1,
+		      test_tmpdir());
+	CHECK_MSG(st == 1 && strstr(out, "/nope"), "--tmpdir missing: %d\n%s", st, out);
+	free(image);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "usage_errors", cli_usage_errors, 30 },
 	{ "help", cli_help, 10 },
@@ -471,6 +620,7 @@ static const struct test_case cases[] = {
 	{ "create_pid", cli_create_pid, 60 },
 	{ "bench_json", cli_bench_json, 90 },
 	{ "bench_record", cli_bench_record, 60 },
+	{ "options", cli_options, 90 },
 };
 
 TEST_MAIN(cases)

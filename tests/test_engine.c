@@ -6,6 +6,8 @@
  */
 #include "thaw.h"
 #include "uffd/engine.h"
+#include "uffd/floor.h"
+#include "uffd/uffd_priv.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -47,6 +49,8 @@ struct tsrc {
 	atomic_int err;
 	/* Last event of each kind: REMOVE, UNMAP, REMAP (from, to, len), FORK (fd). */
 	_Atomic uint64_t rm_start, rm_end, um_start, um_end, rp_from, rp_to, rp_len, fork_fd;
+	/* Faults the engine had read and not yet served when the last REMOVE came. */
+	_Atomic uint64_t rm_pending, rm_pending_addr;
 	/* Hooks for cases that drive the ring themselves (manager thread). */
 	int (*start_hook)(struct tsrc *s);
 	void (*tick_hook)(struct tsrc *s);
@@ -138,6 +142,9 @@ static void src_remove(void *ctx, uint64_t start, uint64_t end)
 	struct tsrc *s = ctx;
 	s->rm_start = start;
 	s->rm_end = end;
+	/* The manager thread calls this from its drain, which owns the fault list. */
+	s->rm_pending = s->e->nfaults;
+	s->rm_pending_addr = s->e->nfaults ? s->e->faults[0].addr : 0;
 	atomic_fetch_add(&s->removes, 1);
 }
 
@@ -1054,6 +1061,10 @@ static int t_fault_before_remove(void)
 	CHECK_NE(s.data[5 * PAGE], 0);
 	CHECK_EQ(atomic_load(&s.faults), f); /* answered by the engine, not the source */
 	CHECK_EQ(atomic_load(&s.removes), 1);
+	/* The case this test is for: the fault was read before the REMOVE. */
+	uint64_t pending = atomic_load(&s.rm_pending), at = atomic_load(&s.rm_pending_addr);
+	CHECK_MSG(pending == 1, "%llu faults read before the REMOVE", (unsigned long long)pending);
+	CHECK_EQ(at, (uint64_t)(uintptr_t)(s.base + 5 * PAGE));
 	CHECK_EQ(atomic_load(&s.err), 0);
 	tsrc_finish(&s);
 	return 0;
@@ -1183,7 +1194,7 @@ static int t_user_mode_only(void)
 static uint64_t floor_p50(size_t pages)
 {
 	uint64_t *lat = calloc(pages, sizeof(*lat));
-	CHECK_OK(thaw_bench_floor(pages, NULL, lat));
+	CHECK_OK(thaw__bench_floor(pages, NULL, lat));
 	uint64_t p50 = percentile(lat, pages, 50);
 	free(lat);
 	return p50;
@@ -1196,19 +1207,19 @@ static int t_bench_floor(void)
 	uint32_t *order = calloc(pages, sizeof(*order));
 	for (size_t i = 0; i < pages; i++)
 		order[i] = (uint32_t)((i * 389) % pages); /* a permutation: 389 is prime */
-	CHECK_OK(thaw_bench_floor(pages, order, lat));
+	CHECK_OK(thaw__bench_floor(pages, order, lat));
 	for (size_t i = 0; i < pages; i++)
 		CHECK_GT(lat[i], 0);
 	uint64_t p50 = percentile(lat, pages, 50), p99 = percentile(lat, pages, 99);
 	/* A round trip is a few µs; a wait on anything slower (a timer, a tick) would show. */
 	CHECK_LT(p50, 500000);
 	CHECK_GT(p50, 200); /* faster than this was no fault at all */
-	CHECK_OK(thaw_bench_floor(pages, NULL, lat));
+	CHECK_OK(thaw__bench_floor(pages, NULL, lat));
 	uint64_t asc = percentile(lat, pages, 50);
 	CHECK_LT(asc, 500000);
 	order[3] = (uint32_t)pages;
-	CHECK_EQ(thaw_bench_floor(pages, order, lat), -EINVAL);
-	CHECK_EQ(thaw_bench_floor(0, NULL, lat), -EINVAL);
+	CHECK_EQ(thaw__bench_floor(pages, order, lat), -EINVAL);
+	CHECK_EQ(thaw__bench_floor(0, NULL, lat), -EINVAL);
 	if (verbose())
 		printf("# floor: p50 %.2f us (permuted), %.2f us (ascending), p99 %.2f us\n",
 		       p50 / 1e3, asc / 1e3, p99 / 1e3);

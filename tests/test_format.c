@@ -58,14 +58,14 @@ static struct thaw_snapshot *open_ok(const char *path)
 /* Every region's bytes, read back chunk by chunk, equal the source. */
 static void verify(struct thaw_snapshot *s, const struct thaw_region_desc *rs, size_t n)
 {
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	CHECK_EQ(thaw_snapshot_region_count(s), n);
 	uint8_t *buf = malloc(info.chunk_size);
 	CHECK(buf);
 	uint64_t chunks = 0, raw = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		CHECK_OK(thaw_snapshot_region(s, i, &ri));
 		CHECK_EQ(ri.addr, rs[i].addr);
 		CHECK_EQ(ri.len, rs[i].len);
@@ -74,7 +74,7 @@ static void verify(struct thaw_snapshot *s, const struct thaw_region_desc *rs, s
 		CHECK_EQ(ri.first_chunk, chunks);
 		CHECK_EQ(ri.chunk_count, (ri.len + info.chunk_size - 1) / info.chunk_size);
 		for (uint64_t c = 0; c < ri.chunk_count; c++) {
-			struct thaw_chunk_info ci;
+			struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 			CHECK_OK(thaw_snapshot_chunk(s, ri.first_chunk + c, &ci));
 			uint64_t off = c * info.chunk_size;
 			uint64_t want =
@@ -128,7 +128,7 @@ static int case_shapes(void)
 		const char *path = test_path("shapes.thaw");
 		CHECK_OK(fixture_write_snapshot(path, rs, 3, cs));
 		struct thaw_snapshot *s = open_ok(path);
-		struct thaw_snapshot_info info;
+		struct thaw_snapshot_info info = { .sz = sizeof(info) };
 		CHECK_OK(thaw_snapshot_get_info(s, &info));
 		CHECK_EQ(info.version, 1);
 		CHECK_EQ(info.page_size, PAGE);
@@ -152,7 +152,7 @@ static int case_all_zero(void)
 	const char *path = test_path("zero.thaw");
 	CHECK_OK(fixture_write_snapshot(path, &r, 1, 0));
 	struct thaw_snapshot *s = open_ok(path);
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	CHECK_EQ(info.chunks_by_kind[THAW_CHUNK_ZERO], info.chunk_count);
 	CHECK_EQ(info.stored_bytes, 0);
@@ -171,7 +171,7 @@ static int case_all_random(void)
 	const char *path = test_path("random.thaw");
 	CHECK_OK(fixture_write_snapshot(path, &r, 1, 0));
 	struct thaw_snapshot *s = open_ok(path);
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	/* Incompressible: stored RAW, never larger than the raw bytes. */
 	CHECK_EQ(info.chunks_by_kind[THAW_CHUNK_RAW], info.chunk_count);
@@ -201,14 +201,14 @@ static int case_duplicates(void)
 	const char *path = test_path("dup.thaw");
 	CHECK_OK(fixture_write_snapshot(path, rs, 2, cs));
 	struct thaw_snapshot *s = open_ok(path);
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	CHECK_EQ(info.chunk_count, 43);
 	CHECK_EQ(info.chunks_by_kind[THAW_CHUNK_DUP], 19 + 1);
 	CHECK_EQ(info.chunks_by_kind[THAW_CHUNK_RAW], 43 - 20);
 	/* Stored once: the block and 20 unique chunks in a, 1 in b, plus the short one. */
 	CHECK_EQ(info.stored_bytes, 22ull * cs + 4 * PAGE);
-	struct thaw_chunk_info c0, c2;
+	struct thaw_chunk_info c0 = { .sz = sizeof(c0) }, c2 = { .sz = sizeof(c2) };
 	CHECK_OK(thaw_snapshot_chunk(s, 0, &c0));
 	CHECK_OK(thaw_snapshot_chunk(s, 2, &c2));
 	CHECK_EQ(c2.kind, THAW_CHUNK_DUP);
@@ -229,7 +229,7 @@ static int case_mixed_ratio(void)
 	const char *path = test_path("mixed.thaw");
 	CHECK_OK(fixture_write_snapshot(path, &r, 1, 0));
 	struct thaw_snapshot *s = open_ok(path);
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	double ratio = (double)info.stored_bytes / (double)info.raw_bytes;
 	printf("# mixed fixture at 64 KiB chunks: stored %.1f%% of raw (zero %" PRIu64
@@ -353,7 +353,7 @@ static int case_large_sparse_file(void)
 	CHECK_LT(ru.ru_maxrss, 200 * 1024); /* KiB */
 
 	struct thaw_snapshot *s = open_ok(path);
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	CHECK_EQ(info.raw_bytes, len);
 	CHECK_EQ(info.chunk_count, len / (64u << 10));
@@ -369,8 +369,13 @@ static int case_large_sparse_file(void)
 		CHECK_MSG(!memcmp(got + at[i] % (64u << 10), d, dlen),
 			  "data at %" PRIu64 " differs", at[i]);
 		/* The chunks around it are zero. */
-		if (c0 > 0)
-			CHECK_OK(thaw_snapshot_read_chunk(s, c0 - 1, buf, 64u << 10));
+		if (c0 > 0) {
+			memset(buf, 0xa5, 64u << 10);
+			CHECK_EQ(thaw_snapshot_read_chunk(s, c0 - 1, buf, 64u << 10), 64u << 10);
+			for (size_t b = 0; b < (64u << 10); b++)
+				CHECK_MSG(!buf[b], "byte %zu of chunk %" PRIu64 " is %u", b, c0 - 1,
+					  buf[b]);
+		}
 	}
 	thaw_snapshot_close(s);
 
@@ -980,9 +985,9 @@ static int case_flipped_data(void)
 	s = open_ok(good);
 	CHECK_EQ(thaw_snapshot_read_chunk(s, 1, buf, 4096), -EINVAL);
 	CHECK_EQ(thaw_snapshot_read_chunk(s, 1u << 20, buf, sizeof(buf)), -EINVAL);
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	CHECK_EQ(thaw_snapshot_chunk(s, 1u << 20, &ci), -EINVAL);
-	struct thaw_region_info ri;
+	struct thaw_region_info ri = { .sz = sizeof(ri) };
 	CHECK_EQ(thaw_snapshot_region(s, 3, &ri), -EINVAL);
 	thaw_snapshot_close(s);
 	free(b.p);
@@ -1036,10 +1041,10 @@ static int case_random_mutations(void)
 			continue;
 		}
 		opened++;
-		struct thaw_snapshot_info info;
+		struct thaw_snapshot_info info = { .sz = sizeof(info) };
 		CHECK_OK(thaw_snapshot_get_info(s, &info));
 		for (uint64_t i = 0; i < info.chunk_count; i++) {
-			struct thaw_chunk_info ci;
+			struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 			CHECK_OK(thaw_snapshot_chunk(s, i, &ci));
 			CHECK_LE(ci.len, info.chunk_size);
 			ssize_t n = thaw_snapshot_read_chunk(s, i, buf, 64u << 10);
@@ -1094,7 +1099,7 @@ static int case_open_paths(void)
 	CHECK_EQ(thaw_snapshot_open(test_tmpdir(), &o, &s), -EINVAL); /* a directory */
 	/* The digest shown is the header's. */
 	s = open_ok(good);
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	struct blob g = load(good);
 	char hex[33];
@@ -1153,6 +1158,42 @@ static int case_concurrent_reads(void)
 	return 0;
 }
 
+/* The writer's level reaches zstd: every zstd chunk is what zstd makes at that level. */
+static int case_writer_level(void)
+{
+	const size_t len = 4u << 20, chunk = 64u << 10;
+	unsigned char *mem = malloc(len), *z = malloc(chunk * 2);
+	CHECK(mem && z);
+	fixture_fill_mixed(mem, len, 31);
+	for (int level = 1; level <= 19; level += 18) {
+		const char *path = test_path("level.thaw");
+		struct thaw_writer_opts o = { .sz = sizeof(o), .level = level };
+		struct thaw_writer *w;
+		CHECK_OK(thaw_writer_open(path, &o, &w));
+		struct thaw_region_desc r = region(0x100000000, mem, len, "level");
+		CHECK_OK(thaw_writer_add_region(w, &r));
+		CHECK_OK(thaw_writer_close(w));
+		struct thaw_snapshot *s = open_ok(path);
+		size_t nzstd = 0;
+		for (uint64_t id = 0; id < len / chunk; id++) {
+			struct thaw_chunk_info ci = { .sz = sizeof(ci) };
+			CHECK_OK(thaw_snapshot_chunk(s, id, &ci));
+			if (ci.kind != THAW_CHUNK_ZSTD)
+				continue;
+			size_t want = ZSTD_compress(z, chunk * 2, mem + id * chunk, chunk, level);
+			CHECK_MSG(ci.stored_len == want,
+				  "level %d chunk %llu: %u stored, zstd makes %zu", level,
+				  (unsigned long long)id, ci.stored_len, want);
+			nzstd++;
+		}
+		CHECK_GT(nzstd, 8);
+		thaw_snapshot_close(s);
+	}
+	free(mem);
+	free(z);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "shapes_every_chunk_size", case_shapes, 120 },
 	{ "all_zero", case_all_zero },
@@ -1164,6 +1205,7 @@ static const struct test_case cases[] = {
 	{ "large_sparse_file", case_large_sparse_file, 120 },
 	{ "progress", case_progress },
 	{ "writer_errors", case_writer_errors },
+	{ "writer_level", case_writer_level },
 	{ "truncated", case_truncated },
 	{ "header_fields", case_header_fields },
 	{ "table_corruption", case_table_corruption },

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -208,7 +209,7 @@ static void copy_file(const char *from, const char *to)
 /* Where chunk i's stored bytes begin (to aim injected faults at it). */
 static uint64_t chunk_offset(struct thaw_snapshot *s, uint64_t i)
 {
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	CHECK_OK(thaw_snapshot_chunk(s, i, &ci));
 	return ci.stored_off;
 }
@@ -216,10 +217,10 @@ static uint64_t chunk_offset(struct thaw_snapshot *s, uint64_t i)
 /* A stored (non-zero) chunk at or after i. */
 static uint64_t stored_chunk_from(struct thaw_snapshot *s, uint64_t i)
 {
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
 	for (; i < in.chunk_count; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		CHECK_OK(thaw_snapshot_chunk(s, i, &ci));
 		if (ci.kind == THAW_CHUNK_ZSTD || ci.kind == THAW_CHUNK_RAW)
 			return i;
@@ -468,7 +469,7 @@ static int open_and_read(void)
 	usleep(50000); /* nginx logs a request when its connection is done with it */
 	CHECK_EQ(count_lines(nginx_access_log(&h)) - before, 1);
 	struct thaw_snapshot *local = open_ok(&o, httpd_file(&h, "s.thaw"));
-	struct thaw_snapshot_info a, b;
+	struct thaw_snapshot_info a = { .sz = sizeof(a) }, b = { .sz = sizeof(b) };
 	CHECK_OK(thaw_snapshot_get_info(s, &a));
 	CHECK_OK(thaw_snapshot_get_info(local, &b));
 	CHECK(!strcmp(a.digest, b.digest));
@@ -616,7 +617,7 @@ static int lazy_restore(void)
 	}
 	CHECK_OK(thaw_restore_wait(r, 60000));
 	CHECK(!memcmp(dst, src, len));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GT(st.faults, 0);
 	CHECK_EQ(st.chunks_poisoned, 0);
@@ -652,7 +653,7 @@ static int coalescing(void)
 	struct opener o;
 	unsigned char *src = nginx_snapshot(&h, &o, len, 6);
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
 	uint64_t stored = in.chunks_by_kind[THAW_CHUNK_ZSTD] + in.chunks_by_kind[THAW_CHUNK_RAW];
 
@@ -661,7 +662,7 @@ static int coalescing(void)
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
 	CHECK_OK(thaw_restore_wait(r, 60000));
 	CHECK(!memcmp(dst, src, len));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_MSG(st.http_requests * 4 < stored, "%llu requests for %llu stored chunks",
 		  (unsigned long long)st.http_requests, (unsigned long long)stored);
@@ -671,10 +672,11 @@ static int coalescing(void)
 		  (unsigned long long)in.stored_bytes);
 	restore_end(r, dst, len);
 
-	/* Faults only: threads touching N adjacent chunks at once. */
-	enum { N = 16 };
-	uint64_t best = ~0ull;
-	for (int round = 0; round < 5 && best >= N; round++) {
+	/* Faults only: threads touching N adjacent chunks at once. Each round is timed
+	 * by the scheduler, so the claim is on the median of 5, not the luckiest. */
+	enum { N = 16, ROUNDS = 5 };
+	uint64_t reqs[ROUNDS];
+	for (int round = 0; round < ROUNDS; round++) {
 		r = restore_start(s, THAW_RESTORE_NO_BACKGROUND);
 		dst = thaw_restore_region_addr(r, 0);
 		struct toucher t[N];
@@ -693,12 +695,18 @@ static int coalescing(void)
 			CHECK_EQ(t[i].mismatches, 0);
 		}
 		CHECK_OK(thaw_restore_stats(r, &st));
-		if (st.http_requests < best)
-			best = st.http_requests;
+		reqs[round] = st.http_requests;
+		for (int j = round; j > 0 && reqs[j - 1] > reqs[j]; j--) {
+			uint64_t x = reqs[j];
+			reqs[j] = reqs[j - 1];
+			reqs[j - 1] = x;
+		}
 		restore_end(r, dst, len);
 	}
-	CHECK_MSG(best < N, "touching %d adjacent chunks at once cost %llu requests", N,
-		  (unsigned long long)best);
+	CHECK_MSG(reqs[ROUNDS / 2] < N,
+		  "touching %d adjacent chunks at once cost %llu..%llu requests, median %llu", N,
+		  (unsigned long long)reqs[0], (unsigned long long)reqs[ROUNDS - 1],
+		  (unsigned long long)reqs[ROUNDS / 2]);
 	thaw_snapshot_close(s);
 	httpd_stop(&h);
 	return 0;
@@ -755,14 +763,14 @@ static int duplicates_fetched_once(void)
 	struct opener o;
 	opener_init(&o);
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
 	CHECK_GT(in.chunks_by_kind[THAW_CHUNK_DUP], 100);
 	struct thaw_restore *r = restore_start(s, 0);
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
 	CHECK_OK(thaw_restore_wait(r, 60000));
 	CHECK(!memcmp(dst, src, len));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_MSG(st.http_requests * 4 < in.chunks_by_kind[THAW_CHUNK_DUP],
 		  "%llu GETs for %llu duplicate chunks", (unsigned long long)st.http_requests,
@@ -789,7 +797,7 @@ static int fault_from_window(void)
 	struct hreq *b = hsubmit(hs, 21000, 20000, THAW__LANE_BACKGROUND);
 	CHECK_OK(hwait(b, 10000));
 	CHECK(!memcmp(b->req.buf, want + 21000, 20000));
-	struct thaw_stats before, after;
+	struct thaw_stats before = { .sz = sizeof(before) }, after = { .sz = sizeof(after) };
 	hstats(hs, &before);
 	struct hreq *f = hsubmit(hs, 50000, 4000, THAW__LANE_FAULT);
 	CHECK_OK(hwait(f, 10000));
@@ -818,7 +826,7 @@ static int merge_adjacent(void)
 	struct opener o;
 	opener_init(&o);
 	struct harness *hs = harness_open(httpd_url(&h, "slow/obj.bin"), &o);
-	struct thaw_stats before, after;
+	struct thaw_stats before = { .sz = sizeof(before) }, after = { .sz = sizeof(after) };
 	hstats(hs, &before);
 	/* Throttled 3 MiB ranges (more than a socket buffer holds) keep every background
 	 * transfer busy for a while... */
@@ -869,7 +877,7 @@ static int resubmit_after_bad_bytes(void)
 	const char *mirrors[] = { faulty_url(&f, "obj.bin"), NULL };
 	o.oo.mirrors = mirrors;
 	struct harness *hs = harness_open(httpd_url(&h, "obj.bin"), &o);
-	struct thaw_stats before, after;
+	struct thaw_stats before = { .sz = sizeof(before) }, after = { .sz = sizeof(after) };
 	hstats(hs, &before);
 	struct hreq *r = hsubmit_attempt(hs, 5000, 30000, THAW__LANE_FAULT, 1);
 	CHECK_OK(hwait(r, 10000));
@@ -892,7 +900,26 @@ static int resubmit_after_bad_bytes(void)
 	return 0;
 }
 
-/* The server goes away mid-restore and comes back: the restore completes, byte-identical. */
+struct blocked_read {
+	const volatile unsigned char *p;
+	unsigned char got;
+	atomic_int done;
+};
+
+static void *read_one(void *arg)
+{
+	struct blocked_read *b = arg;
+	b->got = *b->p;
+	atomic_store(&b->done, 1);
+	return NULL;
+}
+
+/*
+ * The server goes away mid-restore and comes back: a fault taken while it is
+ * down blocks (never zero-filled, never poisoned within the retry budget) and
+ * gets the right bytes once it is back. No background pass, so the fault's
+ * own retries are the only ones counted.
+ */
 static int server_restart(void)
 {
 	const size_t len = 64u << 20;
@@ -900,27 +927,35 @@ static int server_restart(void)
 	struct opener o;
 	unsigned char *src = nginx_snapshot(&h, &o, len, 8);
 	struct thaw_snapshot *s = open_ok(&o, httpd_url(&h, "s.thaw"));
-	struct thaw_restore *r = restore_start(s, 0);
+	struct thaw_restore *r = restore_start(s, THAW_RESTORE_NO_BACKGROUND);
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
-	/* Some pages now, then the server dies while background transfers run. */
 	unsigned char c;
 	CHECK(test_read_or_sigbus(dst + 5 * PAGE, &c, 1) && c == src[5 * PAGE]);
-	httpd_stop(&h);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
-	CHECK_MSG(!st.resident, "resident before the server stopped: make the snapshot bigger");
-	/* A fault while it is down waits, then gets the right bytes. */
-	struct toucher t = { .dst = dst, .src = src, .pages = 64, .seed = 99 };
+	CHECK_EQ(st.http_retries, 0);
+	httpd_stop(&h);
+
+	/* Far from page 5, so no read-ahead window of that fault holds it. */
+	uint64_t id = stored_chunk_from(s, 700);
+	size_t at = id * CHUNK + 123;
+	struct blocked_read b = { .p = dst + at };
 	pthread_t th;
-	CHECK_EQ(pthread_create(&th, NULL, touch_random, &t), 0);
-	sleep(2);
-	CHECK_EQ(httpd_restart(&h), 0);
-	pthread_join(th, NULL);
-	CHECK_EQ(t.mismatches, 0);
-	CHECK_OK(thaw_restore_wait(r, 60000));
-	CHECK(!memcmp(dst, src, len));
+	CHECK_EQ(pthread_create(&th, NULL, read_one, &b), 0);
+	sleep(1);
+	CHECK_MSG(!atomic_load(&b.done), "a fault returned while the server was down");
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GT(st.http_retries, 0);
+	CHECK_EQ(httpd_restart(&h), 0);
+	pthread_join(th, NULL);
+	CHECK_EQ(b.got, src[at]);
+	CHECK(!memcmp(dst + id * CHUNK, src + id * CHUNK, CHUNK));
+
+	/* The restore goes on as if nothing happened. */
+	struct toucher t = { .dst = dst, .src = src, .pages = 64, .seed = 99 };
+	touch_random(&t);
+	CHECK_EQ(t.mismatches, 0);
+	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.chunks_poisoned, 0);
 	CHECK_EQ(st.http_failures, 0);
 	restore_end(r, dst, len);
@@ -964,12 +999,16 @@ static int replaced_midrestore(void)
 		good++;
 	}
 	CHECK_GT(bus, 0);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GT(st.chunks_poisoned, 0);
 	CHECK_GT(st.http_failures, 0);
 	CHECK_MSG(log_has(o.log, "changed on the server"), "log: %s", o.log->text);
-	CHECK_EQ(thaw_restore_wait(r, 100), -ETIMEDOUT);
+	restore_end(r, dst, len);
+	/* A whole restore against the replaced object ends poisoned, never "resident". */
+	r = restore_start(s, 0);
+	dst = thaw_restore_region_addr(r, 0);
+	CHECK_EQ(thaw_restore_wait(r, 60000), -THAW_E_POISONED);
 	restore_end(r, dst, len);
 	thaw_snapshot_close(s);
 	httpd_stop(&h);
@@ -1014,7 +1053,8 @@ static int injected_faults_stream(void)
 		const struct fault_case *fc = &fault_cases[i];
 		CHECK_OK(faulty_ctl(&f, "clear=1", NULL, 0));
 		CHECK_OK(faulty_ctl(&f, fc->ctl, NULL, 0));
-		struct thaw_stats before, after;
+		struct thaw_stats before = { .sz = sizeof(before) },
+				  after = { .sz = sizeof(after) };
 		hstats(hs, &before);
 		uint64_t off = 4096 + i * 8192;
 		enum thaw__lane lane = i % 2 ? THAW__LANE_BACKGROUND : THAW__LANE_FAULT;
@@ -1074,9 +1114,12 @@ static int injected_faults_sync(void)
 	uint64_t id = stored_chunk_from(s, 40);
 	CHECK_OK(faulty_ctl(&f, "clear=1", NULL, 0));
 	CHECK_OK(faulty_ctl(&f, "fault=flip&count=1", NULL, 0));
+	/* Within the retry budget the bad reply is read again: the caller sees good bytes. */
+	long faults = faulty_stat(&f, "faults");
 	ssize_t n = thaw_snapshot_read_chunk(s, id, buf, CHUNK);
-	CHECK_MSG(n == -THAW_E_HASH || (n == CHUNK && !memcmp(buf, src + id * CHUNK, CHUNK)),
-		  "flip: %zd", n);
+	CHECK_MSG(n == CHUNK, "flip: %zd (%s)", n, thaw_strerror((int)n));
+	CHECK(!memcmp(buf, src + id * CHUNK, CHUNK));
+	CHECK_EQ(faulty_stat(&f, "faults"), faults + 1);
 	thaw_snapshot_close(s);
 	faulty_stop(&f);
 	return 0;
@@ -1100,7 +1143,7 @@ static int flipped_byte_restore(void)
 	CHECK_OK(thaw_restore_wait(r, 60000));
 	CHECK(!memcmp(dst, src, len));
 	CHECK_EQ(faulty_stat(&f, "faults"), 1);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.chunks_poisoned, 0);
 	restore_end(r, dst, len);
@@ -1227,7 +1270,7 @@ static int poison_after_retries(void)
 	}
 	CHECK(!memcmp(dst, src, bad * CHUNK));
 	CHECK(!memcmp(dst + (bad + 1) * CHUNK, src + (bad + 1) * CHUNK, len - (bad + 1) * CHUNK));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.chunks_poisoned, 1);
 	CHECK_GE(st.http_failures, 1);
@@ -1257,7 +1300,7 @@ static int window_failure_contained(void)
 	opener_init(&o);
 	o.oo.max_retries = 1;
 	struct thaw_snapshot *s = open_ok(&o, faulty_url(&f, "s.thaw"));
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
 	uint64_t bad = stored_chunk_from(s, in.chunk_count / 2);
 	char q[128];
@@ -1267,7 +1310,7 @@ static int window_failure_contained(void)
 	struct thaw_restore *r = restore_start(s, 0);
 	unsigned char *dst = thaw_restore_region_addr(r, 0);
 	CHECK_EQ(thaw_restore_wait(r, 60000), -THAW_E_POISONED);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GE(st.chunks_poisoned, 1);
 	/* 64 runs of three chunks went out as far fewer GETs (windows), retries and the
@@ -1297,9 +1340,8 @@ static int window_failure_contained(void)
 /*
  * SigV4 through curl's signing. s3rver (an S3-compatible store) serves the
  * signed restore and refuses an unknown access key; it does not verify V4
- * signatures themselves (s3rver 3.7 leaves that unimplemented), so a wrong
- * secret is checked against tests/faulty_http.py --sigv4, which recomputes
- * every signature.
+ * signatures themselves (s3rver 3.7 leaves that unimplemented): sigv4_signing
+ * checks those.
  */
 static int sigv4_s3(void)
 {
@@ -1327,14 +1369,31 @@ static int sigv4_s3(void)
 	unsigned char *dst = thaw_restore_region_addr(rs, 0);
 	CHECK_OK(thaw_restore_wait(rs, 60000));
 	CHECK(!memcmp(dst, src, len));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(rs, &st));
 	CHECK_EQ(st.http_failures, 0);
 	restore_end(rs, dst, len);
 	thaw_snapshot_close(s);
 	s3_stop(&s3);
+	return 0;
+}
 
-	/* A server that recomputes signatures: right secret works, a wrong one gets 403. */
+/*
+ * The signatures themselves, against tests/faulty_http.py --sigv4, which
+ * recomputes every one: needs only python, so it runs where s3rver is missing.
+ */
+static int sigv4_signing(void)
+{
+	const size_t len = 4u << 20;
+	unsigned char *src = snapshot_at(test_path("s.thaw"), len, 18);
+	struct opener o;
+	opener_init(&o);
+	o.oo.aws_sigv4 = "aws:us-east-1:s3";
+	struct thaw_snapshot *s = NULL;
+	int r;
+	setenv("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY, 1);
+	/* Right secret works, a wrong one gets 403. */
 	struct faulty f;
 	faulty_start(&f, test_tmpdir(), "--sigv4 " S3_ACCESS_KEY ":" S3_SECRET_KEY);
 	s = open_ok(&o, faulty_url(&f, "s.thaw"));
@@ -1352,6 +1411,22 @@ static int sigv4_s3(void)
 	CHECK_MSG(r == -THAW_E_HTTP && strstr(o.err, "403"), "unsigned: %d %s", r, o.err);
 	o.oo.aws_sigv4 = "aws:us-east-1:s3";
 
+	/* The command line, as the README writes it: thaw bench URL --aws-sigv4 ... */
+	const char *thaw = test_build_path("thaw");
+	static char out[16384];
+	setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY, 1);
+	int st = test_run(out, sizeof(out),
+			  "%s bench %s --aws-sigv4 aws:eu-west-1:s3 --touch random:10%% --json",
+			  thaw, faulty_url(&f, "s.thaw"));
+	CHECK_MSG(st == 0 && strstr(out, "\"http_failures\": 0"), "thaw bench --aws-sigv4: %d %s",
+		  st, out);
+	st = test_run(out, sizeof(out), "%s extract %s --aws-sigv4 aws:eu-west-1:s3 -o %s", thaw,
+		      faulty_url(&f, "s.thaw"), test_path("signed.raw"));
+	CHECK_MSG(st == 0, "thaw extract --aws-sigv4: %d %s", st, out);
+	CHECK(!memcmp(file_bytes(test_path("signed.raw"), 0, len), src, len));
+	st = test_run(out, sizeof(out), "%s info %s", thaw, faulty_url(&f, "s.thaw"));
+	CHECK_MSG(st == 1 && strstr(out, "403"), "thaw info unsigned: %d %s", st, out);
+
 	/* Missing credentials: a clear error before any request. */
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 	r = thaw_snapshot_open(faulty_url(&f, "s.thaw"), &o.oo, &s);
@@ -1365,7 +1440,7 @@ static int custom_headers(void)
 {
 	struct faulty f;
 	faulty_start(&f, test_tmpdir(), "--require-header 'Authorization: Bearer sekrit'");
-	snapshot_at(test_path("s.thaw"), 1u << 20, 19);
+	unsigned char *src = snapshot_at(test_path("s.thaw"), 1u << 20, 19);
 	struct opener o;
 	opener_init(&o);
 	struct thaw_snapshot *s = NULL;
@@ -1375,7 +1450,9 @@ static int custom_headers(void)
 	o.oo.headers = hdrs;
 	s = open_ok(&o, faulty_url(&f, "s.thaw"));
 	unsigned char buf[CHUNK];
-	CHECK_EQ(thaw_snapshot_read_chunk(s, stored_chunk_from(s, 0), buf, CHUNK), CHUNK);
+	uint64_t id = stored_chunk_from(s, 0);
+	CHECK_EQ(thaw_snapshot_read_chunk(s, id, buf, CHUNK), CHUNK);
+	CHECK(!memcmp(buf, src + id * CHUNK, CHUNK));
 	thaw_snapshot_close(s);
 	o.oo.headers = NULL;
 	setenv("THAW_HTTP_HEADERS", "X-Trace: abc\nAuthorization: Bearer sekrit\n", 1);
@@ -1407,7 +1484,7 @@ static int tls_verification(void)
 	char args[1024];
 	snprintf(args, sizeof(args), "--tls-cert '%s/cert.pem' --tls-key '%s/key.pem'", dir, dir);
 	faulty_start(&f, dir, args);
-	snapshot_at(test_path("s.thaw"), 1u << 20, 20);
+	unsigned char *src = snapshot_at(test_path("s.thaw"), 1u << 20, 20);
 	char url[256];
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/s.thaw", f.port);
 	struct opener o;
@@ -1420,13 +1497,30 @@ static int tls_verification(void)
 	o.oo.cacert = test_path("cert.pem");
 	s = open_ok(&o, url);
 	unsigned char buf[CHUNK];
-	CHECK_EQ(thaw_snapshot_read_chunk(s, stored_chunk_from(s, 0), buf, CHUNK), CHUNK);
+	uint64_t id = stored_chunk_from(s, 0);
+	CHECK_EQ(thaw_snapshot_read_chunk(s, id, buf, CHUNK), CHUNK);
+	CHECK(!memcmp(buf, src + id * CHUNK, CHUNK));
 	thaw_snapshot_close(s);
 	o.oo.cacert = NULL;
 	o.oo.insecure = 1;
 	s = open_ok(&o, url);
+	id = stored_chunk_from(s, 3);
+	CHECK_EQ(thaw_snapshot_read_chunk(s, id, buf, CHUNK), CHUNK);
+	CHECK(!memcmp(buf, src + id * CHUNK, CHUNK));
 	thaw_snapshot_close(s);
 	CHECK(log_has(o.log, "verification is off"));
+
+	/* The same on the command line, as the README writes it. */
+	const char *thaw = test_build_path("thaw");
+	st = test_run(out, sizeof(out), "%s info %s", thaw, url);
+	CHECK_MSG(st == 1 && (strstr(out, "certificate") || strstr(out, "SSL")),
+		  "thaw info https without a CA: %d %s", st, out);
+	st = test_run(out, sizeof(out), "%s info %s --cacert %s/cert.pem", thaw, url, dir);
+	CHECK_MSG(st == 0 && strstr(out, "http-test"), "thaw info --cacert: %d %s", st, out);
+	st = test_run(out, sizeof(out), "%s extract %s -o %s --insecure", thaw, url,
+		      test_path("tls.raw"));
+	CHECK_MSG(st == 0, "thaw extract --insecure: %d %s", st, out);
+	CHECK(!memcmp(file_bytes(test_path("tls.raw"), 0, 1u << 20), src, 1u << 20));
 	faulty_stop(&f);
 	return 0;
 }
@@ -1451,6 +1545,7 @@ static const struct test_case cases[] = {
 	{ "poison_after_retries", poison_after_retries, 60 },
 	{ "window_failure_contained", window_failure_contained, 60 },
 	{ "sigv4_s3", sigv4_s3, 90 },
+	{ "sigv4_signing", sigv4_signing, 30 },
 	{ "custom_headers", custom_headers, 30 },
 	{ "tls_verification", tls_verification, 30 },
 };

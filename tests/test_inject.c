@@ -119,7 +119,7 @@ static int copy_enomem_retried(void)
 	atomic_store(&copy_enomem, 4);
 	check_pages(&f, 0, LEN / PAGE);
 	CHECK_LE(atomic_load(&copy_enomem), 0);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(f.r, &st));
 	CHECK_EQ(st.chunks_poisoned, 0);
 	CHECK_EQ(st.chunks_failed, 0);
@@ -160,7 +160,7 @@ static int neither_copy_nor_poison(void)
 	atomic_store(&bad_bytes, bad);
 	start(&f, 0);
 	CHECK_EQ(thaw_restore_wait(f.r, 20000), -THAW_E_UNINSTALLED);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(f.r, &st));
 	CHECK_EQ(st.chunks_failed, 1);
 	CHECK_EQ(st.chunks_poisoned, 0);

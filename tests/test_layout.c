@@ -305,7 +305,7 @@ static int stop_early(void)
 	CHECK_OK(thaw_restore_stop(f.r));
 	CHECK_LT(test_now_ns() - t0, 2000000000ull);
 	CHECK_EQ(thaw_restore_wait(f.r, 0), -ECANCELED);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(f.r, &st));
 	CHECK_GT(st.chunks_poisoned, 0);
 	check_range(f.mem, f.src, 0, LEN / PAGE / 4);

@@ -43,8 +43,7 @@ static void *source_memory(size_t len, uint64_t seed)
 
 static struct thaw_export *export_one(void *mem, size_t len, int memfd)
 {
-	struct thaw_export_region rg = { .sz = sizeof(rg),
-					 .addr = (uint64_t)(uintptr_t)mem,
+	struct thaw_export_region rg = { .addr = (uint64_t)(uintptr_t)mem,
 					 .len = len,
 					 .prot = PROT_READ | PROT_WRITE,
 					 .name = "test-mem",
@@ -59,7 +58,7 @@ static void restore_and_compare(struct thaw_export *x, const uint8_t *src, size_
 {
 	struct thaw_snapshot *s = NULL;
 	CHECK_OK(thaw_snapshot_open(thaw_export_url(x), NULL, &s));
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	CHECK_OK(thaw_snapshot_get_info(s, &in));
 	CHECK_EQ(in.hashes, 0);
 	CHECK_EQ(in.raw_bytes, len);
@@ -73,7 +72,7 @@ static void restore_and_compare(struct thaw_export *x, const uint8_t *src, size_
 	for (size_t i = 0, p = pages - 1; i < pages; i++, p = (p + 7919) % pages)
 		CHECK_MSG(!memcmp(dst + p * PAGE, src + p * PAGE, PAGE), "page %zu differs", p);
 	CHECK_OK(thaw_restore_wait(r, 30000));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GT(st.faults, 0);
 	thaw_restore_free(r);
@@ -85,7 +84,7 @@ static void restore_and_compare(struct thaw_export *x, const uint8_t *src, size_
 static void stop_when_all_sent(struct thaw_export *x, bool sendfile)
 {
 	CHECK_OK(thaw_export_wait(x, 5000));
-	struct thaw_export_stats es;
+	struct thaw_export_stats es = { .sz = sizeof(es) };
 	CHECK_OK(thaw_export_stats(x, &es));
 	CHECK_EQ(es.chunks_sent, es.chunks_data);
 	CHECK_GT(es.complete_us, 0);
@@ -184,8 +183,7 @@ static int bad_regions_refused(void)
 		{ (uint64_t)(uintptr_t)anon, 1ul << 20, fd, 1ul << 20, "within its" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct thaw_export_region rg = { .sz = sizeof(rg),
-						 .addr = bad[i].addr,
+		struct thaw_export_region rg = { .addr = bad[i].addr,
 						 .len = bad[i].len,
 						 .memfd = bad[i].memfd,
 						 .memfd_offset = bad[i].memfd_offset };
@@ -200,14 +198,8 @@ static int bad_regions_refused(void)
 			  bad[i].why);
 	}
 	struct thaw_export_region two[2] = {
-		{ .sz = sizeof(two[0]),
-		  .addr = (uint64_t)(uintptr_t)anon + PAGE,
-		  .len = PAGE,
-		  .memfd = -1 },
-		{ .sz = sizeof(two[0]),
-		  .addr = (uint64_t)(uintptr_t)anon,
-		  .len = PAGE,
-		  .memfd = -1 },
+		{ .addr = (uint64_t)(uintptr_t)anon + PAGE, .len = PAGE, .memfd = -1 },
+		{ .addr = (uint64_t)(uintptr_t)anon, .len = PAGE, .memfd = -1 },
 	};
 	struct thaw_export *x = NULL;
 	CHECK_EQ(thaw_export_start(two, 2, NULL, &x), -EINVAL);
@@ -227,13 +219,13 @@ static int long_range_copied(void)
 	CHECK(m != MAP_FAILED);
 	for (size_t p = 1; p < pages; p += 2)
 		test_fill_random(m + p * PAGE, PAGE, p);
-	struct thaw_export_region rg = {
-		.sz = sizeof(rg), .addr = (uint64_t)(uintptr_t)m, .len = pages * PAGE, .memfd = -1
-	};
+	struct thaw_export_region rg = { .addr = (uint64_t)(uintptr_t)m,
+					 .len = pages * PAGE,
+					 .memfd = -1 };
 	struct thaw_export_opts xo = { .sz = sizeof(xo), .chunk_size = 4096 };
 	struct thaw_export *x = NULL;
 	CHECK_OK(thaw_export_start(&rg, 1, &xo, &x));
-	struct thaw_export_stats es;
+	struct thaw_export_stats es = { .sz = sizeof(es) };
 	CHECK_OK(thaw_export_stats(x, &es));
 	CHECK_EQ(es.chunks_data, pages / 2);
 	char out[512];
@@ -299,8 +291,7 @@ static void source_main(void *mem, size_t len, int ready_w, int go_r)
 	char c;
 	if (unshare(CLONE_NEWNET) < 0 || write(ready_w, "n", 1) != 1 || read(go_r, &c, 1) != 1)
 		_exit(3);
-	struct thaw_export_region rg = { .sz = sizeof(rg),
-					 .addr = (uint64_t)(uintptr_t)mem,
+	struct thaw_export_region rg = { .addr = (uint64_t)(uintptr_t)mem,
 					 .len = len,
 					 .prot = PROT_READ | PROT_WRITE,
 					 .name = "guest",
@@ -432,7 +423,7 @@ static int source_killed(void)
 	CHECK_OK(kill(h.source, SIGKILL));
 	CHECK_EQ(waitpid(h.source, NULL, 0), h.source);
 	CHECK_EQ(thaw_restore_wait(r, 30000), -THAW_E_POISONED);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GT(st.chunks_poisoned, 0);
 

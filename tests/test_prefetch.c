@@ -190,18 +190,18 @@ static int record_then_replay(void)
 	recorded_setup(&f, orig);
 	/* One page record per page touched, zero pages included, and the snapshot named. */
 	CHECK_EQ(thaw_trace_count(f.t), f.n);
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(f.s, &info));
 	CHECK(thaw_trace_snapshot(f.t) && !strcmp(thaw_trace_snapshot(f.t), info.digest));
 	size_t data = 0;
 	for (size_t i = 0; i < f.n; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		CHECK_OK(thaw_snapshot_chunk(f.s, f.pages[i] / (CHUNK / PAGE), &ci));
 		data += ci.kind != THAW_CHUNK_ZERO;
 	}
 	CHECK_GT(data, 10);
 	char err[512];
-	struct thaw_optimize_result res;
+	struct thaw_optimize_result res = { .sz = sizeof(res) };
 	int rc = optimize(f.s, &f.t, 1, opt, &res, err, sizeof(err));
 	CHECK_MSG(rc == 0, "optimize: %s (%s)", thaw_strerror(rc), err);
 	CHECK_EQ(res.chunks_ordered, f.n); /* zero chunks too: their touches fault as well */
@@ -211,7 +211,7 @@ static int record_then_replay(void)
 
 	/* Replay: once the prefetch is in, the same touches do not fault at all. */
 	struct thaw_snapshot *so = open_snap(opt);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	replay(so, f.pages, f.n, f.src, &st);
 	CHECK_EQ(st.prefetch_chunks, f.n);
 	CHECK_EQ(st.faults, 0);
@@ -251,11 +251,11 @@ static int optimized_layout_and_content(void)
 	const char *orig = test_path("orig.thaw"), *opt = test_path("opt.thaw");
 	recorded_setup(&f, orig);
 	char err[512];
-	struct thaw_optimize_result res;
+	struct thaw_optimize_result res = { .sz = sizeof(res) };
 	CHECK_OK(optimize(f.s, &f.t, 1, opt, &res, err, sizeof(err)));
 	struct thaw_snapshot *so = open_snap(opt);
 	same_content(f.s, so);
-	struct thaw_snapshot_info a, b;
+	struct thaw_snapshot_info a = { .sz = sizeof(a) }, b = { .sz = sizeof(b) };
 	CHECK_OK(thaw_snapshot_get_info(f.s, &a));
 	CHECK_OK(thaw_snapshot_get_info(so, &b));
 	CHECK_EQ(b.stored_bytes, a.stored_bytes + res.frame_bytes);
@@ -272,7 +272,7 @@ static int optimized_layout_and_content(void)
 	CHECK_EQ(sec.frame_count, res.ws_frames);
 	uint64_t at = h.data_off + res.frame_bytes;
 	for (uint64_t i = 0; i < sec.chunk_count; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		CHECK_OK(thaw_snapshot_chunk(so, order[i], &ci));
 		if (ci.kind == THAW_CHUNK_ZERO)
 			continue; /* listed, but nothing stored */
@@ -286,7 +286,7 @@ static int optimized_layout_and_content(void)
 	}
 	CHECK_EQ(at - h.data_off, res.stored_bytes);
 	/* Addresses and regions unchanged; the command-line check agrees. */
-	struct thaw_region_info ra, rb;
+	struct thaw_region_info ra = { .sz = sizeof(ra) }, rb = { .sz = sizeof(rb) };
 	CHECK_OK(thaw_snapshot_region(f.s, 0, &ra));
 	CHECK_OK(thaw_snapshot_region(so, 0, &rb));
 	CHECK_EQ(ra.addr, rb.addr);
@@ -299,7 +299,7 @@ static int optimized_layout_and_content(void)
 	CHECK_OK(thaw_restore_wait(r, 10000));
 	unsigned char *base = thaw_restore_region_addr(r, 0);
 	CHECK(!memcmp(base, f.src, LEN));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_GT(st.pages_prefetch, 0);
 	thaw_restore_free(r);
@@ -318,7 +318,7 @@ static int foreign_and_bad_traces_refused(void)
 	fixture_fill_mixed(src, LEN, 8);
 	write_source(other, src);
 	struct thaw_snapshot *s = open_snap(orig), *so = open_snap(other);
-	struct thaw_snapshot_info io;
+	struct thaw_snapshot_info io = { .sz = sizeof(io) };
 	CHECK_OK(thaw_snapshot_get_info(so, &io));
 	char err[512];
 	const char *out = test_path("out.thaw");
@@ -343,7 +343,7 @@ static int foreign_and_bad_traces_refused(void)
 	thaw_trace_free(t);
 
 	/* Chunk ids the snapshot does not have. */
-	struct thaw_snapshot_info is;
+	struct thaw_snapshot_info is = { .sz = sizeof(is) };
 	CHECK_OK(thaw_snapshot_get_info(s, &is));
 	CHECK_OK(thaw_trace_new(&t));
 	CHECK_OK(thaw_trace_set_snapshot(t, is.digest));
@@ -390,7 +390,7 @@ static int page_traces_merge(void)
 	uint64_t data[6];
 	size_t nd = 0;
 	for (uint64_t i = 0; i < LEN / CHUNK && nd < 6; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		CHECK_OK(thaw_snapshot_chunk(s, i, &ci));
 		if (ci.kind != THAW_CHUNK_ZERO)
 			data[nd++] = i;
@@ -405,7 +405,7 @@ static int page_traces_merge(void)
 	CHECK_OK(thaw_trace_add_page(t[0], 40, BASE + data[0] * CHUNK + PAGE, 12));
 	CHECK_OK(thaw_trace_add_page(t[0], 50, BASE + data[5] * CHUNK, 11));
 	/* Trace B (chunks): d5 at 5 us (earlier than A's), d1 at 30 us (a tie with A's d0). */
-	struct thaw_snapshot_info is;
+	struct thaw_snapshot_info is = { .sz = sizeof(is) };
 	CHECK_OK(thaw_snapshot_get_info(s, &is));
 	CHECK_OK(thaw_trace_new(&t[1]));
 	CHECK_OK(thaw_trace_set_snapshot(t[1], is.digest));
@@ -433,7 +433,7 @@ static int page_traces_merge(void)
 	thaw_snapshot_close(so);
 	/* Chunk records alone: a chunk order and no working-set pages, restored as before. */
 	char err[512];
-	struct thaw_optimize_result res;
+	struct thaw_optimize_result res = { .sz = sizeof(res) };
 	CHECK_OK(optimize(s, &t[1], 1, opt, &res, err, sizeof(err)));
 	CHECK_EQ(res.chunks_ordered, 2);
 	CHECK_EQ(res.ws_pages + res.ws_zero_pages + res.ws_frames + res.frame_bytes, 0);
@@ -443,7 +443,7 @@ static int page_traces_merge(void)
 	CHECK_OK(thaw_restore_wait(r, 10000));
 	unsigned char *base = thaw_restore_region_addr(r, 0);
 	CHECK(!memcmp(base, src, LEN));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.ws_pages, 0);
 	CHECK_EQ(st.pages_ws, 0);
@@ -488,7 +488,7 @@ static int malformed_prefetch_refused(void)
 	const char *bad = test_path("bad.thaw");
 	recorded_setup(&f, orig);
 	char err[512];
-	struct thaw_optimize_result res;
+	struct thaw_optimize_result res = { .sz = sizeof(res) };
 	CHECK_OK(optimize(f.s, &f.t, 1, opt, &res, err, sizeof(err)));
 	CHECK_GT(res.ws_zero_pages, 0);
 	CHECK_GT(res.ws_pages, 1);
@@ -502,7 +502,7 @@ static int malformed_prefetch_refused(void)
 	struct thaw__fmt_header *h = (struct thaw__fmt_header *)c;
 	uint64_t zero_chunk = UINT64_MAX;
 	for (uint64_t i = 0; i < LEN / CHUNK && zero_chunk == UINT64_MAX; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		CHECK_OK(thaw_snapshot_chunk(f.s, i, &ci));
 		if (ci.kind == THAW_CHUNK_ZERO)
 			zero_chunk = i;
@@ -661,10 +661,10 @@ static int prefetch_over_http(void)
 	const char *orig = test_path("orig.thaw");
 	recorded_setup(&f, orig);
 	char err[512];
-	struct thaw_optimize_result res;
+	struct thaw_optimize_result res = { .sz = sizeof(res) };
 	CHECK_OK(optimize(f.s, &f.t, 1, httpd_file(&hd, "opt.thaw"), &res, err, sizeof(err)));
 	struct thaw_snapshot *so = open_snap(httpd_url(&hd, "/opt.thaw"));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	replay(so, f.pages, f.n, f.src, &st);
 	/* A few large ranges, not one request per chunk. */
 	CHECK_LE(st.http_requests, 1 + res.stored_bytes / (256u << 10) + 4);
@@ -724,13 +724,13 @@ static int random_pages_replay(void)
 	struct thaw_trace *t = record_run(s, pages, n);
 	CHECK_EQ(thaw_trace_count(t), n);
 	char err[512];
-	struct thaw_optimize_result res;
+	struct thaw_optimize_result res = { .sz = sizeof(res) };
 	int rc = optimize(s, &t, 1, opt, &res, err, sizeof(err));
 	CHECK_MSG(rc == 0, "optimize: %s (%s)", thaw_strerror(rc), err);
 	CHECK_EQ(res.ws_pages, data_pages(src, pages, n));
 	CHECK_GT(res.ws_frames, 1);
 	struct thaw_snapshot *so = open_snap(opt);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	replay(so, pages, n, src, &st);
 	CHECK_EQ(st.faults_unlisted, 0);
 	CHECK_EQ(st.frames_dropped, 0);
@@ -775,7 +775,7 @@ static int damaged_frame_dropped(void)
 	struct thaw_snapshot *s = open_snap(orig);
 	struct thaw_trace *t = record_run(s, pages, n);
 	char err[512];
-	struct thaw_optimize_result res;
+	struct thaw_optimize_result res = { .sz = sizeof(res) };
 	CHECK_OK(optimize(s, &t, 1, opt, &res, err, sizeof(err)));
 	/* The frames are data, outside the digest: flip a byte in the middle of the first. */
 	uint64_t *order;
@@ -801,7 +801,7 @@ static int damaged_frame_dropped(void)
 	touch(base, pages, n); /* the first pages touched are the damaged frame's */
 	CHECK_OK(thaw_restore_wait(r, 10000));
 	CHECK(!memcmp(base, src, LEN));
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.frames_dropped, 1);
 	CHECK_EQ(st.chunks_poisoned, 0);
@@ -854,7 +854,7 @@ static int relocated_records_same_trace(void)
 		CHECK((uint64_t)(uintptr_t)base != BASE || !i);
 		touch(base, pages, n);
 		/* Page-granular: a neighbour in the same chunk was not brought in. */
-		struct thaw_stats st;
+		struct thaw_stats st = { .sz = sizeof(st) };
 		CHECK_OK(thaw_restore_stats(r, &st));
 		CHECK_EQ(st.faults, n);
 		CHECK_EQ(st.pages_background, 0);

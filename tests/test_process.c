@@ -132,17 +132,17 @@ static long region_at(struct thaw_snapshot *s, uint64_t addr, struct thaw_region
 static void read_back(struct thaw_snapshot *s, uint64_t addr, uint64_t len, uint8_t *out,
 		      uint64_t *kinds)
 {
-	struct thaw_region_info ri;
+	struct thaw_region_info ri = { .sz = sizeof(ri) };
 	CHECK_MSG(region_at(s, addr, &ri) >= 0, "no region holds 0x%" PRIx64, addr);
 	CHECK_MSG(addr + len <= ri.addr + ri.len,
 		  "region %s [0x%" PRIx64 ", +%" PRIu64 ") is short of 0x%" PRIx64, ri.name,
 		  ri.addr, ri.len, addr + len);
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	uint8_t *buf = malloc(info.chunk_size);
 	CHECK(buf);
 	for (uint64_t c = 0; c < ri.chunk_count; c++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		CHECK_OK(thaw_snapshot_chunk(s, ri.first_chunk + c, &ci));
 		if (ci.addr + ci.len <= addr || ci.addr >= addr + len)
 			continue;
@@ -211,7 +211,7 @@ static int case_dump_and_verify(void)
 		CHECK_MSG(!memcmp(sp + i * PAGE, i % 4 ? zero : page, PAGE),
 			  "sparse page %u differs", i);
 	}
-	struct thaw_region_info ri;
+	struct thaw_region_info ri = { .sz = sizeof(ri) };
 	CHECK(region_at(s, a.sparse, &ri) >= 0);
 	CHECK_EQ(ri.prot, PROT_READ);
 
@@ -251,7 +251,7 @@ static int case_anonymous_only(void)
 	struct thaw_snapshot *s =
 		snapshot_of(pid, THAW_PROCESS_SKIP_FILE_MAPPINGS, test_path("anon.thaw"), &n);
 	end_child(pid);
-	struct thaw_region_info ri;
+	struct thaw_region_info ri = { .sz = sizeof(ri) };
 	CHECK_EQ(region_at(s, a.file, &ri), -1);
 	for (size_t i = 0; i < thaw_snapshot_region_count(s); i++) {
 		CHECK_OK(thaw_snapshot_region(s, i, &ri));

@@ -6,7 +6,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -136,7 +140,7 @@ static int lazy_identical_under_threads(void)
 		}
 		for (int i = 0; i < 4; i++)
 			pthread_join(th[i], NULL);
-		struct thaw_stats st;
+		struct thaw_stats st = { .sz = sizeof(st) };
 		if (pass) {
 			CHECK_EQ(thaw_restore_wait(r, 30000), 0);
 			CHECK(XXH3_64bits(dst, len) == XXH3_64bits(src, len));
@@ -165,14 +169,14 @@ static int laziness(void)
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, &ro, &r));
 	usleep(100000);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.bytes_read, 0);
 	CHECK_EQ(st.pages_background + st.pages_fault, 0);
 
 	/* Page 3 of chunk 5 (a random-content page: stored, not zero). */
 	size_t page = 5 * 16 + 3;
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	CHECK_OK(thaw_snapshot_chunk(s, 5, &ci));
 	CHECK(ci.kind != THAW_CHUNK_ZERO);
 	volatile unsigned char *dst = thaw_restore_region_addr(r, 0);
@@ -314,7 +318,7 @@ static int zero_image(void)
 	volatile unsigned char *d = thaw_restore_region_addr(r, 0);
 	for (size_t off = 0; off < len; off += 64 * PAGE)
 		CHECK_EQ(d[off], 0);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.bytes_read, 0);
 	thaw_restore_free(r);
@@ -336,7 +340,7 @@ static int zero_chunks_by_fault(void)
 	CHECK_EQ(d[zero_off], 0);
 	d[zero_off + 8] = 42; /* zero pages are copy-on-write like any other */
 	CHECK_EQ(d[zero_off + 8], 42);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.pages_zero, 16);
 	CHECK_EQ(st.bytes_read, 0);
@@ -387,10 +391,10 @@ static int fixed_address(void)
 /* Flip a byte in the stored data of a ZSTD chunk; returns the chunk id. */
 static uint64_t corrupt_a_chunk(const char *path, struct thaw_snapshot *s, uint64_t from)
 {
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	for (uint64_t id = from; id < info.chunk_count; id++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		CHECK_OK(thaw_snapshot_chunk(s, id, &ci));
 		if (ci.kind != THAW_CHUNK_ZSTD && ci.kind != THAW_CHUNK_RAW)
 			continue;
@@ -413,12 +417,12 @@ static int corrupt_chunk_is_poisoned(void)
 	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 64u << 10, 8);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
 	uint64_t bad = corrupt_a_chunk(test_path("s.thaw"), s, 20);
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	CHECK_OK(thaw_snapshot_chunk(s, bad, &ci));
 	struct thaw_restore *r;
 	CHECK_OK(thaw_restore_start(s, NULL, &r));
 	CHECK_EQ(thaw_restore_wait(r, 30000), -THAW_E_POISONED);
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	CHECK_OK(thaw_restore_stats(r, &st));
 	CHECK_EQ(st.chunks_poisoned, 1);
 	unsigned char *d = thaw_restore_region_addr(r, 0);
@@ -442,10 +446,10 @@ static int snapshot_truncated_under_restore(void)
 	const size_t len = 8u << 20;
 	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 64u << 10, 10);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	CHECK_OK(thaw_snapshot_get_info(s, &info));
 	/* Cut the file inside the last stored chunk of the first half of the region. */
-	struct thaw_chunk_info ci;
+	struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 	uint64_t cut_id = info.chunk_count / 2;
 	do
 		CHECK_OK(thaw_snapshot_chunk(s, --cut_id, &ci));
@@ -459,11 +463,17 @@ static int snapshot_truncated_under_restore(void)
 	/* Chunks stored before the cut are fine. */
 	size_t cut_off = (size_t)(ci.addr - 0x100000000ull);
 	CHECK(memcmp(d, src, cut_off) == 0);
-	/* Finishing population meets the missing tail. */
-	CHECK_EQ(thaw_restore_wait(r, 0), -ETIMEDOUT);
 	thaw_restore_free(r);
 	CHECK_EQ(test_child_touch(d + cut_off + PAGE), SIGBUS);
 	CHECK(memcmp(d, src, cut_off) == 0);
+	munmap(d, len);
+	/* A whole restore meets the missing tail: it ends poisoned, not "resident". */
+	CHECK_OK(thaw_restore_start(s, NULL, &r));
+	d = thaw_restore_region_addr(r, 0);
+	CHECK_EQ(thaw_restore_wait(r, 30000), -THAW_E_POISONED);
+	CHECK(memcmp(d, src, cut_off) == 0);
+	thaw_restore_free(r);
+	CHECK_EQ(test_child_touch(d + cut_off + PAGE), SIGBUS);
 	thaw_snapshot_close(s);
 	return 0;
 }
@@ -484,6 +494,156 @@ static int free_without_touching(void)
 	return 0;
 }
 
+/* Chunks of s holding data, from the first: n ids into ids. */
+static size_t data_chunks(struct thaw_snapshot *s, uint64_t *ids, size_t n)
+{
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
+	CHECK_OK(thaw_snapshot_get_info(s, &info));
+	size_t k = 0;
+	for (uint64_t i = 0; i < info.chunk_count && k < n; i++) {
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
+		CHECK_OK(thaw_snapshot_chunk(s, i, &ci));
+		if (ci.kind != THAW_CHUNK_ZERO)
+			ids[k++] = i;
+	}
+	return k;
+}
+
+/* thaw_snapshot_set_cache: a chunk one restore decoded is installed into the next
+ * without reading the store; the cache keeps to its limit. */
+static int shared_cache(void)
+{
+	const size_t len = 16u << 20, chunk = 64u << 10;
+	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 0, 21);
+	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
+	struct thaw_cache_stats cs = { .sz = sizeof(cs) };
+	CHECK_OK(thaw_snapshot_set_cache(s, 0));
+	CHECK_OK(thaw_snapshot_cache_stats(s, &cs));
+	CHECK(cs.limit == 0 && cs.bytes == 0 && cs.hits == 0 && cs.inserts == 0);
+	/* Room for every chunk: thaw_restore_free populates the rest into it. */
+	CHECK_OK(thaw_snapshot_set_cache(s, 32u << 20));
+	CHECK_EQ(thaw_snapshot_set_cache(s, 1u << 20), -EBUSY);
+	uint64_t ids[64];
+	CHECK_EQ(data_chunks(s, ids, 64), 64);
+	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_NO_BACKGROUND };
+	struct thaw_stats st = { .sz = sizeof(st) };
+	for (int round = 0; round < 2; round++) {
+		struct thaw_restore *r;
+		CHECK_OK(thaw_restore_start(s, &ro, &r));
+		unsigned char *d = thaw_restore_region_addr(r, 0);
+		for (int i = 0; i < 8; i++)
+			CHECK(!memcmp(d + ids[i] * chunk, src + ids[i] * chunk, chunk));
+		CHECK_OK(thaw_restore_stats(r, &st));
+		CHECK_OK(thaw_snapshot_cache_stats(s, &cs));
+		CHECK_EQ(cs.limit, 32u << 20);
+		if (round == 0) {
+			CHECK_EQ(cs.inserts, 8);
+			CHECK_EQ(cs.hits, 0);
+			CHECK_GT(st.bytes_read, 0);
+		} else {
+			CHECK_EQ(cs.hits, 8);
+			CHECK_EQ(st.bytes_read, 0); /* every chunk from the cache */
+		}
+		thaw_restore_free(r);
+		munmap(d, len);
+	}
+	thaw_snapshot_close(s);
+	/* Past the limit: evictions, never more than the limit held. */
+	s = open_snap(test_path("s.thaw"));
+	CHECK_OK(thaw_snapshot_set_cache(s, 1u << 20));
+	struct thaw_restore *r;
+	CHECK_OK(thaw_restore_start(s, &ro, &r));
+	unsigned char *d = thaw_restore_region_addr(r, 0);
+	for (int i = 0; i < 64; i++)
+		CHECK(!memcmp(d + ids[i] * chunk, src + ids[i] * chunk, chunk));
+	CHECK_OK(thaw_snapshot_cache_stats(s, &cs));
+	CHECK_GT(cs.evictions, 0);
+	CHECK_LE(cs.bytes, cs.limit);
+	thaw_restore_free(r);
+	munmap(d, len);
+	thaw_snapshot_close(s);
+	return 0;
+}
+
+/* thaw_restore_attach in a process of its own, not behind thaw serve: a uffd this
+ * process registered over memory that holds the snapshot from an offset on. */
+static int attach_in_process(void)
+{
+	const size_t len = 8u << 20, off = 1u << 20, n = 4u << 20;
+	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 0, 22);
+	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0)
+		test_skip("userfaultfd: %s", strerror(errno));
+	struct uffdio_api api = { .api = UFFD_API };
+	CHECK_EQ(ioctl(uffd, UFFDIO_API, &api), 0);
+	unsigned char *m =
+		mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED);
+	struct uffdio_register reg = { .range = { (uintptr_t)m, n },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	CHECK_EQ(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+	struct thaw_mapping map = { .addr = (uintptr_t)m, .len = n, .offset = off };
+	struct thaw_restore *r;
+	CHECK_OK(thaw_restore_attach(s, uffd, &map, 1, NULL, &r));
+	CHECK(thaw_restore_region_addr(r, 0) == NULL);
+	/* A page in the middle first, then the rest once the background pass is done. */
+	CHECK(!memcmp(m + (2u << 20), src + off + (2u << 20), PAGE));
+	CHECK_OK(thaw_restore_wait(r, 30000));
+	CHECK(!memcmp(m, src + off, n));
+	struct thaw_stats st = { .sz = sizeof(st) };
+	CHECK_OK(thaw_restore_stats(r, &st));
+	CHECK_EQ(st.chunks_poisoned, 0);
+	thaw_restore_free(r);
+	CHECK(!memcmp(m, src + off, n));
+	munmap(m, n);
+	thaw_snapshot_close(s);
+	return 0;
+}
+
+static long thread_count(void)
+{
+	long n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Threads:", 8))
+			n = strtol(line + 8, NULL, 10);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* background_threads sets how many decode threads a restore runs. */
+static int background_threads(void)
+{
+	const size_t len = 64u << 20;
+	unsigned char *src = single_region_snapshot(test_path("s.thaw"), len, 0, 23);
+	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
+	long extra[2];
+	for (int i = 0; i < 2; i++) {
+		struct thaw_restore_opts ro = { .sz = sizeof(ro), .background_threads = 1 + 2 * i };
+		long before = thread_count();
+		struct thaw_restore *r;
+		CHECK_OK(thaw_restore_start(s, &ro, &r));
+		/* The most threads seen while the background pass runs. */
+		extra[i] = 0;
+		while (thaw_restore_wait(r, 0) == -ETIMEDOUT) {
+			long n = thread_count() - before;
+			extra[i] = n > extra[i] ? n : extra[i];
+		}
+		unsigned char *d = thaw_restore_region_addr(r, 0);
+		CHECK_OK(thaw_restore_wait(r, 30000));
+		CHECK(!memcmp(d, src, len));
+		thaw_restore_free(r);
+		munmap(d, len);
+	}
+	CHECK_MSG(extra[1] - extra[0] == 2, "1 thread: %ld more, 3 threads: %ld more", extra[0],
+		  extra[1]);
+	thaw_snapshot_close(s);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{ "lazy_identical_under_threads", lazy_identical_under_threads, 120 },
 	{ "laziness", laziness, 60 },
@@ -496,6 +656,9 @@ static const struct test_case cases[] = {
 	{ "corrupt_chunk_is_poisoned", corrupt_chunk_is_poisoned, 60 },
 	{ "snapshot_truncated_under_restore", snapshot_truncated_under_restore, 60 },
 	{ "free_without_touching", free_without_touching, 60 },
+	{ "shared_cache", shared_cache, 30 },
+	{ "attach_in_process", attach_in_process, 30 },
+	{ "background_threads", background_threads, 30 },
 };
 
 TEST_MAIN(cases)

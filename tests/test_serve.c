@@ -49,8 +49,24 @@ static void make_snapshot(const char *path)
 				      .prot = PROT_READ | PROT_WRITE,
 				      .name = "guest-mem",
 				      .mem = mem };
+	/* Beside it, the memory itself, written before thaw sees it: clients check
+	 * against bytes thaw never touched. */
+	char raw[512];
+	snprintf(raw, sizeof(raw), "%s.raw", path);
+	int fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK_GE(fd, 0);
+	CHECK_EQ(write(fd, mem, SNAP_BYTES), (ssize_t)SNAP_BYTES);
+	close(fd);
 	CHECK_OK(fixture_write_snapshot(path, &d, 1, 0));
 	free(mem);
+}
+
+/* vmm_client's --image for d's snapshot when its raw memory is beside it. */
+static const char *image_opt(const struct daemon *d)
+{
+	static char opt[512];
+	snprintf(opt, sizeof(opt), "--image %s.raw", d->snap);
+	return access(opt + 8, R_OK) ? "" : opt;
 }
 
 static void daemon_paths(struct daemon *d)
@@ -120,8 +136,9 @@ static void daemon_stop(struct daemon *d)
 /* Run vmm_client to the end; returns its exit status (output in out). */
 static int client(const struct daemon *d, const char *opts)
 {
-	return test_run(out, sizeof(out), "%s --socket %s --snapshot %s %s",
-			test_build_bin("examples/vmm_client"), d->sock, d->snap, opts);
+	return test_run(out, sizeof(out), "%s --socket %s --snapshot %s %s %s",
+			test_build_bin("examples/vmm_client"), d->sock, d->snap, image_opt(d),
+			opts);
 }
 
 #define CHECK_CLIENT(d, opts)                                                                      \
@@ -144,8 +161,8 @@ static void bg_start(struct bg_client *c, const struct daemon *d, const char *op
 	CHECK_EQ(pipe(in), 0);
 	CHECK_EQ(pipe(outp), 0);
 	char cmd[2048];
-	snprintf(cmd, sizeof(cmd), "exec %s --socket %s --snapshot %s %s",
-		 test_build_bin("examples/vmm_client"), d->sock, d->snap, opts);
+	snprintf(cmd, sizeof(cmd), "exec %s --socket %s --snapshot %s %s %s",
+		 test_build_bin("examples/vmm_client"), d->sock, d->snap, image_opt(d), opts);
 	c->pid = fork();
 	CHECK_GE(c->pid, 0);
 	if (c->pid == 0) {
@@ -499,6 +516,71 @@ static int t_sigterm_drain_deadline(void)
 	return 0;
 }
 
+/* Run vmm_client as uid with the capability a VMM needs for its userfaultfd. */
+static int client_as(const struct daemon *d, unsigned uid, const char *opts)
+{
+	return test_run(out, sizeof(out),
+			"setpriv --reuid=%u --regid=%u --clear-groups --inh-caps=+sys_ptrace "
+			"--ambient-caps=+sys_ptrace %s --socket %s --snapshot %s %s %s",
+			uid, uid, test_build_bin("examples/vmm_client"), d->sock, d->snap,
+			image_opt(d), opts);
+}
+
+/*
+ * The README's operations: a socket in a directory that does not exist yet
+ * (thaw serve --socket /run/thaw/vm.sock on a fresh machine), --pidfile,
+ * --allow-uid, --threads, --cache-mb and SIGUSR1.
+ */
+static int t_operations(void)
+{
+	struct daemon d = { 0 };
+	daemon_paths(&d);
+	d.uri = d.snap; /* keep the paths set here */
+	snprintf(d.sock, sizeof(d.sock), "%s", test_path("run/thaw/vm.sock"));
+	char pidfile[512], extra[1024], buf[64];
+	snprintf(pidfile, sizeof(pidfile), "%s", test_path("thaw.pid"));
+	snprintf(extra, sizeof(extra), "--pidfile %s --allow-uid 65534 --threads 1 --cache-mb 512",
+		 pidfile);
+	daemon_start(&d, extra);
+	CHECK_EQ(test_run(buf, sizeof(buf), "cat %s", pidfile), 0);
+	CHECK_EQ(atoi(buf), d.pid);
+	CHECK_CLIENT(&d, "");
+
+	/* Another uid: accepted when allowed, refused with the reason otherwise. */
+	if (test_run(buf, sizeof(buf), "command -v setpriv") == 0) {
+		CHECK_EQ(chmod(test_tmpdir(), 0755), 0);
+		CHECK_EQ(chmod(d.snap, 0644), 0);
+		CHECK_EQ(chmod(d.sock, 0666), 0);
+		int st = client_as(&d, 65534, "");
+		CHECK_MSG(st == 0, "uid 65534: %d\n%s\n%s", st, out, read_log(&d));
+		st = client_as(&d, 65533, "--expect-refused");
+		CHECK_MSG(st == 0, "uid 65533: %d\n%s\n%s", st, out, read_log(&d));
+		CHECK_MSG(strstr(read_log(&d), "uid 65533 is not"), "%s", read_log(&d));
+	}
+
+	/* SIGUSR1: a stats line and the JSON file, now and not only when a client ends. */
+	int lines = count(read_log(&d), "stats:");
+	CHECK_EQ(unlink(d.json), 0);
+	CHECK_EQ(kill(d.pid, SIGUSR1), 0);
+	for (int i = 0; i < 500 && access(d.json, R_OK); i++)
+		usleep(10000);
+	static char js[4096];
+	CHECK_EQ(test_run(js, sizeof(js), "cat %s", d.json), 0);
+	CHECK_GE(test_json_num(js, "accepted"), 2);
+	CHECK_EQ(test_json_num(js, "limit"), 512u << 20);
+	CHECK_EQ(count(read_log(&d), "stats:"), lines + 1);
+	daemon_stop(&d);
+	CHECK_MSG(access(pidfile, F_OK), "the pidfile was left behind");
+
+	/* A socket directory that cannot be made: a clear message, status 1. */
+	CHECK_EQ(test_run(out, sizeof(out), "touch %s", test_path("file")), 0);
+	int st = test_run(out, sizeof(out), "%s serve --socket %s/x.sock %s",
+			  test_build_bin("thaw"), test_path("file/sub"), d.snap);
+	CHECK_MSG(st == 1 && strstr(out, "cannot create") && strstr(out, "file/sub"),
+		  "status %d:\n%s", st, out);
+	return 0;
+}
+
 /* The library call checks what it is given before touching the uffd. */
 static int t_attach_checks_mappings(void)
 {
@@ -566,6 +648,7 @@ static const struct test_case cases[] = {
 	{ "bad_handshakes", t_bad_handshakes, 60 },
 	{ "client_dies", t_client_dies, 60 },
 	{ "sigterm_finishes_clients", t_sigterm_finishes_clients, 30 },
+	{ "operations", t_operations, 30 },
 	{ "attach_checks_mappings", t_attach_checks_mappings, 10 },
 	{ "two_daemons_one_socket", t_two_daemons_one_socket, 60 },
 	{ "sigterm_drain_deadline", t_sigterm_drain_deadline, 60 },

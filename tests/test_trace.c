@@ -178,7 +178,10 @@ static void check_trace_loads(const char *path, uint64_t pages)
 {
 	struct thaw_trace *tr = NULL;
 	char err[256] = "";
-	int e = thaw_trace_load(path, &tr, err, sizeof(err));
+	struct thaw_trace_opts to = { .sz = sizeof(to),
+				      .err_buf = err,
+				      .err_buf_size = sizeof(err) };
+	int e = thaw_trace_load(path, &to, &tr);
 	CHECK_MSG(e == 0, "thaw_trace_load(%s): %s (%s)", path, thaw_strerror(e), err);
 	CHECK_EQ(thaw_trace_count(tr), pages);
 	CHECK(thaw_trace_snapshot(tr) == NULL);
@@ -263,7 +266,7 @@ static void touch_restored(void *arg)
 	unsigned sum = 0;
 	for (int i = N_CHUNKS - 1; i >= 0; i--)
 		sum += p[(size_t)i * CHUNK];
-	struct thaw_stats st;
+	struct thaw_stats st = { .sz = sizeof(st) };
 	if (sum != 0x5a * N_CHUNKS || thaw_restore_stats(r, &st) < 0)
 		_exit(5);
 	/* The regions stay mapped; the restore's threads end (sanitizers check). */
@@ -409,9 +412,13 @@ static int trace_command(void)
 	const char *snap = write_snap(1u << 20);
 	const char *bench_json = test_path("bench.json");
 	char args[2048];
-	snprintf(args, sizeof(args),
-		 "--json -- /bin/sh -c 'exec %s bench %s --touch seq --no-background --json > %s'",
-		 test_build_bin("thaw"), snap, bench_json);
+	/* As the README writes it: thaw trace --json -o run.trace -- CMD */
+	const char *trace = test_path("run.trace");
+	snprintf(
+		args, sizeof(args),
+		"--json -o %s -- /bin/sh -c 'exec %s bench %s --touch seq --no-background --json > "
+		"%s'",
+		trace, test_build_bin("thaw"), snap, bench_json);
 	struct tracer t;
 	tracer_start(&t, args);
 	int st = tracer_finish(&t);
@@ -426,6 +433,13 @@ static int trace_command(void)
 	CHECK_GE(stalls, faults * 3 / 4);
 	/* The bench's own faults are among the first touches, with its start-up's. */
 	CHECK_GE(pages, faults);
+	/* -o wrote each first touch as a "<t_us> page 0x<addr> <tid>" record. */
+	static char text[1 << 20];
+	read_whole(trace, text, sizeof(text));
+	size_t records = 0;
+	for (const char *p = text; (p = strstr(p, " page 0x")); p++)
+		records++;
+	CHECK_MSG(records == (size_t)pages, "%zu records in %s, %.0f pages", records, trace, pages);
 	return 0;
 }
 

@@ -23,6 +23,9 @@ static int case_round_trip(void)
 	const char *path = test_path("t.trace");
 	struct thaw_trace *t, *back;
 	char err[256] = "", text[512];
+	struct thaw_trace_opts to = { .sz = sizeof(to),
+				      .err_buf = err,
+				      .err_buf_size = sizeof(err) };
 
 	CHECK_OK(thaw_trace_new(&t));
 	CHECK_EQ(thaw_trace_snapshot(t) == NULL, 1);
@@ -32,7 +35,7 @@ static int case_round_trip(void)
 	CHECK_OK(thaw_trace_save(t, path));
 	thaw_trace_free(t);
 
-	CHECK_OK(thaw_trace_load(path, &back, err, sizeof(err)));
+	CHECK_OK(thaw_trace_load(path, &to, &back));
 	CHECK_EQ(thaw_trace_count(back), 2);
 	CHECK_EQ(strcmp(thaw_trace_snapshot(back), DIGEST), 0);
 	/* Saving what was read gives the same text: nothing is lost either way. */
@@ -58,6 +61,18 @@ static int case_refusals(void)
 		{ "thaw-trace 1\n# c\n\n7 page zz 1\n", ":4: a page record" },
 		{ "thaw-trace 1\n7 block 1\n", ":2: unknown record kind" },
 		{ "thaw-trace 1\nsnapshot " DIGEST "\n7 chunk 3 4\n", ":3: a chunk record" },
+		/* Numbers that sscanf's %llu would have wrapped or cut. */
+		{ "thaw-trace 1\nsnapshot " DIGEST "\n-1 chunk 3\n", ":3: expected" },
+		{ "thaw-trace 1\nsnapshot " DIGEST "\n1 chunk -3\n", ":3: a chunk record" },
+		{ "thaw-trace 1\nsnapshot " DIGEST "\n18446744073709551616 chunk 1\n",
+		  ":3: expected" },
+		{ "thaw-trace 1\nsnapshot " DIGEST "\n1 chunk 0x10\n", ":3: a chunk record" },
+		{ "thaw-trace 1\n1 page 0x-1000 1\n", ":2: a page record" },
+		{ "thaw-trace 1\n1 page 0x10000000000000000 1\n", ":2: a page record" },
+		{ "thaw-trace 1\n1 page 0x1000 -1\n", ":2: a page record" },
+		{ "thaw-trace 1\n1 page 0x1000 4294967296\n", ":2: a page record" },
+		{ "thaw-trace 1\n1 pages 0x1000 1\n", ":2: unknown record kind" },
+		{ "thaw-trace 1\n+1 page 0x1000 1\n", ":2: expected" },
 	};
 	size_t i;
 
@@ -65,9 +80,12 @@ static int case_refusals(void)
 		const char *path = test_path("bad.trace");
 		struct thaw_trace *t = NULL;
 		char err[256] = "";
+		struct thaw_trace_opts to = { .sz = sizeof(to),
+					      .err_buf = err,
+					      .err_buf_size = sizeof(err) };
 
 		write_text(path, bad[i].text);
-		CHECK_EQ(thaw_trace_load(path, &t, err, sizeof(err)), -EINVAL);
+		CHECK_EQ(thaw_trace_load(path, &to, &t), -EINVAL);
 		CHECK_MSG(strstr(err, bad[i].want), "case %zu: \"%s\" lacks \"%s\"", i, err,
 			  bad[i].want);
 		CHECK(t == NULL);

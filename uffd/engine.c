@@ -21,8 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
 /* ------------------------------------------------------------------ */
 /* Creation and feature negotiation                                    */
 /* ------------------------------------------------------------------ */
@@ -469,13 +467,6 @@ static void read_events(struct thaw__engine *e)
 		pthread_rwlock_unlock(&e->layout_lock);
 }
 
-uint64_t thaw__uffd_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Only the thread identity, not ring_up: installs run on workers while the
  * manager tears its ring down, and hold and release must agree.
@@ -495,7 +486,7 @@ static bool is_manager_thread(const struct thaw__engine *e)
 
 bool thaw__engine_await_layout(struct thaw__engine *e, uint64_t *t0)
 {
-	uint64_t now = thaw__uffd_now_ns();
+	uint64_t now = thaw__now_ns();
 	if (!*t0)
 		*t0 = now;
 	else if (now - *t0 > THAW__LAYOUT_WAIT_NS)
@@ -534,7 +525,7 @@ void thaw__engine_serve_faults(struct thaw__engine *e)
 {
 	/* Callbacks may read more messages (after -EAGAIN): the list can grow meanwhile. */
 	if (e->nfaults)
-		e->last_fault_ns = thaw__uffd_now_ns();
+		e->last_fault_ns = thaw__now_ns();
 	for (size_t i = 0; i < e->nfaults; i++) {
 		struct thaw__fault f = e->faults[i];
 		if (thaw__range_set_has(&e->removed, f.addr))
@@ -697,22 +688,12 @@ static void cancel_own(struct thaw__engine *e, struct thaw__ring_req *req, bool 
 /* Consecutive io_uring_enter failures after which the drain is abandoned. */
 #define THAW__ENTER_RETRIES 64
 
-/*
- * How long the manager stays awake after handing faults to the source. A
- * thread touching restored memory faults again microseconds after it is
- * woken; a manager asleep by then must itself be woken, and when the kernel
- * does that on the other CPU it costs ~40 us on this kind of VM (a zero-chunk
- * fault measured 56-61 us with the manager on the other CPU, 20-22 us with
- * this spin; on the same CPU both ~10 us). Each idle round yields, so a
- * toucher sharing this CPU still runs.
- */
-#define THAW__SPIN_NS 50000ull
-
+/* THAW__SPIN_NS (uffd_priv.h): how long the manager stays awake after a fault. */
 static void spin_after_fault(struct thaw__engine *e)
 {
 	while (!__atomic_load_n(&e->park, __ATOMIC_RELAXED) && !e->stopping &&
 	       !atomic_load_explicit(&e->stop_requested, memory_order_relaxed) &&
-	       thaw__uffd_now_ns() - e->last_fault_ns < THAW__SPIN_NS) {
+	       thaw__now_ns() - e->last_fault_ns < THAW__SPIN_NS) {
 		/* Submits what tick() queued and runs the ring's task work, never sleeping. */
 		int ret = io_uring_submit_and_get_events(&e->ring);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * thaw_bench_floor: the bare userfaultfd round trip, with nothing of the
+ * thaw__bench_floor: the bare userfaultfd round trip, with nothing of the
  * engine in the way (no ring, no source), so a restore's fault latency can
  * be read as a multiple of it.
  */
+#include "floor.h"
 #include "uffd_priv.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -32,22 +34,33 @@ static void *floor_fail(struct floor *f, int err)
 	return NULL;
 }
 
+/*
+ * Sleeps in poll() only THAW__SPIN_NS after the last fault, spinning on the
+ * non-blocking uffd until then, as the engine's manager does: a ratio to
+ * this floor compares two handlers that wake alike.
+ */
 static void *floor_handler(void *arg)
 {
 	struct floor *f = arg;
 	struct pollfd pfd[2] = { { .fd = f->uffd, .events = POLLIN },
 				 { .fd = f->stop_fd, .events = POLLIN } };
+	uint64_t last_fault = 0;
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return floor_fail(f, -errno);
+		bool spin = last_fault && thaw__now_ns() - last_fault < THAW__SPIN_NS;
+		if (!spin) {
+			if (poll(pfd, 2, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				return floor_fail(f, -errno);
+			}
+			if (pfd[1].revents)
+				return NULL;
 		}
-		if (pfd[1].revents)
-			return NULL;
 		struct uffd_msg msg;
 		ssize_t n = read(f->uffd, &msg, sizeof(msg));
 		if (n < 0) {
+			if (errno == EAGAIN && spin)
+				sched_yield();
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
 			return floor_fail(f, -errno);
@@ -61,10 +74,11 @@ static void *floor_handler(void *arg)
 		};
 		if (ioctl(f->uffd, UFFDIO_COPY, &c) < 0 && errno != EEXIST)
 			return floor_fail(f, -errno);
+		last_fault = thaw__now_ns();
 	}
 }
 
-int thaw_bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns)
+int thaw__bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns)
 {
 	if (!pages || !lat_ns)
 		return -EINVAL;
@@ -110,9 +124,9 @@ int thaw_bench_floor(size_t pages, const uint32_t *order, uint64_t *lat_ns)
 		goto out;
 	for (size_t i = 0; i < pages; i++) {
 		volatile const char *p = mem + (size_t)(order ? order[i] : i) * f.page_size;
-		uint64_t t0 = thaw__uffd_now_ns();
+		uint64_t t0 = thaw__now_ns();
 		(void)*p;
-		lat_ns[i] = thaw__uffd_now_ns() - t0;
+		lat_ns[i] = thaw__now_ns() - t0;
 	}
 	uint64_t one = 1;
 	if (write(f.stop_fd, &one, sizeof(one)) < 0)

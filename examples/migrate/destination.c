@@ -85,7 +85,7 @@ static int body_read(struct body_reader *b, uint8_t *dst, uint64_t len)
  */
 static int copy_all(const char *url, struct thaw_snapshot *snap)
 {
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	char host[64];
 	unsigned port;
 	if (thaw_snapshot_get_info(snap, &in) < 0 ||
@@ -119,7 +119,7 @@ static int copy_all(const char *url, struct thaw_snapshot *snap)
 	b.nleft = got - (size_t)(b.left - head);
 	e = 0;
 	for (uint64_t i = 0; i < in.chunk_count && !e; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		e = thaw_snapshot_chunk(snap, i, &ci);
 		if (!e && ci.kind == THAW_CHUNK_RAW)
 			e = body_read(&b, (uint8_t *)(uintptr_t)ci.addr, ci.len);
@@ -157,8 +157,8 @@ static void *run_workload(void *arg)
 
 static int stop_and_copy(struct thaw_snapshot *snap, const char *url, struct figures *f)
 {
-	struct thaw_snapshot_info in;
-	struct thaw_region_info ri;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
+	struct thaw_region_info ri = { .sz = sizeof(ri) };
 	if (thaw_snapshot_get_info(snap, &in) < 0 || thaw_snapshot_region(snap, 0, &ri) < 0)
 		return -EINVAL;
 	uint8_t *m = mmap((void *)(uintptr_t)ri.addr, ri.len, PROT_READ | PROT_WRITE,
@@ -195,6 +195,7 @@ static int post_copy(struct thaw_snapshot *snap, const char *done, struct figure
 	f->t_resident = wl_ns(CLOCK_REALTIME);
 	say_done(done, f->status);
 	pthread_join(t, NULL);
+	f->st.sz = sizeof(f->st);
 	thaw_restore_stats(r, &f->st);
 	f->bytes = f->st.http_bytes;
 	thaw_restore_free(r);

@@ -99,8 +99,7 @@ static int migrate(struct source *s, const char *handoff, const char *done, cons
 {
 	uint64_t t0 = wl_ns(CLOCK_MONOTONIC);
 	double cpu0 = cpu_ms();
-	struct thaw_export_region rg = { .sz = sizeof(rg),
-					 .addr = WL_ADDR,
+	struct thaw_export_region rg = { .addr = WL_ADDR,
 					 .len = s->size,
 					 .prot = PROT_READ | PROT_WRITE,
 					 .name = s->memfd >= 0 ? "guest-mem" : "workload",
@@ -129,7 +128,7 @@ static int migrate(struct source *s, const char *handoff, const char *done, cons
 	printf("source: paused at step %" PRIu64 "; exported %s in %.2f ms\n",
 	       ((struct wl_state *)s->mem)->step, thaw_export_url(x), (t_served - t0) / 1e6);
 	fflush(stdout);
-	struct thaw_export_stats es;
+	struct thaw_export_stats es = { .sz = sizeof(es) };
 	r = serve_until_done(x, done, linger_s, &es);
 	printf("source: view of %" PRIu64 " chunks (%" PRIu64 " with data) built in %" PRIu64
 	       " us; %" PRIu64 " requests (%" PRIu64 " by sendfile), %.1f MiB sent; every data "

@@ -19,6 +19,7 @@ static const struct cli_command commands[] = {
 	{ "optimize", cli_optimize, "lay a snapshot out in the order recorded runs touched it" },
 	{ "serve", cli_serve,
 	  "serve page faults for other processes (Firecracker's UFFD handshake)" },
+	{ "criu", cli_criu, "restore CRIU checkpoints lazily: import images, serve lazy pages" },
 	{ "bench", cli_bench, "measure a lazy restore against eager, mmap and a bare-uffd floor" },
 	{ "trace", cli_trace, "watch a process's page faults and fault stalls through BPF" },
 };

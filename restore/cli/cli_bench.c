@@ -8,6 +8,9 @@
  */
 #include "cli_util.h"
 #include "cli_http.h"
+/* The one internal header the command uses: the floor is kept out of the library. */
+#include "uffd/floor.h"
+#include "cli_population.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char bench_help[] =
@@ -32,7 +36,7 @@ static const char bench_help[] =
 	"                      on all CPUs, then the touches\n"
 	"                    mmap: write the raw image to a temporary file first (not timed,\n"
 	"                      left in page cache), map it MAP_PRIVATE, then the touches\n"
-	"                    floor: thaw_bench_floor, a bare userfaultfd round trip per\n"
+	"                    floor: a bare userfaultfd round trip per\n"
 	"                      touched page in the same order (--threads is ignored)\n"
 	"  --touch T         seq (default): every page in address order\n"
 	"                    random:P%: P percent of the pages, chosen at random, each once\n"
@@ -51,6 +55,13 @@ static const char bench_help[] =
 	"                      page, without prefetch or background pass: slower)\n"
 	"  --tmpdir DIR      mmap: where the temporary image goes (default: the snapshot's\n"
 	"                    directory, else $TMPDIR or /tmp)\n"
+	"  --source IMG      the raw memory SNAP was made from (regions back to back): the\n"
+	"                      bytes read are checked against it, read with pread, and\n"
+	"                      mmap maps it instead of writing an image; a mismatch fails\n"
+	"  --population      lazy, eager: sample the bytes in place every millisecond\n"
+	"                      into the JSON's \"population\" (lazy: pages installed,\n"
+	"                      all once resident; eager: bytes decoded), the curves\n"
+	"                      make bench plots\n"
 	"  --json            one JSON object instead of the table\n"
 	"  -h, --help        this text\n"
 	"\n"
@@ -76,6 +87,8 @@ enum {
 	OPT_JSON,
 	OPT_PASSES,
 	OPT_RECORD,
+	OPT_SOURCE,
+	OPT_POPULATION,
 };
 
 static const struct option bench_opts[] = {
@@ -89,6 +102,8 @@ static const struct option bench_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "passes", required_argument, NULL, OPT_PASSES },
 	{ "record", required_argument, NULL, OPT_RECORD },
+	{ "source", required_argument, NULL, OPT_SOURCE },
+	{ "population", no_argument, NULL, OPT_POPULATION },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -108,6 +123,8 @@ struct bench_args {
 	bool json;
 	int passes;
 	const char *record;   /* trace file to write, or NULL */
+	const char *source;   /* raw image to check the bytes read against, or NULL */
+	bool population;
 	struct cli_http http; /* for http(s):// snapshots */
 };
 
@@ -142,7 +159,32 @@ struct bench {
 	uint64_t touched_chunks;
 	bool have_lib;
 	uint64_t checksum;
+	int source_ok; /* --source: 1 the bytes read agree with it, 0 not, -1 unchecked */
+	uint64_t source_checksum;
+	struct cli_pop *pop; /* --population, else NULL */
 };
+
+/*
+ * --population, lazy: pages installed so far, by faults, the background or
+ * prefetch; everything once resident (the background pass installs no
+ * all-zero chunk: unregistered, they read as the kernel's zero pages).
+ */
+struct lazy_pop {
+	struct thaw_restore *r;
+	uint32_t page;
+	uint64_t raw;
+};
+
+static uint64_t lazy_pop_bytes(void *ctx)
+{
+	struct lazy_pop *lp = ctx;
+	struct thaw_stats st = { .sz = sizeof(st) };
+	if (thaw_restore_stats(lp->r, &st))
+		return 0;
+	if (st.resident)
+		return lp->raw;
+	return (st.pages_fault + st.pages_background + st.pages_prefetch) * lp->page;
+}
 
 /* splitmix64: a small, well-mixed seeded sequence for choosing pages. */
 static uint64_t next_rand(uint64_t *s)
@@ -246,6 +288,12 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 		case OPT_RECORD:
 			a->record = optarg;
 			break;
+		case OPT_SOURCE:
+			a->source = optarg;
+			break;
+		case OPT_POPULATION:
+			a->population = true;
+			break;
 		case 'h':
 			fputs(bench_help, stdout);
 			fputs("\n" CLI_HTTP_HELP, stdout);
@@ -264,6 +312,8 @@ static int parse_bench_args(int argc, char **argv, struct bench_args *a)
 		return cli_usage_err(cmd, "--no-background applies to --mode lazy only");
 	if (a->record && a->mode != MODE_LAZY)
 		return cli_usage_err(cmd, "--record applies to --mode lazy only");
+	if (a->population && a->mode != MODE_LAZY && a->mode != MODE_EAGER)
+		return cli_usage_err(cmd, "--population applies to --mode lazy and eager");
 	/* The floor touches fresh pages every time: a later pass would fault again. */
 	if (a->passes > 1 && a->mode == MODE_FLOOR)
 		return cli_usage_err(cmd, "--passes does not apply to --mode floor");
@@ -285,7 +335,7 @@ static int eligible_pages(struct bench *b, uint8_t **out)
 	}
 	bool want_zero = b->a.only == ONLY_ZERO;
 	for (uint64_t i = 0; i < b->info.chunk_count; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		int r = thaw_snapshot_chunk(b->snap, i, &ci);
 		if (r < 0) {
 			free(ok);
@@ -366,8 +416,6 @@ out:
 	return e;
 }
 
-static int cmp_u64(const void *x, const void *y);
-
 /* Distinct chunks the touch list reaches (for prefetch hits). */
 static void count_touched_chunks(struct bench *b, const uint64_t *pages, uint64_t k)
 {
@@ -379,7 +427,7 @@ static void count_touched_chunks(struct bench *b, const uint64_t *pages, uint64_
 		uint32_t reg = region_of(b, pages[i]);
 		ids[i] = b->reg[reg].first_chunk + (pages[i] - b->reg_first_page[reg]) / per_chunk;
 	}
-	qsort(ids, k, sizeof(*ids), cmp_u64);
+	qsort(ids, k, sizeof(*ids), cli_cmp_u64);
 	for (uint64_t i = 0; i < k; i++)
 		b->touched_chunks += !i || ids[i] != ids[i - 1];
 	free(ids);
@@ -454,16 +502,22 @@ struct toucher {
 };
 
 /* One 8-byte read per touch at a page offset that varies with the page,
- * so a checksum over all reads depends on the bytes, not only page 0's. */
+ * so a checksum over all reads depends on the bytes, not only page 0's.
+ * Returns the offset in the region; *g is the global page. */
+static inline size_t touch_off(const struct bench *b, const struct touch *e, uint64_t *g)
+{
+	*g = b->reg_first_page[e->region] + e->page;
+	return (size_t)e->page * b->page + ((*g * 2654435761u) >> 5) % (b->page / 8) * 8;
+}
+
 static void touch_range(struct toucher *t)
 {
 	struct bench *b = t->b;
 	uint64_t sum = 0;
-	uint32_t words = b->page / 8;
 	for (size_t i = t->from; i < t->to; i++) {
 		const struct touch *e = &b->touch[i];
-		uint64_t g = b->reg_first_page[e->region] + e->page;
-		size_t off = (size_t)e->page * b->page + ((g * 2654435761u) >> 5) % words * 8;
+		uint64_t g;
+		size_t off = touch_off(b, e, &g);
 		const volatile uint64_t *p = (const volatile uint64_t *)(b->base[e->region] + off);
 		uint64_t s = cli_now_ns();
 		uint64_t v = *p;
@@ -574,6 +628,9 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 	}
 	for (size_t i = 0; i < b->nreg; i++)
 		b->base[i] = thaw_restore_region_addr(r, i);
+	struct lazy_pop lp = { .r = r, .page = b->page, .raw = b->info.raw_bytes };
+	if (b->pop)
+		cli_pop_start(b->pop, b->t0_ns, lazy_pop_bytes, &lp);
 	team_run(tm, b);
 	/* A recording run has no background pass: it would never be resident. */
 	if (!b->a.no_bg && !b->a.record) {
@@ -583,7 +640,8 @@ static int run_lazy(struct bench *b, struct touch_team *tm)
 		if (e < 0)
 			cli_err("bench", "restore did not complete: %s", thaw_strerror(e));
 	}
-	struct thaw_stats st;
+	cli_pop_stop(b->pop);
+	struct thaw_stats st = { .sz = sizeof(st) };
 	if (thaw_restore_stats(r, &st) == 0) {
 		b->faults = st.faults;
 		b->pages_fault = st.pages_fault;
@@ -608,6 +666,7 @@ struct decoder {
 	struct bench *b;
 	atomic_uint_fast64_t next;
 	atomic_uint_fast64_t bytes_read;
+	atomic_uint_fast64_t raw_done; /* raw bytes in place, zero chunks included */
 	atomic_int err;
 	atomic_uint_fast64_t bad_chunk;
 };
@@ -620,15 +679,18 @@ static void *decoder_main(void *arg)
 		uint64_t i = atomic_fetch_add(&d->next, 1);
 		if (i >= b->info.chunk_count || atomic_load(&d->err))
 			break;
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		int r = thaw_snapshot_chunk(b->snap, i, &ci);
-		if (r == 0 && ci.kind == THAW_CHUNK_ZERO)
+		if (r == 0 && ci.kind == THAW_CHUNK_ZERO) {
+			atomic_fetch_add(&d->raw_done, ci.len);
 			continue; /* fresh anonymous memory is zero already */
+		}
 		if (r == 0) {
 			char *dst = b->base[ci.region] + (ci.addr - b->reg[ci.region].addr);
 			ssize_t n = thaw_snapshot_read_chunk(b->snap, i, dst, ci.len);
 			r = n < 0 ? (int)n : 0;
 			atomic_fetch_add(&d->bytes_read, ci.stored_len);
+			atomic_fetch_add(&d->raw_done, ci.len);
 		}
 		if (r < 0) {
 			atomic_store(&d->bad_chunk, i);
@@ -636,6 +698,11 @@ static void *decoder_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+static uint64_t eager_pop_bytes(void *ctx)
+{
+	return atomic_load(&((struct decoder *)ctx)->raw_done);
 }
 
 static int map_anon_regions(struct bench *b)
@@ -674,6 +741,8 @@ static int run_eager(struct bench *b, struct touch_team *tm)
 		return e;
 	}
 	int started = 0;
+	if (b->pop)
+		cli_pop_start(b->pop, b->t0_ns, eager_pop_bytes, &d);
 	for (; started < ncpu - 1; started++)
 		if (pthread_create(&tid[started], NULL, decoder_main, &d))
 			break;
@@ -681,6 +750,7 @@ static int run_eager(struct bench *b, struct touch_team *tm)
 	for (int i = 0; i < started; i++)
 		pthread_join(tid[i], NULL);
 	b->ready_ns = cli_now_ns();
+	cli_pop_stop(b->pop);
 	e = atomic_load(&d.err);
 	if (e < 0) {
 		cli_err("bench", "chunk %llu: %s", (unsigned long long)atomic_load(&d.bad_chunk),
@@ -710,7 +780,7 @@ static int write_image(struct bench *b, int fd)
 	for (size_t i = 0; i < b->nreg && r == 0; i++) {
 		for (uint64_t c = 0; c < b->reg[i].chunk_count && r == 0; c++) {
 			uint64_t id = b->reg[i].first_chunk + c;
-			struct thaw_chunk_info ci;
+			struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 			r = thaw_snapshot_chunk(b->snap, id, &ci);
 			if (r < 0)
 				break;
@@ -736,6 +806,23 @@ static int write_image(struct bench *b, int fd)
 	return r;
 }
 
+static int map_image(struct bench *b, struct touch_team *tm, int fd);
+
+/* --source: the image as it was before thaw ever saw it (pre-read into page cache). */
+static int map_source(struct bench *b, struct touch_team *tm)
+{
+	int fd = open(b->a.source, O_RDONLY);
+	if (fd < 0) {
+		int e = -errno;
+		cli_err("bench", "%s: %s", b->a.source, strerror(-e));
+		return e;
+	}
+	char buf[1 << 16];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	return map_image(b, tm, fd);
+}
+
 static int run_mmap(struct bench *b, struct touch_team *tm)
 {
 	char path[4096];
@@ -750,6 +837,8 @@ static int run_mmap(struct bench *b, struct touch_team *tm)
 	}
 	if (!dir)
 		dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	if (b->a.source)
+		return map_source(b, tm);
 	if ((size_t)snprintf(path, sizeof(path), "%s/.thaw-bench-image-XXXXXX", dir) >=
 	    sizeof(path)) {
 		cli_err("bench", "--tmpdir path too long");
@@ -769,6 +858,13 @@ static int run_mmap(struct bench *b, struct touch_team *tm)
 		close(fd);
 		return e;
 	}
+	return map_image(b, tm, fd);
+}
+
+/* Map the image in fd (regions back to back), time the touches; closes fd. */
+static int map_image(struct bench *b, struct touch_team *tm, int fd)
+{
+	int e;
 	b->t0_ns = cli_now_ns();
 	uint64_t off = 0;
 	for (size_t i = 0; i < b->nreg; i++) {
@@ -830,7 +926,7 @@ static int run_floor(struct bench *b)
 		free(pp);
 	}
 	b->t0_ns = cli_now_ns();
-	int e = b->ntouch ? thaw_bench_floor(b->ntouch, order, b->lat_ns) : 0;
+	int e = b->ntouch ? thaw__bench_floor(b->ntouch, order, b->lat_ns) : 0;
 	b->end_ns = cli_now_ns();
 	free(order);
 	if (e < 0) {
@@ -850,12 +946,6 @@ struct lat_summary {
 	double fault_p50_us, fault_p99_us;
 	uint64_t hist[64]; /* touches in [2^i, 2^(i+1)) ns */
 };
-
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-	return a < b ? -1 : a > b;
-}
 
 static double pick_us(const uint64_t *sorted, size_t from, size_t n, double q)
 {
@@ -878,7 +968,7 @@ static int summarize(const struct bench *b, struct lat_summary *s)
 	if (!sorted)
 		return -ENOMEM;
 	memcpy(sorted, b->lat_ns, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	qsort(sorted, n, sizeof(*sorted), cli_cmp_u64);
 	for (size_t i = 0; i < n; i++) {
 		unsigned bkt = sorted[i] ? 63 - (unsigned)__builtin_clzll(sorted[i]) : 0;
 		s->hist[bkt]++;
@@ -979,6 +1069,10 @@ static void print_json(const struct bench *b, const struct lat_summary *s)
 		cli_json_null(&j, "resident_ms");
 	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)b->checksum);
 	cli_json_str(&j, "checksum", b->a.mode == MODE_FLOOR ? NULL : hex);
+	if (b->source_ok >= 0)
+		cli_json_bool(&j, "source_match", b->source_ok);
+	if (b->pop)
+		cli_pop_json(b->pop, &j);
 	cli_json_arr_begin(&j, "touch_hist");
 	for (int i = 0; i < 64; i++) {
 		if (!s->hist[i])
@@ -1054,6 +1148,9 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 	} else if (b->bytes_read) {
 		printf("  bytes read        %s\n", cli_fmt_bytes(b->bytes_read, a, sizeof(a)));
 	}
+	if (b->source_ok >= 0)
+		printf("  source check      bytes read %s %s\n",
+		       b->source_ok ? "agree with" : "DIFFER from", b->a.source);
 	uint64_t max = 0;
 	for (int i = 0; i < 64; i++)
 		if (s->hist[i] > max)
@@ -1074,8 +1171,50 @@ static void print_text(const struct bench *b, const struct lat_summary *s)
 	}
 }
 
+/*
+ * The checksum the touches should have produced, from --source read with
+ * pread: bytes thaw never touched. The image holds the regions back to back.
+ */
+static int check_source(struct bench *b)
+{
+	int fd = open(b->a.source, O_RDONLY);
+	if (fd < 0) {
+		int e = -errno;
+		cli_err("bench", "%s: %s", b->a.source, strerror(-e));
+		return e;
+	}
+	uint64_t *reg_off = calloc(b->nreg ? b->nreg : 1, sizeof(*reg_off)), sum = 0, at = 0;
+	if (!reg_off) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->nreg; i++, at += b->reg[i - 1].len)
+		reg_off[i] = at;
+	struct stat st;
+	int e = fstat(fd, &st) < 0 ? -errno : (uint64_t)st.st_size != at ? -EINVAL : 0;
+	if (e == -EINVAL)
+		cli_err("bench", "%s holds %llu bytes, the snapshot's regions %llu", b->a.source,
+			(unsigned long long)st.st_size, (unsigned long long)at);
+	for (size_t i = 0; i < b->ntouch && !e; i++) {
+		uint64_t g, v = 0;
+		size_t off = touch_off(b, &b->touch[i], &g);
+		if (pread(fd, &v, sizeof(v), (off_t)(reg_off[b->touch[i].region] + off)) !=
+		    (ssize_t)sizeof(v))
+			e = -EIO;
+		sum += v ^ g;
+	}
+	free(reg_off);
+	close(fd);
+	if (e)
+		return e;
+	b->source_checksum = sum;
+	b->source_ok = sum == b->checksum;
+	return 0;
+}
+
 static int bench_setup(struct bench *b)
 {
+	b->info.sz = sizeof(b->info);
 	int r = thaw_snapshot_get_info(b->snap, &b->info);
 	if (r < 0)
 		return r;
@@ -1087,6 +1226,7 @@ static int bench_setup(struct bench *b)
 	if (!b->reg || !b->reg_first_page || !b->base)
 		return -ENOMEM;
 	for (size_t i = 0; i < b->nreg; i++) {
+		b->reg[i].sz = sizeof(b->reg[i]);
 		r = thaw_snapshot_region(b->snap, i, &b->reg[i]);
 		if (r < 0)
 			return r;
@@ -1117,7 +1257,9 @@ int cli_bench(int argc, char **argv)
 		goto out;
 	}
 	team = calloc(1, sizeof(*team)); /* 256 thread slots: too big for the stack */
-	if (!team) {
+	if (b.a.population)
+		b.pop = calloc(1, sizeof(*b.pop));
+	if (!team || (b.a.population && !b.pop)) {
 		cli_err(cmd, "out of memory");
 		goto out;
 	}
@@ -1139,6 +1281,14 @@ int cli_bench(int argc, char **argv)
 	}
 	if (r < 0)
 		goto out;
+	b.source_ok = -1;
+	if (b.a.source && b.a.mode != MODE_FLOOR) {
+		r = check_source(&b);
+		if (r < 0) {
+			cli_err(cmd, "cannot check against %s: %s", b.a.source, thaw_strerror(r));
+			goto out;
+		}
+	}
 	struct lat_summary s;
 	if (summarize(&b, &s) < 0) {
 		cli_err(cmd, "out of memory");
@@ -1149,8 +1299,15 @@ int cli_bench(int argc, char **argv)
 	else
 		print_text(&b, &s);
 	ret = CLI_OK;
+	if (!b.source_ok) {
+		cli_err(cmd, "the bytes read differ from %s (checksum %016llx, want %016llx)",
+			b.a.source, (unsigned long long)b.checksum,
+			(unsigned long long)b.source_checksum);
+		ret = CLI_FAIL;
+	}
 out:
 	free(team);
+	free(b.pop);
 	free(b.touch);
 	free(b.lat_ns);
 	free(b.reg);

@@ -32,10 +32,11 @@ static const char create_help[] =
 	"  --chunk-size N        bytes per chunk, a power of two from 4K to 2M (default 64K)\n"
 	"  --level L             zstd level 1-19 (default 3)\n"
 	"  --threads N           compression threads (default: online CPUs)\n"
+	"  -q, --quiet           no progress bar\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"Prints one summary line: regions, raw and stored size, ratio, time and speed.\n"
-	"A progress bar is drawn when stderr is a terminal.\n";
+	"A progress bar is drawn when stderr is a terminal (never into a pipe or a file).\n";
 
 enum {
 	OPT_RAW = 256,
@@ -60,6 +61,7 @@ static const struct option create_opts[] = {
 	{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 	{ "level", required_argument, NULL, OPT_LEVEL },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -76,6 +78,7 @@ struct create_args {
 	uint32_t chunk_size;
 	int level;
 	int threads;
+	bool quiet;
 };
 
 /* The state letter of /proc/PID/stat (after the parenthesised name), or 0. */
@@ -123,16 +126,18 @@ static int parse_create_args(int argc, char **argv, struct create_args *a)
 {
 	const char *cmd = "create";
 	long v;
-	uint64_t u;
 	int c;
 	memset(a, 0, sizeof(*a));
 	a->pid = -1;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", create_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:hq", create_opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			a->out = optarg;
+			break;
+		case 'q':
+			a->quiet = true;
 			break;
 		case OPT_RAW:
 			a->raw = optarg;
@@ -161,24 +166,16 @@ static int parse_create_args(int argc, char **argv, struct create_args *a)
 			a->leave_stopped = true;
 			break;
 		case OPT_CHUNK:
-			if (cli_parse_size(optarg, &u) || u < 4096 || u > (2u << 20) ||
-			    (u & (u - 1)))
-				return cli_usage_err(
-					cmd,
-					"bad --chunk-size '%s': want a power of two from 4K to 2M",
-					optarg);
-			a->chunk_size = (uint32_t)u;
+			if (cli_parse_chunk_size(cmd, optarg, &a->chunk_size))
+				return CLI_USAGE;
 			break;
 		case OPT_LEVEL:
-			if (cli_parse_int(optarg, 1, 19, &v))
-				return cli_usage_err(cmd, "bad --level '%s': want 1 to 19", optarg);
-			a->level = (int)v;
+			if (cli_parse_level(cmd, optarg, &a->level))
+				return CLI_USAGE;
 			break;
 		case OPT_THREADS:
-			if (cli_parse_int(optarg, 1, 1024, &v))
-				return cli_usage_err(cmd, "bad --threads '%s': want 1 to 1024",
-						     optarg);
-			a->threads = (int)v;
+			if (cli_parse_threads(cmd, optarg, &a->threads))
+				return CLI_USAGE;
 			break;
 		case 'h':
 			fputs(create_help, stdout);
@@ -257,7 +254,7 @@ static void print_summary(const char *path, struct cli_log *log, uint64_t ns)
 {
 	struct thaw_open_opts oo = { .sz = sizeof(oo), .log_fn = cli_log_fn, .log_ctx = log };
 	struct thaw_snapshot *s = NULL;
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	if (thaw_snapshot_open(path, &oo, &s) < 0 || thaw_snapshot_get_info(s, &info) < 0) {
 		printf("wrote %s\n", path);
 		thaw_snapshot_close(s);
@@ -287,7 +284,7 @@ int cli_create(int argc, char **argv)
 	struct cli_log log;
 	cli_log_init(&log);
 	struct cli_progress prog;
-	cli_progress_init(&prog, "writing");
+	cli_progress_init(&prog, "writing", a.quiet);
 	char err[512] = "";
 	struct thaw_writer_opts wo = {
 		.sz = sizeof(wo),

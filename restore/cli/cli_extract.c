@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 static const char extract_help[] =
-	"Usage: thaw extract SNAP -o FILE [--region N]\n"
+	"Usage: thaw extract SNAP -o FILE [--region N] [--quiet]\n"
 	"\n"
 	"Write the raw bytes of one region of SNAP (default: every region, back to back\n"
 	"in index order) to FILE ('-' for stdout). The bytes are read through a lazy\n"
@@ -25,11 +25,13 @@ static const char extract_help[] =
 	"\n"
 	"  -o, --output FILE   where to write\n"
 	"  --region N          only region N (see 'thaw info')\n"
+	"  -q, --quiet         no progress bar (one is drawn when stderr is a terminal)\n"
 	"  -h, --help          this text\n";
 
 static const struct option extract_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "region", required_argument, NULL, 'r' },
+	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -55,19 +57,57 @@ static int write_all(int fd, const char *p, uint64_t len, struct cli_progress *p
 	return 0;
 }
 
+/* Region `region` (every one when negative) of the restore r to fd; -1 after printing why. */
+static int write_regions(const char *cmd, const struct thaw_snapshot *s, struct thaw_restore *r,
+			 long region, int fd, const char *out, bool quiet)
+{
+	size_t nreg = thaw_snapshot_region_count(s);
+	uint64_t total = 0, done = 0;
+	for (size_t i = 0; i < nreg; i++) {
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
+		if ((region < 0 || (size_t)region == i) && thaw_snapshot_region(s, i, &ri) == 0)
+			total += ri.len;
+	}
+	struct cli_progress prog;
+	cli_progress_init(&prog, "extracting", quiet);
+	for (size_t i = 0; i < nreg; i++) {
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
+		if (region >= 0 && (size_t)region != i)
+			continue;
+		if (thaw_snapshot_region(s, i, &ri) < 0)
+			return -1;
+		const char *p = thaw_restore_region_addr(r, i);
+		int e = p ? write_all(fd, p, ri.len, &prog, &done, total) : -EINVAL;
+		if (e < 0) {
+			cli_progress_done(&prog);
+			/* EFAULT here means a page could not be had (poisoned) or the
+			 * kernel could not fault it in through the userfaultfd. */
+			cli_err(cmd, "writing region %zu (%s) to %s: %s", i, ri.name ? ri.name : "",
+				out, strerror(-e));
+			return -1;
+		}
+	}
+	cli_progress_done(&prog);
+	return 0;
+}
+
 int cli_extract(int argc, char **argv)
 {
 	const char *cmd = "extract";
 	const char *out = NULL;
 	long region = -1;
+	bool quiet = false;
 	struct cli_http http = { 0 };
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", extract_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:hq", extract_opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			out = optarg;
+			break;
+		case 'q':
+			quiet = true;
 			break;
 		case 'r':
 			if (cli_parse_int(optarg, 0, INT32_MAX, &region))
@@ -120,32 +160,8 @@ int cli_extract(int argc, char **argv)
 		goto out;
 	}
 	created = fd != STDOUT_FILENO;
-	uint64_t total = 0, done = 0;
-	for (size_t i = 0; i < nreg; i++) {
-		struct thaw_region_info ri;
-		if ((region < 0 || (size_t)region == i) && thaw_snapshot_region(s, i, &ri) == 0)
-			total += ri.len;
-	}
-	struct cli_progress prog;
-	cli_progress_init(&prog, "extracting");
-	for (size_t i = 0; i < nreg; i++) {
-		struct thaw_region_info ri;
-		if (region >= 0 && (size_t)region != i)
-			continue;
-		if (thaw_snapshot_region(s, i, &ri) < 0)
-			goto out;
-		const char *p = thaw_restore_region_addr(r, i);
-		e = p ? write_all(fd, p, ri.len, &prog, &done, total) : -EINVAL;
-		if (e < 0) {
-			cli_progress_done(&prog);
-			/* EFAULT here means a page could not be had (poisoned) or the
-			 * kernel could not fault it in through the userfaultfd. */
-			cli_err(cmd, "writing region %zu (%s) to %s: %s", i, ri.name ? ri.name : "",
-				out, strerror(-e));
-			goto out;
-		}
-	}
-	cli_progress_done(&prog);
+	if (write_regions(cmd, s, r, region, fd, out, quiet) < 0)
+		goto out;
 	if (fd != STDOUT_FILENO && close(fd) < 0) {
 		fd = -1;
 		cli_err(cmd, "closing %s: %s", out, strerror(errno));

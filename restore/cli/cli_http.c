@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The HTTP options shared by the subcommands that open a snapshot. */
+/* The HTTP options shared by the subcommands that open a snapshot, and the open itself. */
 #include "cli_http.h"
 
 #include <string.h>
@@ -64,4 +64,26 @@ int cli_other_option(struct cli_http *h, const char *cmd, int opt, char **argv)
 	if (taken < 0)
 		return CLI_USAGE;
 	return taken ? 0 : cli_bad_option(cmd, opt, argv);
+}
+
+int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
+		      const struct cli_http *http, struct thaw_snapshot **out)
+{
+	char err[512] = "";
+	struct thaw_open_opts oo = {
+		.sz = sizeof(oo),
+		.log_fn = cli_log_fn,
+		.log_ctx = log,
+		.err_buf = err,
+		.err_buf_size = sizeof(err),
+	};
+	if (http)
+		cli_http_apply(http, &oo);
+	cli_log_init(log);
+	atomic_store(&log->mute_errors, 1);
+	int r = thaw_snapshot_open(uri, &oo, out);
+	atomic_store(&log->mute_errors, 0);
+	if (r < 0)
+		cli_err(cmd, "cannot open %s: %s", uri, err[0] ? err : thaw_strerror(r));
+	return r;
 }

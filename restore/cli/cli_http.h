@@ -17,6 +17,8 @@
 
 #include "thaw.h"
 
+#include "cli_util.h"
+
 #define CLI_HTTP_MAX 32 /* mirrors, and headers, each */
 
 /* getopt_long values of the options, clear of any short option letter. */
@@ -72,5 +74,14 @@ int cli_http_option(struct cli_http *h, const char *cmd, int opt, const char *ar
 int cli_other_option(struct cli_http *h, const char *cmd, int opt, char **argv);
 /* Point the open options at h's settings; h must outlive the open call. */
 void cli_http_apply(const struct cli_http *h, struct thaw_open_opts *oo);
+
+/*
+ * Open a snapshot with the log sink installed and, for URLs, the HTTP
+ * settings from the command line (http may be NULL); on failure print
+ * "thaw CMD: cannot open URI: why" and return the error. *log is set up
+ * here (cli_log_init) and must outlive the snapshot.
+ */
+int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
+		      const struct cli_http *http, struct thaw_snapshot **out);
 
 #endif

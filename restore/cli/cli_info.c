@@ -63,7 +63,7 @@ static int info_json(struct thaw_snapshot *s, const char *uri, const struct thaw
 	cli_json_obj_end(&j);
 	cli_json_arr_begin(&j, "regions");
 	for (size_t i = 0; i < in->region_count; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		if (thaw_snapshot_region(s, i, &ri) < 0)
 			return -1;
 		cli_json_obj_begin(&j, NULL);
@@ -82,7 +82,7 @@ static int info_json(struct thaw_snapshot *s, const char *uri, const struct thaw
 	if (chunks) {
 		cli_json_arr_begin(&j, "chunk_list");
 		for (uint64_t i = 0; i < in->chunk_count; i++) {
-			struct thaw_chunk_info ci;
+			struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 			if (thaw_snapshot_chunk(s, i, &ci) < 0)
 				return -1;
 			char hash[24];
@@ -134,7 +134,7 @@ static int info_text(struct thaw_snapshot *s, const char *uri, const struct thaw
 	printf("  %5s  %-18s  %-18s  %10s  %4s  %s\n", "index", "start", "end", "size", "prot",
 	       "name");
 	for (size_t i = 0; i < in->region_count; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		if (thaw_snapshot_region(s, i, &ri) < 0)
 			return -1;
 		printf("  %5zu  0x%016llx  0x%016llx  %10s  %4s  %s\n", i,
@@ -147,7 +147,7 @@ static int info_text(struct thaw_snapshot *s, const char *uri, const struct thaw
 	printf("\n  %8s  %6s  %-18s  %8s  %-4s  %12s  %8s  %s\n", "chunk", "region", "address",
 	       "len", "kind", "stored_off", "stored", "hash");
 	for (uint64_t i = 0; i < in->chunk_count; i++) {
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		if (thaw_snapshot_chunk(s, i, &ci) < 0)
 			return -1;
 		printf("  %8llu  %6llu  0x%016llx  %8u  %-4s  %12llu  %8u  %016llx\n",
@@ -195,7 +195,7 @@ int cli_info(int argc, char **argv)
 	struct thaw_snapshot *s = NULL;
 	if (cli_open_snapshot(cmd, uri, &log, &http, &s) < 0)
 		return CLI_FAIL;
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	int r = thaw_snapshot_get_info(s, &in);
 	if (r == 0)
 		r = json ? info_json(s, uri, &in, chunks) : info_text(s, uri, &in, chunks);

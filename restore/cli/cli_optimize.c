@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* thaw optimize: lay a snapshot out in the order recorded runs first touched it. */
+#include "cli_http.h"
 #include "cli_util.h"
 
 #include <getopt.h>
@@ -8,7 +9,7 @@
 #include <string.h>
 
 static const char optimize_help[] =
-	"Usage: thaw optimize SNAP --trace FILE [--trace FILE...] -o OUT [--json]\n"
+	"Usage: thaw optimize SNAP --trace FILE [--trace FILE...] -o OUT [--json] [--quiet]\n"
 	"\n"
 	"Write a copy of SNAP to OUT whose chunk data starts with the chunks the traces\n"
 	"touched, in first-touch order, and which carries that order as its prefetch\n"
@@ -21,14 +22,13 @@ static const char optimize_help[] =
 	"  --trace FILE   a trace file (repeatable)\n"
 	"  -o, --output OUT  the optimized snapshot (written atomically)\n"
 	"  --json         a JSON summary\n"
+	"  -q, --quiet    no progress bar (one is drawn when stderr is a terminal)\n"
 	"  -h, --help     this text\n";
 
 static const struct option optimize_opts[] = {
-	{ "trace", required_argument, NULL, 't' },
-	{ "output", required_argument, NULL, 'o' },
-	{ "json", no_argument, NULL, 'j' },
-	{ "help", no_argument, NULL, 'h' },
-	{ 0 },
+	{ "trace", required_argument, NULL, 't' }, { "output", required_argument, NULL, 'o' },
+	{ "json", no_argument, NULL, 'j' },	   { "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },	   { 0 },
 };
 
 struct optimize_args {
@@ -36,6 +36,7 @@ struct optimize_args {
 	const char **trace_paths;
 	size_t ntraces;
 	bool json;
+	bool quiet;
 };
 
 static int parse_optimize_args(int argc, char **argv, struct optimize_args *a)
@@ -44,7 +45,7 @@ static int parse_optimize_args(int argc, char **argv, struct optimize_args *a)
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":ho:", optimize_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":ho:q", optimize_opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			a->trace_paths[a->ntraces++] = optarg;
@@ -54,6 +55,9 @@ static int parse_optimize_args(int argc, char **argv, struct optimize_args *a)
 			break;
 		case 'j':
 			a->json = true;
+			break;
+		case 'q':
+			a->quiet = true;
 			break;
 		case 'h':
 			fputs(optimize_help, stdout);
@@ -124,7 +128,10 @@ int cli_optimize(int argc, char **argv)
 	}
 	for (size_t i = 0; i < a.ntraces; i++) {
 		char err[512];
-		if (thaw_trace_load(a.trace_paths[i], &traces[i], err, sizeof(err))) {
+		struct thaw_trace_opts to = { .sz = sizeof(to),
+					      .err_buf = err,
+					      .err_buf_size = sizeof(err) };
+		if (thaw_trace_load(a.trace_paths[i], &to, &traces[i])) {
 			cli_err(cmd, "%s", err);
 			goto out;
 		}
@@ -133,15 +140,20 @@ int cli_optimize(int argc, char **argv)
 	if (cli_open_snapshot(cmd, a.uri, &log, NULL, &snap) < 0)
 		goto out;
 	char err[768] = "";
+	struct cli_progress prog;
+	cli_progress_init(&prog, "optimizing", a.quiet);
 	struct thaw_optimize_opts o = { .sz = sizeof(o),
 					.trace_names = a.trace_paths,
 					.err_buf = err,
-					.err_buf_size = sizeof(err) };
-	struct thaw_optimize_result res;
+					.err_buf_size = sizeof(err),
+					.progress = cli_progress_fn,
+					.progress_ctx = &prog };
+	struct thaw_optimize_result res = { .sz = sizeof(res) };
 	atomic_store(&log.mute_errors, 1);
 	r = thaw_optimize(snap, (const struct thaw_trace *const *)traces, a.ntraces, a.out, &o,
 			  &res);
 	atomic_store(&log.mute_errors, 0);
+	cli_progress_done(&prog);
 	if (r < 0) {
 		cli_err(cmd, "%s", err[0] ? err : thaw_strerror(r));
 		goto out;

@@ -9,6 +9,8 @@
  */
 #include "cli_handshake.h"
 #include "cli_http.h"
+#include "cli_metrics.h"
+#include "cli_systemd.h"
 #include "cli_util.h"
 
 #include <errno.h>
@@ -46,7 +48,8 @@ static const char serve_help[] =
 	"logged; other clients are not disturbed.\n"
 	"\n"
 	"  --socket PATH       where to listen (an old socket file there is replaced; one\n"
-	"                      a live daemon listens on is refused)\n"
+	"                      a live daemon listens on is refused); not needed under\n"
+	"                      systemd socket activation (LISTEN_FDS)\n"
 	"  --cache-mb N        decoded chunks kept for all clients, in MiB (default 256;\n"
 	"                      0 = none): a chunk one client fetched is installed into the\n"
 	"                      others without reading the store again\n"
@@ -55,6 +58,9 @@ static const char serve_help[] =
 	"  --pidfile FILE      write the daemon's pid here, removed at exit\n"
 	"  --json-stats FILE   write counters as JSON here on SIGUSR1, when a client\n"
 	"                      ends, and at exit\n"
+	"  --metrics ADDR      answer GET /metrics (Prometheus text format: the same\n"
+	"                      figures, per client and daemon-wide, with latency\n"
+	"                      histograms) on ADDR, a Unix socket path or IPV4:PORT\n"
 	"  --threads N         decode threads per client (default: online CPUs)\n"
 	"  -h, --help          this text\n"
 	"\n"
@@ -65,7 +71,10 @@ static const char serve_help[] =
 	"Signals: SIGUSR1 logs a stats line (and writes --json-stats). SIGTERM or SIGINT\n"
 	"stop accepting, finish populating every connected client (a client left with\n"
 	"missing pages would hang) until the drain deadline, then exit 0.\n"
-	"Logs go to stderr; THAW_LOG=info|debug shows more of the library's lines.\n";
+	"Logs go to stderr; THAW_LOG=info|debug shows more of the library's lines.\n"
+	"Under systemd: the socket of a .socket unit is used when LISTEN_PID/LISTEN_FDS\n"
+	"pass one (the socket file then outlives restarts), and READY=1 and STATUS=\n"
+	"lines go to NOTIFY_SOCKET (Type=notify).\n";
 
 enum {
 	OPT_SOCKET = 0x5300,
@@ -75,6 +84,7 @@ enum {
 	OPT_JSON,
 	OPT_THREADS,
 	OPT_DRAIN,
+	OPT_METRICS
 };
 
 static const struct option serve_opts[] = {
@@ -85,6 +95,7 @@ static const struct option serve_opts[] = {
 	{ "json-stats", required_argument, NULL, OPT_JSON },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -110,6 +121,11 @@ struct server {
 	const char *socket_path;
 	const char *pidfile;
 	const char *json_path;
+	const char *metrics_addr;
+	struct cli_metrics *metrics; /* NULL without --metrics */
+	bool activated;		     /* lfd came from systemd, which owns the socket file */
+	struct cli_sd_notify notify;
+	char status[128]; /* the last STATUS= sent */
 	struct thaw_snapshot *snap;
 	struct thaw_restore_opts ro;
 	uint64_t page_size;
@@ -158,7 +174,7 @@ static void write_json_stats(const struct server *s)
 	cli_json_u64(&j, "served", s->served);
 	cli_json_u64(&j, "ended_early", s->ended_early);
 	cli_json_u64(&j, "store_bytes_ended_clients", s->store_bytes);
-	struct thaw_cache_stats cs;
+	struct thaw_cache_stats cs = { .sz = sizeof(cs) };
 	thaw_snapshot_cache_stats(s->snap, &cs);
 	cli_json_obj_begin(&j, "cache");
 	cli_json_u64(&j, "limit", cs.limit);
@@ -170,7 +186,7 @@ static void write_json_stats(const struct server *s)
 	cli_json_arr_begin(&j, "clients");
 	for (size_t i = 0; i < s->nclients; i++) {
 		const struct client *c = &s->clients[i];
-		struct thaw_stats st;
+		struct thaw_stats st = { .sz = sizeof(st) };
 		if (!c->r || thaw_restore_stats(c->r, &st))
 			continue;
 		cli_json_obj_begin(&j, NULL);
@@ -193,7 +209,7 @@ static void write_json_stats(const struct server *s)
 
 static void stats_line(const struct server *s)
 {
-	struct thaw_cache_stats cs;
+	struct thaw_cache_stats cs = { .sz = sizeof(cs) };
 	thaw_snapshot_cache_stats(s->snap, &cs);
 	size_t active = 0;
 	for (size_t i = 0; i < s->nclients; i++)
@@ -310,11 +326,13 @@ static void handshake(struct server *s, size_t i)
 static void finish_client(struct server *s, size_t i, int result)
 {
 	struct client *c = &s->clients[i];
-	struct thaw_stats st = { 0 };
+	struct thaw_stats st = { .sz = sizeof(st) };
 	thaw_restore_stats(c->r, &st);
 	thaw_restore_free(c->r);
 	c->r = NULL;
 	s->store_bytes += st.bytes_read;
+	if (s->metrics)
+		cli_metrics_client_ended(s->metrics, c->id, &st);
 	char b[32];
 	if (result == 0 || result == -THAW_E_POISONED) {
 		s->served++;
@@ -331,6 +349,49 @@ static void finish_client(struct server *s, size_t i, int result)
 	}
 	drop_client(s, i);
 	write_json_stats(s);
+}
+
+/* systemd's status line, sent when it changes. */
+static void notify_status(struct server *s, size_t active)
+{
+	char st[sizeof(s->status)];
+	snprintf(st, sizeof(st), "%zu clients active, %llu served, %llu refused", active,
+		 (unsigned long long)s->served, (unsigned long long)s->refused);
+	if (strcmp(st, s->status)) {
+		memcpy(s->status, st, sizeof(st));
+		cli_sd_notify(&s->notify, "STATUS=%s", st);
+	}
+}
+
+/* After each turn of the loop: the status line, and the figures --metrics answers from. */
+static void report(struct server *s)
+{
+	size_t active = 0;
+	for (size_t i = 0; i < s->nclients; i++)
+		active += s->clients[i].r != NULL;
+	notify_status(s, active);
+	if (!s->metrics)
+		return;
+	struct cli_metrics_daemon d = { .uptime_ms = (cli_now_ns() - s->start_ns) / 1000000,
+					.accepted = s->accepted,
+					.refused = s->refused,
+					.served = s->served,
+					.ended_early = s->ended_early,
+					.cache = { .sz = sizeof(d.cache) } };
+	thaw_snapshot_cache_stats(s->snap, &d.cache);
+	struct cli_metrics_client *c = calloc(s->nclients + 1, sizeof(*c));
+	size_t n = 0;
+	for (size_t i = 0; c && i < s->nclients; i++) {
+		const struct client *cl = &s->clients[i];
+		c[n].st.sz = sizeof(c[n].st);
+		if (cl->r && !thaw_restore_stats(cl->r, &c[n].st)) {
+			c[n].id = cl->id;
+			c[n++].pid = cl->pid;
+		}
+	}
+	d.active = n;
+	cli_metrics_publish(s->metrics, &d, c, n);
+	free(c);
 }
 
 /* Returns true when asked to stop. */
@@ -390,6 +451,7 @@ static void serve_loop(struct server *s)
 		}
 		if (pfd[1].revents & POLLIN)
 			accept_client(s);
+		report(s);
 	}
 	free(pfd);
 }
@@ -401,7 +463,9 @@ static void shut_down(struct server *s)
 	uint64_t deadline = cli_now_ns() + (uint64_t)s->drain_s * 1000000000ull;
 	close(s->lfd);
 	s->lfd = -1;
-	unlink(s->socket_path);
+	if (!s->activated)
+		unlink(s->socket_path);
+	cli_sd_notify(&s->notify, "STOPPING=1");
 	size_t busy = 0;
 	for (size_t i = 0; i < s->nclients; i++)
 		busy += s->clients[i].r != NULL;
@@ -426,6 +490,33 @@ static void shut_down(struct server *s)
 		finish_client(s, i, res);
 	}
 	stats_line(s);
+}
+
+/*
+ * Create the socket's missing parent directories (0755), as systemd's
+ * RuntimeDirectory would: /run/thaw does not exist on a fresh machine.
+ * Returns 0, or -errno with the directory that failed in dir.
+ */
+static int make_parents(const char *path, char *dir, size_t dir_len)
+{
+	if (strlen(path) >= dir_len)
+		return 0; /* listen_on says it is too long */
+	strcpy(dir, path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	for (char *p = dir + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		char c = *p;
+		*p = 0;
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (!c)
+			return 0;
+	}
 }
 
 static int listen_on(const char *path)
@@ -505,6 +596,9 @@ static int parse_args(struct server *s, struct cli_http *http, int argc, char **
 						     "bad --drain-timeout '%s': want 0 to 86400 s",
 						     optarg);
 			break;
+		case OPT_METRICS:
+			s->metrics_addr = optarg;
+			break;
 		case OPT_THREADS:
 			if (cli_parse_int(optarg, 1, 256, &v))
 				return cli_usage_err(s->cmd, "bad --threads '%s': want 1 to 256",
@@ -523,7 +617,7 @@ static int parse_args(struct server *s, struct cli_http *http, int argc, char **
 	}
 	if (cli_snap_operand(s->cmd, argc, argv, "the snapshot to serve", &s->uri))
 		return CLI_USAGE;
-	if (!s->socket_path)
+	if (!s->socket_path && !cli_sd_activated())
 		return cli_usage_err(s->cmd, "missing --socket PATH (where clients connect)");
 	s->ro.sz = sizeof(s->ro);
 	return CLI_OK;
@@ -536,7 +630,8 @@ int cli_serve(int argc, char **argv)
 			    .sfd = -1,
 			    .cache_mb = 256,
 			    .drain_s = 30,
-			    .start_ns = cli_now_ns() };
+			    .start_ns = cli_now_ns(),
+			    .notify = { .fd = -1 } };
 	struct cli_http http = { 0 };
 	bool help = false;
 	int st = parse_args(&s, &http, argc, argv, &help);
@@ -547,6 +642,7 @@ int cli_serve(int argc, char **argv)
 	}
 	if (st)
 		return st;
+	cli_sd_notify_init(&s.notify);
 
 	/* Before any thread exists, so every thread inherits the mask. */
 	sigset_t sigs;
@@ -560,7 +656,7 @@ int cli_serve(int argc, char **argv)
 	struct cli_log log;
 	if (cli_open_snapshot(s.cmd, s.uri, &log, &http, &s.snap) < 0)
 		return CLI_FAIL;
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	thaw_snapshot_get_info(s.snap, &info);
 	s.page_size = info.page_size;
 	int ret = CLI_FAIL;
@@ -575,33 +671,56 @@ int cli_serve(int argc, char **argv)
 		cli_err(s.cmd, "signalfd: %s", strerror(errno));
 		goto out;
 	}
-	s.lfd = listen_on(s.socket_path);
-	if (s.lfd < 0) {
-		cli_err(s.cmd, "cannot listen on %s: %s", s.socket_path,
-			s.lfd == -EADDRINUSE ? "another thaw serve is listening there"
-					     : strerror(-s.lfd));
-		goto out;
+	s.activated = cli_sd_activated();
+	if (s.activated) {
+		s.lfd = cli_sd_listen_fd(s.cmd);
+		s.socket_path = "the socket systemd passed";
+		if (s.lfd < 0)
+			goto out;
+	} else {
+		char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+		err = make_parents(s.socket_path, dir, sizeof(dir));
+		if (err) {
+			cli_err(s.cmd, "cannot create %s for the socket: %s", dir, strerror(-err));
+			goto out;
+		}
+		s.lfd = listen_on(s.socket_path);
+		if (s.lfd < 0) {
+			cli_err(s.cmd, "cannot listen on %s: %s", s.socket_path,
+				s.lfd == -EADDRINUSE ? "another thaw serve is listening there"
+						     : strerror(-s.lfd));
+			goto out;
+		}
 	}
+	if (s.metrics_addr && cli_metrics_start(s.metrics_addr, &s.metrics) < 0)
+		goto out;
 	if (s.pidfile && (err = write_pidfile(s.pidfile)) < 0) {
 		cli_err(s.cmd, "cannot write %s: %s", s.pidfile, strerror(-err));
 		goto out;
 	}
+	report(&s);
 	char b[32];
 	say("serving %s (%s in %llu regions) on %s, cache %llu MiB", s.uri,
 	    cli_fmt_bytes(info.raw_bytes, b, sizeof(b)), (unsigned long long)info.region_count,
 	    s.socket_path, (unsigned long long)s.cache_mb);
+	if (s.metrics)
+		say("metrics on %s (GET /metrics)", cli_metrics_addr(s.metrics));
+	cli_sd_notify(&s.notify, "READY=1\nMAINPID=%d", (int)getpid());
 	serve_loop(&s);
 	shut_down(&s);
 	ret = CLI_OK;
 out:
 	if (s.lfd >= 0) {
 		close(s.lfd);
-		unlink(s.socket_path);
+		if (!s.activated)
+			unlink(s.socket_path);
 	}
+	cli_sd_notify_close(&s.notify);
 	if (s.sfd >= 0)
 		close(s.sfd);
 	if (s.pidfile && ret == CLI_OK)
 		unlink(s.pidfile);
+	cli_metrics_stop(s.metrics);
 	free(s.clients);
 	thaw_snapshot_close(s.snap);
 	return ret;

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include "cli_util.h"
-#include "cli_http.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -113,6 +112,34 @@ int cli_parse_int(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+int cli_parse_chunk_size(const char *cmd, const char *arg, uint32_t *out)
+{
+	uint64_t u;
+	if (cli_parse_size(arg, &u) || u < 4096 || u > (2u << 20) || (u & (u - 1)))
+		return cli_usage_err(
+			cmd, "bad --chunk-size '%s': want a power of two from 4K to 2M", arg);
+	*out = (uint32_t)u;
+	return 0;
+}
+
+int cli_parse_level(const char *cmd, const char *arg, int *out)
+{
+	long v;
+	if (cli_parse_int(arg, 1, 19, &v))
+		return cli_usage_err(cmd, "bad --level '%s': want 1 to 19", arg);
+	*out = (int)v;
+	return 0;
+}
+
+int cli_parse_threads(const char *cmd, const char *arg, int *out)
+{
+	long v;
+	if (cli_parse_int(arg, 1, 1024, &v))
+		return cli_usage_err(cmd, "bad --threads '%s': want 1 to 1024", arg);
+	*out = (int)v;
+	return 0;
+}
+
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len)
 {
 	static const char *const unit[] = { "ns", "us", "ms", "s" };
@@ -174,6 +201,28 @@ uint64_t cli_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int cli_grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+	if (n <= *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 64;
+	while (c < n)
+		c *= 2;
+	void *q = realloc(*p, c * sz);
+	if (!q)
+		return -ENOMEM;
+	memset((char *)q + *cap * sz, 0, (c - *cap) * sz);
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+int cli_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* ---- log sink ---- */
 
 void cli_log_init(struct cli_log *l)
@@ -203,28 +252,6 @@ void cli_log_fn(enum thaw_log_level level, const char *msg, void *ctx)
 	fprintf(stderr, "thaw: %s%s\n", tag[level <= THAW_LOG_DEBUG ? level : 0], msg);
 }
 
-int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
-		      const struct cli_http *http, struct thaw_snapshot **out)
-{
-	char err[512] = "";
-	struct thaw_open_opts oo = {
-		.sz = sizeof(oo),
-		.log_fn = cli_log_fn,
-		.log_ctx = log,
-		.err_buf = err,
-		.err_buf_size = sizeof(err),
-	};
-	if (http)
-		cli_http_apply(http, &oo);
-	cli_log_init(log);
-	atomic_store(&log->mute_errors, 1);
-	int r = thaw_snapshot_open(uri, &oo, out);
-	atomic_store(&log->mute_errors, 0);
-	if (r < 0)
-		cli_err(cmd, "cannot open %s: %s", uri, err[0] ? err : thaw_strerror(r));
-	return r;
-}
-
 void cli_restore_release(struct thaw_restore *r, const struct thaw_snapshot *s)
 {
 	if (!r)
@@ -233,7 +260,7 @@ void cli_restore_release(struct thaw_restore *r, const struct thaw_snapshot *s)
 	void **addr = calloc(n ? n : 1, sizeof(*addr));
 	uint64_t *len = calloc(n ? n : 1, sizeof(*len));
 	for (size_t i = 0; addr && len && i < n; i++) {
-		struct thaw_region_info ri;
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		addr[i] = thaw_restore_region_addr(r, i);
 		len[i] = thaw_snapshot_region(s, i, &ri) == 0 ? ri.len : 0;
 	}
@@ -245,59 +272,39 @@ void cli_restore_release(struct thaw_restore *r, const struct thaw_snapshot *s)
 	free(len);
 }
 
-/* ---- progress bar ---- */
-
-void cli_progress_init(struct cli_progress *p, const char *label)
-{
-	p->on = isatty(STDERR_FILENO) == 1;
-	p->label = label;
-	p->start_ns = cli_now_ns();
-	p->last_draw_ns = 0;
-}
-
-void cli_progress_update(struct cli_progress *p, uint64_t done, uint64_t total)
-{
-	if (!p->on || !total)
-		return;
-	uint64_t now = cli_now_ns();
-	if (done < total && now - p->last_draw_ns < 100000000ull)
-		return;
-	p->last_draw_ns = now;
-	enum { WIDTH = 30 };
-	double frac = done >= total ? 1.0 : (double)done / (double)total;
-	char bar[WIDTH + 1];
-	int fill = (int)(frac * WIDTH);
-	for (int i = 0; i < WIDTH; i++)
-		bar[i] = i < fill ? '#' : '.';
-	bar[WIDTH] = 0;
-	double secs = (double)(now - p->start_ns) / 1e9;
-	char a[32], b[32];
-	fprintf(stderr, "\r%s [%s] %3d%%  %s / %s  %.0f MB/s\033[K", p->label, bar,
-		(int)(frac * 100), cli_fmt_bytes(done, a, sizeof(a)),
-		cli_fmt_bytes(total, b, sizeof(b)), secs > 0 ? (double)done / secs / 1e6 : 0.0);
-	fflush(stderr);
-}
-
-void cli_progress_done(struct cli_progress *p)
-{
-	if (p->on && p->last_draw_ns) {
-		fprintf(stderr, "\r\033[K");
-		fflush(stderr);
-	}
-	p->last_draw_ns = 0;
-}
-
-void cli_progress_fn(uint64_t done, uint64_t total, void *ctx)
-{
-	cli_progress_update(ctx, done, total);
-}
-
 /* ---- JSON ---- */
 
 void cli_json_init(struct cli_json *j, FILE *f)
 {
 	memset(j, 0, sizeof(*j));
 	j->f = f;
+}
+
+int cli_json_file_begin(struct cli_json *j, const char *cmd, const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		int err = -errno;
+		cli_err(cmd, "cannot write %s: %s", tmp, strerror(-err));
+		return err;
+	}
+	cli_json_init(j, f);
+	cli_json_obj_begin(j, NULL);
+	return 0;
+}
+
+int cli_json_file_end(struct cli_json *j, const char *cmd, const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	cli_json_obj_end(j);
+	fputc('\n', j->f);
+	int err = fclose(j->f) || rename(tmp, path) ? -errno : 0;
+	if (err)
+		cli_err(cmd, "cannot write %s: %s", path, strerror(-err));
+	return err;
 }
 
 static void json_indent(struct cli_json *j)

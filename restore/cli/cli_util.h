@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * restore/cli/: the `thaw` command, one cli_NAME.c per subcommand, cli/trace/
+ * its BPF fault tracer. The top of the house: it links the library but
+ * includes only include/thaw.h and its own headers, so it cannot reach an
+ * internal (hence its own clock, comparator and error printing).
+ *
  * Helpers shared by the `thaw` command's subcommands: option values,
- * sizes, the log sink, a progress bar and a small JSON writer. The command
+ * sizes, the log sink and a small JSON writer (the progress bar is cli_progress.h). The command
  * uses only include/thaw.h from the library.
  */
 #ifndef THAW_CLI_UTIL_H
 #define THAW_CLI_UTIL_H
 
+#include "cli_progress.h"
 #include "thaw.h"
 
 #include <stdarg.h>
@@ -27,6 +33,7 @@ int cli_bench(int argc, char **argv);
 int cli_optimize(int argc, char **argv);
 int cli_trace(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_criu(int argc, char **argv);
 
 /* "thaw CMD: message" on stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -43,6 +50,15 @@ int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_size(const char *s, uint64_t *out);
 /* A decimal int in [lo, hi]. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
+
+/*
+ * The options of commands that write snapshots (--chunk-size, --level,
+ * --threads), checked as thaw_writer_opts wants them. 0, or CLI_USAGE after
+ * printing the usage error for cmd.
+ */
+int cli_parse_chunk_size(const char *cmd, const char *arg, uint32_t *out);
+int cli_parse_level(const char *cmd, const char *arg, int *out);
+int cli_parse_threads(const char *cmd, const char *arg, int *out);
 
 /*
  * The default of a subcommand's option switch, for getopt_long with a
@@ -64,6 +80,15 @@ const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 const char *cli_fmt_prot(int prot, char buf[4]);
 const char *cli_chunk_kind_name(enum thaw_chunk_kind k);
 
+/*
+ * Grow the heap array *p (elements of size sz, capacity *cap) to hold at
+ * least n, doubling from 64; new elements are zeroed. 0 or -ENOMEM (then
+ * *p and *cap are unchanged). The library's THAW__GROW is out of reach.
+ */
+int cli_grow(void **p, size_t *cap, size_t n, size_t sz);
+/* qsort comparator for uint64_t, ascending. */
+int cli_cmp_u64(const void *a, const void *b);
+
 /* CLOCK_MONOTONIC in ns: also bpf_ktime_get_ns()'s clock, which `thaw trace` relies on. */
 uint64_t cli_now_ns(void);
 
@@ -80,38 +105,11 @@ struct cli_log {
 void cli_log_init(struct cli_log *l);
 void cli_log_fn(enum thaw_log_level level, const char *msg, void *ctx);
 
-struct cli_http;
-/*
- * Open a snapshot with the log sink installed and, for URLs, the HTTP
- * settings from the command line (http may be NULL); on failure print
- * "thaw CMD: cannot open URI: why" and return the error. *log is set up
- * here (cli_log_init) and must outlive the snapshot.
- */
-int cli_open_snapshot(const char *cmd, const char *uri, struct cli_log *log,
-		      const struct cli_http *http, struct thaw_snapshot **out);
-
 /*
  * Free a restore and unmap its regions (they stay mapped after
  * thaw_restore_free and belong to the caller). Accepts NULL.
  */
 void cli_restore_release(struct thaw_restore *r, const struct thaw_snapshot *s);
-
-/*
- * A progress bar on stderr, drawn only when stderr is a terminal and at
- * most ten times a second. Use from one thread at a time.
- */
-struct cli_progress {
-	bool on;
-	const char *label;
-	uint64_t start_ns;
-	uint64_t last_draw_ns;
-};
-void cli_progress_init(struct cli_progress *p, const char *label);
-void cli_progress_update(struct cli_progress *p, uint64_t done, uint64_t total);
-/* Erase the bar so the next line starts clean. */
-void cli_progress_done(struct cli_progress *p);
-/* Adapter for thaw_progress_fn; ctx is a struct cli_progress. */
-void cli_progress_fn(uint64_t done, uint64_t total, void *ctx);
 
 /*
  * A JSON writer with two-space indentation. Keys are given for members of
@@ -135,5 +133,12 @@ void cli_json_i64(struct cli_json *j, const char *key, int64_t val);
 void cli_json_f64(struct cli_json *j, const char *key, double val, int decimals);
 void cli_json_bool(struct cli_json *j, const char *key, bool val);
 void cli_json_null(struct cli_json *j, const char *key);
+/*
+ * A JSON file replaced whole (written to PATH.tmp, renamed at the end):
+ * begin opens it and starts the top-level object; end closes both. Each
+ * returns 0, or -errno after printing "thaw CMD: cannot write ...".
+ */
+int cli_json_file_begin(struct cli_json *j, const char *cmd, const char *path);
+int cli_json_file_end(struct cli_json *j, const char *cmd, const char *path);
 
 #endif

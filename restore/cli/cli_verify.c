@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 static const char verify_help[] =
-	"Usage: thaw verify SNAP [--json] [--threads N]\n"
+	"Usage: thaw verify SNAP [--json] [--threads N] [--quiet]\n"
 	"\n"
 	"Read, decode and hash-check every chunk of SNAP (a path or an http(s):// URL).\n"
 	"Exits 1 if any chunk is bad, printing one line per bad chunk with its index,\n"
@@ -19,10 +19,12 @@ static const char verify_help[] =
 	"\n"
 	"  --json         a JSON summary (chunks, bytes, time, rate, bad chunks)\n"
 	"  --threads N    decoding threads (default 2)\n"
+	"  -q, --quiet    no progress bar (one is drawn when stderr is a terminal)\n"
 	"  -h, --help     this text\n";
 
 static const struct option verify_opts[] = {
 	{ "json", no_argument, NULL, 'j' },
+	{ "quiet", no_argument, NULL, 'q' },
 	{ "threads", required_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
@@ -53,16 +55,10 @@ struct verify_job {
 static void record_bad(struct verify_job *v, uint64_t i, const struct thaw_chunk_info *ci, int err)
 {
 	pthread_mutex_lock(&v->lock);
-	if (v->n_bad == v->cap_bad) {
-		size_t cap = v->cap_bad ? v->cap_bad * 2 : 16;
-		struct bad_chunk *nb = realloc(v->bad, cap * sizeof(*nb));
-		if (!nb) {
-			v->fatal = -ENOMEM;
-			pthread_mutex_unlock(&v->lock);
-			return;
-		}
-		v->bad = nb;
-		v->cap_bad = cap;
+	if (cli_grow((void **)&v->bad, &v->cap_bad, v->n_bad + 1, sizeof(*v->bad))) {
+		v->fatal = -ENOMEM;
+		pthread_mutex_unlock(&v->lock);
+		return;
 	}
 	v->bad[v->n_bad++] = (struct bad_chunk){ i, ci->addr, ci->region, err };
 	pthread_mutex_unlock(&v->lock);
@@ -83,7 +79,7 @@ static void *verify_worker(void *arg)
 		uint64_t i = atomic_fetch_add(&v->next, 1);
 		if (i >= v->chunk_count)
 			break;
-		struct thaw_chunk_info ci;
+		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		int r = thaw_snapshot_chunk(v->snap, i, &ci);
 		if (r == 0) {
 			ssize_t n = thaw_snapshot_read_chunk(v->snap, i, buf, v->chunk_size);
@@ -139,19 +135,68 @@ static void print_json(const char *uri, const struct thaw_snapshot_info *in, str
 	cli_json_obj_end(&j);
 }
 
+/* Verify on `threads` threads (on this one if none starts), drawing progress; the time taken in ns. */
+static uint64_t run_workers(struct verify_job *v, long threads, uint64_t raw_bytes, bool quiet)
+{
+	pthread_t tid[256];
+	int started = 0;
+	struct cli_progress prog;
+	cli_progress_init(&prog, "verifying", quiet);
+	uint64_t t0 = cli_now_ns();
+	atomic_store(&v->running, (int)threads);
+	for (; started < threads; started++)
+		if (pthread_create(&tid[started], NULL, verify_worker, v))
+			break;
+	atomic_fetch_sub(&v->running, (int)threads - started);
+	if (started == 0) {
+		atomic_store(&v->running, 1);
+		verify_worker(v);
+	}
+	/* The workers finish when the counter runs out; draw progress meanwhile. */
+	while (atomic_load(&v->running) > 0) {
+		cli_progress_update(&prog, atomic_load(&v->done_bytes), raw_bytes);
+		usleep(50000);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	uint64_t ns = cli_now_ns() - t0;
+	/* The last figure a person sees is the whole, not the last 50 ms sample. */
+	cli_progress_update(&prog, atomic_load(&v->done_bytes), raw_bytes);
+	cli_progress_done(&prog);
+	return ns;
+}
+
+static void print_text(const char *uri, const struct thaw_snapshot_info *in,
+		       const struct verify_job *v, uint64_t ns)
+{
+	char a[32];
+	double secs = (double)ns / 1e9;
+	printf("%s: %llu chunks, %s raw, %zu bad, %.2f s, %.0f MB/s\n", uri,
+	       (unsigned long long)in->chunk_count, cli_fmt_bytes(in->raw_bytes, a, sizeof(a)),
+	       v->n_bad, secs, secs > 0 ? (double)in->raw_bytes / secs / 1e6 : 0.0);
+	if (!in->hashes)
+		printf("no chunk hashes recorded (a live export): chunks were read and "
+		       "their "
+		       "zero masks checked, but their bytes could not be hash-checked\n");
+	printf("%s\n", v->n_bad || v->fatal ? "FAILED" : "OK");
+}
+
 int cli_verify(int argc, char **argv)
 {
 	const char *cmd = "verify";
-	bool json = false;
+	bool json = false, quiet = false;
 	long threads = 2;
 	struct cli_http http = { 0 };
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", verify_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hq", verify_opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
+			break;
+		case 'q':
+			quiet = true;
 			break;
 		case 't':
 			if (cli_parse_int(optarg, 1, 256, &threads))
@@ -178,7 +223,7 @@ int cli_verify(int argc, char **argv)
 	struct thaw_snapshot *s = NULL;
 	if (cli_open_snapshot(cmd, uri, &log, &http, &s) < 0)
 		return CLI_FAIL;
-	struct thaw_snapshot_info in;
+	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	int r = thaw_snapshot_get_info(s, &in);
 	if (r < 0) {
 		cli_err(cmd, "cannot read %s: %s", uri, thaw_strerror(r));
@@ -190,33 +235,11 @@ int cli_verify(int argc, char **argv)
 				.chunk_count = in.chunk_count,
 				.chunk_size = in.chunk_size };
 	pthread_mutex_init(&v.lock, NULL);
-	pthread_t tid[256];
-	int started = 0;
-	struct cli_progress prog;
-	cli_progress_init(&prog, "verifying");
-	uint64_t t0 = cli_now_ns();
-	atomic_store(&v.running, (int)threads);
-	for (; started < threads; started++)
-		if (pthread_create(&tid[started], NULL, verify_worker, &v))
-			break;
-	atomic_fetch_sub(&v.running, (int)threads - started);
-	if (started == 0) {
-		atomic_store(&v.running, 1);
-		verify_worker(&v);
-	}
-	/* The workers finish when the counter runs out; draw progress meanwhile. */
-	while (atomic_load(&v.running) > 0) {
-		cli_progress_update(&prog, atomic_load(&v.done_bytes), in.raw_bytes);
-		usleep(50000);
-	}
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
-	uint64_t ns = cli_now_ns() - t0;
-	cli_progress_done(&prog);
+	uint64_t ns = run_workers(&v, threads, in.raw_bytes, quiet);
 	qsort(v.bad, v.n_bad, sizeof(*v.bad), cmp_bad);
 
 	for (size_t i = 0; i < v.n_bad; i++) {
-		struct thaw_region_info ri = { 0 };
+		struct thaw_region_info ri = { .sz = sizeof(ri) };
 		thaw_snapshot_region(s, v.bad[i].region, &ri);
 		fprintf(stderr, "thaw verify: bad chunk %llu at 0x%llx (region %llu %s): %s\n",
 			(unsigned long long)v.bad[i].index, (unsigned long long)v.bad[i].addr,
@@ -228,17 +251,7 @@ int cli_verify(int argc, char **argv)
 	if (json) {
 		print_json(uri, &in, &v, ns, (int)threads);
 	} else {
-		char a[32];
-		double secs = (double)ns / 1e9;
-		printf("%s: %llu chunks, %s raw, %zu bad, %.2f s, %.0f MB/s\n", uri,
-		       (unsigned long long)in.chunk_count,
-		       cli_fmt_bytes(in.raw_bytes, a, sizeof(a)), v.n_bad, secs,
-		       secs > 0 ? (double)in.raw_bytes / secs / 1e6 : 0.0);
-		if (!in.hashes)
-			printf("no chunk hashes recorded (a live export): chunks were read and "
-			       "their "
-			       "zero masks checked, but their bytes could not be hash-checked\n");
-		printf("%s\n", v.n_bad || v.fatal ? "FAILED" : "OK");
+		print_text(uri, &in, &v, ns);
 	}
 	bool ok = v.n_bad == 0 && !v.fatal;
 	free(v.bad);

@@ -1,7 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-#include "thaw.h"
+#include "errors.h"
 
+#include <stdio.h>
 #include <string.h>
+
+int thaw__vfail(const struct thaw__logger *log, char *err, size_t err_len, int code,
+		const char *fmt, va_list ap)
+{
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (err && err_len)
+		snprintf(err, err_len, "%s", msg);
+	thaw__err(log, "%s", msg); /* a NULL logger drops it */
+	return code;
+}
+
+int thaw__fail(const struct thaw__logger *log, char *err, size_t err_len, int code, const char *fmt,
+	       ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int ret = thaw__vfail(log, err, err_len, code, fmt, ap);
+	va_end(ap);
+	return ret;
+}
 
 static const char *const thaw_messages[THAW_E_END - THAW_E_BASE] = {
 	[THAW_E_BAD_SNAPSHOT - THAW_E_BASE] = "malformed snapshot",

@@ -1,15 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "latency.h"
 
-#include <time.h>
-
-uint64_t thaw__now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void thaw__lat_add(struct thaw__lat_hist *h, uint64_t us)
 {
 	unsigned b = us ? 63u - (unsigned)__builtin_clzll(us) : 0;

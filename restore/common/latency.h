@@ -6,13 +6,7 @@
 #include <stdint.h>
 
 #include "thaw.h"
-
-/* Monotonic clock. */
-uint64_t thaw__now_ns(void);
-static inline uint64_t thaw__now_us(void)
-{
-	return thaw__now_ns() / 1000u;
-}
+#include "uffd/base.h" /* the clock: thaw__now_ns, thaw__now_us */
 
 /*
  * Log2 histogram of latencies in µs: bucket i counts [2^i, 2^(i+1)), bucket

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Data ranges from /proc/PID/pagemap (see pagemap.h). */
 #include "pagemap.h"
+#include "uffd/base.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,14 +32,8 @@ int thaw__ranges_add(struct thaw__ranges *r, uint64_t start, uint64_t end)
 		r->v[r->n - 1].end = end;
 		return 0;
 	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		void *p = realloc(r->v, cap * sizeof(*r->v));
-		if (!p)
-			return -ENOMEM;
-		r->v = p;
-		r->cap = cap;
-	}
+	if (THAW__GROW(r->v, r->cap, r->n + 1, 64))
+		return -ENOMEM;
 	r->v[r->n].start = start;
 	r->v[r->n].end = end;
 	r->n++;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "common/abi.h"
 #include "common/latency.h"
 #include "uffd/log.h"
 
@@ -32,11 +33,6 @@
  * ("Failed to destroy mutex") on a reply of 4096 iovecs; 768 were fine. */
 #define IOV_PIECES_MAX 512
 #define COPY_BLOCK     (256u << 10) /* bytes a copied reply hands over at a time */
-
-#define OPT(o, field)                                                                              \
-	((o) && (o)->sz >= offsetof(struct thaw_export_opts, field) + sizeof((o)->field)           \
-		 ? (o)->field                                                                      \
-		 : 0)
 
 struct thaw_export {
 	struct thaw__export_view view;
@@ -312,16 +308,17 @@ static int start_daemon(struct thaw_export *x, const char *addr, uint16_t port, 
 int thaw_export_start(const struct thaw_export_region *regions, size_t n,
 		      const struct thaw_export_opts *opts, struct thaw_export **out)
 {
-	if (!regions || !out)
+	struct thaw_export_opts o;
+	if (!regions || !out || THAW__OPTS_READ(&o, opts))
 		return -EINVAL;
 	*out = NULL;
 	char errbuf[256] = "";
-	char *err = OPT(opts, err_buf) ? opts->err_buf : errbuf;
-	size_t err_len = OPT(opts, err_buf) ? OPT(opts, err_buf_size) : sizeof(errbuf);
+	char *err = o.err_buf ? o.err_buf : errbuf;
+	size_t err_len = o.err_buf ? o.err_buf_size : sizeof(errbuf);
 	struct thaw_export *x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
-	thaw__logger_init(&x->log, OPT(opts, log_fn), OPT(opts, log_ctx));
+	thaw__logger_init(&x->log, o.log_fn, o.log_ctx);
 	pthread_mutex_init(&x->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -330,7 +327,7 @@ int thaw_export_start(const struct thaw_export_region *regions, size_t n,
 	pthread_condattr_destroy(&ca);
 	x->t0_ns = thaw__now_ns();
 
-	int e = thaw__export_view_build(regions, n, OPT(opts, chunk_size), &x->view, err, err_len);
+	int e = thaw__export_view_build(regions, n, o.chunk_size, &x->view, err, err_len);
 	if (!e) {
 		x->sent = calloc(x->view.chunks_data ? x->view.chunks_data : 1, 1);
 		e = x->sent ? 0 : -ENOMEM;
@@ -341,8 +338,8 @@ int thaw_export_start(const struct thaw_export_region *regions, size_t n,
 		x->st.tables_len = x->view.tables_len;
 		x->st.chunks = x->view.chunk_count;
 		x->st.chunks_data = x->view.chunks_data;
-		const char *addr = OPT(opts, bind_addr) ? opts->bind_addr : "127.0.0.1";
-		e = start_daemon(x, addr, OPT(opts, port), err, err_len);
+		const char *addr = o.bind_addr ? o.bind_addr : "127.0.0.1";
+		e = start_daemon(x, addr, o.port, err, err_len);
 	}
 	if (e) {
 		thaw__err(&x->log, "%s", err[0] ? err : strerror(-e));
@@ -389,14 +386,14 @@ int thaw_export_wait(struct thaw_export *x, int timeout_ms)
 	return done ? 0 : -ETIMEDOUT;
 }
 
-int thaw_export_stats(const struct thaw_export *x, struct thaw_export_stats *st)
+int thaw_export_stats(const struct thaw_export *x, struct thaw_export_stats *out)
 {
-	if (!x || !st)
+	if (!x || !out)
 		return -EINVAL;
 	pthread_mutex_lock((pthread_mutex_t *)&x->lock);
-	*st = x->st;
+	struct thaw_export_stats st = x->st;
 	pthread_mutex_unlock((pthread_mutex_t *)&x->lock);
-	return 0;
+	return THAW__OUT_WRITE(out, &st);
 }
 
 int thaw_export_stop(struct thaw_export *x, int force)

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * restore/export/: the live export, serving a running process's memory as
+ * a thaw v1 object over HTTP so another machine restores it lazily. Built
+ * on format/ and common/; a peer of lazy/ and write/.
+ *
  * The live export's internals, shared by its modules:
  *   export_view.c  the thaw v1 view of live memory: header and tables
  *   export.c       serving that view over HTTP (libmicrohttpd)

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,21 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/errors.h"
 #include "format/format.h"
 #include "common/pagemap.h"
-
-static int refuse(char *err, size_t err_len, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int refuse(char *err, size_t err_len, int code, const char *fmt, ...)
-{
-	if (err && err_len) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 /*
  * Pages a private anonymous mapping never populated are zero, which is
@@ -47,7 +34,8 @@ static int check_anonymous(size_t i, uint64_t addr, uint64_t len, char *err, siz
 {
 	FILE *f = fopen("/proc/self/maps", "re");
 	if (!f)
-		return refuse(err, err_len, -errno, "export: /proc/self/maps: %s", strerror(errno));
+		return thaw__fail(NULL, err, err_len, -errno, "export: /proc/self/maps: %s",
+				  strerror(errno));
 	char line[512];
 	uint64_t covered = addr, end = addr + len;
 	int e = 0;
@@ -60,8 +48,8 @@ static int check_anonymous(size_t i, uint64_t addr, uint64_t len, char *err, siz
 		if (a > covered)
 			break; /* a hole in the range */
 		if (perms[0] != 'r' || perms[3] != 'p' || inode)
-			e = refuse(
-				err, err_len, -EINVAL,
+			e = thaw__fail(
+				NULL, err, err_len, -EINVAL,
 				"export region %zu: 0x%llx-0x%llx is %s%s, not private anonymous "
 				"readable memory (give its memfd)",
 				i, a, b, perms, inode ? " backed by a file" : "");
@@ -69,8 +57,8 @@ static int check_anonymous(size_t i, uint64_t addr, uint64_t len, char *err, siz
 	}
 	fclose(f);
 	if (!e && covered < end)
-		e = refuse(err, err_len, -EINVAL, "export region %zu: 0x%" PRIx64 " is not mapped",
-			   i, covered);
+		e = thaw__fail(NULL, err, err_len, -EINVAL,
+			       "export region %zu: 0x%" PRIx64 " is not mapped", i, covered);
 	return e;
 }
 
@@ -78,25 +66,22 @@ static int check_regions(const struct thaw_export_region *rg, size_t n, uint32_t
 			 size_t err_len)
 {
 	if (!n)
-		return refuse(err, err_len, -EINVAL, "export: no regions");
+		return thaw__fail(NULL, err, err_len, -EINVAL, "export: no regions");
 	for (size_t i = 0; i < n; i++) {
 		const struct thaw_export_region *r = &rg[i];
-		if (r->sz < sizeof(*r))
-			return refuse(err, err_len, -EINVAL,
-				      "export region %zu: sz %zu, expected %zu", i, r->sz,
-				      sizeof(*r));
 		if (r->addr % ps || !r->len || r->len % ps || r->len > UINT64_MAX - r->addr)
-			return refuse(err, err_len, -EINVAL,
-				      "export region %zu: 0x%" PRIx64 " + %" PRIu64
-				      " is not a non-empty page-aligned range",
-				      i, r->addr, r->len);
+			return thaw__fail(NULL, err, err_len, -EINVAL,
+					  "export region %zu: 0x%" PRIx64 " + %" PRIu64
+					  " is not a non-empty page-aligned range",
+					  i, r->addr, r->len);
 		if (i && r->addr < rg[i - 1].addr + rg[i - 1].len)
-			return refuse(err, err_len, -EINVAL,
-				      "export region %zu: 0x%" PRIx64
-				      " overlaps or precedes region %zu (regions must ascend)",
-				      i, r->addr, i - 1);
+			return thaw__fail(NULL, err, err_len, -EINVAL,
+					  "export region %zu: 0x%" PRIx64
+					  " overlaps or precedes region %zu (regions must ascend)",
+					  i, r->addr, i - 1);
 		if (r->name && strlen(r->name) > THAW__NAME_MAX)
-			return refuse(err, err_len, -EINVAL, "export region %zu: name too long", i);
+			return thaw__fail(NULL, err, err_len, -EINVAL,
+					  "export region %zu: name too long", i);
 		if (r->memfd < 0) {
 			int e = check_anonymous(i, r->addr, r->len, err, err_len);
 			if (e)
@@ -104,16 +89,16 @@ static int check_regions(const struct thaw_export_region *rg, size_t n, uint32_t
 		} else {
 			struct stat st;
 			if (fstat(r->memfd, &st) < 0)
-				return refuse(err, err_len, -errno,
-					      "export region %zu: memfd %d: %s", i, r->memfd,
-					      strerror(errno));
+				return thaw__fail(NULL, err, err_len, -errno,
+						  "export region %zu: memfd %d: %s", i, r->memfd,
+						  strerror(errno));
 			if (r->memfd_offset % ps || r->memfd_offset > (uint64_t)st.st_size ||
 			    r->len > (uint64_t)st.st_size - r->memfd_offset)
-				return refuse(err, err_len, -EINVAL,
-					      "export region %zu: memfd offset %" PRIu64
-					      " + %" PRIu64
-					      " is not page aligned within its %lld bytes",
-					      i, r->memfd_offset, r->len, (long long)st.st_size);
+				return thaw__fail(
+					NULL, err, err_len, -EINVAL,
+					"export region %zu: memfd offset %" PRIu64 " + %" PRIu64
+					" is not page aligned within its %lld bytes",
+					i, r->memfd_offset, r->len, (long long)st.st_size);
 		}
 	}
 	return 0;
@@ -345,9 +330,9 @@ int thaw__export_view_build(const struct thaw_export_region *rg, size_t n, uint3
 	uint32_t ps = (uint32_t)sysconf(_SC_PAGESIZE);
 	uint32_t cs = chunk_size ? chunk_size : THAW__CHUNK_DEFAULT;
 	if (cs < THAW__CHUNK_MIN || cs > THAW__CHUNK_MAX || (cs & (cs - 1)) || cs < ps)
-		return refuse(err, err_len, -EINVAL,
-			      "export: chunk size %u is not a power of two in %u..%u", cs,
-			      THAW__CHUNK_MIN, THAW__CHUNK_MAX);
+		return thaw__fail(NULL, err, err_len, -EINVAL,
+				  "export: chunk size %u is not a power of two in %u..%u", cs,
+				  THAW__CHUNK_MIN, THAW__CHUNK_MAX);
 	int e = check_regions(rg, n, ps, err, err_len);
 	if (e)
 		return e;
@@ -367,7 +352,8 @@ int thaw__export_view_build(const struct thaw_export_region *rg, size_t n, uint3
 	e = build_tables(rg, n, ps, v);
 	if (e) {
 		thaw__export_view_free(v);
-		return refuse(err, err_len, e, "export: building the view: %s", strerror(-e));
+		return thaw__fail(NULL, err, err_len, e, "export: building the view: %s",
+				  strerror(-e));
 	}
 	return 0;
 }

@@ -7,6 +7,8 @@
  */
 #include "format.h"
 
+#include "common/errors.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -21,15 +23,14 @@
 static int bad(char *err, size_t err_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A refusal names the field; the caller decides whether to log it. */
 static int bad(char *err, size_t err_len, const char *fmt, ...)
 {
-	if (err && err_len) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return -THAW_E_BAD_SNAPSHOT;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = thaw__vfail(NULL, err, err_len, -THAW_E_BAD_SNAPSHOT, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static bool is_pow2(uint64_t v)
@@ -97,15 +98,11 @@ static int check_table(const char *name_off, uint64_t off, const char *name_coun
 	return 0;
 }
 
-int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tables_len, char *err,
-			      size_t err_len)
+/* The header's own fields, each alone or against the file size. */
+static int check_header_fields(const struct thaw__fmt_header *hp, uint64_t file_size, char *err,
+			       size_t err_len)
 {
-	struct thaw__fmt_header h;
-	if (file_size < THAW__FMT_HEADER_SIZE)
-		return bad(err, err_len,
-			   "header: the file is %" PRIu64 " bytes, shorter than the %u-byte header",
-			   file_size, THAW__FMT_HEADER_SIZE);
-	memcpy(&h, buf, sizeof(h));
+	const struct thaw__fmt_header h = *hp;
 	if (memcmp(h.magic, THAW__FMT_MAGIC, sizeof(h.magic)))
 		return bad(err, err_len, "header.magic: not a thaw snapshot (expected \"%s\")",
 			   THAW__FMT_MAGIC);
@@ -167,7 +164,14 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
 			   "header.data_len: header.data_off %" PRIu64 " + data_len %" PRIu64
 			   " is not the file size %" PRIu64,
 			   h.data_off, h.data_len, file_size);
+	return 0;
+}
 
+/* The tables follow the header in order, back to back, and end at tables_len. */
+static int check_header_tables(const struct thaw__fmt_header *hp, char *err, size_t err_len)
+{
+	const struct thaw__fmt_header h = *hp;
+	bool prefetch = h.flags & THAW__FMT_F_PREFETCH;
 	uint64_t zmask_words = (h.chunk_size / h.page_size + 63) / 64;
 	uint64_t end;
 	int r = check_table("region_off", h.region_off, "region_count", h.region_count,
@@ -204,6 +208,23 @@ int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tab
 			   "header.raw_bytes: %" PRIu64
 			   " bytes do not fit in header.chunk_count %" PRIu64 " chunks of %u",
 			   h.raw_bytes, h.chunk_count, h.chunk_size);
+	return 0;
+}
+
+int thaw__layout_check_header(const void *buf, uint64_t file_size, uint64_t *tables_len, char *err,
+			      size_t err_len)
+{
+	struct thaw__fmt_header h;
+	if (file_size < THAW__FMT_HEADER_SIZE)
+		return bad(err, err_len,
+			   "header: the file is %" PRIu64 " bytes, shorter than the %u-byte header",
+			   file_size, THAW__FMT_HEADER_SIZE);
+	memcpy(&h, buf, sizeof(h));
+	int r = check_header_fields(&h, file_size, err, err_len);
+	if (!r)
+		r = check_header_tables(&h, err, err_len);
+	if (r)
+		return r;
 	*tables_len = h.tables_len;
 	return 0;
 }
@@ -276,6 +297,108 @@ static int check_regions(struct thaw__layout *l, char *err, size_t err_len)
 	return 0;
 }
 
+/* No bit of chunk id's zero mask may name a page beyond its pages. */
+static int check_zmask(const struct thaw__layout *l, uint64_t id, uint32_t pages, char *err,
+		       size_t err_len)
+{
+	const uint64_t *mask = l->zmask + id * l->zmask_words;
+	for (uint32_t w = 0; w < l->zmask_words; w++) {
+		uint64_t allowed = pages >= (w + 1) * 64 ? ~0ull
+				   : pages > w * 64	 ? (1ull << (pages - w * 64)) - 1
+							 : 0;
+		if (mask[w] & ~allowed)
+			return bad(err, err_len,
+				   "chunk %" PRIu64 ": zero mask has bits set beyond its %u pages",
+				   id, pages);
+	}
+	return 0;
+}
+
+/* A ZERO chunk stores nothing, hashes as zeros (zero_hash: of zeros of len) and masks every page. */
+static int check_zero_chunk(const struct thaw__layout *l, uint64_t id, uint32_t len,
+			    uint64_t zero_hash, char *err, size_t err_len)
+{
+	const struct thaw__fmt_chunk *c = &l->chunks[id];
+	const uint64_t *mask = l->zmask + id * l->zmask_words;
+	uint32_t pages = len / l->hdr.page_size;
+	if (c->offset || c->stored_len)
+		return bad(err, err_len,
+			   "chunk %" PRIu64 ": ZERO chunk with offset %" PRIu64
+			   " and stored_len %u (must be 0)",
+			   id, c->offset, c->stored_len);
+	if (thaw__layout_hash(l, c) && c->hash != zero_hash)
+		return bad(err, err_len,
+			   "chunk %" PRIu64 ": ZERO chunk whose hash is not that of zeros", id);
+	if (!thaw__layout_hash(l, c) && c->hash)
+		return bad(err, err_len, "chunk %" PRIu64 ": a hash in a snapshot without hashes",
+			   id);
+	for (uint32_t p = 0; p < pages; p++)
+		if (!(mask[p / 64] >> (p % 64) & 1))
+			return bad(err, err_len,
+				   "chunk %" PRIu64
+				   ": ZERO chunk with page %u not in its zero mask",
+				   id, p);
+	return 0;
+}
+
+/* A RAW or ZSTD chunk's stored bytes lie in the data section and fit its length. */
+static int check_stored_chunk(const struct thaw__layout *l, uint64_t id, uint32_t len, char *err,
+			      size_t err_len)
+{
+	const struct thaw__fmt_header *h = &l->hdr;
+	const struct thaw__fmt_chunk *c = &l->chunks[id];
+	if (c->kind == THAW_CHUNK_RAW && c->stored_len != len)
+		return bad(err, err_len,
+			   "chunk %" PRIu64 ": RAW chunk with stored_len %u, expected %u", id,
+			   c->stored_len, len);
+	if (c->kind == THAW_CHUNK_ZSTD &&
+	    (!c->stored_len || c->stored_len > ZSTD_compressBound(len)))
+		return bad(err, err_len,
+			   "chunk %" PRIu64 ": ZSTD chunk with stored_len %u, outside "
+			   "1..%zu for %u bytes",
+			   id, c->stored_len, ZSTD_compressBound(len), len);
+	if (c->offset < h->data_off)
+		return bad(err, err_len,
+			   "chunk %" PRIu64 ": offset %" PRIu64
+			   " is before the data section (%" PRIu64 ")",
+			   id, c->offset, h->data_off);
+	if (c->offset > h->file_size || c->stored_len > h->file_size - c->offset)
+		return bad(err, err_len,
+			   "chunk %" PRIu64 ": offset %" PRIu64
+			   " + stored_len %u runs past the end of the file (%" PRIu64 ")",
+			   id, c->offset, c->stored_len, h->file_size);
+	if (c->ref)
+		return bad(err, err_len, "chunk %" PRIu64 ": ref %u set on a non-DUP chunk", id,
+			   c->ref);
+	return 0;
+}
+
+/* A DUP chunk names an earlier RAW or ZSTD chunk and repeats its every field. */
+static int check_dup_chunk(const struct thaw__layout *l, uint64_t id, uint32_t len, char *err,
+			   size_t err_len)
+{
+	const struct thaw__fmt_chunk *c = &l->chunks[id];
+	if (c->ref >= id)
+		return bad(err, err_len, "chunk %" PRIu64 ": DUP ref %u is not an earlier chunk",
+			   id, c->ref);
+	const struct thaw__fmt_chunk *t = &l->chunks[c->ref];
+	if (t->kind != THAW_CHUNK_RAW && t->kind != THAW_CHUNK_ZSTD)
+		return bad(err, err_len,
+			   "chunk %" PRIu64 ": DUP ref %u is a chunk of kind %u, not RAW or ZSTD",
+			   id, c->ref, t->kind);
+	if (t->offset != c->offset || t->stored_len != c->stored_len || t->hash != c->hash ||
+	    thaw__layout_chunk_len(l, c->ref) != len)
+		return bad(err, err_len,
+			   "chunk %" PRIu64 ": DUP ref %u differs from its target in "
+			   "offset, stored_len, length or hash",
+			   id, c->ref);
+	if (memcmp(l->zmask + id * l->zmask_words, l->zmask + (uint64_t)c->ref * l->zmask_words,
+		   l->zmask_words * 8))
+		return bad(err, err_len, "chunk %" PRIu64 ": DUP zero mask differs from chunk %u's",
+			   id, c->ref);
+	return 0;
+}
+
 static int check_chunks(struct thaw__layout *l, char *err, size_t err_len)
 {
 	const struct thaw__fmt_header *h = &l->hdr;
@@ -287,139 +410,36 @@ static int check_chunks(struct thaw__layout *l, char *err, size_t err_len)
 	uint64_t zero_hash_full = XXH3_64bits(zeros, h->chunk_size);
 	int r = 0;
 	uint64_t region = 0;
-	for (uint64_t id = 0; id < h->chunk_count; id++) {
+	for (uint64_t id = 0; !r && id < h->chunk_count; id++) {
 		while (region + 1 < h->region_count && l->regions[region + 1].first_chunk <= id)
 			region++;
 		l->chunk_region[id] = region;
 		const struct thaw__fmt_chunk *c = &l->chunks[id];
 		uint32_t len = thaw__layout_chunk_len(l, id);
-		uint32_t pages = len / h->page_size;
-		const uint64_t *mask = l->zmask + id * l->zmask_words;
-		for (uint32_t w = 0; w < l->zmask_words; w++) {
-			uint64_t allowed = pages >= (w + 1) * 64 ? ~0ull
-					   : pages > w * 64	 ? (1ull << (pages - w * 64)) - 1
-								 : 0;
-			if (mask[w] & ~allowed) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64
-					": zero mask has bits set beyond its %u pages",
-					id, pages);
-				goto out;
-			}
-		}
-		switch (c->kind) {
-		case THAW_CHUNK_ZERO: {
-			if (c->offset || c->stored_len) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64 ": ZERO chunk with offset %" PRIu64
-					" and stored_len %u (must be 0)",
-					id, c->offset, c->stored_len);
-				goto out;
-			}
-			uint64_t zh =
-				len == h->chunk_size ? zero_hash_full : XXH3_64bits(zeros, len);
-			if (thaw__layout_hash(l, c) && c->hash != zh) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64
-					": ZERO chunk whose hash is not that of zeros",
-					id);
-				goto out;
-			}
-			if (!thaw__layout_hash(l, c) && c->hash) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64 ": a hash in a snapshot without hashes",
-					id);
-				goto out;
-			}
-			for (uint32_t p = 0; p < pages; p++)
-				if (!(mask[p / 64] >> (p % 64) & 1)) {
-					r = bad(err, err_len,
-						"chunk %" PRIu64
-						": ZERO chunk with page %u not in its zero mask",
-						id, p);
-					goto out;
-				}
+		r = check_zmask(l, id, len / h->page_size, err, err_len);
+		if (r)
 			break;
-		}
+		switch (c->kind) {
+		case THAW_CHUNK_ZERO:
+			r = check_zero_chunk(l, id, len,
+					     len == h->chunk_size ? zero_hash_full
+								  : XXH3_64bits(zeros, len),
+					     err, err_len);
+			break;
 		case THAW_CHUNK_RAW:
 		case THAW_CHUNK_ZSTD:
-			if (c->kind == THAW_CHUNK_RAW && c->stored_len != len) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64
-					": RAW chunk with stored_len %u, expected %u",
-					id, c->stored_len, len);
-				goto out;
-			}
-			if (c->kind == THAW_CHUNK_ZSTD &&
-			    (!c->stored_len || c->stored_len > ZSTD_compressBound(len))) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64 ": ZSTD chunk with stored_len %u, outside "
-					"1..%zu for %u bytes",
-					id, c->stored_len, ZSTD_compressBound(len), len);
-				goto out;
-			}
-			if (c->offset < h->data_off) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64 ": offset %" PRIu64
-					" is before the data section (%" PRIu64 ")",
-					id, c->offset, h->data_off);
-				goto out;
-			}
-			if (c->offset > h->file_size || c->stored_len > h->file_size - c->offset) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64 ": offset %" PRIu64
-					" + stored_len %u runs past the end of the file (%" PRIu64
-					")",
-					id, c->offset, c->stored_len, h->file_size);
-				goto out;
-			}
-			if (c->ref) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64 ": ref %u set on a non-DUP chunk", id,
-					c->ref);
-				goto out;
-			}
+			r = check_stored_chunk(l, id, len, err, err_len);
 			break;
-		case THAW_CHUNK_DUP: {
-			if (c->ref >= id) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64 ": DUP ref %u is not an earlier chunk", id,
-					c->ref);
-				goto out;
-			}
-			const struct thaw__fmt_chunk *t = &l->chunks[c->ref];
-			if (t->kind != THAW_CHUNK_RAW && t->kind != THAW_CHUNK_ZSTD) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64
-					": DUP ref %u is a chunk of kind %u, not RAW or ZSTD",
-					id, c->ref, t->kind);
-				goto out;
-			}
-			if (t->offset != c->offset || t->stored_len != c->stored_len ||
-			    t->hash != c->hash || thaw__layout_chunk_len(l, c->ref) != len) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64 ": DUP ref %u differs from its target in "
-					"offset, stored_len, length or hash",
-					id, c->ref);
-				goto out;
-			}
-			if (memcmp(mask, l->zmask + (uint64_t)c->ref * l->zmask_words,
-				   l->zmask_words * 8)) {
-				r = bad(err, err_len,
-					"chunk %" PRIu64 ": DUP zero mask differs from chunk %u's",
-					id, c->ref);
-				goto out;
-			}
+		case THAW_CHUNK_DUP:
+			r = check_dup_chunk(l, id, len, err, err_len);
 			break;
-		}
 		default:
 			r = bad(err, err_len,
 				"chunk %" PRIu64 ": kind %u is not a known chunk kind", id,
 				c->kind);
-			goto out;
+			break;
 		}
 	}
-out:
 	free(zeros);
 	return r;
 }

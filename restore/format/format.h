@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * restore/format/: what a snapshot file is, with no I/O of its own: the v1
+ * layout and its validating parser (format.c), the chunk codec (codec.c),
+ * first-touch trace files (trace.c). Uses only common/ and uffd/base.h;
+ * the stores, the snapshot and the writers build on it.
+ *
  * thaw snapshot format v1: on-disk layout and its validating parser.
  *
  * Layout (all integers little-endian, every section 8-byte aligned):

@@ -5,7 +5,10 @@
  */
 #include "trace.h"
 
+#include "common/errors.h"
 #include "format.h"
+#include "common/abi.h"
+#include "uffd/base.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -63,15 +66,8 @@ const char *thaw_trace_snapshot(const struct thaw_trace *t)
 
 static int trace_add(struct thaw_trace *t, struct thaw__trace_rec rec)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 1024;
-		struct thaw__trace_rec *p = realloc(t->rec, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		t->rec = p;
-		t->cap = cap;
-	}
+	if (THAW__GROW(t->rec, t->cap, t->n + 1, 1024))
+		return -ENOMEM;
 	t->rec[t->n++] = rec;
 	return 0;
 }
@@ -146,36 +142,83 @@ static int bad_line(char *err, size_t err_len, const char *path, unsigned line, 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (err && err_len)
-		snprintf(err, err_len, "%s:%u: %s", path, line, what);
-	return -EINVAL;
+	return thaw__fail(NULL, err, err_len, -EINVAL, "%s:%u: %s", path, line, what);
+}
+
+static const char *skip_blanks(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/*
+ * An unsigned number in base 10 or 16 (then with its 0x) at *s after blanks,
+ * at most max: no sign, no wrap-around (sscanf's %llu takes "-1" as 2^64-1).
+ * Advances *s past it; false if there is none.
+ */
+static bool take_num(const char **s, unsigned base, uint64_t max, uint64_t *v)
+{
+	const char *p = skip_blanks(*s);
+	if (base == 16) {
+		if (p[0] != '0' || (p[1] != 'x' && p[1] != 'X'))
+			return false;
+		p += 2;
+	}
+	uint64_t x = 0;
+	const char *start = p;
+	for (;; p++) {
+		unsigned d;
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned)(*p - '0');
+		else if (base == 16 && ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f'))
+			d = (unsigned)((*p | 0x20) - 'a' + 10);
+		else
+			break;
+		if (x > (max - d) / base)
+			return false;
+		x = x * base + d;
+	}
+	if (p == start)
+		return false;
+	*s = p;
+	*v = x;
+	return true;
+}
+
+/* The word at *s after blanks, if it is w followed by a blank or the end. */
+static bool take_word(const char **s, const char *w)
+{
+	const char *p = skip_blanks(*s);
+	size_t n = strlen(w);
+	if (strncmp(p, w, n) || (p[n] && p[n] != ' ' && p[n] != '\t'))
+		return false;
+	*s = p + n;
+	return true;
 }
 
 /* Parse one record line into rec; returns a static reason on failure. */
-static const char *parse_record(char *s, struct thaw__trace_rec *rec)
+static const char *parse_record(const char *s, struct thaw__trace_rec *rec)
 {
-	char kind[8], extra;
-	unsigned long long t_us, value;
-	unsigned tid = 0;
+	uint64_t t_us, value, tid = 0;
 
-	if (sscanf(s, "%llu %7s", &t_us, kind) != 2)
+	if (!take_num(&s, 10, UINT64_MAX, &t_us))
 		return "expected \"<t_us> chunk <id>\" or \"<t_us> page 0x<addr> <tid>\"";
 	rec->t_us = t_us;
-	if (!strcmp(kind, "chunk")) {
-		if (sscanf(s, "%*u %*s %llu %c", &value, &extra) != 1)
+	if (take_word(&s, "chunk")) {
+		if (!take_num(&s, 10, UINT64_MAX, &value) || *skip_blanks(s))
 			return "a chunk record is \"<t_us> chunk <id>\"";
 		rec->kind = THAW__TRACE_CHUNK;
-	} else if (!strcmp(kind, "page")) {
-		int n = sscanf(s, "%*u %*s 0x%llx %u %c", &value, &tid, &extra);
-
-		if (n != 1 && n != 2)
+	} else if (take_word(&s, "page")) {
+		if (!take_num(&s, 16, UINT64_MAX, &value) ||
+		    (*skip_blanks(s) && !take_num(&s, 10, UINT32_MAX, &tid)) || *skip_blanks(s))
 			return "a page record is \"<t_us> page 0x<addr> <tid>\"";
 		rec->kind = THAW__TRACE_PAGE;
 	} else {
 		return "unknown record kind (expected chunk or page)";
 	}
 	rec->value = value;
-	rec->tid = tid;
+	rec->tid = (uint32_t)tid;
 	return NULL;
 }
 
@@ -234,11 +277,16 @@ static int trace_parse(FILE *f, const char *path, struct thaw_trace *t, char *er
 	return r;
 }
 
-int thaw_trace_load(const char *path, struct thaw_trace **out, char *err, size_t err_len)
+int thaw_trace_load(const char *path, const struct thaw_trace_opts *opts, struct thaw_trace **out)
 {
+	struct thaw_trace_opts o;
 	struct thaw_trace *t;
 	FILE *f;
-	int r;
+	int r = THAW__OPTS_READ(&o, opts);
+	if (r || !path || !out)
+		return -EINVAL;
+	char *err = o.err_buf;
+	size_t err_len = o.err_buf_size;
 
 	f = fopen(path, "re");
 	if (!f) {
@@ -312,9 +360,8 @@ static int trace_refused(char *err, size_t err_len, const char *const *names, si
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	snprintf(name, sizeof(name), "trace %zu", i + 1);
-	if (err && err_len)
-		snprintf(err, err_len, "%s: %s", names && names[i] ? names[i] : name, what);
-	return -EINVAL;
+	return thaw__fail(NULL, err, err_len, -EINVAL, "%s: %s",
+			  names && names[i] ? names[i] : name, what);
 }
 
 /* Earliest touches so far: per chunk, and per global page (page records only). */

@@ -18,10 +18,38 @@ struct attach_place {
 	const struct thaw_restore *parent; /* a fork: inherit its removed pages */
 };
 
+/*
+ * Chunks no mapping holds are another target's (a CRIU snapshot holds every
+ * task): done from the start, so the background pass neither fetches nor
+ * decodes them. Mappings only shrink or move later, keeping their offsets.
+ */
+static void skip_unmapped(struct thaw_restore *r)
+{
+	const struct mapped_region *s = r->segs; /* sorted by flat offset */
+	size_t j = 0;
+	for (uint64_t id = 0; id < r->nchunks; id++) {
+		uint64_t flat = thaw__chunk_flat(r, id),
+			 end = flat + thaw__layout_chunk_len(r->lay, id);
+		while (j < r->nsegs && s[j].flat + s[j].len <= flat)
+			j++;
+		bool held = false;
+		for (size_t k = j; k < r->nsegs && s[k].flat < end && !held; k++)
+			held = s[k].flat + s[k].len > flat;
+		if (held)
+			continue;
+		atomic_store(&r->state[id], CHUNK_DONE);
+		if (r->lay->chunks[id].kind != THAW_CHUNK_ZERO)
+			atomic_fetch_sub(&r->chunks_left, 1);
+		thaw__prefetch_finished(r, id);
+	}
+}
+
 static int place_attached(struct thaw_restore *r, void *ctx)
 {
 	const struct attach_place *p = ctx;
 	int err = thaw__placement_set(r, p->segs, p->n);
+	if (!err)
+		skip_unmapped(r);
 	if (!err && p->parent)
 		err = thaw__engine_inherit_removed(r->eng, p->parent->eng);
 	return err;
@@ -169,6 +197,9 @@ void thaw__restore_on_fork(void *ctx, int child_uffd)
 		err = thaw__restore_begin(r->snap, &o, child_uffd, place_attached, &p, &child);
 		if (!err)
 			r->children[r->nchildren++] = child;
+		/* A parent told to populate (thaw_restore_populate) passes it on. */
+		if (!err && atomic_load(&r->finish_requested))
+			thaw_restore_populate(child);
 	} else {
 		close(child_uffd);
 	}

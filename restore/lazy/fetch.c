@@ -137,15 +137,9 @@ static void fetch_done(struct thaw__store_req *req, int err)
 
 static void add_pending(struct thaw_restore *r, uint64_t id)
 {
-	if (r->npending == r->pending_cap) {
-		size_t cap = r->pending_cap ? r->pending_cap * 2 : 64;
-		uint64_t *p = realloc(r->pending, cap * sizeof(*p));
-		if (!p) {
-			thaw__populate_poison(r, id, -ENOMEM);
-			return;
-		}
-		r->pending = p;
-		r->pending_cap = cap;
+	if (THAW__GROW(r->pending, r->pending_cap, r->npending + 1, 64)) {
+		thaw__populate_poison(r, id, -ENOMEM);
+		return;
 	}
 	r->pending[r->npending++] = id;
 }
@@ -263,18 +257,12 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 	/* CHUNK_FAILED: left asleep; waking it would only fault again, for ever. */
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Faults of one batch: sort, then one read per run of stored-adjacent chunks. */
 static void submit_pending(struct thaw_restore *r)
 {
 	if (!r->npending)
 		return;
-	qsort(r->pending, r->npending, sizeof(*r->pending), cmp_u64);
+	qsort(r->pending, r->npending, sizeof(*r->pending), thaw__cmp_u64);
 	size_t i = 0;
 	while (i < r->npending) {
 		uint64_t first = r->pending[i];
@@ -518,8 +506,7 @@ static void on_tick(void *ctx)
 
 static void bg_grace_over(struct thaw__ring_req *req, int res, bool more)
 {
-	struct thaw_restore *r =
-		(struct thaw_restore *)((char *)req - offsetof(struct thaw_restore, bg_grace));
+	struct thaw_restore *r = container_of(req, struct thaw_restore, bg_grace);
 	r->bg_open = true; /* a tick follows this completion */
 }
 

@@ -31,20 +31,11 @@ int thaw__region_cmp_base(const void *a, const void *b)
 
 static int reserve(struct thaw_restore *r, size_t n)
 {
-	if (n <= r->segs_cap)
-		return 0;
-	size_t cap = r->segs_cap ? r->segs_cap * 2 : 8;
-	while (cap < n)
-		cap *= 2;
-	struct mapped_region *a = realloc(r->segs, cap * sizeof(*a));
-	if (!a)
+	/* Both arrays share segs_cap: it moves only once both have grown. */
+	size_t cap_a = r->segs_cap, cap_b = r->segs_cap;
+	if (THAW__GROW(r->segs, cap_a, n, 8) || THAW__GROW(r->by_addr, cap_b, n, 8))
 		return -ENOMEM;
-	r->segs = a;
-	struct mapped_region *b = realloc(r->by_addr, cap * sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	r->by_addr = b;
-	r->segs_cap = cap;
+	r->segs_cap = cap_a;
 	return 0;
 }
 

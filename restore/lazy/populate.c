@@ -104,18 +104,12 @@ void thaw__populate_poison_unfinished(struct thaw_restore *r)
 void thaw__restore_redo(struct thaw_restore *r, uint64_t id)
 {
 	pthread_mutex_lock(&r->redo_lock);
-	if (r->nredo == r->redo_cap) {
-		size_t cap = r->redo_cap ? r->redo_cap * 2 : 64;
-		uint64_t *p = realloc(r->redo, cap * sizeof(*p));
-		if (!p) {
-			pthread_mutex_unlock(&r->redo_lock);
-			uint8_t expect = CHUNK_MISSING;
-			if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))
-				thaw__populate_poison(r, id, -ENOMEM);
-			return;
-		}
-		r->redo = p;
-		r->redo_cap = cap;
+	if (THAW__GROW(r->redo, r->redo_cap, r->nredo + 1, 64)) {
+		pthread_mutex_unlock(&r->redo_lock);
+		uint8_t expect = CHUNK_MISSING;
+		if (atomic_compare_exchange_strong(&r->state[id], &expect, CHUNK_DECODING))
+			thaw__populate_poison(r, id, -ENOMEM);
+		return;
 	}
 	r->redo[r->nredo++] = id;
 	pthread_mutex_unlock(&r->redo_lock);

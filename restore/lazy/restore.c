@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "format/codec.h"
+#include "common/abi.h"
 
 int thaw__restore_fail(struct thaw_restore *r, int err)
 {
@@ -216,7 +217,7 @@ int thaw__restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_
 /* Name the snapshot in the caller's trace; faults append to it from now on. */
 static int start_recording(struct thaw_restore *r, struct thaw_trace *t)
 {
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	r->fault_seen = calloc(r->nchunks * r->lay->pages_per_chunk + 1, 1);
 	if (!r->fault_seen)
 		return -ENOMEM;
@@ -236,20 +237,21 @@ int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_op
 			int (*place)(struct thaw_restore *r, void *ctx), void *ctx,
 			struct thaw_restore **out)
 {
-	struct thaw_restore_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	struct thaw_restore_opts o;
 	*out = NULL;
-	if (snap->layout.hdr.page_size != (uint32_t)sysconf(_SC_PAGESIZE)) {
-		thaw__err(&snap->log, "snapshot page size %u differs from this machine's %ld",
-			  snap->layout.hdr.page_size, sysconf(_SC_PAGESIZE));
+	int err = THAW__OPTS_READ(&o, opts);
+	if (err || snap->layout.hdr.page_size != (uint32_t)sysconf(_SC_PAGESIZE)) {
 		if (uffd >= 0)
 			close(uffd);
-		return -EINVAL;
+		if (err)
+			return err;
+		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, -EINVAL,
+				  "snapshot page size %u differs from this machine's %ld",
+				  snap->layout.hdr.page_size, sysconf(_SC_PAGESIZE));
 	}
 	uint64_t t0 = thaw__now_ns();
 	struct thaw_restore *r = NULL;
-	int err = thaw__restore_alloc(snap, o.flags, &r);
+	err = thaw__restore_alloc(snap, o.flags, &r);
 	if (!err && o.record)
 		err = start_recording(r, o.record);
 	if (!err)
@@ -286,7 +288,8 @@ int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_op
 			unmap_regions(r);
 			thaw__restore_release(r);
 		}
-		return err;
+		return thaw__fail(&snap->log, o.err_buf, o.err_buf_size, err,
+				  "starting the restore: %s", thaw_strerror(err));
 	}
 	r->start_us = (thaw__now_ns() - t0) / 1000;
 	*out = r;
@@ -359,11 +362,11 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 	return result;
 }
 
-int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
+int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *out)
 {
-	if (!r || !st)
+	if (!r || !out)
 		return -EINVAL;
-	memset(st, 0, sizeof(*st));
+	struct thaw_stats full = { 0 }, *st = &full;
 	st->faults = atomic_load(&r->c.faults);
 	st->pages_fault = atomic_load(&r->c.pages_fault);
 	st->pages_background = atomic_load(&r->c.pages_background);
@@ -402,6 +405,20 @@ int thaw_restore_stats(const struct thaw_restore *r, struct thaw_stats *st)
 		st->http_bg_p99_us = r->net_final.http_bg_p99_us;
 	}
 	pthread_mutex_unlock(&rw->done_lock);
+	return THAW__OUT_WRITE(out, st);
+}
+
+int thaw_restore_populate(struct thaw_restore *r)
+{
+	if (!r)
+		return -EINVAL;
+	atomic_store(&r->finish_requested, true);
+	thaw__engine_notify(r->eng);
+	/* Children forked since: the same (on_fork passes it on to later ones). */
+	pthread_mutex_lock(&r->done_lock);
+	for (size_t i = 0; i < r->nchildren; i++)
+		thaw_restore_populate(r->children[i]);
+	pthread_mutex_unlock(&r->done_lock);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * and a memcpy of one chunk, far less than a store read plus a decode.
  */
 #include "chunk_cache.h"
+#include "uffd/base.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -12,7 +13,7 @@
 #include <string.h>
 
 struct entry {
-	struct entry *prev, *next; /* recency: head is the most recent */
+	struct thaw__list_node lru; /* recency: first is the most recent */
 	uint64_t id;
 	uint32_t len;
 	unsigned char bytes[];
@@ -22,7 +23,7 @@ struct thaw__chunk_cache {
 	pthread_mutex_t lock;
 	struct entry **slot; /* by chunk id */
 	uint64_t nchunks;
-	struct entry *head, *tail;
+	struct thaw__list lru;
 	struct thaw_cache_stats st;
 };
 
@@ -47,36 +48,13 @@ void thaw__chunk_cache_free(struct thaw__chunk_cache *c)
 {
 	if (!c)
 		return;
-	for (struct entry *e = c->head, *next; e; e = next) {
-		next = e->next;
-		free(e);
+	for (struct thaw__list_node *n = c->lru.first, *next; n; n = next) {
+		next = n->next;
+		free(container_of(n, struct entry, lru));
 	}
 	pthread_mutex_destroy(&c->lock);
 	free(c->slot);
 	free(c);
-}
-
-static void unlink_entry(struct thaw__chunk_cache *c, struct entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void push_front(struct thaw__chunk_cache *c, struct entry *e)
-{
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	c->head = e;
-	if (!c->tail)
-		c->tail = e;
 }
 
 bool thaw__chunk_cache_get(struct thaw__chunk_cache *c, uint64_t id, void *dst, uint32_t len)
@@ -88,8 +66,8 @@ bool thaw__chunk_cache_get(struct thaw__chunk_cache *c, uint64_t id, void *dst, 
 	bool hit = e && e->len == len;
 	if (hit) {
 		memcpy(dst, e->bytes, len);
-		unlink_entry(c, e);
-		push_front(c, e);
+		thaw__list_del(&c->lru, &e->lru);
+		thaw__list_add_head(&c->lru, &e->lru);
 		c->st.hits++;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -122,16 +100,16 @@ void thaw__chunk_cache_put(struct thaw__chunk_cache *c, uint64_t id, const void 
 		free(e);
 		return;
 	}
-	while (c->tail && c->st.bytes + len > c->st.limit) {
-		struct entry *old = c->tail;
-		unlink_entry(c, old);
+	while (c->lru.last && c->st.bytes + len > c->st.limit) {
+		struct entry *old = container_of(c->lru.last, struct entry, lru);
+		thaw__list_del(&c->lru, &old->lru);
 		c->slot[old->id] = NULL;
 		c->st.bytes -= old->len;
 		c->st.evictions++;
 		free(old);
 	}
 	c->slot[id] = e;
-	push_front(c, e);
+	thaw__list_add_head(&c->lru, &e->lru);
 	c->st.bytes += len;
 	c->st.inserts++;
 	pthread_mutex_unlock(&c->lock);

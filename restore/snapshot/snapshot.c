@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "chunk_cache.h"
+#include "common/abi.h"
 #include "format/codec.h"
 
 struct thaw__snap_decoder {
@@ -19,20 +20,6 @@ struct thaw__snap_decoder {
 	void *staging; /* stored bytes of a compressed chunk */
 	size_t staging_len;
 };
-
-int thaw__fail(const struct thaw__logger *log, char *err, size_t err_len, int code, const char *fmt,
-	       ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (err && err_len)
-		snprintf(err, err_len, "%s", msg);
-	thaw__err(log, "%s", msg);
-	return code;
-}
 
 static void snap_decoder_free(struct thaw__snap_decoder *sd)
 {
@@ -132,9 +119,9 @@ static int load_layout(struct thaw_snapshot *s, char *err, size_t err_len)
 int thaw_snapshot_open(const char *uri, const struct thaw_open_opts *opts,
 		       struct thaw_snapshot **out)
 {
-	struct thaw_open_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	struct thaw_open_opts o;
+	if (THAW__OPTS_READ(&o, opts))
+		return -EINVAL;
 	struct thaw__logger log;
 	thaw__logger_init(&log, o.log_fn, o.log_ctx);
 	if (!uri || !out)
@@ -151,7 +138,7 @@ int thaw_snapshot_open(const char *uri, const struct thaw_open_opts *opts,
 	int r = -ENOMEM;
 	if (!s->uri)
 		goto fail;
-	r = open_store(s, opts, err, sizeof(err));
+	r = open_store(s, &o, err, sizeof(err));
 	if (r)
 		goto fail;
 	r = load_layout(s, err, sizeof(err));
@@ -187,12 +174,12 @@ void thaw_snapshot_close(struct thaw_snapshot *s)
 	free(s);
 }
 
-int thaw_snapshot_get_info(const struct thaw_snapshot *s, struct thaw_snapshot_info *info)
+int thaw_snapshot_get_info(const struct thaw_snapshot *s, struct thaw_snapshot_info *out)
 {
-	if (!s || !info)
+	if (!s || !out)
 		return -EINVAL;
 	const struct thaw__fmt_header *h = &s->layout.hdr;
-	memset(info, 0, sizeof(*info));
+	struct thaw_snapshot_info full = { 0 }, *info = &full;
 	info->version = h->version;
 	info->page_size = h->page_size;
 	info->chunk_size = h->chunk_size;
@@ -210,7 +197,7 @@ int thaw_snapshot_get_info(const struct thaw_snapshot *s, struct thaw_snapshot_i
 	info->hashes = !(h->flags & THAW__FMT_F_NO_HASH);
 	for (int i = 0; i < 16; i++)
 		snprintf(info->digest + 2 * i, 3, "%02x", h->digest[i]);
-	return 0;
+	return THAW__OUT_WRITE(out, info);
 }
 
 size_t thaw_snapshot_region_count(const struct thaw_snapshot *s)
@@ -218,11 +205,12 @@ size_t thaw_snapshot_region_count(const struct thaw_snapshot *s)
 	return s ? (size_t)s->layout.hdr.region_count : 0;
 }
 
-int thaw_snapshot_region(const struct thaw_snapshot *s, size_t i, struct thaw_region_info *info)
+int thaw_snapshot_region(const struct thaw_snapshot *s, size_t i, struct thaw_region_info *out)
 {
-	if (!s || !info || i >= s->layout.hdr.region_count)
+	if (!s || !out || i >= s->layout.hdr.region_count)
 		return -EINVAL;
 	const struct thaw__fmt_region *rg = &s->layout.regions[i];
+	struct thaw_region_info full = { 0 }, *info = &full;
 	info->addr = rg->addr;
 	info->len = rg->len;
 	info->prot = (int)rg->prot;
@@ -230,14 +218,15 @@ int thaw_snapshot_region(const struct thaw_snapshot *s, size_t i, struct thaw_re
 	info->name = s->layout.region_names[i];
 	info->first_chunk = rg->first_chunk;
 	info->chunk_count = (rg->len - 1) / s->layout.hdr.chunk_size + 1;
-	return 0;
+	return THAW__OUT_WRITE(out, info);
 }
 
-int thaw_snapshot_chunk(const struct thaw_snapshot *s, uint64_t i, struct thaw_chunk_info *info)
+int thaw_snapshot_chunk(const struct thaw_snapshot *s, uint64_t i, struct thaw_chunk_info *out)
 {
-	if (!s || !info || i >= s->layout.hdr.chunk_count)
+	if (!s || !out || i >= s->layout.hdr.chunk_count)
 		return -EINVAL;
 	const struct thaw__fmt_chunk *c = &s->layout.chunks[i];
+	struct thaw_chunk_info full = { 0 }, *info = &full;
 	info->region = s->layout.chunk_region[i];
 	info->addr = thaw__layout_chunk_addr(&s->layout, i);
 	info->len = thaw__layout_chunk_len(&s->layout, i);
@@ -245,7 +234,7 @@ int thaw_snapshot_chunk(const struct thaw_snapshot *s, uint64_t i, struct thaw_c
 	info->stored_off = c->offset;
 	info->stored_len = c->stored_len;
 	info->hash = c->hash;
-	return 0;
+	return THAW__OUT_WRITE(out, info);
 }
 
 static bool page_zero(const uint8_t *p, size_t len)
@@ -279,13 +268,9 @@ static bool zmask_agrees(const struct thaw__layout *l, uint64_t id, const uint8_
 	return true;
 }
 
-ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf, size_t buf_len)
+/* One read and decode of chunk i (len bytes) into buf: 0 or -errno. */
+static int read_decode(struct thaw_snapshot *s, uint64_t i, void *buf, uint32_t len)
 {
-	if (!s || !buf || i >= s->layout.hdr.chunk_count)
-		return -EINVAL;
-	uint32_t len = thaw__layout_chunk_len(&s->layout, i);
-	if (buf_len < len)
-		return -EINVAL;
 	const struct thaw__fmt_chunk *c = thaw__layout_stored(&s->layout, i);
 	const uint64_t *hash = thaw__layout_hash(&s->layout, c);
 	int r;
@@ -321,6 +306,27 @@ ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf,
 		break;
 	}
 	}
+	return r;
+}
+
+ssize_t thaw_snapshot_read_chunk(struct thaw_snapshot *s, uint64_t i, void *buf, size_t buf_len)
+{
+	if (!s || !buf || i >= s->layout.hdr.chunk_count)
+		return -EINVAL;
+	uint32_t len = thaw__layout_chunk_len(&s->layout, i);
+	if (buf_len < len)
+		return -EINVAL;
+	/* Bytes that fail their check may have been damaged on the way (an HTTP
+	 * store): read again within the same budget a restore's fetches get. */
+	uint32_t refetch = s->store->max_refetch ? s->store->max_refetch : 2;
+	int r;
+	for (uint32_t attempt = 0;; attempt++) {
+		r = read_decode(s, i, buf, len);
+		if ((r != -THAW_E_HASH && r != -THAW_E_CODEC) || attempt >= refetch)
+			break;
+		thaw__warn(&s->log, "%s: chunk %" PRIu64 ": %s, reading it again", s->uri, i,
+			   thaw_strerror(r));
+	}
 	if (!r && !zmask_agrees(&s->layout, i, buf, len)) {
 		/* The hash covers the bytes, not the mask: a restore that trusts
 		 * the mask for zero pages would diverge from them. */
@@ -345,12 +351,12 @@ int thaw_snapshot_set_cache(struct thaw_snapshot *snap, uint64_t bytes)
 	return thaw__chunk_cache_new(bytes, snap->layout.hdr.chunk_count, &snap->cache);
 }
 
-int thaw_snapshot_cache_stats(const struct thaw_snapshot *snap, struct thaw_cache_stats *st)
+int thaw_snapshot_cache_stats(const struct thaw_snapshot *snap, struct thaw_cache_stats *out)
 {
-	if (!snap || !st)
+	if (!snap || !out)
 		return -EINVAL;
-	memset(st, 0, sizeof(*st));
+	struct thaw_cache_stats st = { 0 };
 	if (snap->cache)
-		thaw__chunk_cache_stats(snap->cache, st);
-	return 0;
+		thaw__chunk_cache_stats(snap->cache, &st);
+	return THAW__OUT_WRITE(out, &st);
 }

@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* The open snapshot handle, shared by the restore and the tools. */
+/*
+ * restore/snapshot/: an opened snapshot (snapshot.c: its parsed layout, its
+ * store, a pool of decoders) and the decoded-chunk cache its restores share
+ * (chunk_cache.c). Built on format/ and store/; lazy/, write/ and export/
+ * are its users.
+ *
+ * The open snapshot handle, shared by the restore and the tools.
+ */
 #ifndef THAW_RESTORE_SNAPSHOT_H
 #define THAW_RESTORE_SNAPSHOT_H
 
 #include <pthread.h>
 
+#include "common/errors.h"
 #include "format/format.h"
 #include "store/store.h"
 
@@ -26,9 +34,5 @@ struct thaw_snapshot {
 	unsigned pool_n;
 	struct thaw__chunk_cache *cache; /* owned; NULL = none (thaw_snapshot_set_cache) */
 };
-
-/* Write "fmt..." into err (if any) and log it at error level. Returns code. */
-int thaw__fail(const struct thaw__logger *log, char *err, size_t err_len, int code, const char *fmt,
-	       ...) __attribute__((format(printf, 5, 6)));
 
 #endif

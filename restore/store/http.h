@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The HTTP store's internals, shared by its modules:
- *   store_http.c   the store: URLs and their pins, open, synchronous pread
+ *   store_http.c   the store: settings, open, synchronous pread
+ *   http_urls.c    each URL's pin and trust, and easy-handle setup for it
  *   http_stream.c  asynchronous range GETs: curl multi driven by the engine's ring
+ *                  (with http_readahead.c and http_ring.c; see http_stream.h)
  *   http_policy.c  one response's checks, the retry policy, latency histograms
  */
 #ifndef THAW_RESTORE_HTTP_H
@@ -147,7 +149,7 @@ void thaw__http_judge(const struct thaw__http_resp *r, CURLcode rc, const char *
 /* Delay before retry number `retry` (1-based), with jitter; honours retry_after_ms. */
 uint64_t thaw__http_backoff_ms(int retry, long retry_after_ms, uint64_t *seed);
 
-/* Store side, used by the stream. */
+/* http_urls.c: used by the synchronous reads and the stream alike. */
 /* Apply the store's settings to an easy handle for url (TLS, auth, timeouts). */
 int thaw__http_easy_setup(struct thaw__http_store *s, CURL *easy, size_t url,
 			  struct thaw__http_resp *resp, char *errbuf);

@@ -56,29 +56,52 @@ static bool header_is(const char *line, size_t n, const char *name, const char *
 	return true;
 }
 
-static void parse_content_range(struct thaw__http_resp *r, const char *v)
+/* Decimal digits at *s, no sign and no wrap-around (%llu takes "-1" as 2^64-1). */
+static bool take_dec(const char **s, uint64_t *v)
 {
-	unsigned long long a, b, t;
-	/* "bytes A-B/TOTAL"; the 416 form, with "*" for the range, is ignored */
-	if (sscanf(v, "bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
-		r->range_seen = true;
-		r->range_start = a;
-		r->range_end = b;
-		r->range_total = t;
+	const char *p = *s;
+	uint64_t x = 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (x > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return false;
+		x = x * 10 + (uint64_t)(*p - '0');
 	}
+	if (p == *s)
+		return false;
+	*s = p;
+	*v = x;
+	return true;
 }
 
+static void parse_content_range(struct thaw__http_resp *r, const char *v)
+{
+	uint64_t a, b, t;
+	/* "bytes A-B/TOTAL" with A <= B < TOTAL; the 416 form, with "*" for the range, is ignored */
+	if (strncmp(v, "bytes ", 6))
+		return;
+	v += 6;
+	if (!take_dec(&v, &a) || *v++ != '-' || !take_dec(&v, &b) || *v++ != '/' ||
+	    !take_dec(&v, &t) || *v || a > b || b >= t)
+		return;
+	r->range_seen = true;
+	r->range_start = a;
+	r->range_end = b;
+	r->range_total = t;
+}
+
+/* Milliseconds to wait, at most the most ever waited (no overflow on a huge value). */
 static long parse_retry_after(const char *v)
 {
+	const long max_s = THAW__HTTP_RETRY_AFTER_MAX_MS / 1000;
 	char *end;
 	long secs = strtol(v, &end, 10);
 	if (end != v && *end == 0)
-		return secs < 0 ? 0 : secs * 1000;
+		return secs < 0 ? 0 : (secs > max_s ? max_s : secs) * 1000;
 	time_t when = curl_getdate(v, NULL); /* HTTP-date form */
 	if (when < 0)
 		return -1;
 	time_t now = time(NULL);
-	return when > now ? (long)(when - now) * 1000 : 0;
+	return when <= now ? 0 : when - now > max_s ? max_s * 1000 : (long)(when - now) * 1000;
 }
 
 size_t thaw__http_header_cb(char *data, size_t size, size_t n, void *userdata)
@@ -283,6 +306,13 @@ static void judge_206(const struct thaw__http_resp *r, struct thaw__http_outcome
 				r->last_modified, pin->validator);
 			return;
 		}
+	}
+	/* The open request learns the object's size from the first body bytes: with
+	 * none, "all of it" would be nothing at all. */
+	if (!r->range_seen || (r->grow && !r->got)) {
+		outcome(o, THAW__HTTP_RETRY, -THAW_E_NET, "206 reply without %s",
+			r->range_seen ? "a body" : "Content-Range");
+		return;
 	}
 	if (r->grow) {
 		uint64_t need =

@@ -4,7 +4,7 @@
  * by the restore engine's io_uring ring, so faults, file reads and HTTP
  * share one loop on one thread. curl's socket callback arms one-shot poll
  * requests on the ring; its timer callback arms a ring timeout; their
- * completions call curl_multi_socket_action.
+ * completions call curl_multi_socket_action (http_ring.c).
  *
  * Two lanes, each its own multi handle and so its own connection pool:
  * a fault never waits for a connection busy with a multi-MiB background
@@ -15,19 +15,16 @@
  * then does the request fail.
  */
 #include <errno.h>
-#include <poll.h>
 #include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-
-struct hstream;
+#include "http_stream.h"
 
 /* One queued or running request. */
 struct xfer {
-	struct xfer *prev, *next; /* on its lane's queue or running list */
-	struct hstream *st;
+	struct thaw__list_node node; /* on its lane's queue or running list, or a stream list */
+	struct thaw__hstream *st;
 	struct thaw__store_req *req; /* NULL once completed (a zombie awaiting its timer) */
 	enum thaw__lane lane;
 	CURL *easy;
@@ -51,114 +48,40 @@ struct xfer {
 	int first_err; /* the failure on the first URL tried: the one reported */
 };
 
-struct xlist {
-	struct xfer *head, *tail;
-};
-
-/* A socket curl asked us to watch. */
-struct hsock {
-	struct thaw__ring_req req;
-	struct hsock *prev, *next;
-	struct lane *lane;
-	curl_socket_t fd;
-	unsigned want;	   /* POLLIN / POLLOUT curl wants */
-	unsigned armed_ev; /* what the armed poll waits for */
-	bool armed, cancelling, removed, dispatching, rearm;
-};
-
-struct lane {
-	struct hstream *st;
-	enum thaw__lane id;
-	CURLM *multi;
-	unsigned limit, running;
-	struct xlist queue, active;
-	/* curl's timer: one ring timeout, moved earlier by cancel + re-arm. */
-	struct thaw__ring_req timer;
-	bool timer_armed, timer_cancelling, timer_rearm;
-	bool in_submit, kick_now;		/* submit() runs curl's immediate timeout itself */
-	uint64_t timer_want_us, timer_armed_us; /* 0: none */
-	CURL *pool[16];
-	unsigned npool;
-	struct thaw__lat_hist hist;
-};
-
-struct hstream {
-	struct thaw__http_store *s;
-	struct thaw__engine *e;
-	struct lane lanes[THAW__LANES];
-	struct hsock *socks;
-	struct xlist backing_off; /* waiting for their backoff timeout */
-	struct xlist failed;	  /* failed outside a completion: reported from the kick */
-	struct thaw__ring_req kick;
-	bool kick_armed, kick_rearm;
-	unsigned ring_users; /* our ring requests outstanding */
-	bool closing;
-	uint64_t seed;
-	uint64_t requests, bytes, retries, failures;
-	/* Background read-ahead (see "Read-ahead" below). */
-	struct ra_win *win[THAW__HTTP_RA_WINDOWS];
-	uint64_t ra_next; /* end of the furthest background request seen */
-	uint32_t ra_size; /* size of the next window */
-	bool ra_fault;	  /* a fault-lane request since the last window */
-	struct thaw__store_req *ready, **ready_tail; /* served from memory, to report */
-	struct repeat *rep; /* THAW__HTTP_REPEAT_SLOTS, allocated on first use */
-};
-
-static void repeat_keep(struct hstream *st, const struct thaw__store_req *req);
-
-static int direct_submit(struct hstream *st, struct thaw__store_req *req);
-static void ra_deliver_ready(struct hstream *st, int err);
-static void ra_free_all(struct hstream *st);
-
-static void list_add(struct xlist *l, struct xfer *x, bool front)
+/* A transfer is on one list at a time, through its node. */
+static void list_add(struct thaw__list *l, struct xfer *x, bool front)
 {
-	if (front) {
-		x->prev = NULL;
-		x->next = l->head;
-		if (l->head)
-			l->head->prev = x;
-		else
-			l->tail = x;
-		l->head = x;
-	} else {
-		x->next = NULL;
-		x->prev = l->tail;
-		if (l->tail)
-			l->tail->next = x;
-		else
-			l->head = x;
-		l->tail = x;
-	}
+	if (front)
+		thaw__list_add_head(l, &x->node);
+	else
+		thaw__list_add_tail(l, &x->node);
 }
 
-static void list_del(struct xlist *l, struct xfer *x)
+static void list_del(struct thaw__list *l, struct xfer *x)
 {
-	if (x->prev)
-		x->prev->next = x->next;
-	else
-		l->head = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	else
-		l->tail = x->prev;
-	x->prev = x->next = NULL;
+	thaw__list_del(l, &x->node);
 }
 
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+static struct xfer *list_first(const struct thaw__list *l)
+{
+	return thaw__list_entry(l->first, struct xfer, node);
+}
+
+static struct xfer *list_next(const struct xfer *x)
+{
+	return thaw__list_entry(x->node.next, struct xfer, node);
+}
 
 static void stat_add(uint64_t *c, uint64_t n)
 {
 	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
 }
 
-static void repeat_free(struct hstream *st);
-
-static void stream_free(struct hstream *st)
+static void stream_free(struct thaw__hstream *st)
 {
-	ra_free_all(st);
-	repeat_free(st);
+	thaw__http_ra_free(&st->ra);
 	for (int l = 0; l < THAW__LANES; l++) {
-		struct lane *ln = &st->lanes[l];
+		struct thaw__hlane *ln = &st->lanes[l];
 		for (unsigned i = 0; i < ln->npool; i++)
 			curl_easy_cleanup(ln->pool[i]);
 		ln->npool = 0;
@@ -167,17 +90,17 @@ static void stream_free(struct hstream *st)
 }
 
 /* Every ring completion ends here: the last one of a closed stream frees it. */
-static void ring_put(struct hstream *st)
+static void ring_put(struct thaw__hstream *st)
 {
 	st->ring_users--;
 	if (st->closing && !st->ring_users)
 		stream_free(st);
 }
 
-static void process_rearms(struct hstream *st);
-static void ended(struct lane *ln, struct xfer *x, CURLcode rc);
-static void pump(struct lane *ln);
-static void unmerge(struct lane *ln, struct xfer *x);
+static void completed(struct thaw__hstream *st);
+static void ended(struct thaw__hlane *ln, struct xfer *x, CURLcode rc);
+static void pump(struct thaw__hlane *ln);
+static void unmerge(struct thaw__hlane *ln, struct xfer *x);
 
 /* ------------------------------------------------------------------ */
 /* Completing requests                                                 */
@@ -193,13 +116,13 @@ static void xfer_free(struct xfer *x)
 /* Report req's end to its owner; x is freed unless its backoff timer is still out. */
 static void finish(struct xfer *x, int err)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	struct thaw__store_req *req = x->req;
 	x->req = NULL;
 	if (!err) {
 		thaw__lat_add(&st->lanes[x->lane].hist, thaw__now_us() - x->t0_us);
 		if (x->keep && req)
-			repeat_keep(st, req);
+			thaw__http_ra_keep(&st->ra, req);
 	} else if (err != -ECANCELED)
 		stat_add(&st->failures, 1);
 	if (!x->backoff_armed)
@@ -210,20 +133,20 @@ static void finish(struct xfer *x, int err)
 
 static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 {
-	struct hstream *st = container_of(rr, struct hstream, kick);
+	struct thaw__hstream *st = container_of(rr, struct thaw__hstream, kick);
 	st->kick_armed = false;
-	ra_deliver_ready(st, 0);
+	thaw__http_ra_deliver(&st->ra, 0);
 	struct xfer *x;
-	while ((x = st->failed.head)) {
+	while ((x = list_first(&st->failed))) {
 		list_del(&st->failed, x);
 		finish(x, x->first_err);
 	}
 	for (int l = 0; l < THAW__LANES && !st->closing; l++) {
-		struct lane *ln = &st->lanes[l];
+		struct thaw__hlane *ln = &st->lanes[l];
 		bool again = true;
 		while (again) {
 			again = false;
-			for (x = ln->active.head; x; x = x->next)
+			for (x = list_first(&ln->active); x; x = list_next(x))
 				if (x->ended_later) {
 					x->ended_later = false;
 					ended(ln, x, x->ended_rc);
@@ -233,12 +156,11 @@ static void kick_done(struct thaw__ring_req *rr, int res, bool more)
 		}
 		pump(ln);
 	}
-	process_rearms(st);
-	ring_put(st);
+	completed(st);
 }
 
 /* Run kick_done soon: reports that must not happen inside submit() go from there. */
-static void arm_kick(struct hstream *st)
+static void arm_kick(struct thaw__hstream *st)
 {
 	if (st->kick_armed)
 		return;
@@ -254,7 +176,7 @@ static void arm_kick(struct hstream *st)
 /* Fail x from a context where done() must not run (inside submit): report it from the ring. */
 static void finish_later(struct xfer *x, int err)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	x->first_err = err;
 	list_add(&st->failed, x, false);
 	arm_kick(st);
@@ -264,7 +186,7 @@ static void finish_later(struct xfer *x, int err)
 /* Starting transfers                                                  */
 /* ------------------------------------------------------------------ */
 
-static CURL *lane_easy(struct lane *ln)
+static CURL *lane_easy(struct thaw__hlane *ln)
 {
 	if (ln->npool)
 		return ln->pool[--ln->npool];
@@ -277,7 +199,7 @@ static CURL *lane_easy(struct lane *ln)
 	return e;
 }
 
-static void lane_easy_put(struct lane *ln, CURL *e)
+static void lane_easy_put(struct thaw__hlane *ln, CURL *e)
 {
 	if (ln->npool < sizeof(ln->pool) / sizeof(ln->pool[0]))
 		ln->pool[ln->npool++] = e;
@@ -291,14 +213,14 @@ static void lane_easy_put(struct lane *ln, CURL *e)
  * store nothing are adjacent in the file) ride on x's GET: fewer, larger
  * requests. Returns how many requests the GET serves, x included.
  */
-static unsigned merge_queued(struct lane *ln, struct xfer *x)
+static unsigned merge_queued(struct thaw__hlane *ln, struct xfer *x)
 {
 	const struct thaw__http_store *s = ln->st->s;
 	uint64_t cap = ln->id == THAW__LANE_FAULT ? THAW__HTTP_FAULT_MERGE_MAX : s->base.bg_max;
 	uint64_t end = x->req->off + x->req->len, total = x->req->len;
 	unsigned n = 1;
 	struct xfer **tail = &x->merged, *y;
-	while ((y = ln->queue.head) && y->url == x->url && y->req->off == end &&
+	while ((y = list_first(&ln->queue)) && y->url == x->url && y->req->off == end &&
 	       total + y->req->len <= cap) {
 		list_del(&ln->queue, y);
 		*tail = y;
@@ -326,7 +248,7 @@ static unsigned merge_queued(struct lane *ln, struct xfer *x)
 }
 
 /* Put x's riders back at the head of the queue, in order, to go on their own. */
-static void unmerge(struct lane *ln, struct xfer *x)
+static void unmerge(struct thaw__hlane *ln, struct xfer *x)
 {
 	struct xfer *chain[64], *y = x->merged;
 	x->merged = NULL;
@@ -344,9 +266,9 @@ static void unmerge(struct lane *ln, struct xfer *x)
 /* Start x's next attempt on its lane (a slot is free). 0 or -err. */
 static int start(struct xfer *x)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	struct thaw__http_store *s = st->s;
-	struct lane *ln = &st->lanes[x->lane];
+	struct thaw__hlane *ln = &st->lanes[x->lane];
 	struct thaw__http_expect want;
 	void *buf;
 	x->probing = !thaw__http_url_pinned(s, x->url);
@@ -400,10 +322,10 @@ static int start(struct xfer *x)
 }
 
 /* Start queued requests while the lane has free slots. */
-static void pump(struct lane *ln)
+static void pump(struct thaw__hlane *ln)
 {
 	struct xfer *x;
-	while (ln->running < ln->limit && (x = ln->queue.head)) {
+	while (ln->running < ln->limit && (x = list_first(&ln->queue))) {
 		list_del(&ln->queue, x);
 		int err = start(x);
 		if (err)
@@ -418,7 +340,7 @@ static void pump(struct lane *ln)
 static void backoff_done(struct thaw__ring_req *rr, int res, bool more)
 {
 	struct xfer *x = container_of(rr, struct xfer, backoff);
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	x->backoff_armed = false;
 	if (!x->req) {
 		xfer_free(x); /* completed (cancelled) while its timer was out */
@@ -427,8 +349,7 @@ static void backoff_done(struct thaw__ring_req *rr, int res, bool more)
 		list_add(&st->lanes[x->lane].queue, x, true);
 		pump(&st->lanes[x->lane]);
 	}
-	process_rearms(st);
-	ring_put(st);
+	completed(st);
 }
 
 /* Give up on x's current URL: the next mirror, or the end. */
@@ -460,14 +381,14 @@ static void next_url(struct xfer *x, const struct thaw__http_outcome *o)
 		x->urls_tried++;
 	}
 	x->retry = 0;
-	struct lane *ln = &x->st->lanes[x->lane];
+	struct thaw__hlane *ln = &x->st->lanes[x->lane];
 	list_add(&ln->queue, x, true);
 	pump(ln);
 }
 
 static void retry_later(struct xfer *x, const struct thaw__http_outcome *o)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	struct thaw__http_store *s = st->s;
 	x->retry++;
 	stat_add(&st->retries, 1);
@@ -487,9 +408,9 @@ static void retry_later(struct xfer *x, const struct thaw__http_outcome *o)
 	list_add(&st->backing_off, x, false);
 }
 
-static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
+static void ended(struct thaw__hlane *ln, struct xfer *x, CURLcode rc)
 {
-	struct hstream *st = ln->st;
+	struct thaw__hstream *st = ln->st;
 	struct thaw__http_store *s = st->s;
 	list_del(&ln->active, x);
 	ln->running--;
@@ -557,7 +478,7 @@ static void ended(struct lane *ln, struct xfer *x, CURLcode rc)
  * Hand each transfer curl finished to ended(). Inside submit() (defer)
  * none may report: each is marked, and handled from the kick.
  */
-static void reap(struct lane *ln, bool defer)
+static void reap(struct thaw__hlane *ln, bool defer)
 {
 	CURLMsg *m;
 	int left;
@@ -581,7 +502,7 @@ static void reap(struct lane *ln, bool defer)
 	}
 }
 
-static void socket_action(struct lane *ln, curl_socket_t fd, int ev)
+static void socket_action(struct thaw__hlane *ln, curl_socket_t fd, int ev)
 {
 	int running;
 	curl_multi_socket_action(ln->multi, fd, ev, &running);
@@ -589,192 +510,21 @@ static void socket_action(struct lane *ln, curl_socket_t fd, int ev)
 	pump(ln);
 }
 
-/* ------------------------------------------------------------------ */
-/* curl's sockets and timer on the ring                                */
-/* ------------------------------------------------------------------ */
-
-static void sock_update(struct hsock *sk);
-
-static void sock_unlink_free(struct hsock *sk)
-{
-	struct hstream *st = sk->lane->st;
-	if (sk->prev)
-		sk->prev->next = sk->next;
-	else
-		st->socks = sk->next;
-	if (sk->next)
-		sk->next->prev = sk->prev;
-	free(sk);
-}
-
-static void poll_done(struct thaw__ring_req *rr, int res, bool more)
-{
-	struct hsock *sk = container_of(rr, struct hsock, req);
-	struct lane *ln = sk->lane;
-	struct hstream *st = ln->st;
-	sk->armed = sk->cancelling = false;
-	if (!sk->removed && !st->closing && res != -ECANCELED) {
-		int ev = 0;
-		if (res < 0) {
-			ev = CURL_CSELECT_ERR;
-		} else {
-			/* On HUP/ERR let curl read or write to learn what happened. */
-			unsigned r = (unsigned)res;
-			if ((r & (POLLIN | POLLHUP | POLLERR)) && (sk->want & POLLIN))
-				ev |= CURL_CSELECT_IN;
-			if ((r & (POLLOUT | POLLHUP | POLLERR)) && (sk->want & POLLOUT))
-				ev |= CURL_CSELECT_OUT;
-		}
-		sk->dispatching = true;
-		socket_action(ln, sk->fd, ev);
-		sk->dispatching = false;
-	}
-	sock_update(sk);
-	process_rearms(st);
-	ring_put(st);
-}
-
-static void sock_arm(struct hsock *sk)
-{
-	struct hstream *st = sk->lane->st;
-	int err = thaw__ring_poll(st->e, &sk->req, sk->fd, sk->want, false);
-	if (err) {
-		thaw__warn(&st->s->log, "HTTP: cannot poll a socket on the ring (%s); retrying",
-			   thaw_strerror(err));
-		sk->rearm = true;
-		return;
-	}
-	sk->rearm = false;
-	sk->armed = true;
-	sk->armed_ev = sk->want;
-	st->ring_users++;
-}
-
-/* Bring the ring's poll in line with what curl wants. */
-static void sock_update(struct hsock *sk)
-{
-	struct hstream *st = sk->lane->st;
-	if (sk->armed) {
-		if ((sk->removed || sk->armed_ev != sk->want) && !sk->cancelling &&
-		    !thaw__ring_cancel(st->e, &sk->req))
-			sk->cancelling = true;
-		return;
-	}
-	if (sk->removed) {
-		if (!sk->dispatching)
-			sock_unlink_free(sk);
-		return;
-	}
-	if (sk->want && !sk->dispatching)
-		sock_arm(sk);
-}
-
-static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct lane *ln = userp;
-	struct hsock *sk = socketp;
-	if (what == CURL_POLL_REMOVE) {
-		if (sk) {
-			curl_multi_assign(ln->multi, fd, NULL);
-			sk->removed = true;
-			sk->want = 0;
-			sock_update(sk);
-		}
-		return 0;
-	}
-	if (!sk) {
-		sk = calloc(1, sizeof(*sk));
-		if (!sk)
-			return -1; /* curl fails the transfer */
-		sk->req.done = poll_done;
-		sk->lane = ln;
-		sk->fd = fd;
-		sk->next = ln->st->socks;
-		if (sk->next)
-			sk->next->prev = sk;
-		ln->st->socks = sk;
-		curl_multi_assign(ln->multi, fd, sk);
-	}
-	sk->want = (what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0);
-	/* While its poll completion is being handled, the socket is re-armed right after. */
-	if (!sk->dispatching)
-		sock_update(sk);
-	return 0;
-}
-
-static void timer_update(struct lane *ln);
-
-static void timer_done(struct thaw__ring_req *rr, int res, bool more)
-{
-	struct lane *ln = container_of(rr, struct lane, timer);
-	struct hstream *st = ln->st;
-	ln->timer_armed = ln->timer_cancelling = false;
-	ln->timer_armed_us = 0;
-	if (!st->closing) {
-		if (ln->timer_want_us && thaw__now_us() >= ln->timer_want_us) {
-			ln->timer_want_us = 0;
-			socket_action(ln, CURL_SOCKET_TIMEOUT, 0);
-		}
-		timer_update(ln);
-	}
-	process_rearms(st);
-	ring_put(st);
-}
-
-static void timer_update(struct lane *ln)
-{
-	struct hstream *st = ln->st;
-	if (!ln->timer_want_us || st->closing)
-		return; /* an armed timer fires harmlessly */
-	if (ln->timer_armed) {
-		/* Only a deadline moving earlier needs a cancel; a later one re-arms on expiry. */
-		if (ln->timer_armed_us > ln->timer_want_us + 50 && !ln->timer_cancelling &&
-		    !thaw__ring_cancel(st->e, &ln->timer))
-			ln->timer_cancelling = true;
-		return;
-	}
-	uint64_t now = thaw__now_us();
-	uint64_t us = ln->timer_want_us > now ? ln->timer_want_us - now : 0;
-	if (thaw__ring_timeout(st->e, &ln->timer, us * 1000u)) {
-		ln->timer_rearm = true;
-		return;
-	}
-	ln->timer_rearm = false;
-	ln->timer_armed = true;
-	ln->timer_armed_us = now + us;
-	st->ring_users++;
-}
-
-static int timer_cb(CURLM *multi, long ms, void *userp)
-{
-	struct lane *ln = userp;
-	if (ms == 0 && ln->in_submit) {
-		/* A new transfer wants to start: submit() does it now, not a ring trip later. */
-		ln->kick_now = true;
-		ln->timer_want_us = 0;
-		return 0;
-	}
-	ln->timer_want_us = ms < 0 ? 0 : thaw__now_us() + (uint64_t)ms * 1000u;
-	timer_update(ln);
-	return 0;
-}
-
 /* Ring submissions that failed (ring full) are tried again after any completion. */
-static void process_rearms(struct hstream *st)
+static void process_rearms(struct thaw__hstream *st)
 {
 	if (st->closing)
 		return;
-	for (struct hsock *sk = st->socks; sk; sk = sk->next) {
-		if (sk->rearm && !sk->armed && !sk->removed && sk->want)
-			sock_arm(sk);
-		else if (sk->armed && !sk->cancelling && sk->armed_ev != sk->want)
-			sock_update(sk); /* a cancel the full ring refused */
-	}
-	for (int l = 0; l < THAW__LANES; l++)
-		if (st->lanes[l].timer_rearm)
-			timer_update(&st->lanes[l]);
+	thaw__http_ring_rearm(st);
 	if (st->kick_rearm)
 		arm_kick(st);
+}
+
+/* Ends every ring completion of the stream's, here and in http_ring.c. */
+static void completed(struct thaw__hstream *st)
+{
+	process_rearms(st);
+	ring_put(st);
 }
 
 /* ------------------------------------------------------------------ */
@@ -788,7 +538,7 @@ static void process_rearms(struct hstream *st)
  */
 static bool resubmitted(struct xfer *x)
 {
-	struct hstream *st = x->st;
+	struct thaw__hstream *st = x->st;
 	struct thaw__http_store *s = st->s;
 	uint32_t attempt = x->req->attempt;
 	/* The budget the store announced (store_http.c), so both agree on it. */
@@ -821,7 +571,7 @@ static bool resubmitted(struct xfer *x)
 }
 
 /* Queue req as its own transfer (or riding on a neighbour's). */
-static int direct_submit(struct hstream *st, struct thaw__store_req *req)
+static int direct_submit(struct thaw__hstream *st, struct thaw__store_req *req)
 {
 	struct xfer *x = calloc(1, sizeof(*x));
 	if (!x)
@@ -833,7 +583,7 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req)
 	x->backoff.done = backoff_done;
 	x->t0_us = thaw__now_us();
 	req->priv = x;
-	struct lane *ln = &st->lanes[x->lane];
+	struct thaw__hlane *ln = &st->lanes[x->lane];
 	if (req->attempt && resubmitted(x))
 		return 0;
 	list_add(&ln->queue, x, false);
@@ -850,308 +600,20 @@ static int direct_submit(struct hstream *st, struct thaw__store_req *req)
 	return 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* Read-ahead                                                          */
-/* ------------------------------------------------------------------ */
-
-/*
- * The background pass reads the data section mostly in file order, but in
- * runs broken wherever a chunk stores nothing (all-zero or duplicate
- * chunks): many small requests for ranges that follow each other. Each
- * HTTP request costs far more than a local read, so sequential background
- * requests are served from windows: one GET for a large range ahead,
- * requests copied out of it. Window sizes follow the background policy:
- * they double while no fault arrives and halve when one does, between
- * bg_min and bg_max. A request that jumps elsewhere (a duplicate's bytes
- * further back) goes out on its own. If a window fails, each request it
- * held is retried on its own, so one bad range costs only its own chunks.
- */
-struct ra_win {
-	struct thaw__store_req req; /* the window's own read; req.buf is owned */
-	uint64_t cap;		    /* bytes req.buf holds (req.len is this window's) */
-	struct hstream *st;
-	bool busy, ok;
-	struct thaw__store_req *waiters, **wtail; /* linked through ->priv */
-};
-
-static struct thaw__store_req **next_of(struct thaw__store_req *r)
+/* The read-ahead's way to the transfers (struct thaw__http_ra). */
+static int ra_send(void *ctx, struct thaw__store_req *req)
 {
-	return (struct thaw__store_req **)&r->priv;
+	return direct_submit(ctx, req);
 }
 
-/* req's bytes are in its buffer: report it from the kick, never inside submit(). */
-static void ready_add(struct hstream *st, struct thaw__store_req *req)
+static void ra_kick(void *ctx)
 {
-	*next_of(req) = NULL;
-	*st->ready_tail = req;
-	st->ready_tail = next_of(req);
-	arm_kick(st);
-}
-
-static void ra_copy(const struct ra_win *w, struct thaw__store_req *r)
-{
-	memcpy(r->buf, (const unsigned char *)w->req.buf + (r->off - w->req.off), r->len);
-}
-
-static void ra_win_done(struct thaw__store_req *wreq, int err)
-{
-	struct ra_win *w = container_of(wreq, struct ra_win, req);
-	struct hstream *st = w->st;
-	struct thaw__store_req *r = w->waiters, *next;
-	w->waiters = NULL;
-	w->wtail = &w->waiters;
-	w->busy = false;
-	w->ok = !err;
-	for (; r; r = next) {
-		next = *next_of(r);
-		if (!err) {
-			ra_copy(w, r);
-			r->done(r, 0);
-		} else if (err == -THAW_E_CHANGED || err == -ECANCELED || st->closing) {
-			r->done(r, err);
-		} else {
-			/* Alone, with its own retries: only the bytes that cannot be had fail. */
-			int e = direct_submit(st, r);
-			if (e)
-				r->done(r, e);
-		}
-	}
-}
-
-static void ra_wait(struct ra_win *w, struct thaw__store_req *r)
-{
-	*next_of(r) = NULL;
-	*w->wtail = r;
-	w->wtail = next_of(r);
-}
-
-/* A window [off, off + len) in a free slot (the oldest idle one is reused). NULL if none. */
-static struct ra_win *ra_window(struct hstream *st, uint64_t off, uint64_t len)
-{
-	struct ra_win *w = NULL;
-	int slot = -1;
-	for (int i = 0; i < THAW__HTTP_RA_WINDOWS; i++) {
-		struct ra_win *c = st->win[i];
-		if (!c) {
-			slot = i;
-			w = NULL;
-			break;
-		}
-		if (!c->busy && (slot < 0 || c->req.off < st->win[slot]->req.off)) {
-			slot = i;
-			w = c;
-		}
-	}
-	if (slot < 0)
-		return NULL;
-	if (!w) {
-		w = calloc(1, sizeof(*w));
-		if (!w)
-			return NULL;
-		w->st = st;
-		st->win[slot] = w;
-	}
-	if (w->cap < len) {
-		/* The old window's bytes are not wanted: no realloc, which would copy them. */
-		void *b = malloc(len);
-		if (!b)
-			return NULL;
-		free(w->req.buf);
-		w->req.buf = b;
-		w->cap = len;
-	}
-	w->req.off = off;
-	w->req.len = (uint32_t)len;
-	w->req.lane = THAW__LANE_BACKGROUND;
-	w->req.attempt = 0;
-	w->req.done = ra_win_done;
-	w->waiters = NULL;
-	w->wtail = &w->waiters;
-	w->ok = false;
-	if (direct_submit(st, &w->req)) {
-		w->req.off = w->req.len = 0; /* an empty slot */
-		return NULL;
-	}
-	w->busy = true;
-	return w;
-}
-
-/* The next window's size: grow while no fault comes, shrink when one does. */
-static uint64_t ra_next_size(struct hstream *st, uint64_t at_least)
-{
-	const struct thaw__store *s = &st->s->base;
-	if (st->ra_fault)
-		st->ra_size = st->ra_size / 2 > s->bg_min ? st->ra_size / 2 : s->bg_min;
-	else if (st->ra_size < s->bg_max)
-		st->ra_size = st->ra_size * 2 < s->bg_max ? st->ra_size * 2 : s->bg_max;
-	st->ra_fault = false;
-	return st->ra_size > at_least ? st->ra_size : at_least;
-}
-
-static struct ra_win *ra_covering(struct hstream *st, uint64_t off, uint64_t end)
-{
-	for (int i = 0; i < THAW__HTTP_RA_WINDOWS; i++) {
-		struct ra_win *w = st->win[i];
-		if (w && (w->busy || w->ok) && off >= w->req.off && end <= w->req.off + w->req.len)
-			return w;
-	}
-	return NULL;
-}
-
-/* When reading passes the middle of window w, fetch the one after it. */
-static void ra_prefetch(struct hstream *st, const struct ra_win *w, uint64_t end)
-{
-	uint64_t wend = w->req.off + w->req.len, size = st->s->base.size;
-	if (end < w->req.off + w->req.len / 2 || wend >= size || ra_covering(st, wend, wend + 1))
-		return;
-	uint64_t len = ra_next_size(st, 1);
-	ra_window(st, wend, len < size - wend ? len : size - wend);
-}
-
-/*
- * Duplicate chunks store no bytes of their own: each names an earlier
- * chunk's, and images repeat a few pages many times (the same library
- * page, a filler pattern), so the background pass asks for the same small
- * ranges again and again, out of order. Those answers are kept, keyed by
- * exact range, and served from memory when asked for again.
- */
-struct repeat {
-	uint64_t off;
-	uint32_t len, hits;
-	void *buf;
-};
-
-static struct repeat *repeat_slot(struct hstream *st, uint64_t off, uint32_t len, bool insert)
-{
-	if (!st->rep) {
-		if (!insert || !(st->rep = calloc(THAW__HTTP_REPEAT_SLOTS, sizeof(*st->rep))))
-			return NULL;
-	}
-	size_t h = (size_t)((off * 0x9E3779B97F4A7C15ull) >> 40) % THAW__HTTP_REPEAT_SLOTS;
-	struct repeat *victim = NULL;
-	for (unsigned i = 0; i < 8; i++) {
-		struct repeat *e = &st->rep[(h + i) % THAW__HTTP_REPEAT_SLOTS];
-		if (e->buf && e->off == off && e->len == len)
-			return e;
-		if (!victim || !e->buf || (victim->buf && e->hits < victim->hits))
-			victim = e;
-	}
-	return insert ? victim : NULL;
-}
-
-static bool repeat_lookup(struct hstream *st, struct thaw__store_req *req)
-{
-	struct repeat *e = repeat_slot(st, req->off, req->len, false);
-	if (!e)
-		return false;
-	e->hits++;
-	memcpy(req->buf, e->buf, req->len);
-	ready_add(st, req);
-	return true;
-}
-
-static void repeat_keep(struct hstream *st, const struct thaw__store_req *req)
-{
-	if (req->len > THAW__HTTP_REPEAT_MAX_LEN)
-		return;
-	struct repeat *e = repeat_slot(st, req->off, req->len, true);
-	if (!e)
-		return;
-	if (e->buf && e->off == req->off && e->len == req->len)
-		return;
-	void *b = e->buf && e->len >= req->len ? e->buf : realloc(e->buf, req->len);
-	if (!b)
-		return;
-	memcpy(b, req->buf, req->len);
-	*e = (struct repeat){ .off = req->off, .len = req->len, .hits = 0, .buf = b };
-	/* Everything ages, so entries that stop being asked for make room. */
-	for (unsigned i = 0; i < 8; i++) {
-		struct repeat *o = &st->rep[(e - st->rep + i) % THAW__HTTP_REPEAT_SLOTS];
-		o->hits /= 2;
-	}
-}
-
-static void repeat_free(struct hstream *st)
-{
-	for (unsigned i = 0; st->rep && i < THAW__HTTP_REPEAT_SLOTS; i++)
-		free(st->rep[i].buf);
-	free(st->rep);
-	st->rep = NULL;
-}
-
-/* Serve a background request from a window or the repeat cache: 0 when taken, 1 to send
- * it on its own, 2 to send it on its own and keep the answer. */
-static int ra_submit(struct hstream *st, struct thaw__store_req *req)
-{
-	uint64_t off = req->off, end = off + req->len, size = st->s->base.size;
-	uint64_t seen = st->ra_next;
-	if (end > st->ra_next)
-		st->ra_next = end;
-	struct ra_win *w = ra_covering(st, off, end);
-	if (w) {
-		if (w->busy) {
-			ra_wait(w, req);
-		} else {
-			/* Copied now: the window may be reused before the kick. */
-			ra_copy(w, req);
-			ready_add(st, req);
-		}
-		ra_prefetch(st, w, end);
-		return 0;
-	}
-	/* Only a request that starts beyond every window and carries on from where
-	 * background reading got to opens a window; one straddling a window's end
-	 * goes alone, so no bytes are fetched twice. One reaching back (a
-	 * duplicate chunk's bytes) may be one asked before. */
-	if (off < seen)
-		return repeat_lookup(st, req) ? 0 : 2;
-	if (off - seen > st->ra_size || ra_covering(st, off, off + 1))
-		return 1;
-	uint64_t len = ra_next_size(st, req->len);
-	w = ra_window(st, off, len < size - off ? len : size - off);
-	if (!w)
-		return 1;
-	ra_wait(w, req);
-	return 0;
-}
-
-/* Report requests served from a window (their bytes are copied already). */
-static void ra_deliver_ready(struct hstream *st, int err)
-{
-	struct thaw__store_req *r = st->ready, *next;
-	st->ready = NULL;
-	st->ready_tail = &st->ready;
-	for (; r; r = next) {
-		next = *next_of(r);
-		r->done(r, err);
-	}
-}
-
-static void ra_free_all(struct hstream *st)
-{
-	for (int i = 0; i < THAW__HTTP_RA_WINDOWS; i++) {
-		if (st->win[i])
-			free(st->win[i]->req.buf);
-		free(st->win[i]);
-		st->win[i] = NULL;
-	}
-}
-
-/* A fault whose bytes a finished window or the repeat cache holds needs no request. */
-static bool fault_from_memory(struct hstream *st, struct thaw__store_req *req)
-{
-	struct ra_win *w = ra_covering(st, req->off, req->off + req->len);
-	if (w && w->ok) {
-		ra_copy(w, req);
-		ready_add(st, req);
-		return true;
-	}
-	return repeat_lookup(st, req);
+	arm_kick(ctx);
 }
 
 int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_req *req)
 {
-	struct hstream *st = (struct hstream *)sst;
+	struct thaw__hstream *st = (struct thaw__hstream *)sst;
 	if (st->closing)
 		return -ECANCELED;
 	if (req->lane >= THAW__LANES || !req->len || req->off > st->s->base.size ||
@@ -1159,10 +621,9 @@ int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_
 		return -EINVAL;
 	int how = 1;
 	if (req->lane == THAW__LANE_FAULT) {
-		st->ra_fault = true;
-		if (!req->attempt && fault_from_memory(st, req))
+		if (thaw__http_ra_fault(&st->ra, req))
 			return 0;
-	} else if (!req->attempt && !(how = ra_submit(st, req))) {
+	} else if (!req->attempt && !(how = thaw__http_ra_submit(&st->ra, req))) {
 		return 0;
 	}
 	int err = direct_submit(st, req);
@@ -1178,7 +639,7 @@ static uint64_t stat_get(const uint64_t *c)
 
 void thaw__http_stream_stats(const struct thaw__store_stream *sst, struct thaw_stats *stats)
 {
-	const struct hstream *st = (const struct hstream *)sst;
+	const struct thaw__hstream *st = (const struct thaw__hstream *)sst;
 	stats->http_requests += stat_get(&st->requests);
 	stats->http_bytes += stat_get(&st->bytes);
 	stats->http_retries += stat_get(&st->retries);
@@ -1193,22 +654,22 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 			   struct thaw__store_stream **out)
 {
 	struct thaw__http_store *s = (struct thaw__http_store *)store;
-	struct hstream *st = calloc(1, sizeof(*st));
+	struct thaw__hstream *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
 	st->s = s;
 	st->e = e;
 	st->kick.done = kick_done;
-	st->ready_tail = &st->ready;
-	st->ra_size = store->bg_min ? store->bg_min : 64u << 10;
+	st->action = socket_action;
+	st->completed = completed;
+	thaw__http_ra_init(&st->ra, store, ra_send, ra_kick, st);
 	st->seed = thaw__now_us() ^ (uint64_t)(uintptr_t)st;
 	for (int l = 0; l < THAW__LANES; l++) {
-		struct lane *ln = &st->lanes[l];
+		struct thaw__hlane *ln = &st->lanes[l];
 		ln->st = st;
 		ln->id = (enum thaw__lane)l;
 		ln->limit = l == THAW__LANE_FAULT ? THAW__HTTP_FAULT_TRANSFERS
 						  : THAW__HTTP_BG_TRANSFERS;
-		ln->timer.done = timer_done;
 		ln->multi = curl_multi_init();
 		if (!ln->multi) {
 			for (int k = 0; k < l; k++)
@@ -1216,10 +677,7 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 			free(st);
 			return -ENOMEM;
 		}
-		curl_multi_setopt(ln->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-		curl_multi_setopt(ln->multi, CURLMOPT_SOCKETDATA, ln);
-		curl_multi_setopt(ln->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-		curl_multi_setopt(ln->multi, CURLMOPT_TIMERDATA, ln);
+		thaw__http_ring_lane_init(ln);
 		/* Keep every lane connection alive between requests. */
 		curl_multi_setopt(ln->multi, CURLMOPT_MAXCONNECTS, (long)ln->limit * 2);
 	}
@@ -1229,13 +687,13 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 
 void thaw__http_stream_close(struct thaw__store_stream *sst)
 {
-	struct hstream *st = (struct hstream *)sst;
+	struct thaw__hstream *st = (struct thaw__hstream *)sst;
 	if (!st)
 		return;
 	struct xfer *x;
 	for (int l = 0; l < THAW__LANES; l++) {
-		struct lane *ln = &st->lanes[l];
-		while ((x = ln->active.head)) {
+		struct thaw__hlane *ln = &st->lanes[l];
+		while ((x = list_first(&ln->active))) {
 			list_del(&ln->active, x);
 			ln->running--;
 			curl_multi_remove_handle(ln->multi, x->easy);
@@ -1244,43 +702,32 @@ void thaw__http_stream_close(struct thaw__store_stream *sst)
 			unmerge(ln, x); /* the riders are cancelled from the queue below */
 			finish(x, -ECANCELED);
 		}
-		while ((x = ln->queue.head)) {
+		while ((x = list_first(&ln->queue))) {
 			list_del(&ln->queue, x);
 			finish(x, -ECANCELED);
 		}
 	}
-	while ((x = st->failed.head)) {
+	while ((x = list_first(&st->failed))) {
 		list_del(&st->failed, x);
 		finish(x, -ECANCELED);
 	}
-	ra_deliver_ready(st, -ECANCELED);
+	thaw__http_ra_deliver(&st->ra, -ECANCELED);
 	/* Backoff timers are cancelled; each xfer is freed when its timer completes. */
-	while ((x = st->backing_off.head)) {
+	while ((x = list_first(&st->backing_off))) {
 		list_del(&st->backing_off, x);
 		thaw__ring_cancel(st->e, &x->backoff);
 		finish(x, -ECANCELED);
 	}
 	st->closing = true;
+	st->ra.closing = true;
 	for (int l = 0; l < THAW__LANES; l++) {
-		struct lane *ln = &st->lanes[l];
+		struct thaw__hlane *ln = &st->lanes[l];
 		curl_multi_cleanup(ln->multi);
 		ln->multi = NULL;
 		if (ln->timer_armed && !ln->timer_cancelling)
 			thaw__ring_cancel(st->e, &ln->timer);
 	}
-	/* Sockets curl did not report removed: stop watching them. */
-	struct hsock *sk = st->socks, *next;
-	for (; sk; sk = next) {
-		next = sk->next;
-		sk->removed = true;
-		if (sk->armed) {
-			if (!sk->cancelling)
-				thaw__ring_cancel(st->e, &sk->req);
-			sk->cancelling = true;
-		} else {
-			sock_unlink_free(sk);
-		}
-	}
+	thaw__http_ring_close(st);
 	if (!st->ring_users)
 		stream_free(st);
 }

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stores: where a snapshot's bytes come from (a local file, an HTTP URL).
+ * restore/store/: where a snapshot's bytes come from, a local file
+ * (store_file.c) or HTTP URLs (store_http.c and the http_* files, see
+ * http.h), behind this one interface. Knows byte ranges, not chunks (the
+ * HTTP store reads the v1 header only to learn how much to fetch at open);
+ * uses common/, format/ and the engine's ring (uffd/engine.h).
+ *
  * Synchronous reads serve open and the tools; streams serve a restore,
  * with their I/O on the restore engine's ring.
  */
@@ -70,7 +75,8 @@ struct thaw__store {
 /* Local file. On failure a message for the user is written to err. */
 int thaw__store_file_open(const char *path, const struct thaw__logger *log,
 			  struct thaw__store **out, char *err, size_t err_len);
-/* HTTP(S) URL with the open options' mirrors, headers, TLS and signing settings. */
+/* HTTP(S) URL with the open options' mirrors, headers, TLS and signing settings (opts read
+ * in full: this library's struct, never NULL). */
 int thaw__store_http_open(const char *url, const struct thaw_open_opts *opts,
 			  const struct thaw__logger *log, struct thaw__store **out, char *err,
 			  size_t err_len);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "uffd/base.h"
 
 struct file_store {
 	struct thaw__store base;
@@ -37,8 +38,6 @@ struct file_req_state {
 	struct file_stream *st;
 	uint32_t done;
 };
-
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 static int file_pread(struct thaw__store *s, void *buf, uint64_t len, uint64_t off)
 {

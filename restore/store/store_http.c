@@ -17,13 +17,13 @@
  * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "common/errors.h"
 #include "http.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -34,31 +34,9 @@ static void curl_init(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* Read an options field only if the caller's struct is big enough to have it. */
-#define OPT(o, field)                                                                              \
-	((o) && (o)->sz >= offsetof(struct thaw_open_opts, field) + sizeof((o)->field)             \
-		 ? (o)->field                                                                      \
-		 : 0)
-
 static struct thaw__http_store *to_http(struct thaw__store *s)
 {
 	return (struct thaw__http_store *)s;
-}
-
-static int fail(struct thaw__http_store *s, char *err, size_t err_len, int code, const char *fmt,
-		...) __attribute__((format(printf, 5, 6)));
-static int fail(struct thaw__http_store *s, char *err, size_t err_len, int code, const char *fmt,
-		...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (err && err_len)
-		snprintf(err, err_len, "%s", msg);
-	thaw__err(&s->log, "%s", msg);
-	return code;
 }
 
 /* ------------------------------------------------------------------ */
@@ -75,81 +53,6 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ctx)
 {
 	struct thaw__http_store *s = ctx;
 	pthread_mutex_unlock(&s->share_locks[data]);
-}
-
-bool thaw__http_url_pinned(struct thaw__http_store *s, size_t i)
-{
-	pthread_mutex_lock(&s->lock);
-	bool p = s->urls[i].pinned;
-	pthread_mutex_unlock(&s->lock);
-	return p;
-}
-
-void thaw__http_url_foreign(struct thaw__http_store *s, size_t i)
-{
-	pthread_mutex_lock(&s->lock);
-	s->urls[i].foreign = true;
-	pthread_mutex_unlock(&s->lock);
-}
-
-bool thaw__http_url_is_foreign(struct thaw__http_store *s, size_t i)
-{
-	pthread_mutex_lock(&s->lock);
-	bool f = s->urls[i].foreign;
-	pthread_mutex_unlock(&s->lock);
-	return f;
-}
-
-int thaw__http_easy_setup(struct thaw__http_store *s, CURL *easy, size_t i,
-			  struct thaw__http_resp *resp, char *errbuf)
-{
-	const struct thaw__http_url *u = &s->urls[i];
-	char range[64];
-	if (resp->want.len)
-		snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)resp->want.off,
-			 (unsigned long long)(resp->want.off + resp->want.len - 1));
-	else
-		snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)resp->want.off,
-			 (unsigned long long)(resp->want.off + THAW__HTTP_HEAD_CAP - 1));
-	errbuf[0] = 0;
-	CURLcode rc = CURLE_OK;
-#define SET(opt, val)                                                                              \
-	do {                                                                                       \
-		if (rc == CURLE_OK)                                                                \
-			rc = curl_easy_setopt(easy, opt, val);                                     \
-	} while (0)
-	SET(CURLOPT_URL, u->url);
-	SET(CURLOPT_RANGE, range);
-	/* A pinned URL's header list carries its If-Match / If-Unmodified-Since. */
-	SET(CURLOPT_HTTPHEADER, u->pinned && resp->want.pin ? u->headers : s->headers);
-	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_FOLLOWLOCATION, 1L);
-	SET(CURLOPT_MAXREDIRS, 5L);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_TCP_NODELAY, 1L);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
-	/* A stalled transfer (no byte for this long) is a connection error: retried. */
-	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-	SET(CURLOPT_LOW_SPEED_TIME, s->low_speed_time_s);
-	SET(CURLOPT_HEADERFUNCTION, thaw__http_header_cb);
-	SET(CURLOPT_HEADERDATA, resp);
-	SET(CURLOPT_WRITEFUNCTION, thaw__http_write_cb);
-	SET(CURLOPT_WRITEDATA, resp);
-	SET(CURLOPT_ERRORBUFFER, errbuf);
-	SET(CURLOPT_SHARE, s->share);
-	SET(CURLOPT_SSL_VERIFYPEER, s->insecure ? 0L : 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, s->insecure ? 0L : 2L);
-	if (s->cacert)
-		SET(CURLOPT_CAINFO, s->cacert);
-	if (s->sigv4) {
-		SET(CURLOPT_AWS_SIGV4, s->sigv4);
-		SET(CURLOPT_USERPWD, s->userpwd);
-	}
-#undef SET
-	return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
 static CURL *easy_get(struct thaw__http_store *s)
@@ -171,70 +74,6 @@ static void easy_put(struct thaw__http_store *s, CURL *e)
 	}
 	pthread_mutex_unlock(&s->lock);
 	curl_easy_cleanup(e);
-}
-
-/* ------------------------------------------------------------------ */
-/* Pins                                                                */
-/* ------------------------------------------------------------------ */
-
-int thaw__http_pin(struct thaw__http_store *s, size_t i, const struct thaw__http_resp *r)
-{
-	struct thaw__http_url *u = &s->urls[i];
-	pthread_mutex_lock(&s->lock);
-	if (u->pinned) {
-		pthread_mutex_unlock(&s->lock);
-		return 0;
-	}
-	/* If-Match compares strongly: a weak ETag would fail every request. */
-	bool etag = r->etag[0] && strncmp(r->etag, "W/", 2) != 0;
-	const char *val = etag ? r->etag : r->last_modified;
-	struct curl_slist *list = NULL;
-	for (const struct curl_slist *h = s->headers; h; h = h->next) {
-		struct curl_slist *n = curl_slist_append(list, h->data);
-		if (!n)
-			goto nomem;
-		list = n;
-	}
-	if (val[0]) {
-		char line[THAW__HTTP_VALIDATOR_MAX + 32];
-		snprintf(line, sizeof(line), "%s: %s", etag ? "If-Match" : "If-Unmodified-Since",
-			 val);
-		struct curl_slist *n = curl_slist_append(list, line);
-		if (!n)
-			goto nomem;
-		list = n;
-		snprintf(u->validator, sizeof(u->validator), "%s", val);
-	} else {
-		thaw__warn(&s->log,
-			   "%s: the server sends neither ETag nor Last-Modified; a replaced object "
-			   "will be caught only by chunk hashes",
-			   u->url);
-	}
-	u->pin_is_etag = etag;
-	u->headers = list;
-	u->pinned = true;
-	pthread_mutex_unlock(&s->lock);
-	thaw__debug(&s->log, "%s: pinned by %s %s", u->url, etag ? "ETag" : "Last-Modified", val);
-	return 0;
-nomem:
-	pthread_mutex_unlock(&s->lock);
-	curl_slist_free_all(list);
-	return -ENOMEM;
-}
-
-int thaw__http_probe_check(struct thaw__http_store *s, const struct thaw__http_resp *r,
-			   const void *buf, char *why, size_t why_len)
-{
-	if (r->range_total != s->base.size) {
-		snprintf(why, why_len, "mirror object is %llu bytes, the snapshot %llu",
-			 (unsigned long long)r->range_total, (unsigned long long)s->base.size);
-		return -THAW_E_CHANGED;
-	}
-	if (r->got > s->head_len || memcmp(buf, s->head, r->got)) {
-		snprintf(why, why_len, "mirror object's first bytes differ from the snapshot's");
-		return -THAW_E_CHANGED;
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -419,8 +258,8 @@ static int add_header(struct thaw__http_store *s, const char *line, char *err, s
 	const char *colon = strchr(copy, ':');
 	if (!colon || colon == copy) {
 		free(copy); /* never echoed: it may hold a secret */
-		return fail(s, err, err_len, -EINVAL,
-			    "a request header is not of the form \"Name: value\"");
+		return thaw__fail(&s->log, err, err_len, -EINVAL,
+				  "a request header is not of the form \"Name: value\"");
 	}
 	struct curl_slist *l = curl_slist_append(s->headers, copy);
 	free(copy);
@@ -433,7 +272,7 @@ static int add_header(struct thaw__http_store *s, const char *line, char *err, s
 static int setup_headers(struct thaw__http_store *s, const struct thaw_open_opts *opts, char *err,
 			 size_t err_len)
 {
-	const char *const *hdrs = OPT(opts, headers);
+	const char *const *hdrs = opts->headers;
 	for (size_t i = 0; hdrs && hdrs[i]; i++) {
 		int r = add_header(s, hdrs[i], err, err_len);
 		if (r)
@@ -470,16 +309,17 @@ static int setup_sigv4(struct thaw__http_store *s, const char *spec, char *err, 
 	} else if (colons == 3 && c != spec) {
 		snprintf(buf, sizeof(buf), "%s", spec);
 	} else {
-		return fail(s, err, err_len, -EINVAL,
-			    "aws-sigv4 \"%s\": expected provider:region:service (e.g. "
-			    "aws:us-east-1:s3)",
-			    spec);
+		return thaw__fail(&s->log, err, err_len, -EINVAL,
+				  "aws-sigv4 \"%s\": expected provider:region:service (e.g. "
+				  "aws:us-east-1:s3)",
+				  spec);
 	}
 	const char *key = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
 	if (!key || !*key || !secret || !*secret)
-		return fail(s, err, err_len, -EINVAL,
-			    "AWS SigV4 signing needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-			    "in the environment");
+		return thaw__fail(
+			&s->log, err, err_len, -EINVAL,
+			"AWS SigV4 signing needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+			"in the environment");
 	s->sigv4 = strdup(buf);
 	if (asprintf(&s->userpwd, "%s:%s", key, secret) < 0)
 		s->userpwd = NULL;
@@ -511,7 +351,7 @@ static int setup_sigv4(struct thaw__http_store *s, const char *spec, char *err, 
 static int setup_urls(struct thaw__http_store *s, const char *url,
 		      const struct thaw_open_opts *opts)
 {
-	const char *const *mirrors = OPT(opts, mirrors);
+	const char *const *mirrors = opts->mirrors;
 	size_t n = 1;
 	while (mirrors && mirrors[n - 1])
 		n++;
@@ -565,22 +405,24 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 {
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
-		return fail(s, err, err_len, -ENOMEM, "%s: libcurl failed to initialise: %s", url,
-			    curl_easy_strerror(curl_init_rc));
+		return thaw__fail(&s->log, err, err_len, -ENOMEM,
+				  "%s: libcurl failed to initialise: %s", url,
+				  curl_easy_strerror(curl_init_rc));
 	int r = setup_urls(s, url, opts);
 	if (!r)
 		r = setup_headers(s, opts, err, err_len);
-	const char *sig = OPT(opts, aws_sigv4);
+	const char *sig = opts->aws_sigv4;
 	if (!r && sig && *sig)
 		r = setup_sigv4(s, sig, err, err_len);
-	const char *cacert = OPT(opts, cacert);
+	const char *cacert = opts->cacert;
 	if (!r && cacert && !(s->cacert = strdup(cacert)))
 		r = -ENOMEM;
 	if (r)
-		return r == -ENOMEM ? fail(s, err, err_len, r, "%s: out of memory", url) : r;
-	s->insecure = OPT(opts, insecure) != 0;
-	int ct = OPT(opts, connect_timeout_ms), ls = OPT(opts, low_speed_timeout_ms);
-	int mr = OPT(opts, max_retries);
+		return r == -ENOMEM ? thaw__fail(&s->log, err, err_len, r, "%s: out of memory", url)
+				    : r;
+	s->insecure = opts->insecure != 0;
+	int ct = opts->connect_timeout_ms, ls = opts->low_speed_timeout_ms;
+	int mr = opts->max_retries;
 	s->connect_timeout_ms = ct > 0 ? ct : 5000;
 	s->low_speed_time_s = ls > 0 ? (ls + 999) / 1000 : 10;
 	s->max_retries = mr > 0 ? mr : mr < 0 ? -1 : 6;
@@ -589,7 +431,7 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 
 	s->share = curl_share_init();
 	if (!s->share)
-		return fail(s, err, err_len, -ENOMEM, "%s: out of memory", url);
+		return thaw__fail(&s->log, err, err_len, -ENOMEM, "%s: out of memory", url);
 	curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
@@ -610,7 +452,7 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 		if (!r)
 			return 0;
 		if (r == -ENOMEM)
-			return fail(s, err, err_len, r, "%s: out of memory", url);
+			return thaw__fail(&s->log, err, err_len, r, "%s: out of memory", url);
 		if (s->nurls > 1)
 			thaw__warn(&s->log, "%s: %s", s->urls[i].url, o.why);
 		if (!first_err) {
@@ -619,9 +461,9 @@ static int http_open(struct thaw__http_store *s, const char *url, const struct t
 		}
 	}
 	if (s->nurls > 1)
-		return fail(s, err, err_len, first_err, "%s: %s (and every mirror failed too)", url,
-			    first_why);
-	return fail(s, err, err_len, first_err, "%s: %s", url, first_why);
+		return thaw__fail(&s->log, err, err_len, first_err,
+				  "%s: %s (and every mirror failed too)", url, first_why);
+	return thaw__fail(&s->log, err, err_len, first_err, "%s: %s", url, first_why);
 }
 
 int thaw__store_http_open(const char *url, const struct thaw_open_opts *opts,

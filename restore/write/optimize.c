@@ -20,6 +20,7 @@
 #include "snapshot/snapshot.h"
 #include "format/trace.h"
 #include "ws_frames.h"
+#include "common/abi.h"
 
 /* Largest single copy: runs of stored bytes that stay adjacent are moved in one go. */
 #define COPY_MAX (8u << 20)
@@ -61,8 +62,12 @@ static int write_all(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Move the stored bytes in placement order, one read per run adjacent in the old file. */
-static int copy_data(struct thaw_snapshot *snap, const struct placement *p, int fd)
+/*
+ * Move the stored bytes in placement order, one read per run adjacent in the old file.
+ * Progress counts data bytes written, the frames (done) included, out of total.
+ */
+static int copy_data(struct thaw_snapshot *snap, const struct placement *p, int fd,
+		     const struct thaw_optimize_opts *o, uint64_t done, uint64_t total)
 {
 	const struct thaw__layout *l = &snap->layout;
 	uint8_t *buf = malloc(COPY_MAX > l->hdr.chunk_size * 2 ? COPY_MAX : l->hdr.chunk_size * 2);
@@ -80,6 +85,9 @@ static int copy_data(struct thaw_snapshot *snap, const struct placement *p, int 
 		r = snap->store->ops->pread(snap->store, buf, len, a->offset);
 		if (!r)
 			r = write_all(fd, buf, len, p->new_off[p->seq[i]]);
+		done += len;
+		if (!r && o->progress)
+			o->progress(done, total, o->progress_ctx);
 		i = j;
 	}
 	free(buf);
@@ -89,8 +97,10 @@ static int copy_data(struct thaw_snapshot *snap, const struct placement *p, int 
 /* Write header+tables then data to a temporary file beside path, and rename it into place. */
 static int write_snapshot(struct thaw_snapshot *snap, const void *tables, uint64_t tables_len,
 			  const struct thaw__ws_frames *fr, const struct placement *p,
-			  const char *path, char *err, size_t err_len)
+			  const char *path, const struct thaw_optimize_opts *o)
 {
+	char *err = o->err_buf;
+	size_t err_len = o->err_buf_size;
 	char tmp[4096];
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
 		return thaw__fail(&snap->log, err, err_len, -ENAMETOOLONG, "%s: name too long",
@@ -101,8 +111,13 @@ static int write_snapshot(struct thaw_snapshot *snap, const void *tables, uint64
 	int r = write_all(fd, tables, tables_len, 0);
 	if (!r)
 		r = write_all(fd, fr->data, fr->len, tables_len);
+	uint64_t total = fr->len;
+	for (uint64_t i = 0; i < p->nseq; i++)
+		total += snap->layout.chunks[p->seq[i]].stored_len;
+	if (!r && o->progress)
+		o->progress(fr->len, total, o->progress_ctx);
 	if (!r)
-		r = copy_data(snap, p, fd);
+		r = copy_data(snap, p, fd, o, fr->len, total);
 	if (!r && (fchmod(fd, 0644) || fsync(fd)))
 		r = -errno;
 	if (close(fd) && !r)
@@ -173,13 +188,15 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 		  size_t ntraces, const char *out_path, const struct thaw_optimize_opts *opts,
 		  struct thaw_optimize_result *res)
 {
-	struct thaw_optimize_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	struct thaw_optimize_opts o;
+	struct thaw_optimize_result full = { 0 };
+	/* The result's sz is checked before any work is done. */
+	if (THAW__OPTS_READ(&o, opts) || (res && THAW__OUT_WRITE(res, &full)))
+		return -EINVAL;
 	if (!snap || !out_path || (ntraces && !traces))
 		return -EINVAL;
 	const struct thaw__layout *l = &snap->layout;
-	struct thaw_snapshot_info info;
+	struct thaw_snapshot_info info = { .sz = sizeof(info) };
 	thaw_snapshot_get_info(snap, &info);
 	char why[512] = "";
 	struct thaw__trace_order ord;
@@ -210,21 +227,20 @@ int thaw_optimize(struct thaw_snapshot *snap, const struct thaw_trace *const *tr
 	if (!r)
 		r = build_tables(l, &ord, &fr, &p, &tables, &h);
 	if (!r)
-		r = write_snapshot(snap, tables, h.tables_len, &fr, &p, out_path, o.err_buf,
-				   o.err_buf_size);
+		r = write_snapshot(snap, tables, h.tables_len, &fr, &p, out_path, &o);
 	else
 		thaw__fail(&snap->log, o.err_buf, o.err_buf_size, r, "%s", thaw_strerror(r));
 	if (!r && res) {
-		memset(res, 0, sizeof(*res));
-		res->chunks_ordered = ord.nchunks;
-		res->pages_ignored = ord.ignored;
-		res->stored_bytes = p.ordered_end - h.data_off;
-		res->ws_pages = ord.npages;
-		res->ws_frames = fr.count;
-		res->ws_zero_pages = ord.nzeros;
-		res->frame_bytes = fr.len;
+		full.chunks_ordered = ord.nchunks;
+		full.pages_ignored = ord.ignored;
+		full.stored_bytes = p.ordered_end - h.data_off;
+		full.ws_pages = ord.npages;
+		full.ws_frames = fr.count;
+		full.ws_zero_pages = ord.nzeros;
+		full.frame_bytes = fr.len;
 		for (int i = 0; i < 16; i++)
-			snprintf(res->digest + 2 * i, 3, "%02x", h.digest[i]);
+			snprintf(full.digest + 2 * i, 3, "%02x", h.digest[i]);
+		THAW__OUT_WRITE(res, &full);
 	}
 	free(tables);
 	thaw__ws_frames_free(&fr);

@@ -3,7 +3,7 @@
  * The snapshot writer. Regions are only recorded until close; close then
  * runs a pipeline: the main thread hands out jobs (a run of chunks of one
  * region, a few MiB) to worker threads that read, zero-scan, hash and
- * compress them, and commits finished jobs strictly in order (dedup, then
+ * compress them (writer_work.c), and commits finished jobs strictly in order (dedup, then
  * one pwritev), so chunk data lands in address order while memory stays
  * bounded by the job window whatever the image size. Tables go at the
  * front once every chunk is known; the file appears under its name only
@@ -30,52 +30,12 @@
 #include "format/format.h"
 #include "snapshot/snapshot.h"
 #include "writer.h"
+#include "common/abi.h"
+#include "writer_priv.h"
+#include "uffd/base.h"
 
-#define JOB_BYTES	    (2u << 20) /* raw bytes per job (at least one chunk) */
-#define MAX_THREADS	    64
-#define PROGRESS_STEP	    (8u << 20)
-#define MAX_PAGES_PER_CHUNK (THAW__CHUNK_MAX / 4096)
-#define ZMASK_WORDS_MAX	    (MAX_PAGES_PER_CHUNK / 64)
-#define JOB_PAGES_MAX	    ((JOB_BYTES > THAW__CHUNK_MAX ? JOB_BYTES : THAW__CHUNK_MAX) / 4096)
-
-struct wregion {
-	uint64_t addr, len;
-	int prot;
-	uint32_t flags;
-	char *name; /* owned */
-	uint32_t name_len;
-	const uint8_t *mem;
-	int fd; /* not owned */
-	uint64_t fd_off;
-	pid_t pid;
-	int mem_fd;	      /* /proc/PID/mem fallback for pid sources, owned, or -1 */
-	uint64_t *known_zero; /* owned page bitmap, or NULL */
-	int seek_fd;	      /* owned: fd's file reopened for SEEK_DATA/SEEK_HOLE, or -1 */
-	uint64_t first_chunk; /* set at close */
-};
-
-struct chunk_res {
-	uint8_t kind; /* ZERO, RAW or ZSTD; DUP is decided at commit */
-	uint32_t stored_len;
-	uint64_t hash;
-	uint64_t zmask[ZMASK_WORDS_MAX];
-};
-
-struct job {
-	struct wregion *rg;
-	uint64_t off;	/* byte offset in the region */
-	uint64_t len;	/* raw bytes */
-	uint64_t first; /* first chunk id */
-	uint32_t nchunks;
-	const uint8_t *src; /* the raw bytes: rg->mem directly, or raw */
-	uint8_t *raw;	    /* JOB_BYTES staging for sources that must be read */
-	uint8_t *out;	    /* JOB_BYTES of compressed output, chunk k at k * chunk_size */
-	struct chunk_res *res;
-	uint64_t zmap[JOB_PAGES_MAX / 64]; /* pages of the job known to be zero */
-	bool done;
-	int err;
-	char msg[256];
-};
+#define MAX_THREADS   64
+#define PROGRESS_STEP (8u << 20)
 
 struct dedup_ent {
 	uint64_t hash;
@@ -83,51 +43,15 @@ struct dedup_ent {
 	uint32_t len;
 };
 
-struct thaw_writer {
-	char *path, *tmp_path;
-	int fd;
-	uint32_t chunk_size, page_size;
-	int level, threads;
-	thaw_progress_fn progress;
-	void *progress_ctx;
-	struct thaw__logger log;
-	char *err_buf;
-	size_t err_buf_size;
-	struct wregion *regions; /* sorted by address */
-	size_t nregions, cap;
-
-	/* close-time state */
-	uint8_t *tables;
-	uint64_t tables_len, chunk_count, raw_bytes;
-	struct thaw__fmt_chunk *chunks; /* inside tables */
-	uint64_t *zmask;		/* inside tables */
-	uint32_t zmask_words;
-	uint64_t cursor; /* next data offset */
-	const uint8_t *zeros;
-	uint64_t zero_hash; /* of chunk_size zeros */
-	uint8_t *cmp;	    /* chunk_size scratch for dedup confirmation */
-	struct dedup_ent *dedup;
-	size_t dedup_cap, dedup_n;
-	uint64_t n_dup, n_zero, n_raw, n_zstd;
-
-	pthread_mutex_t lock;
-	pthread_cond_t work_cv, done_cv;
-	struct job *jobs;
-	unsigned nslots;
-	uint64_t issued, claimed;
-	bool stop;
-};
-
 /* ---------------------------------------------------------------- */
 
 int thaw__writer_fail(struct thaw_writer *w, int code, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	code = thaw__vfail(&w->log, w->err_buf, w->err_buf_size, code, fmt, ap);
 	va_end(ap);
-	return thaw__fail(&w->log, w->err_buf, w->err_buf_size, code, "%s", msg);
+	return code;
 }
 
 const struct thaw__logger *thaw__writer_log(const struct thaw_writer *w)
@@ -143,9 +67,9 @@ uint32_t thaw__writer_page_size(const struct thaw_writer *w)
 int thaw_writer_open(const char *path, const struct thaw_writer_opts *opts,
 		     struct thaw_writer **out)
 {
-	struct thaw_writer_opts o = { 0 };
-	if (opts)
-		memcpy(&o, opts, opts->sz && opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	struct thaw_writer_opts o;
+	if (THAW__OPTS_READ(&o, opts))
+		return -EINVAL;
 	struct thaw__logger log;
 	thaw__logger_init(&log, o.log_fn, o.log_ctx);
 	if (!path || !*path || !out)
@@ -201,7 +125,7 @@ int thaw_writer_open(const char *path, const struct thaw_writer_opts *opts,
 	return 0;
 }
 
-static void region_free(struct wregion *rg)
+static void region_free(struct thaw__wregion *rg)
 {
 	free(rg->name);
 	free(rg->known_zero);
@@ -240,8 +164,11 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 {
 	if (!w || !desc)
 		return -EINVAL;
-	struct thaw_region_desc d = { 0 };
-	memcpy(&d, desc, desc->sz && desc->sz < sizeof(d) ? desc->sz : sizeof(d));
+	struct thaw_region_desc d;
+	if (THAW__OPTS_READ(&d, desc))
+		return thaw__writer_fail(w, -EINVAL,
+					 "a region's sz is unset or it sets fields this "
+					 "library does not know");
 	const char *name = d.name ? d.name : "";
 	size_t name_len = strlen(name);
 	if (d.addr % w->page_size || !d.len || d.len % w->page_size)
@@ -271,25 +198,20 @@ int thaw__writer_add_region_known_zero(struct thaw_writer *w, const struct thaw_
 		else
 			hi = mid;
 	}
-	const struct wregion *prev = lo ? &w->regions[lo - 1] : NULL;
-	const struct wregion *next = lo < w->nregions ? &w->regions[lo] : NULL;
+	const struct thaw__wregion *prev = lo ? &w->regions[lo - 1] : NULL;
+	const struct thaw__wregion *next = lo < w->nregions ? &w->regions[lo] : NULL;
 	if ((prev && prev->addr + prev->len > d.addr) || (next && d.addr + d.len > next->addr)) {
-		const struct wregion *o = prev && prev->addr + prev->len > d.addr ? prev : next;
+		const struct thaw__wregion *o =
+			prev && prev->addr + prev->len > d.addr ? prev : next;
 		return thaw__writer_fail(w, -EINVAL,
 					 "region %s [0x%" PRIx64 ", 0x%" PRIx64
 					 ") overlaps region %s [0x%" PRIx64 ", 0x%" PRIx64 ")",
 					 name, d.addr, d.addr + d.len, o->name, o->addr,
 					 o->addr + o->len);
 	}
-	if (w->nregions == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 16;
-		struct wregion *p = realloc(w->regions, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		w->regions = p;
-		w->cap = cap;
-	}
-	struct wregion rg = {
+	if (THAW__GROW(w->regions, w->cap, w->nregions + 1, 16))
+		return -ENOMEM;
+	struct thaw__wregion rg = {
 		.addr = d.addr,
 		.len = d.len,
 		.prot = d.prot,
@@ -339,262 +261,9 @@ int thaw_writer_add_region(struct thaw_writer *w, const struct thaw_region_desc 
 }
 
 /* ---------------------------------------------------------------- */
-/* Reading sources: any thread. */
-
-static bool bit_set(const uint64_t *bits, uint64_t i)
-{
-	return bits[i / 64] >> (i % 64) & 1;
-}
-
-static int read_pid(const struct wregion *rg, uint8_t *dst, uint64_t off, uint64_t len, char *msg,
-		    size_t msg_len)
-{
-	uint64_t addr = rg->addr + off;
-	while (len) {
-		struct iovec l = { dst, len }, r = { (void *)(uintptr_t)addr, len };
-		ssize_t n = process_vm_readv(rg->pid, &l, 1, &r, 1, 0);
-		if (n <= 0 &&
-		    rg->mem_fd >= 0) /* e.g. no process_vm_readv, or pages it cannot reach */
-			n = pread(rg->mem_fd, dst, len, (off_t)addr);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int e = n < 0 ? errno : EIO;
-			snprintf(msg, msg_len, "region %s: reading pid %d at 0x%" PRIx64 ": %s",
-				 rg->name, (int)rg->pid, addr, strerror(e));
-			return e == ESRCH ? -ESRCH : -EIO;
-		}
-		dst += n;
-		addr += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
-static int read_fd(const struct wregion *rg, uint8_t *dst, uint64_t off, uint64_t len, char *msg,
-		   size_t msg_len)
-{
-	uint64_t pos = rg->fd_off + off;
-	while (len) {
-		ssize_t n = pread(rg->fd, dst, len, (off_t)pos);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int e = n < 0 ? errno : EIO;
-			snprintf(msg, msg_len,
-				 "region %s: reading its file at offset %" PRIu64 ": %s", rg->name,
-				 pos, n < 0 ? strerror(e) : "unexpected end of file");
-			return -e;
-		}
-		dst += n;
-		pos += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
-static int read_src(const struct wregion *rg, uint8_t *dst, uint64_t off, uint64_t len, char *msg,
-		    size_t msg_len)
-{
-	if (rg->mem) {
-		memcpy(dst, rg->mem + off, len);
-		return 0;
-	}
-	return rg->fd >= 0 ? read_fd(rg, dst, off, len, msg, msg_len)
-			   : read_pid(rg, dst, off, len, msg, msg_len);
-}
-
-/*
- * Bytes [off, off+len) of a region into dst. Page p of the region is
- * zeroed instead of read when bit (p - bit0) of zbits is set: reading
- * never-populated memory would populate it in the source.
- */
-static int read_masked(const struct wregion *rg, uint32_t page_size, uint8_t *dst, uint64_t off,
-		       uint64_t len, const uint64_t *zbits, uint64_t bit0, char *msg,
-		       size_t msg_len)
-{
-	if (!zbits)
-		return read_src(rg, dst, off, len, msg, msg_len);
-	uint64_t p = off / page_size, end = (off + len) / page_size;
-	while (p < end) {
-		bool zero = bit_set(zbits, p - bit0);
-		uint64_t q = p + 1;
-		while (q < end && bit_set(zbits, q - bit0) == zero)
-			q++;
-		uint8_t *d = dst + (p * page_size - off);
-		uint64_t n = (q - p) * page_size;
-		if (zero) {
-			memset(d, 0, n);
-		} else {
-			int r = read_src(rg, d, p * page_size, n, msg, msg_len);
-			if (r)
-				return r;
-		}
-		p = q;
-	}
-	return 0;
-}
-
-/*
- * Holes of a file source read as zeros: find them with SEEK_DATA and
- * SEEK_HOLE and mark the pages wholly inside one, so a sparse memory
- * file costs no reads. Anything unexpected just ends the search.
- */
-static void mark_holes(const struct wregion *rg, uint32_t page_size, uint64_t off, uint64_t len,
-		       uint64_t *zbits)
-{
-	struct stat sb;
-	if (rg->seek_fd < 0 || fstat(rg->seek_fd, &sb) < 0)
-		return;
-	uint64_t base = rg->fd_off, pos = base + off;
-	uint64_t end = base + off + len;
-	if (end > (uint64_t)sb.st_size)
-		end = (uint64_t)sb.st_size; /* past the end is a read error, not zeros */
-	while (pos < end) {
-		off_t d = lseek(rg->seek_fd, (off_t)pos, SEEK_DATA);
-		uint64_t data = d >= 0 ? (uint64_t)d : end;
-		if (d < 0 && errno != ENXIO)
-			return;
-		if (data > end)
-			data = end;
-		/* [pos, data) is a hole: mark the pages it covers entirely. */
-		uint64_t first = (pos - base + page_size - 1) / page_size;
-		uint64_t last = (data - base) / page_size;
-		for (uint64_t p = first; p < last; p++)
-			zbits[(p - off / page_size) / 64] |= 1ull << ((p - off / page_size) % 64);
-		if (data >= end)
-			return;
-		off_t h = lseek(rg->seek_fd, (off_t)data, SEEK_HOLE);
-		if (h < 0 || (uint64_t)h <= data)
-			return;
-		pos = (uint64_t)h;
-	}
-}
-
-/* ---------------------------------------------------------------- */
-/* Workers */
-
-static bool page_is_zero(const uint8_t *p, size_t len)
-{
-	const uint64_t *q = (const uint64_t *)p;
-	for (size_t i = 0; i < len / 8; i += 8) {
-		uint64_t acc = q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] |
-			       q[i + 6] | q[i + 7];
-		if (acc)
-			return false;
-	}
-	return true;
-}
-
-static uint64_t zero_hash(const struct thaw_writer *w, uint32_t len)
-{
-	return len == w->chunk_size ? w->zero_hash : XXH3_64bits(w->zeros, len);
-}
-
-static void process_chunk(struct thaw_writer *w, ZSTD_CCtx *cctx, struct job *j, uint32_t k)
-{
-	struct chunk_res *res = &j->res[k];
-	uint64_t coff = (uint64_t)k * w->chunk_size;
-	uint32_t len = (uint32_t)(j->len - coff < w->chunk_size ? j->len - coff : w->chunk_size);
-	const uint8_t *src = j->src + coff;
-	uint32_t pages = len / w->page_size;
-	uint64_t first_page = (j->off + coff) / w->page_size;
-	memset(res->zmask, 0, sizeof(res->zmask));
-	uint32_t nzero = 0;
-	for (uint32_t p = 0; p < pages; p++) {
-		if (bit_set(j->zmap, first_page - j->off / w->page_size + p) ||
-		    page_is_zero(src + (size_t)p * w->page_size, w->page_size)) {
-			res->zmask[p / 64] |= 1ull << (p % 64);
-			nzero++;
-		}
-	}
-	if (nzero == pages) {
-		res->kind = THAW_CHUNK_ZERO;
-		res->stored_len = 0;
-		res->hash = zero_hash(w, len);
-		return;
-	}
-	res->hash = XXH3_64bits(src, len);
-	/* Compression that saves under 1/32 is not worth a decompression on
-	 * every fault: cap the output there and store RAW when it does not fit. */
-	size_t n = ZSTD_compressCCtx(cctx, j->out + coff, len - len / 32, src, len, w->level);
-	if (ZSTD_isError(n)) {
-		res->kind = THAW_CHUNK_RAW;
-		res->stored_len = len;
-	} else {
-		res->kind = THAW_CHUNK_ZSTD;
-		res->stored_len = (uint32_t)n;
-	}
-}
-
-static void process_job(struct thaw_writer *w, ZSTD_CCtx *cctx, struct job *j)
-{
-	const struct wregion *rg = j->rg;
-	uint64_t p0 = j->off / w->page_size, pages = j->len / w->page_size;
-	j->err = 0;
-	j->msg[0] = 0;
-	memset(j->zmap, 0, sizeof(j->zmap));
-	if (rg->known_zero)
-		for (uint64_t p = 0; p < pages; p++)
-			if (bit_set(rg->known_zero, p0 + p))
-				j->zmap[p / 64] |= 1ull << (p % 64);
-	mark_holes(rg, w->page_size, j->off, j->len, j->zmap);
-	if (rg->mem && !rg->known_zero) {
-		j->src = rg->mem + j->off;
-	} else {
-		/* Chunks whose pages are all known to be zero are not read at all. */
-		uint32_t ppc = w->chunk_size / w->page_size;
-		for (uint32_t k = 0; k < j->nchunks; k++) {
-			uint64_t coff = (uint64_t)k * w->chunk_size;
-			uint64_t len =
-				j->len - coff < w->chunk_size ? j->len - coff : w->chunk_size;
-			bool all = true;
-			for (uint32_t p = 0; all && p < len / w->page_size; p++)
-				all = bit_set(j->zmap, (uint64_t)k * ppc + p);
-			if (all)
-				continue;
-			j->err = read_masked(rg, w->page_size, j->raw + coff, j->off + coff, len,
-					     j->zmap, p0, j->msg, sizeof(j->msg));
-			if (j->err)
-				return;
-		}
-		j->src = j->raw;
-	}
-	for (uint32_t k = 0; k < j->nchunks; k++)
-		process_chunk(w, cctx, j, k);
-}
-
-static void *worker_main(void *arg)
-{
-	struct thaw_writer *w = arg;
-	ZSTD_CCtx *cctx = ZSTD_createCCtx();
-	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		while (!w->stop && w->claimed == w->issued)
-			pthread_cond_wait(&w->work_cv, &w->lock);
-		if (w->stop)
-			break;
-		struct job *j = &w->jobs[w->claimed++ % w->nslots];
-		pthread_mutex_unlock(&w->lock);
-		if (cctx) {
-			process_job(w, cctx, j);
-		} else {
-			j->err = -ENOMEM;
-			snprintf(j->msg, sizeof(j->msg), "cannot create a zstd context");
-		}
-		pthread_mutex_lock(&w->lock);
-		j->done = true;
-		pthread_cond_broadcast(&w->done_cv);
-	}
-	pthread_mutex_unlock(&w->lock);
-	ZSTD_freeCCtx(cctx);
-	return NULL;
-}
-
-/* ---------------------------------------------------------------- */
 /* Commit: main thread, in job order. */
 
-static struct wregion *region_of_chunk(struct thaw_writer *w, uint64_t id)
+static struct thaw__wregion *region_of_chunk(struct thaw_writer *w, uint64_t id)
 {
 	size_t lo = 0, hi = w->nregions;
 	while (hi - lo > 1) {
@@ -665,15 +334,15 @@ static int dedup_add(struct thaw_writer *w, uint64_t hash, uint32_t len, uint64_
 static int same_bytes(struct thaw_writer *w, uint64_t id, const uint8_t *p, uint32_t len,
 		      bool *same)
 {
-	struct wregion *rg = region_of_chunk(w, id);
+	struct thaw__wregion *rg = region_of_chunk(w, id);
 	uint64_t off = (id - rg->first_chunk) * w->chunk_size;
 	if (rg->mem && !rg->known_zero) {
 		*same = !memcmp(rg->mem + off, p, len);
 		return 0;
 	}
 	char msg[256];
-	int r = read_masked(rg, w->page_size, w->cmp, off, len, rg->known_zero, 0, msg,
-			    sizeof(msg));
+	int r = thaw__writer_read_masked(rg, w->page_size, w->cmp, off, len, rg->known_zero, 0, msg,
+					 sizeof(msg));
 	if (r)
 		return thaw__writer_fail(w, r, "%s: %s", w->path, msg);
 	*same = !memcmp(w->cmp, p, len);
@@ -703,7 +372,7 @@ static int write_all(struct thaw_writer *w, struct iovec *iov, int n, uint64_t o
 	return 0;
 }
 
-static int commit_job(struct thaw_writer *w, struct job *j)
+static int commit_job(struct thaw_writer *w, struct thaw__wjob *j)
 {
 	if (j->err)
 		return thaw__writer_fail(w, j->err, "%s: %s", w->path, j->msg);
@@ -711,7 +380,7 @@ static int commit_job(struct thaw_writer *w, struct job *j)
 	int niov = 0;
 	uint64_t iov_off = w->cursor;
 	for (uint32_t k = 0; k < j->nchunks; k++) {
-		const struct chunk_res *res = &j->res[k];
+		const struct thaw__wchunk *res = &j->res[k];
 		uint64_t id = j->first + k;
 		uint64_t coff = (uint64_t)k * w->chunk_size;
 		uint32_t len =
@@ -777,7 +446,7 @@ static int build_tables(struct thaw_writer *w, struct thaw__fmt_header *h)
 {
 	uint64_t names_len = 0, chunks = 0, raw = 0;
 	for (size_t i = 0; i < w->nregions; i++) {
-		struct wregion *rg = &w->regions[i];
+		struct thaw__wregion *rg = &w->regions[i];
 		rg->first_chunk = chunks;
 		chunks += (rg->len - 1) / w->chunk_size + 1;
 		names_len += rg->name_len;
@@ -814,7 +483,7 @@ static int build_tables(struct thaw_writer *w, struct thaw__fmt_header *h)
 	char *names = (char *)w->tables + h->names_off;
 	uint32_t name_off = 0;
 	for (size_t i = 0; i < w->nregions; i++) {
-		const struct wregion *rg = &w->regions[i];
+		const struct thaw__wregion *rg = &w->regions[i];
 		regions[i] = (struct thaw__fmt_region){
 			.addr = rg->addr,
 			.len = rg->len,
@@ -834,16 +503,16 @@ static int build_tables(struct thaw_writer *w, struct thaw__fmt_header *h)
 }
 
 /* Next job's metadata, walking regions in address order. */
-static bool next_job(struct thaw_writer *w, size_t *ri, uint64_t *off, struct job *j)
+static bool next_job(struct thaw_writer *w, size_t *ri, uint64_t *off, struct thaw__wjob *j)
 {
-	uint64_t job_bytes = w->chunk_size > JOB_BYTES ? w->chunk_size : JOB_BYTES;
+	uint64_t job_bytes = w->chunk_size > THAW__WJOB_BYTES ? w->chunk_size : THAW__WJOB_BYTES;
 	while (*ri < w->nregions && *off >= w->regions[*ri].len) {
 		(*ri)++;
 		*off = 0;
 	}
 	if (*ri >= w->nregions)
 		return false;
-	struct wregion *rg = &w->regions[*ri];
+	struct thaw__wregion *rg = &w->regions[*ri];
 	j->rg = rg;
 	j->off = *off;
 	j->len = rg->len - *off < job_bytes ? rg->len - *off : job_bytes;
@@ -856,7 +525,7 @@ static bool next_job(struct thaw_writer *w, size_t *ri, uint64_t *off, struct jo
 
 static int run_pipeline(struct thaw_writer *w)
 {
-	uint64_t job_bytes = w->chunk_size > JOB_BYTES ? w->chunk_size : JOB_BYTES;
+	uint64_t job_bytes = w->chunk_size > THAW__WJOB_BYTES ? w->chunk_size : THAW__WJOB_BYTES;
 	uint32_t chunks_per_job = (uint32_t)(job_bytes / w->chunk_size);
 	w->nslots = (unsigned)w->threads * 2 + 2;
 	w->jobs = calloc(w->nslots, sizeof(*w->jobs));
@@ -867,7 +536,7 @@ static int run_pipeline(struct thaw_writer *w)
 	for (size_t i = 0; i < w->nregions; i++)
 		need_raw |= !w->regions[i].mem || w->regions[i].known_zero;
 	for (unsigned i = 0; i < w->nslots && !r; i++) {
-		struct job *j = &w->jobs[i];
+		struct thaw__wjob *j = &w->jobs[i];
 		j->out = malloc(job_bytes);
 		j->res = malloc(chunks_per_job * sizeof(*j->res));
 		j->raw = need_raw ? malloc(job_bytes) : NULL;
@@ -880,7 +549,7 @@ static int run_pipeline(struct thaw_writer *w)
 	pthread_cond_init(&w->work_cv, NULL);
 	pthread_cond_init(&w->done_cv, NULL);
 	for (; !r && started < w->threads; started++) {
-		int e = pthread_create(&tids[started], NULL, worker_main, w);
+		int e = pthread_create(&tids[started], NULL, thaw__writer_worker, w);
 		if (e) {
 			r = thaw__writer_fail(w, -e, "cannot start a compression thread: %s",
 					      strerror(e));
@@ -902,7 +571,7 @@ static int run_pipeline(struct thaw_writer *w)
 		}
 		if (committed == w->issued)
 			break;
-		struct job *j = &w->jobs[committed % w->nslots];
+		struct thaw__wjob *j = &w->jobs[committed % w->nslots];
 		while (!j->done)
 			pthread_cond_wait(&w->done_cv, &w->lock);
 		pthread_mutex_unlock(&w->lock);

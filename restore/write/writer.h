@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Internal hooks between the snapshot writer (writer.c) and the process walker (process.c). */
+/*
+ * restore/write/: making snapshots: the writer (writer.c), snapshots of a
+ * live process (process.c), rewriting one in a recorded touch order
+ * (optimize.c) and the working-set frames that order gives (ws_frames.c).
+ * Built on format/ and snapshot/; a peer of lazy/ and export/, not a user.
+ *
+ * Internal hooks between the snapshot writer (writer.c) and the process walker (process.c).
+ */
 #ifndef THAW_RESTORE_WRITER_H
 #define THAW_RESTORE_WRITER_H
 

@@ -8,22 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../restore/format.h"
+#include "format/format.h"
+#include "fuzz_seal.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	char err[256];
 	uint64_t tables_len;
-	if (size < THAW__FMT_HEADER_SIZE)
-		return 0;
-	unsigned char *file = malloc(size);
+	unsigned char *file = fuzz_sealed_copy(data, size);
 	if (!file)
 		return 0;
-	memcpy(file, data, size);
-	/* Re-seal the digest so mutations reach the checks behind it. */
-	struct thaw__fmt_header *h = (struct thaw__fmt_header *)file;
-	if (h->tables_len >= THAW__FMT_HEADER_SIZE && h->tables_len <= size)
-		thaw__layout_digest(h, file, h->tables_len, h->digest);
 	/* The input is the whole file: its size is what offsets are checked against. */
 	int bad = thaw__layout_check_header(file, size, &tables_len, err, sizeof(err));
 	if (bad || tables_len > size) {

@@ -338,6 +338,50 @@ static int exit_status_of(int st)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
 }
 
+/* A pidfd for pid, whose end ends the trace; -1 after saying why not. */
+static int watch_pid(const char *cmd, pid_t pid)
+{
+	int fd = pidfd_open(pid);
+	if (fd >= 0)
+		return fd;
+	if (errno == ESRCH)
+		cli_err(cmd, "no process %d", (int)pid);
+	else if (errno == EINVAL)
+		cli_err(cmd, "%d is not a process id (a thread of another process?)", (int)pid);
+	else
+		cli_err(cmd, "cannot watch process %d: %s", (int)pid, strerror(errno));
+	return -1;
+}
+
+/* The trace has ended: save it (-o), note CMD's exit status, print the summary. 0 or -1. */
+static int report(const char *cmd, const struct trace_args *a, struct cli_trace_stats *t,
+		  struct cli_trace_end *end, const struct held_child *child)
+{
+	cli_trace_stats_finish(t);
+	if (a->out) {
+		int e = thaw_trace_save(t->trace, a->out);
+		if (e < 0) {
+			cli_err(cmd, "cannot write %s: %s", a->out, thaw_strerror(e));
+			return -1;
+		}
+	}
+	if (a->cmd_argv) {
+		/*
+		 * CMD has exited when its pidfd ended the trace; --duration or a
+		 * SIGTERM sent to thaw alone may end it first, and CMD keeps
+		 * running, unwatched: never wait for it.
+		 */
+		int ws;
+		if (waitpid(child->pid, &ws, WNOHANG) == child->pid)
+			end->exit_status = exit_status_of(ws);
+	}
+	if (a->json)
+		cli_trace_stats_print_json(t, end, a->out);
+	else
+		cli_trace_stats_print_text(t, end);
+	return 0;
+}
+
 int cli_trace(int argc, char **argv)
 {
 	const char *cmd = "trace";
@@ -376,17 +420,9 @@ int cli_trace(int argc, char **argv)
 		a.pid = child.pid;
 	}
 	t->pid = a.pid;
-	pidfd = pidfd_open(a.pid);
-	if (pidfd < 0) {
-		if (errno == ESRCH)
-			cli_err(cmd, "no process %d", (int)a.pid);
-		else if (errno == EINVAL)
-			cli_err(cmd, "%d is not a process id (a thread of another process?)",
-				(int)a.pid);
-		else
-			cli_err(cmd, "cannot watch process %d: %s", (int)a.pid, strerror(errno));
+	pidfd = watch_pid(cmd, a.pid);
+	if (pidfd < 0)
 		goto out;
-	}
 	if (bpf_start(cmd, a.pid, &skel) < 0)
 		goto out;
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), handle_event, &run, NULL);
@@ -409,29 +445,8 @@ int cli_trace(int argc, char **argv)
 		cli_err(cmd, "reading events: %s", strerror(-(run.err ? run.err : e)));
 		goto out;
 	}
-	cli_trace_stats_finish(t);
-	if (a.out) {
-		e = thaw_trace_save(t->trace, a.out);
-		if (e < 0) {
-			cli_err(cmd, "cannot write %s: %s", a.out, thaw_strerror(e));
-			goto out;
-		}
-	}
-	if (a.cmd_argv) {
-		/*
-		 * CMD has exited when its pidfd ended the trace; --duration or a
-		 * SIGTERM sent to thaw alone may end it first, and CMD keeps
-		 * running, unwatched: never wait for it.
-		 */
-		int ws;
-		if (waitpid(child.pid, &ws, WNOHANG) == child.pid)
-			end.exit_status = exit_status_of(ws);
-	}
-	if (a.json)
-		cli_trace_stats_print_json(t, &end, a.out);
-	else
-		cli_trace_stats_print_text(t, &end);
-	ret = CLI_OK;
+	if (report(cmd, &a, t, &end, &child) == 0)
+		ret = CLI_OK;
 out:
 	if (a.cmd_argv)
 		held_child_cancel(&child);

@@ -15,23 +15,6 @@ static int hist_bucket(uint64_t ns)
 	return b < CLI_TRACE_HIST_BUCKETS ? b : CLI_TRACE_HIST_BUCKETS - 1;
 }
 
-/* Grow *p (elements of size sz) to hold at least n; 0 or -ENOMEM. */
-static int grow(void **p, size_t *cap, size_t n, size_t sz)
-{
-	if (n <= *cap)
-		return 0;
-	size_t c = *cap ? *cap * 2 : 64;
-	while (c < n)
-		c *= 2;
-	void *q = realloc(*p, c * sz);
-	if (!q)
-		return -ENOMEM;
-	memset((char *)q + *cap * sz, 0, (c - *cap) * sz);
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 static size_t seen_slot(const uint64_t *tab, size_t cap, uint64_t page)
 {
 	size_t i = (size_t)((page >> 12) * 0x9e3779b97f4a7c15ull) & (cap - 1);
@@ -70,7 +53,7 @@ static struct cli_trace_thread *thread_of(struct cli_trace_stats *t, uint32_t ti
 	for (size_t i = 0; i < t->nthreads; i++)
 		if (t->threads[i].tid == tid)
 			return &t->threads[i];
-	if (grow((void **)&t->threads, &t->threads_cap, t->nthreads + 1, sizeof(*t->threads)))
+	if (cli_grow((void **)&t->threads, &t->threads_cap, t->nthreads + 1, sizeof(*t->threads)))
 		return NULL;
 	struct cli_trace_thread *th = &t->threads[t->nthreads++];
 	memset(th, 0, sizeof(*th));
@@ -100,7 +83,7 @@ int cli_trace_stats_stall(struct cli_trace_stats *t, uint64_t stall_ns, uint32_t
 {
 	struct cli_trace_thread *th = thread_of(t, tid);
 	if (!th ||
-	    grow((void **)&t->stall_ns, &t->stalls_cap, t->nstalls + 1, sizeof(*t->stall_ns)))
+	    cli_grow((void **)&t->stall_ns, &t->stalls_cap, t->nstalls + 1, sizeof(*t->stall_ns)))
 		return -ENOMEM;
 	t->stall_ns[t->nstalls++] = stall_ns;
 	int b = hist_bucket(stall_ns);
@@ -119,12 +102,6 @@ int cli_trace_stats_init(struct cli_trace_stats *t, bool record)
 	memset(t, 0, sizeof(*t));
 	t->page_mask = ~((uint64_t)sysconf(_SC_PAGESIZE) - 1);
 	return record ? thaw_trace_new(&t->trace) : 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* The q-quantile (nearest rank) of the sorted stalls, 0 when there are none. */
@@ -249,7 +226,7 @@ void cli_trace_stats_print_json(const struct cli_trace_stats *t, const struct cl
 void cli_trace_stats_finish(struct cli_trace_stats *t)
 {
 	if (t->nstalls)
-		qsort(t->stall_ns, t->nstalls, sizeof(*t->stall_ns), cmp_u64);
+		qsort(t->stall_ns, t->nstalls, sizeof(*t->stall_ns), cli_cmp_u64);
 }
 
 void cli_trace_stats_free(struct cli_trace_stats *t)
