@@ -214,6 +214,7 @@ MAN_LINKS := thaw_version:thaw_strerror \
 	thaw_restore_attach:thaw_restore_start thaw_restore_region_addr:thaw_restore_start \
 	thaw_restore_wait:thaw_restore_start thaw_restore_stats:thaw_restore_start \
 	thaw_restore_populate:thaw_restore_start thaw_restore_free:thaw_restore_start \
+	thaw_restore_stop:thaw_restore_start \
 	thaw_writer_add_region:thaw_writer_open thaw_writer_add_process:thaw_writer_open \
 	thaw_writer_close:thaw_writer_open thaw_writer_abort:thaw_writer_open \
 	thaw_trace_load:thaw_trace_new thaw_trace_save:thaw_trace_new \

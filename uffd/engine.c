@@ -703,11 +703,23 @@ static void spin_after_fault(struct thaw__engine *e)
 	}
 }
 
+/* After a fork the parked manager took part in: what it read meanwhile, in order. */
+static void replay_held(struct thaw__engine *e)
+{
+	for (size_t i = 0; i < e->nheld; i++)
+		thaw__engine_take_msg(e, &e->held[i]);
+	e->nheld = 0;
+	if (e->events)
+		pthread_rwlock_unlock(&e->layout_lock);
+	thaw__engine_serve_faults(e);
+}
+
 static int loop(struct thaw__engine *e)
 {
 	unsigned failures = 0;
 	for (;;) {
-		thaw__fork_park_point(e);
+		if (thaw__fork_park_point(e))
+			replay_held(e);
 		if (!e->stopping &&
 		    atomic_load_explicit(&e->stop_requested, memory_order_acquire)) {
 			e->stopping = true;
@@ -858,14 +870,6 @@ int thaw__engine_run(struct thaw__engine *e)
 		thaw__fork_register(e);
 	}
 	return ret;
-}
-
-void thaw__engine_kick(struct thaw__engine *e)
-{
-	uint64_t one = 1;
-	/* EAGAIN means the counter is saturated: the loop has a wake-up pending anyway. */
-	if (write(e->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		thaw__err(e->log, "engine eventfd: write failed: %s", strerror(errno));
 }
 
 void thaw__engine_notify(struct thaw__engine *e)

@@ -11,8 +11,9 @@
  * from then on only reads its uffd, holding the messages (events and faults
  * alike, in order) in memory it mapped itself and keeping the layout lock,
  * so no install lands between an event and its handling. After the fork
- * (the parent handler) each one replays what it read, FORK included,
- * which creates the child's restore with the locks free.
+ * (the parent handler) each one replays what it read, FORK included
+ * (engine.c, which this registry never calls: it only wakes the manager
+ * through its eventfd), which creates the child's restore with the locks free.
  *
  * The registry is process-wide because fork is; it only lists engines
  * whose manager thread runs, and the prepare and parent handlers hold its
@@ -117,10 +118,10 @@ static void hold_messages(struct thaw__engine *e)
 	}
 }
 
-void thaw__fork_park_point(struct thaw__engine *e)
+bool thaw__fork_park_point(struct thaw__engine *e)
 {
 	if (!__atomic_load_n(&e->park, __ATOMIC_ACQUIRE))
-		return;
+		return false;
 	if (e->events)
 		pthread_rwlock_wrlock(&e->layout_lock);
 	pthread_mutex_lock(&e->lock);
@@ -137,10 +138,5 @@ void thaw__fork_park_point(struct thaw__engine *e)
 	e->parked = false;
 	pthread_mutex_unlock(&e->lock);
 	hold_messages(e);
-	for (size_t i = 0; i < e->nheld; i++)
-		thaw__engine_take_msg(e, &e->held[i]);
-	e->nheld = 0;
-	if (e->events)
-		pthread_rwlock_unlock(&e->layout_lock);
-	thaw__engine_serve_faults(e);
+	return true;
 }

@@ -6,15 +6,19 @@
 #ifndef THAW_UFFD_PRIV_H
 #define THAW_UFFD_PRIV_H
 
+#include <errno.h>
 #include <liburing.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "base.h"
 #include "engine.h"
+#include "log.h"
 #include "range_set.h"
 
 #ifndef UFFD_USER_MODE_ONLY
@@ -130,13 +134,24 @@ struct thaw__fault {
 void thaw__engine_take_msg(struct thaw__engine *e, const struct uffd_msg *m);
 /* engine.c: faults read by the last drain, handed to the source. */
 void thaw__engine_serve_faults(struct thaw__engine *e);
-void thaw__engine_kick(struct thaw__engine *e);
+/* Wake the manager thread through its eventfd. Any thread. */
+static inline void thaw__engine_kick(struct thaw__engine *e)
+{
+	uint64_t one = 1;
+	/* EAGAIN means the counter is saturated: the loop has a wake-up pending anyway. */
+	if (write(e->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		thaw__err(e->log, "engine eventfd: write failed: %s", strerror(errno));
+}
 
 /* fork.c: park this process's in-process managers across its forks. */
 void thaw__fork_register(struct thaw__engine *e);
 void thaw__fork_unregister(struct thaw__engine *e);
-/* Manager thread: if a fork asked, park until it is done, then replay what was read. */
-void thaw__fork_park_point(struct thaw__engine *e);
+/*
+ * Manager thread: if a fork asked, park until it is done, holding what the
+ * uffd gave meanwhile (e->held) and, with events, the layout lock. true when
+ * it parked: the caller replays the held messages and drops the lock.
+ */
+bool thaw__fork_park_point(struct thaw__engine *e);
 /* Manager thread: it ends; a fork waiting for it to park need not. */
 void thaw__fork_mgr_exit(struct thaw__engine *e);
 

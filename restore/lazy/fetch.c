@@ -124,7 +124,7 @@ static void fetch_done(struct thaw__store_req *req, int err)
 		atomic_fetch_add(&f->refs, 1);
 		atomic_store_explicit(&r->queued_in[id], f, memory_order_release);
 		atomic_store_explicit(&r->state[id], CHUNK_QUEUED, memory_order_release);
-		thaw__workers_push(r, id);
+		thaw__workers_push(r, thaw__populate_job, id);
 	}
 	if (req->lane == THAW__LANE_BACKGROUND && !err) {
 		/* No fault since this range went out: ask for more at once next time. */
@@ -182,7 +182,7 @@ static bool fault_unplaced(struct thaw_restore *r, uint64_t addr, uint64_t *g)
 	return false;
 }
 
-static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
+void thaw__manager_fault(void *ctx, uint64_t addr, uint64_t flags)
 {
 	struct thaw_restore *r = ctx;
 	const struct thaw__layout *l = r->lay;
@@ -196,7 +196,7 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 	uint64_t id = g / l->pages_per_chunk;
 	uint64_t now = thaw__now_ns();
 	if (r->record) {
-		thaw__record_fault(r, g, addr & ~(uint64_t)(l->hdr.page_size - 1), now);
+		thaw__record_page(r, g, addr & ~(uint64_t)(l->hdr.page_size - 1), now);
 		return;
 	}
 	note_fault(r, id, g);
@@ -223,7 +223,7 @@ static void on_fault(void *ctx, uint64_t addr, uint64_t flags)
 		int err = thaw__restore_put(r, id, THAW__PUT_ZERO, NULL);
 		if (err == -ESRCH)
 			thaw__restore_fail(r, -THAW_E_TARGET_GONE);
-		thaw__restore_record_fault(r, now);
+		thaw__restore_note_latency(r, now);
 		atomic_store(&r->fault_ns[id], 0);
 		return;
 	}
@@ -388,7 +388,7 @@ static bool from_cache(struct thaw_restore *r, uint64_t id)
 	/* The slot first: whoever sees QUEUED reads it. */
 	atomic_store_explicit(&r->queued_in[id], NULL, memory_order_release);
 	atomic_store_explicit(&r->state[id], CHUNK_QUEUED, memory_order_release);
-	thaw__workers_push(r, id);
+	thaw__workers_push(r, thaw__populate_job, id);
 	return true;
 }
 
@@ -479,7 +479,7 @@ static void finish(struct thaw_restore *r)
 		thaw__engine_request_stop(r->eng);
 }
 
-static void on_tick(void *ctx)
+void thaw__manager_tick(void *ctx)
 {
 	struct thaw_restore *r = ctx;
 	if (r->finished)
@@ -510,7 +510,7 @@ static void bg_grace_over(struct thaw__ring_req *req, int res, bool more)
 	r->bg_open = true; /* a tick follows this completion */
 }
 
-static int on_start(void *ctx, struct thaw__engine *e)
+int thaw__manager_start(void *ctx, struct thaw__engine *e)
 {
 	struct thaw_restore *r = ctx;
 	/* Fault in the scratch buffer and this thread's malloc arena now, not on the first fault. */
@@ -527,7 +527,7 @@ static int on_start(void *ctx, struct thaw__engine *e)
 	return err;
 }
 
-static void on_stop(void *ctx)
+void thaw__manager_stop(void *ctx)
 {
 	struct thaw_restore *r = ctx;
 	const struct thaw__store_ops *ops = r->snap->store->ops;
@@ -554,13 +554,3 @@ static void on_stop(void *ctx)
 	pthread_mutex_unlock(&r->done_lock);
 	ops->stream_close(st);
 }
-
-const struct thaw__engine_ops thaw__restore_ops = {
-	.start = on_start,
-	.fault = on_fault,
-	.tick = on_tick,
-	.stop = on_stop,
-	.unmap = thaw__restore_on_unmap,
-	.remap = thaw__restore_on_remap,
-	.fork = thaw__restore_on_fork,
-};

@@ -267,3 +267,58 @@ int thaw__placement_move(struct thaw_restore *r, uint64_t from, uint64_t to, uin
 	resort(r);
 	return err;
 }
+
+/*
+ * Chunks no mapping holds are another target's (a CRIU snapshot holds every
+ * task): done from the start, so the background pass neither fetches nor
+ * decodes them. Mappings only shrink or move later, keeping their offsets.
+ */
+static void skip_unmapped(struct thaw_restore *r)
+{
+	const struct mapped_region *s = r->segs; /* sorted by flat offset */
+	size_t j = 0;
+	for (uint64_t id = 0; id < r->nchunks; id++) {
+		uint64_t flat = thaw__chunk_flat(r, id),
+			 end = flat + thaw__layout_chunk_len(r->lay, id);
+		while (j < r->nsegs && s[j].flat + s[j].len <= flat)
+			j++;
+		bool held = false;
+		for (size_t k = j; k < r->nsegs && s[k].flat < end && !held; k++)
+			held = s[k].flat + s[k].len > flat;
+		if (held)
+			continue;
+		atomic_store(&r->state[id], CHUNK_DONE);
+		if (r->lay->chunks[id].kind != THAW_CHUNK_ZERO)
+			atomic_fetch_sub(&r->chunks_left, 1);
+		thaw__prefetch_finished(r, id);
+	}
+}
+
+/*
+ * Segments of a target that owns its memory (attached, or a forked child of
+ * any restore: parent set, whose removed pages it inherits).
+ */
+int thaw__placement_attach(struct thaw_restore *r, const struct mapped_region *segs, size_t n,
+			   const struct thaw_restore *parent)
+{
+	int err = thaw__placement_set(r, segs, n);
+	if (!err)
+		skip_unmapped(r);
+	if (!err && parent)
+		err = thaw__engine_inherit_removed(r->eng, parent->eng);
+	return err;
+}
+
+void thaw__placement_on_unmap(void *ctx, uint64_t start, uint64_t end)
+{
+	struct thaw_restore *r = ctx;
+	if (thaw__placement_unmap(r, start, end))
+		thaw__restore_fail(r, -ENOMEM);
+}
+
+void thaw__placement_on_remap(void *ctx, uint64_t from, uint64_t to, uint64_t len)
+{
+	struct thaw_restore *r = ctx;
+	if (thaw__placement_move(r, from, to, len))
+		thaw__restore_fail(r, -ENOMEM);
+}

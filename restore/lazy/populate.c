@@ -1,22 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Decode and install fetched chunks, on the manager thread or a worker. */
+/* Decode and install fetched chunks, on the manager thread or a worker; the reads behind them. */
 #include "restore.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "snapshot/chunk_cache.h"
 #include "format/codec.h"
-
-void thaw__restore_record_fault(struct thaw_restore *r, uint64_t since_ns)
-{
-	thaw__lat_add(&r->c.fault_lat, (thaw__now_ns() - since_ns) / 1000);
-}
 
 /* Count a chunk's pages before they are installed: the wake-up lets the toucher read stats. */
 static void count_pages(struct thaw_restore *r, uint64_t id, bool by_fault, int sign)
@@ -31,13 +23,6 @@ static void count_pages(struct thaw_restore *r, uint64_t id, bool by_fault, int 
 		atomic_fetch_add_explicit(ctr, pages, memory_order_relaxed);
 	else
 		atomic_fetch_sub_explicit(ctr, pages, memory_order_relaxed);
-}
-
-void thaw__prefetch_finished(struct thaw_restore *r, uint64_t id)
-{
-	if (r->in_prefetch[id] &&
-	    atomic_fetch_sub_explicit(&r->prefetch_left, 1, memory_order_acq_rel) == 1)
-		atomic_store(&r->prefetch_done_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);
 }
 
 /* A chunk reached DONE or POISONED: see if all are. */
@@ -183,7 +168,7 @@ static int install_decoded(struct thaw_restore *r, uint64_t id, const void *byte
 		return 0;
 	}
 	if (waited)
-		thaw__restore_record_fault(r, waited);
+		thaw__restore_note_latency(r, waited);
 	atomic_store_explicit(&r->state[id], CHUNK_DONE, memory_order_release);
 	atomic_fetch_add_explicit(&r->c.chunks_fetched, 1, memory_order_relaxed);
 	chunk_finished(r, id);
@@ -262,106 +247,18 @@ const void *thaw__fetch_bytes(const struct fetch *f, const struct thaw__layout *
 	       (thaw__layout_stored(l, id)->offset - thaw__layout_stored(l, f->first)->offset);
 }
 
-void thaw__workers_push(struct thaw_restore *r, uint64_t id)
+void thaw__populate_job(struct thaw_restore *r, struct thaw__decoder *dec, void *scratch,
+			uint64_t id)
 {
-	pthread_mutex_lock(&r->q_lock);
-	if (r->q_len == r->q_cap) {
-		/* A chunk fetched again after a bad hash may sit in the queue twice. */
-		size_t cap = r->q_cap * 2;
-		uint64_t *q = malloc(cap * sizeof(*q));
-		if (!q) {
-			pthread_mutex_unlock(&r->q_lock);
-			thaw__restore_fail(r, -ENOMEM);
-			return;
-		}
-		for (size_t i = 0; i < r->q_len; i++)
-			q[i] = r->queue[(r->q_head + i) % r->q_cap];
-		free(r->queue);
-		r->queue = q;
-		r->q_head = 0;
-		r->q_cap = cap;
-	}
-	r->queue[(r->q_head + r->q_len) % r->q_cap] = id;
-	r->q_len++;
-	pthread_cond_signal(&r->q_cond);
-	pthread_mutex_unlock(&r->q_lock);
-}
-
-static bool pop(struct thaw_restore *r, uint64_t *id)
-{
-	pthread_mutex_lock(&r->q_lock);
-	while (!r->q_len && !r->q_quit)
-		pthread_cond_wait(&r->q_cond, &r->q_lock);
-	bool got = r->q_len > 0;
-	if (got) {
-		*id = r->queue[r->q_head];
-		r->q_head = (r->q_head + 1) % r->q_cap;
-		r->q_len--;
-	}
-	pthread_mutex_unlock(&r->q_lock);
-	return got;
-}
-
-static void *worker_main(void *arg)
-{
-	struct thaw_restore *r = arg;
-	/* Background work runs only on CPU time nobody else wants: a woken
-	 * faulting thread or manager preempts it at once. */
-	struct sched_param sp = { 0 };
-	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-	struct thaw__decoder *dec = NULL;
-	size_t frame_max = thaw__ws_frame_max(r);
-	void *scratch =
-		malloc(frame_max > r->lay->hdr.chunk_size ? frame_max : r->lay->hdr.chunk_size);
-	if (thaw__decoder_new(&dec) || !scratch)
-		thaw__restore_fail(r, -ENOMEM);
-	uint64_t id;
-	while (pop(r, &id)) {
-		struct fetch *f;
-		if (id & WS_FRAME_JOB) {
-			thaw__ws_worker_job(r, dec && scratch ? dec : NULL, scratch,
-					    id & ~WS_FRAME_JOB);
-			continue;
-		}
-		/* A fault may have taken the chunk already, and with it the hold. */
-		if (!thaw__take_queued(r, id, &f))
-			continue;
-		if (!f && scratch)
-			thaw__populate_cached(r, scratch, id, true);
-		else if (f && dec && scratch)
-			thaw__populate_chunk(r, dec, scratch, id, thaw__fetch_bytes(f, r->lay, id));
-		else
-			thaw__populate_poison(r, id, -ENOMEM);
-		thaw__fetch_put(f);
-	}
-	thaw__decoder_free(dec);
-	free(scratch);
-	return NULL;
-}
-
-int thaw__workers_start(struct thaw_restore *r, int n)
-{
-	r->q_cap = r->nchunks ? r->nchunks : 1;
-	r->queue = malloc(r->q_cap * sizeof(*r->queue));
-	r->workers = calloc((size_t)n, sizeof(*r->workers));
-	if (!r->queue || !r->workers)
-		return -ENOMEM;
-	for (int i = 0; i < n; i++) {
-		int err = pthread_create(&r->workers[i], NULL, worker_main, r);
-		if (err)
-			return -err;
-		r->nworkers++;
-	}
-	return 0;
-}
-
-void thaw__workers_stop(struct thaw_restore *r)
-{
-	pthread_mutex_lock(&r->q_lock);
-	r->q_quit = true;
-	pthread_cond_broadcast(&r->q_cond);
-	pthread_mutex_unlock(&r->q_lock);
-	for (int i = 0; i < r->nworkers; i++)
-		pthread_join(r->workers[i], NULL);
-	r->nworkers = 0;
+	struct fetch *f;
+	/* A fault may have taken the chunk already, and with it the hold. */
+	if (!thaw__take_queued(r, id, &f))
+		return;
+	if (!f && scratch)
+		thaw__populate_cached(r, scratch, id, true);
+	else if (f && dec && scratch)
+		thaw__populate_chunk(r, dec, scratch, id, thaw__fetch_bytes(f, r->lay, id));
+	else
+		thaw__populate_poison(r, id, -ENOMEM);
+	thaw__fetch_put(f);
 }

@@ -62,7 +62,7 @@ static const uint8_t *decoded(struct thaw_restore *r, uint64_t id, int *err)
 	return c->raw;
 }
 
-void thaw__record_fault(struct thaw_restore *r, uint64_t g, uint64_t addr, uint64_t now)
+void thaw__record_page(struct thaw_restore *r, uint64_t g, uint64_t addr, uint64_t now)
 {
 	const struct thaw__layout *l = r->lay;
 	uint32_t ps = l->hdr.page_size;
@@ -104,5 +104,5 @@ void thaw__record_fault(struct thaw_restore *r, uint64_t g, uint64_t addr, uint6
 		   : thaw__restore_put_flat(r, flat, ps, THAW__PUT_COPY, raw + (uint64_t)p * ps);
 	if (err == -ESRCH)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
-	thaw__restore_record_fault(r, now);
+	thaw__restore_note_latency(r, now);
 }

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Lazy restore lifecycle: map, register, start the engine; wait; stats; free. */
+/*
+ * Lazy restore lifecycle: map, register, start the engine; forked children;
+ * wait; stats; populate, stop and free: the public calls and the top of the runtime.
+ */
 #include "restore.h"
 
 #include <errno.h>
@@ -12,20 +15,6 @@
 
 #include "format/codec.h"
 #include "common/abi.h"
-
-int thaw__restore_fail(struct thaw_restore *r, int err)
-{
-	pthread_mutex_lock(&r->done_lock);
-	if (!r->error) {
-		r->error = err;
-		thaw__err(r->log, "restore stopped: %s", thaw_strerror(err));
-	}
-	err = r->error;
-	pthread_cond_broadcast(&r->done_cond);
-	pthread_mutex_unlock(&r->done_lock);
-	thaw__engine_request_stop(r->eng);
-	return err;
-}
 
 static void unmap_regions(struct thaw_restore *r)
 {
@@ -233,6 +222,133 @@ static int start_recording(struct thaw_restore *r, struct thaw_trace *t)
 	return thaw_trace_set_snapshot(t, info.digest);
 }
 
+/* ---- Forked children: each served from the same snapshot by a restore of its own. ---- */
+
+/*
+ * A child restored without the background pass learns of its process's end
+ * only by asking: a zero-page install at the top of the user address space
+ * (never restored memory) answers -ESRCH once the address space is gone.
+ */
+static bool child_gone(struct thaw_restore *c)
+{
+	uint64_t probe = (1ull << 47) - 2 * c->lay->hdr.page_size, g;
+	if (!(c->flags & THAW_RESTORE_NO_BACKGROUND))
+		return false;	   /* its background pass meets -ESRCH soon enough */
+	thaw__engine_hold(c->eng); /* its segments, which its manager may change */
+	bool ours = thaw__placement_page_at(c, probe, &g);
+	thaw__engine_release(c->eng);
+	return !ours && thaw__engine_target_gone(c->eng, probe);
+}
+
+static void reap_children(struct thaw_restore *r)
+{
+	struct thaw_restore *over[16];
+	size_t n = 0;
+	pthread_mutex_lock(&r->done_lock);
+	for (size_t i = 0; !r->child_waiters && i < r->nchildren && n < 16;) {
+		struct thaw_restore *c = r->children[i];
+		if (thaw_restore_wait(c, 0) == -ETIMEDOUT && !child_gone(c)) {
+			i++;
+			continue;
+		}
+		over[n++] = r->children[i];
+		r->children[i] = r->children[--r->nchildren];
+	}
+	pthread_mutex_unlock(&r->done_lock);
+	for (size_t i = 0; i < n; i++)
+		thaw_restore_free(over[i]);
+}
+
+/* A child's segments are its parent's at the fork, and so are its removed pages. */
+static int place_child(struct thaw_restore *r, void *ctx)
+{
+	const struct thaw_restore *parent = ctx;
+	return thaw__placement_attach(r, parent->segs, parent->nsegs, parent);
+}
+
+static void on_fork(void *ctx, int child_uffd)
+{
+	struct thaw_restore *r = ctx;
+	reap_children(r);
+	struct thaw_restore_opts o = { .sz = sizeof(o),
+				       .flags = r->flags,
+				       .background_threads = r->worker_target };
+	struct thaw_restore *child = NULL;
+	int err = -ENOMEM;
+	pthread_mutex_lock(&r->done_lock);
+	struct thaw_restore **c = realloc(r->children, (r->nchildren + 1) * sizeof(*c));
+	if (c) {
+		r->children = c;
+		err = thaw__restore_begin(r->snap, &o, child_uffd, place_child, r, &child);
+		if (!err)
+			r->children[r->nchildren++] = child;
+		/* A parent told to populate (thaw_restore_populate) passes it on. */
+		if (!err && atomic_load(&r->finish_requested))
+			thaw_restore_populate(child);
+	} else {
+		close(child_uffd);
+	}
+	pthread_mutex_unlock(&r->done_lock);
+	/* Its uffd is closed: the child runs on plain memory and reads zeros where pages
+	 * were missing. Say so loudly; there is nothing better left to do. */
+	if (err)
+		thaw__err(r->log, "serving a forked child: %s; its missing pages read as zeros",
+			  thaw_strerror(err));
+	else
+		thaw__info(r->log, "serving a forked child (%zu segments)", r->nsegs);
+}
+
+/* Milliseconds left until deadline (NULL: -1, for ever), at least 0. */
+static int ms_left(const struct timespec *deadline)
+{
+	if (!deadline)
+		return -1;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+		     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+static int children_wait(struct thaw_restore *r, const struct timespec *deadline)
+{
+	int ret = 0;
+	pthread_mutex_lock(&r->done_lock);
+	r->child_waiters++;
+	for (size_t i = 0; i < r->nchildren; i++) {
+		/* The manager may add a child (and move the array) meanwhile, never free one. */
+		struct thaw_restore *child = r->children[i];
+		pthread_mutex_unlock(&r->done_lock);
+		/* A child that went away or failed is finished with as far as we are concerned. */
+		ret = thaw_restore_wait(child, ms_left(deadline)) == -ETIMEDOUT ? -ETIMEDOUT : 0;
+		pthread_mutex_lock(&r->done_lock);
+		if (ret)
+			break;
+	}
+	r->child_waiters--;
+	pthread_mutex_unlock(&r->done_lock);
+	return ret;
+}
+
+static void children_free(struct thaw_restore *r)
+{
+	for (size_t i = 0; i < r->nchildren; i++)
+		thaw_restore_free(r->children[i]);
+	free(r->children);
+	r->children = NULL;
+	r->nchildren = 0;
+}
+
+static const struct thaw__engine_ops restore_ops = {
+	.start = thaw__manager_start,
+	.fault = thaw__manager_fault,
+	.tick = thaw__manager_tick,
+	.stop = thaw__manager_stop,
+	.unmap = thaw__placement_on_unmap,
+	.remap = thaw__placement_on_remap,
+	.fork = on_fork,
+};
+
 int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_opts *opts, int uffd,
 			int (*place)(struct thaw_restore *r, void *ctx), void *ctx,
 			struct thaw_restore **out)
@@ -261,7 +377,7 @@ int thaw__restore_begin(struct thaw_snapshot *snap, const struct thaw_restore_op
 		r->attached = uffd >= 0;
 		/* Memory we map ourselves must behave like the anonymous memory it
 		 * replaces under fork, MADV_DONTNEED, munmap and mremap. */
-		struct thaw__engine_opts eo = { .ops = &thaw__restore_ops,
+		struct thaw__engine_opts eo = { .ops = &restore_ops,
 						.ctx = r,
 						.log = r->log,
 						.uffd = uffd,
@@ -350,13 +466,13 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 			deadline.tv_nsec -= 1000000000;
 		}
 	}
-	thaw__restore_reap_children(r);
+	reap_children(r);
 	int result = wait_self(r, timeout_ms < 0 ? NULL : &deadline);
 	/* An in-process restore waits for the caller's memory; its forked children are
 	 * other processes, finished by thaw_restore_free. An attached target's are part
 	 * of what the server serves it. */
 	if (r->attached && (result == 0 || result == -THAW_E_POISONED)) {
-		int kids = thaw__restore_children_wait(r, timeout_ms < 0 ? NULL : &deadline);
+		int kids = children_wait(r, timeout_ms < 0 ? NULL : &deadline);
 		result = kids ? kids : result;
 	}
 	return result;
@@ -486,6 +602,6 @@ void thaw_restore_free(struct thaw_restore *r)
 	thaw__engine_request_stop(r->eng);
 	thaw__engine_join(r->eng);
 	thaw__workers_stop(r);
-	thaw__restore_children_free(r);
+	children_free(r);
 	thaw__restore_release(r);
 }

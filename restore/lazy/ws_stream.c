@@ -24,11 +24,6 @@
 
 #define DROP_LOG_MAX 10
 
-size_t thaw__ws_frame_max(const struct thaw_restore *r)
-{
-	return r->page_frame ? (size_t)THAW__FRAME_PAGES_MAX * r->lay->hdr.page_size : 0;
-}
-
 int thaw__ws_init(struct thaw_restore *r)
 {
 	const struct thaw__layout *l = r->lay;
@@ -39,7 +34,9 @@ int thaw__ws_init(struct thaw_restore *r)
 	r->frame_state = calloc(l->frame_count + 1, sizeof(*r->frame_state));
 	r->frame_in = calloc(l->frame_count + 1, sizeof(*r->frame_in));
 	r->frame_wait_ns = calloc(l->frame_count + 1, sizeof(*r->frame_wait_ns));
-	r->frame_scratch = malloc(thaw__ws_frame_max(r));
+	/* Raw bytes of the largest frame: the buffer each decoder of frames needs. */
+	r->frame_max = (size_t)THAW__FRAME_PAGES_MAX * l->hdr.page_size;
+	r->frame_scratch = malloc(r->frame_max);
 	if (!r->page_frame || !r->frame_state || !r->frame_in || !r->frame_wait_ns ||
 	    !r->frame_scratch)
 		return -ENOMEM;
@@ -89,7 +86,7 @@ static void finish_frame(struct thaw_restore *r, uint64_t k, bool whole)
 	if (!waited)
 		return;
 	if (whole) {
-		thaw__restore_record_fault(r, waited);
+		thaw__restore_note_latency(r, waited);
 		return;
 	}
 	for (uint32_t j = 0; j < l->frames[k].page_count; j++) {
@@ -190,7 +187,7 @@ static void frames_done(struct thaw__store_req *req, int err)
 			continue;
 		}
 		atomic_store(&r->frame_in[k], f);
-		thaw__workers_push(r, k | WS_FRAME_JOB);
+		thaw__workers_push(r, thaw__ws_worker_job, k);
 	}
 	thaw__fetch_put(f);
 }
@@ -268,7 +265,7 @@ static bool zero_page(struct thaw_restore *r, uint64_t g, uint64_t now)
 		thaw__restore_put_flat(r, page_flat(r, g), l->hdr.page_size, THAW__PUT_ZERO, NULL);
 	if (err == -ESRCH)
 		thaw__restore_fail(r, -THAW_E_TARGET_GONE);
-	thaw__restore_record_fault(r, now);
+	thaw__restore_note_latency(r, now);
 	return true;
 }
 
