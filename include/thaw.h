@@ -427,8 +427,10 @@ THAW_API void *thaw_restore_region_addr(const struct thaw_restore *r, size_t i);
  * -THAW_E_POISONED once complete if some chunks were poisoned,
  * -THAW_E_UNINSTALLED if some could be neither installed nor poisoned, or
  * the error that stopped the restore. An attached restore also waits for its
- * target's forked children; an in-process one only for this process's
- * memory (thaw_restore_free finishes the children's).
+ * target's forked children, even when the target itself failed or went
+ * away (-ETIMEDOUT while one is still being served); an in-process one
+ * only for this process's memory (thaw_restore_free finishes the
+ * children's).
  */
 THAW_API int thaw_restore_wait(struct thaw_restore *r, int timeout_ms);
 /* Snapshot of the counters; safe to call while the restore runs. */

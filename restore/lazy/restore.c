@@ -470,8 +470,9 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 	int result = wait_self(r, timeout_ms < 0 ? NULL : &deadline);
 	/* An in-process restore waits for the caller's memory; its forked children are
 	 * other processes, finished by thaw_restore_free. An attached target's are part
-	 * of what the server serves it. */
-	if (r->attached && (result == 0 || result == -THAW_E_POISONED)) {
+	 * of what the server serves it, even once the target itself has failed or
+	 * gone: a server that freed it then would finish them on its own thread. */
+	if (r->attached && result != -ETIMEDOUT) {
 		int kids = children_wait(r, timeout_ms < 0 ? NULL : &deadline);
 		result = kids ? kids : result;
 	}
