@@ -155,7 +155,10 @@ FORCE:
 deps:
 	$(Q)./scripts/deps.sh
 
-test: deps all $(if $(HAVE_FUZZ_CC),fuzz-build)
+# The fuzz targets are built when clang is there, asked after deps has run (on a
+# fresh machine deps installs it, after make has read this file).
+test: deps all
+	$(Q)if command -v $(FUZZ_CC) >/dev/null; then $(MAKE) --no-print-directory fuzz-build; fi
 	$(Q)THAW_BUILD=$(BUILD) ./tests/run.sh
 
 demo: deps all
@@ -177,7 +180,6 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # The targets read snapshots, traces, HTTP replies and handshakes: no CRIU layer.
 FUZZ_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out restore/criu/%,$(LIB_SRCS))) \
 	$(BUILD)/fuzz/obj/restore/cli/cli_handshake.o
-HAVE_FUZZ_CC := $(shell command -v $(FUZZ_CC) 2>/dev/null)
 
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
