@@ -238,11 +238,14 @@ struct toucher {
 	size_t pages;
 	uint64_t seed;
 	size_t mismatches;
+	pthread_barrier_t *start; /* when set, every toucher starts at once */
 };
 
 static void *touch_random(void *arg)
 {
 	struct toucher *t = arg;
+	if (t->start)
+		pthread_barrier_wait(t->start);
 	uint64_t x = t->seed | 1;
 	for (size_t i = 0; i < t->pages / 2; i++) {
 		x ^= x << 13;
@@ -681,12 +684,17 @@ static int coalescing(void)
 		dst = thaw_restore_region_addr(r, 0);
 		struct toucher t[N];
 		pthread_t th[N];
+		/* Released together: "at once" must not depend on how fast threads start
+		 * (under TSan each start alone outlasts a fault). */
+		pthread_barrier_t start;
+		CHECK_EQ(pthread_barrier_init(&start, NULL, N), 0);
 		uint64_t first = stored_chunk_from(s, 8 + (uint64_t)round * 40);
 		for (int i = 0; i < N; i++) {
 			t[i] = (struct toucher){ .dst = dst + (first + (uint64_t)i) * CHUNK,
 						 .src = src + (first + (uint64_t)i) * CHUNK,
 						 .pages = 2,
-						 .seed = 1 };
+						 .seed = 1,
+						 .start = &start };
 		}
 		for (int i = 0; i < N; i++)
 			CHECK_EQ(pthread_create(&th[i], NULL, touch_random, &t[i]), 0);
@@ -694,6 +702,7 @@ static int coalescing(void)
 			pthread_join(th[i], NULL);
 			CHECK_EQ(t[i].mismatches, 0);
 		}
+		pthread_barrier_destroy(&start);
 		CHECK_OK(thaw_restore_stats(r, &st));
 		reqs[round] = st.http_requests;
 		for (int j = round; j > 0 && reqs[j - 1] > reqs[j]; j--) {
