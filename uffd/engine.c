@@ -2,7 +2,9 @@
 /*
  * The engine: one userfaultfd, one manager thread, one io_uring. The ring
  * multishot-polls the uffd and an eventfd; faults are read in batches and
- * handed to the source, which submits its own I/O on the same ring.
+ * handed to the source, which submits its own I/O on the same ring. This
+ * file creates the engine, runs its thread and loop and keeps the ring's
+ * requests; what a read of the uffd returns is handled in engine_msg.c.
  */
 #include "uffd_priv.h"
 
@@ -347,212 +349,6 @@ int thaw__ring_cancel(struct thaw__engine *e, struct thaw__ring_req *req)
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
-static void fail_loop(struct thaw__engine *e, int err);
-
-static void removed_changed(struct thaw__engine *e, int err, const char *what)
-{
-	/* Without the set we could write snapshot data where zeros belong: stop. */
-	if (err) {
-		thaw__err(e->log, "userfaultfd: recording %s: %s; the engine stops", what,
-			  strerror(-err));
-		fail_loop(e, err);
-	}
-}
-
-/* A non-fault message; the caller holds layout_lock for writing. */
-static void dispatch_event(struct thaw__engine *e, const struct uffd_msg *m)
-{
-	const struct thaw__engine_ops *ops = e->ops;
-	switch (m->event) {
-	case UFFD_EVENT_REMOVE:
-		removed_changed(
-			e, thaw__range_set_add(&e->removed, m->arg.remove.start, m->arg.remove.end),
-			"a REMOVE");
-		thaw__debug(e->log, "userfaultfd: REMOVE [0x%llx, 0x%llx)",
-			    (unsigned long long)m->arg.remove.start,
-			    (unsigned long long)m->arg.remove.end);
-		if (ops->remove)
-			ops->remove(e->ctx, m->arg.remove.start, m->arg.remove.end);
-		return;
-	case UFFD_EVENT_UNMAP:
-		removed_changed(
-			e, thaw__range_set_cut(&e->removed, m->arg.remove.start, m->arg.remove.end),
-			"an UNMAP");
-		thaw__debug(e->log, "userfaultfd: UNMAP [0x%llx, 0x%llx)",
-			    (unsigned long long)m->arg.remove.start,
-			    (unsigned long long)m->arg.remove.end);
-		if (ops->unmap)
-			ops->unmap(e->ctx, m->arg.remove.start, m->arg.remove.end);
-		return;
-	case UFFD_EVENT_REMAP:
-		removed_changed(e,
-				thaw__range_set_move(&e->removed, m->arg.remap.from,
-						     m->arg.remap.to, m->arg.remap.len),
-				"a REMAP");
-		thaw__debug(e->log, "userfaultfd: REMAP 0x%llx -> 0x%llx (+0x%llx)",
-			    (unsigned long long)m->arg.remap.from,
-			    (unsigned long long)m->arg.remap.to,
-			    (unsigned long long)m->arg.remap.len);
-		if (ops->remap)
-			ops->remap(e->ctx, m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
-		return;
-	case UFFD_EVENT_FORK:
-		thaw__debug(e->log, "userfaultfd: FORK, child uffd %u", m->arg.fork.ufd);
-		if (ops->fork) {
-			ops->fork(e->ctx, (int)m->arg.fork.ufd);
-		} else {
-			/* Closing the child's uffd unregisters its copies: it runs on plain memory. */
-			thaw__debug(e->log, "userfaultfd: FORK not handled, closing child uffd %u",
-				    m->arg.fork.ufd);
-			close((int)m->arg.fork.ufd);
-		}
-		return;
-	default:
-		thaw__warn(e->log, "userfaultfd: unknown event %u", m->event);
-	}
-}
-
-static void keep_fault(struct thaw__engine *e, const struct uffd_msg *m)
-{
-	void *p = e->faults;
-	int err = thaw__uffd_grow(&p, &e->faults_cap, e->nfaults + 1, sizeof(*e->faults));
-	e->faults = p;
-	if (err) {
-		thaw__err(e->log, "userfaultfd: no memory to keep a fault; the engine stops");
-		fail_loop(e, err);
-		return;
-	}
-	e->faults[e->nfaults++] = (struct thaw__fault){
-		.addr = m->arg.pagefault.address & ~(e->page_size - 1),
-		.flags = m->arg.pagefault.flags,
-	};
-}
-
-void thaw__engine_take_msg(struct thaw__engine *e, const struct uffd_msg *m)
-{
-	if (m->event == UFFD_EVENT_PAGEFAULT)
-		keep_fault(e, m);
-	else
-		dispatch_event(e, m);
-}
-
-/*
- * Read every queued message. The kernel hands out pending faults before
- * pending events, so a fault may come ahead of the REMOVE that explains it:
- * events are handled as they are read, faults only after the whole drain.
- * A short read means the queue was empty when the kernel looked; anything
- * queued after that wakes the multishot poll again, so the EAGAIN read a
- * full drain would end with is skipped on the hot path.
- */
-static void read_events(struct thaw__engine *e)
-{
-	if (e->events)
-		pthread_rwlock_wrlock(&e->layout_lock);
-	for (;;) {
-		ssize_t n = read(e->uffd, e->msgs, sizeof(e->msgs));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				thaw__err(e->log, "userfaultfd: read failed: %s", strerror(errno));
-			break;
-		}
-		size_t count = (size_t)n / sizeof(e->msgs[0]);
-		for (size_t i = 0; i < count; i++)
-			thaw__engine_take_msg(e, &e->msgs[i]);
-		if (count < THAW__MSG_BATCH)
-			break;
-	}
-	if (e->events)
-		pthread_rwlock_unlock(&e->layout_lock);
-}
-
-/*
- * Only the thread identity, not ring_up: installs run on workers while the
- * manager tears its ring down, and hold and release must agree.
- */
-static bool is_manager_thread(const struct thaw__engine *e)
-{
-	return pthread_equal(pthread_self(), e->mgr);
-}
-
-/*
- * How long an install answered -EAGAIN keeps being retried. The kernel
- * answers -EAGAIN until the thread that caused the event runs again after
- * we read it (only then is mmap_changing dropped): normally microseconds,
- * longer only if that thread is stopped.
- */
-#define THAW__LAYOUT_WAIT_NS (10ull * 1000000000ull)
-
-bool thaw__engine_await_layout(struct thaw__engine *e, uint64_t *t0)
-{
-	uint64_t now = thaw__now_ns();
-	if (!*t0)
-		*t0 = now;
-	else if (now - *t0 > THAW__LAYOUT_WAIT_NS)
-		return false;
-	/* The manager is the one who reads the event that blocks the install. */
-	if (is_manager_thread(e))
-		read_events(e);
-	sched_yield();
-	return true;
-}
-
-/* A removed page reads as zeros: the source never sees the fault. */
-static void fault_on_removed(struct thaw__engine *e, uint64_t addr)
-{
-	uint64_t t0 = 0;
-	int err;
-	while ((err = thaw__install_zero(e, addr, e->page_size)) == -EAGAIN &&
-	       thaw__engine_await_layout(e, &t0))
-		;
-	if (err == -EAGAIN)
-		thaw__err(e->log,
-			  "userfaultfd: zero page for removed 0x%llx: layout keeps changing",
-			  (unsigned long long)addr);
-	else if (err && err != -ESRCH)
-		thaw__err(e->log, "userfaultfd: zero page for removed 0x%llx: %s",
-			  (unsigned long long)addr, strerror(-err));
-}
-
-static void drain_uffd(struct thaw__engine *e)
-{
-	read_events(e);
-	thaw__engine_serve_faults(e);
-}
-
-void thaw__engine_serve_faults(struct thaw__engine *e)
-{
-	/* Callbacks may read more messages (after -EAGAIN): the list can grow meanwhile. */
-	if (e->nfaults)
-		e->last_fault_ns = thaw__now_ns();
-	for (size_t i = 0; i < e->nfaults; i++) {
-		struct thaw__fault f = e->faults[i];
-		if (thaw__range_set_has(&e->removed, f.addr))
-			fault_on_removed(e, f.addr);
-		else
-			e->ops->fault(e->ctx, f.addr, f.flags);
-	}
-	e->nfaults = 0;
-}
-
-void thaw__engine_hold(struct thaw__engine *e)
-{
-	if (e->events && !is_manager_thread(e))
-		pthread_rwlock_rdlock(&e->layout_lock);
-}
-
-void thaw__engine_release(struct thaw__engine *e)
-{
-	if (e->events && !is_manager_thread(e))
-		pthread_rwlock_unlock(&e->layout_lock);
-}
-
-int thaw__engine_inherit_removed(struct thaw__engine *child, const struct thaw__engine *e)
-{
-	return thaw__range_set_copy(&child->removed, &e->removed);
-}
-
 static int arm_poll(struct thaw__engine *e, struct thaw__ring_req *req, int fd, bool *armed)
 {
 	struct io_uring_sqe *sqe = get_sqe(e);
@@ -562,17 +358,6 @@ static int arm_poll(struct thaw__engine *e, struct thaw__ring_req *req, int fd, 
 	queued(e, sqe, req);
 	*armed = true;
 	return 0;
-}
-
-/*
- * The loop ends on its own when the uffd or the ring fails: record the first
- * error and stop as if asked, so stop() runs and the source's requests drain.
- */
-static void fail_loop(struct thaw__engine *e, int err)
-{
-	if (!e->loop_err)
-		e->loop_err = err;
-	atomic_store_explicit(&e->stop_requested, true, memory_order_release);
 }
 
 /*
@@ -588,7 +373,7 @@ static bool own_poll(struct thaw__engine *e, struct thaw__ring_req *req, int fd,
 	if (failed && !e->stopping && !e->polls_cancelled) {
 		thaw__err(e->log, "%s: poll reports %s; the engine stops", what,
 			  res & POLLNVAL ? "POLLNVAL" : "POLLERR");
-		fail_loop(e, -EIO);
+		thaw__engine_fail(e, -EIO);
 	}
 	if (more)
 		return !failed;
@@ -606,7 +391,7 @@ static void uffd_ready(struct thaw__ring_req *req, int res, bool more)
 	struct thaw__engine *e = container_of(req, struct thaw__engine, uffd_req);
 	if (own_poll(e, req, e->uffd, &e->uffd_armed, res, more, "userfaultfd") && res > 0 &&
 	    (res & POLLIN))
-		drain_uffd(e);
+		thaw__engine_drain(e);
 }
 
 static void efd_ready(struct thaw__ring_req *req, int res, bool more)
@@ -742,7 +527,7 @@ static int loop(struct thaw__engine *e)
 		int ret = io_uring_submit_and_wait(&e->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
 			thaw__err(e->log, "engine: io_uring_enter failed: %s", strerror(-ret));
-			fail_loop(e, ret);
+			thaw__engine_fail(e, ret);
 			if (++failures >= THAW__ENTER_RETRIES) {
 				/* Tearing the ring down cancels what is left in the kernel;
 				 * those requests' done() never runs. */

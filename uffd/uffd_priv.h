@@ -130,10 +130,23 @@ struct thaw__fault {
 	uint64_t addr, flags;
 };
 
-/* engine.c: one message read while parked, replayed now; layout_lock held for writing. */
+/* engine_msg.c: one message read while parked, replayed now; layout_lock held for writing. */
 void thaw__engine_take_msg(struct thaw__engine *e, const struct uffd_msg *m);
-/* engine.c: faults read by the last drain, handed to the source. */
+/* engine_msg.c: faults read by the last drain, handed to the source. */
 void thaw__engine_serve_faults(struct thaw__engine *e);
+/* engine_msg.c, manager thread: read every queued message, then serve the faults. */
+void thaw__engine_drain(struct thaw__engine *e);
+/*
+ * The loop ends on its own when the uffd or the ring fails: record the first
+ * error and stop as if asked, so stop() runs and the source's requests drain.
+ * Manager thread.
+ */
+static inline void thaw__engine_fail(struct thaw__engine *e, int err)
+{
+	if (!e->loop_err)
+		e->loop_err = err;
+	atomic_store_explicit(&e->stop_requested, true, memory_order_release);
+}
 /* Wake the manager thread through its eventfd. Any thread. */
 static inline void thaw__engine_kick(struct thaw__engine *e)
 {

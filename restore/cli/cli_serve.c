@@ -623,6 +623,71 @@ static int parse_args(struct server *s, struct cli_http *http, int argc, char **
 	return CLI_OK;
 }
 
+/* Before any thread exists, so every thread inherits the mask. */
+static void block_signals(sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGUSR1);
+	sigprocmask(SIG_BLOCK, sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The socket systemd passed, or a new one at --socket. 0, or -1 once reported. */
+static int open_listener(struct server *s)
+{
+	if (s->activated) {
+		s->lfd = cli_sd_listen_fd(s->cmd);
+		s->socket_path = "the socket systemd passed";
+		return s->lfd < 0 ? -1 : 0;
+	}
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int err = make_parents(s->socket_path, dir, sizeof(dir));
+	if (err) {
+		cli_err(s->cmd, "cannot create %s for the socket: %s", dir, strerror(-err));
+		return -1;
+	}
+	s->lfd = listen_on(s->socket_path);
+	if (s->lfd < 0) {
+		cli_err(s->cmd, "cannot listen on %s: %s", s->socket_path,
+			s->lfd == -EADDRINUSE ? "another thaw serve is listening there"
+					      : strerror(-s->lfd));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Everything between the opened snapshot and the first client: the cache,
+ * the signalfd, the listening socket, metrics and the pidfile. 0, or -1 once
+ * reported; what was opened is s's to close either way.
+ */
+static int serve_start(struct server *s, const sigset_t *sigs)
+{
+	int err = thaw_snapshot_set_cache(s->snap, s->cache_mb << 20);
+	if (err) {
+		cli_err(s->cmd, "cache of %llu MiB: %s", (unsigned long long)s->cache_mb,
+			thaw_strerror(err));
+		return -1;
+	}
+	s->sfd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sfd < 0) {
+		cli_err(s->cmd, "signalfd: %s", strerror(errno));
+		return -1;
+	}
+	s->activated = cli_sd_activated();
+	if (open_listener(s) < 0)
+		return -1;
+	if (s->metrics_addr && cli_metrics_start(s->metrics_addr, &s->metrics) < 0)
+		return -1;
+	if (s->pidfile && (err = write_pidfile(s->pidfile)) < 0) {
+		cli_err(s->cmd, "cannot write %s: %s", s->pidfile, strerror(-err));
+		return -1;
+	}
+	return 0;
+}
+
 int cli_serve(int argc, char **argv)
 {
 	struct server s = { .cmd = "serve",
@@ -643,15 +708,8 @@ int cli_serve(int argc, char **argv)
 	if (st)
 		return st;
 	cli_sd_notify_init(&s.notify);
-
-	/* Before any thread exists, so every thread inherits the mask. */
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	block_signals(&sigs);
 
 	struct cli_log log;
 	if (cli_open_snapshot(s.cmd, s.uri, &log, &http, &s.snap) < 0)
@@ -660,44 +718,8 @@ int cli_serve(int argc, char **argv)
 	thaw_snapshot_get_info(s.snap, &info);
 	s.page_size = info.page_size;
 	int ret = CLI_FAIL;
-	int err = thaw_snapshot_set_cache(s.snap, s.cache_mb << 20);
-	if (err) {
-		cli_err(s.cmd, "cache of %llu MiB: %s", (unsigned long long)s.cache_mb,
-			thaw_strerror(err));
+	if (serve_start(&s, &sigs) < 0)
 		goto out;
-	}
-	s.sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (s.sfd < 0) {
-		cli_err(s.cmd, "signalfd: %s", strerror(errno));
-		goto out;
-	}
-	s.activated = cli_sd_activated();
-	if (s.activated) {
-		s.lfd = cli_sd_listen_fd(s.cmd);
-		s.socket_path = "the socket systemd passed";
-		if (s.lfd < 0)
-			goto out;
-	} else {
-		char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-		err = make_parents(s.socket_path, dir, sizeof(dir));
-		if (err) {
-			cli_err(s.cmd, "cannot create %s for the socket: %s", dir, strerror(-err));
-			goto out;
-		}
-		s.lfd = listen_on(s.socket_path);
-		if (s.lfd < 0) {
-			cli_err(s.cmd, "cannot listen on %s: %s", s.socket_path,
-				s.lfd == -EADDRINUSE ? "another thaw serve is listening there"
-						     : strerror(-s.lfd));
-			goto out;
-		}
-	}
-	if (s.metrics_addr && cli_metrics_start(s.metrics_addr, &s.metrics) < 0)
-		goto out;
-	if (s.pidfile && (err = write_pidfile(s.pidfile)) < 0) {
-		cli_err(s.cmd, "cannot write %s: %s", s.pidfile, strerror(-err));
-		goto out;
-	}
 	report(&s);
 	char b[32];
 	say("serving %s (%s in %llu regions) on %s, cache %llu MiB", s.uri,

@@ -188,6 +188,98 @@ static int read_mm(struct import *im, struct task *t)
 	return 0;
 }
 
+/* Entry idx of name (p, n) unpacked and appended to t->pm, which owns it from then on. */
+static int pm_append(struct import *im, struct task *t, const char *name, unsigned idx,
+		     const uint8_t *p, size_t n, struct pm_entry **out)
+{
+	PagemapEntry *pe = pagemap_entry__unpack(NULL, n, p);
+	if (!pe)
+		return thaw__criu_fail(im->e, -EINVAL, "%s: entry %u is not a pagemap_entry", name,
+				       idx);
+	struct pm_entry *a = realloc(t->pm, (t->npm + 1) * sizeof(*a));
+	if (!a) {
+		pagemap_entry__free_unpacked(pe, NULL);
+		return -ENOMEM;
+	}
+	t->pm = a;
+	struct pm_entry *m = &t->pm[t->npm++];
+	m->pe = pe;
+	m->vaddr = pe->vaddr;
+	m->nr_pages = pe->has_nr_pages ? pe->nr_pages : pe->compat_nr_pages;
+	/* Images older than the flags field: in_parent, or else present. */
+	m->flags = pe->has_flags ? pe->flags
+				 : (pe->has_in_parent && pe->in_parent ? CRIU_PE_PARENT
+								       : CRIU_PE_PRESENT);
+	if (pe->has_in_parent && pe->in_parent)
+		m->flags |= CRIU_PE_PARENT;
+	*out = m;
+	return 0;
+}
+
+/* An entry thaw can import: known flags, no parent, a page range after prev_end. */
+static int pm_check(struct import *im, const char *name, unsigned idx, const struct pm_entry *m,
+		    uint64_t prev_end)
+{
+	if (m->flags & ~CRIU_PE_KNOWN)
+		return thaw__criu_fail(im->e, -EINVAL,
+				       "%s: entry %u: field flags 0x%x has bits thaw does not "
+				       "know (0x%x)",
+				       name, idx, m->flags, m->flags & ~CRIU_PE_KNOWN);
+	if ((m->flags & (CRIU_PE_PARENT | CRIU_PE_LAZY | CRIU_PE_PRESENT)) ==
+	    (CRIU_PE_PARENT | CRIU_PE_LAZY))
+		return thaw__criu_fail(im->e, -EINVAL,
+				       "%s: entry %u (vaddr 0x%" PRIx64
+				       "): lazy pages stripped by thaw criu import --strip; "
+				       "import the original dump",
+				       name, idx, m->vaddr);
+	if (m->flags & CRIU_PE_PARENT)
+		return thaw__criu_fail(im->e, -ENOTSUP,
+				       "%s: entry %u (vaddr 0x%" PRIx64
+				       "): pages in a parent dump (incremental, "
+				       "--prev-images-dir): not supported, dump without a "
+				       "parent",
+				       name, idx, m->vaddr);
+	if (m->vaddr % im->page || !m->nr_pages || m->nr_pages > (UINT64_MAX - m->vaddr) / im->page)
+		return thaw__criu_fail(im->e, -EINVAL,
+				       "%s: entry %u: vaddr 0x%" PRIx64 " nr_pages %" PRIu64
+				       " is not a page range",
+				       name, idx, m->vaddr, m->nr_pages);
+	if (m->vaddr < prev_end)
+		return thaw__criu_fail(im->e, -EINVAL,
+				       "%s: entry %u: vaddr 0x%" PRIx64
+				       " overlaps or precedes the entry before it",
+				       name, idx, m->vaddr);
+	if ((m->flags & CRIU_PE_LAZY) && !(m->flags & CRIU_PE_PRESENT))
+		return thaw__criu_fail(im->e, -EINVAL,
+				       "%s: entry %u (vaddr 0x%" PRIx64
+				       "): field flags 0x%x: lazy pages not in the pages "
+				       "image (dumped with --lazy-pages, or stripped already)",
+				       name, idx, m->vaddr, m->flags);
+	return 0;
+}
+
+/* The pages image name's head points to, which must hold exactly bytes. */
+static int open_pages(struct import *im, struct task *t, const char *name, uint64_t bytes)
+{
+	char pname[64];
+	snprintf(pname, sizeof(pname), "pages-%u.img", t->pages_id);
+	t->pages_fd = openat(im->dirfd, pname, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (t->pages_fd < 0 || fstat(t->pages_fd, &st) < 0) {
+		int err = -errno;
+		return thaw__criu_fail(im->e, err, "%s (named by %s's pages_id): %s", pname, name,
+				       strerror(-err));
+	}
+	t->pages_size = st.st_size;
+	if ((uint64_t)st.st_size != bytes)
+		return thaw__criu_fail(im->e, -EINVAL,
+				       "%s: %" PRIu64 " bytes, but %s lists %" PRIu64
+				       " bytes of present pages",
+				       pname, (uint64_t)st.st_size, name, bytes);
+	im->res.pages_image_bytes += bytes;
+	return 0;
+}
+
 static int read_pagemap(struct import *im, struct task *t)
 {
 	char name[64];
@@ -211,65 +303,12 @@ static int read_pagemap(struct import *im, struct task *t)
 	uint64_t off = 0, prev_end = 0;
 	while ((err = thaw__criu_img_next(&t->pm_img, &p, &n, im->e)) > 0) {
 		unsigned idx = t->pm_img.entry - 1;
-		PagemapEntry *pe = pagemap_entry__unpack(NULL, n, p);
-		if (!pe)
-			return thaw__criu_fail(im->e, -EINVAL,
-					       "%s: entry %u is not a pagemap_entry", name, idx);
-		struct pm_entry *a = realloc(t->pm, (t->npm + 1) * sizeof(*a));
-		if (!a) {
-			pagemap_entry__free_unpacked(pe, NULL);
-			return -ENOMEM;
-		}
-		t->pm = a;
-		struct pm_entry *m = &t->pm[t->npm++];
-		m->pe = pe;
-		m->vaddr = pe->vaddr;
-		m->nr_pages = pe->has_nr_pages ? pe->nr_pages : pe->compat_nr_pages;
-		/* Images older than the flags field: in_parent, or else present. */
-		m->flags = pe->has_flags ? pe->flags
-					 : (pe->has_in_parent && pe->in_parent ? CRIU_PE_PARENT
-									       : CRIU_PE_PRESENT);
-		if (pe->has_in_parent && pe->in_parent)
-			m->flags |= CRIU_PE_PARENT;
-		if (m->flags & ~CRIU_PE_KNOWN)
-			return thaw__criu_fail(
-				im->e, -EINVAL,
-				"%s: entry %u: field flags 0x%x has bits thaw does not "
-				"know (0x%x)",
-				name, idx, m->flags, m->flags & ~CRIU_PE_KNOWN);
-		if ((m->flags & (CRIU_PE_PARENT | CRIU_PE_LAZY | CRIU_PE_PRESENT)) ==
-		    (CRIU_PE_PARENT | CRIU_PE_LAZY))
-			return thaw__criu_fail(
-				im->e, -EINVAL,
-				"%s: entry %u (vaddr 0x%" PRIx64
-				"): lazy pages stripped by thaw criu import --strip; "
-				"import the original dump",
-				name, idx, m->vaddr);
-		if (m->flags & CRIU_PE_PARENT)
-			return thaw__criu_fail(im->e, -ENOTSUP,
-					       "%s: entry %u (vaddr 0x%" PRIx64
-					       "): pages in a parent dump (incremental, "
-					       "--prev-images-dir): not supported, dump without a "
-					       "parent",
-					       name, idx, m->vaddr);
-		if (m->vaddr % im->page || !m->nr_pages ||
-		    m->nr_pages > (UINT64_MAX - m->vaddr) / im->page)
-			return thaw__criu_fail(im->e, -EINVAL,
-					       "%s: entry %u: vaddr 0x%" PRIx64 " nr_pages %" PRIu64
-					       " is not a page range",
-					       name, idx, m->vaddr, m->nr_pages);
-		if (m->vaddr < prev_end)
-			return thaw__criu_fail(im->e, -EINVAL,
-					       "%s: entry %u: vaddr 0x%" PRIx64
-					       " overlaps or precedes the entry before it",
-					       name, idx, m->vaddr);
-		if ((m->flags & CRIU_PE_LAZY) && !(m->flags & CRIU_PE_PRESENT))
-			return thaw__criu_fail(
-				im->e, -EINVAL,
-				"%s: entry %u (vaddr 0x%" PRIx64
-				"): field flags 0x%x: lazy pages not in the pages "
-				"image (dumped with --lazy-pages, or stripped already)",
-				name, idx, m->vaddr, m->flags);
+		struct pm_entry *m = NULL;
+		err = pm_append(im, t, name, idx, p, n, &m);
+		if (!err)
+			err = pm_check(im, name, idx, m, prev_end);
+		if (err)
+			return err;
 		prev_end = m->vaddr + m->nr_pages * im->page;
 		m->pages_off = off;
 		if (m->flags & CRIU_PE_PRESENT)
@@ -277,24 +316,7 @@ static int read_pagemap(struct import *im, struct task *t)
 	}
 	if (err < 0)
 		return err;
-
-	char pname[64];
-	snprintf(pname, sizeof(pname), "pages-%u.img", t->pages_id);
-	t->pages_fd = openat(im->dirfd, pname, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (t->pages_fd < 0 || fstat(t->pages_fd, &st) < 0) {
-		err = -errno;
-		return thaw__criu_fail(im->e, err, "%s (named by %s's pages_id): %s", pname, name,
-				       strerror(-err));
-	}
-	t->pages_size = st.st_size;
-	if ((uint64_t)st.st_size != off)
-		return thaw__criu_fail(im->e, -EINVAL,
-				       "%s: %" PRIu64 " bytes, but %s lists %" PRIu64
-				       " bytes of present pages",
-				       pname, (uint64_t)st.st_size, name, off);
-	im->res.pages_image_bytes += off;
-	return 0;
+	return open_pages(im, t, name, off);
 }
 
 /* The region name: task and mapping, as `thaw info` shows it. */
