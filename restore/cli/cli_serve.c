@@ -62,11 +62,17 @@ static const char serve_help[] =
 	"                      figures, per client and daemon-wide, with latency\n"
 	"                      histograms) on ADDR, a Unix socket path or IPV4:PORT\n"
 	"  --threads N         decode threads per client (default: online CPUs)\n"
-	"  -h, --help          this text\n"
-	"\n"
+	"  --max-clients N     clients served at once (default 64); one more is refused\n"
+	"                      with a logged reason. Each costs a manager thread, --threads\n"
+	"                      decode threads (started with its background pass), a\n"
+	"                      userfaultfd, an eventfd, an io_uring ring and the socket,\n"
+	"                      and about 40 bytes per chunk of state (640 KiB for 1 GiB\n"
+	"                      of 64 KiB chunks) besides the shared cache; each of its\n"
+	"                      forked children costs as much\n"
 	"  --drain-timeout S   on SIGTERM, finish populating connected clients for at most\n"
 	"                      S seconds (default 30; 0 = none), then end the rest early:\n"
 	"                      their missing pages are poisoned (SIGBUS when touched)\n"
+	"  -h, --help          this text\n"
 	"\n"
 	"Signals: SIGUSR1 logs a stats line (and writes --json-stats). SIGTERM or SIGINT\n"
 	"stop accepting, finish populating every connected client (a client left with\n"
@@ -84,6 +90,7 @@ enum {
 	OPT_JSON,
 	OPT_THREADS,
 	OPT_DRAIN,
+	OPT_MAX_CLIENTS,
 	OPT_METRICS
 };
 
@@ -95,6 +102,7 @@ static const struct option serve_opts[] = {
 	{ "json-stats", required_argument, NULL, OPT_JSON },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
+	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
@@ -131,6 +139,7 @@ struct server {
 	uint64_t page_size;
 	uint64_t cache_mb;
 	long drain_s; /* SIGTERM: how long connected clients may take to finish */
+	long max_clients;
 	int lfd, sfd;
 	uid_t allowed[MAX_ALLOWED_UIDS];
 	size_t nallowed;
@@ -278,7 +287,11 @@ static void accept_client(struct server *s)
 						     .since_ns = cli_now_ns() };
 	s->accepted++;
 	char why[128];
-	if (cred_err) {
+	if (s->nclients > (size_t)s->max_clients) {
+		snprintf(why, sizeof(why), "%ld clients are being served already (--max-clients)",
+			 s->max_clients);
+		refuse(s, s->nclients - 1, why);
+	} else if (cred_err) {
 		snprintf(why, sizeof(why), "SO_PEERCRED: %s", strerror(cred_err));
 		refuse(s, s->nclients - 1, why);
 	} else if (!uid_allowed(s, cred.uid)) {
@@ -596,6 +609,11 @@ static int parse_args(struct server *s, struct cli_http *http, int argc, char **
 						     "bad --drain-timeout '%s': want 0 to 86400 s",
 						     optarg);
 			break;
+		case OPT_MAX_CLIENTS:
+			if (cli_parse_int(optarg, 1, 4096, &s->max_clients))
+				return cli_usage_err(
+					s->cmd, "bad --max-clients '%s': want 1 to 4096", optarg);
+			break;
 		case OPT_METRICS:
 			s->metrics_addr = optarg;
 			break;
@@ -695,6 +713,7 @@ int cli_serve(int argc, char **argv)
 			    .sfd = -1,
 			    .cache_mb = 256,
 			    .drain_s = 30,
+			    .max_clients = 64,
 			    .start_ns = cli_now_ns(),
 			    .notify = { .fd = -1 } };
 	struct cli_http http = { 0 };
