@@ -5,8 +5,8 @@
  * their own uffd, the JSON handshake, every byte read checked against the
  * snapshot), plus hand-made bad handshakes.
  */
-#include "fixture.h"
 #include "httpd.h"
+#include "serve_harness.h"
 #include "testlib.h"
 #include "thaw.h"
 
@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,91 +26,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SNAP_BYTES (8u << 20)
+#define SNAP_BYTES SERVE_SNAP_BYTES
 #define OUT_LEN	   (64 * 1024)
 
 static char out[OUT_LEN];
 
-struct daemon {
-	pid_t pid;
-	char sock[100], snap[400], log[400], json[400];
-	const char *uri; /* what the daemon serves; NULL = snap */
-};
+/* THAW_LOG=info: the library's lines about forks and events land in the log too. */
+#define DAEMON_INIT ((struct serve_daemon){ .listen_fd = -1, .log_level = "info" })
 
-/* A Firecracker-style memory file snapshot: one region recorded at address 0. */
-static void make_snapshot(const char *path)
+/* The case's files; the snapshot, with its raw memory beside it, is made on first use. */
+static void daemon_paths(struct serve_daemon *d)
 {
-	void *mem = malloc(SNAP_BYTES);
-	CHECK(mem);
-	fixture_fill_mixed(mem, SNAP_BYTES, 51);
-	struct thaw_region_desc d = { .addr = 0,
-				      .len = SNAP_BYTES,
-				      .prot = PROT_READ | PROT_WRITE,
-				      .name = "guest-mem",
-				      .mem = mem };
-	/* Beside it, the memory itself, written before thaw sees it: clients check
-	 * against bytes thaw never touched. */
-	char raw[512];
-	snprintf(raw, sizeof(raw), "%s.raw", path);
-	int fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	CHECK_GE(fd, 0);
-	CHECK_EQ(write(fd, mem, SNAP_BYTES), (ssize_t)SNAP_BYTES);
-	close(fd);
-	CHECK_OK(fixture_write_snapshot(path, &d, 1, 0));
-	free(mem);
+	serve_paths(d, SNAP_BYTES, 51, true);
 }
 
-/* vmm_client's --image for d's snapshot when its raw memory is beside it. */
-static const char *image_opt(const struct daemon *d)
+static void daemon_start(struct serve_daemon *d, const char *extra)
 {
-	static char opt[512];
-	snprintf(opt, sizeof(opt), "--image %s.raw", d->snap);
-	return access(opt + 8, R_OK) ? "" : opt;
-}
-
-static void daemon_paths(struct daemon *d)
-{
-	snprintf(d->snap, sizeof(d->snap), "%s", test_path("guest.thaw"));
-	snprintf(d->sock, sizeof(d->sock), "%s", test_path("serve.sock"));
-	snprintf(d->log, sizeof(d->log), "%s", test_path("serve.log"));
-	snprintf(d->json, sizeof(d->json), "%s", test_path("stats.json"));
-	if (access(d->snap, R_OK))
-		make_snapshot(d->snap);
-}
-
-static void daemon_start(struct daemon *d, const char *extra)
-{
-	if (!d->uri)
+	if (!d->snap[0])
 		daemon_paths(d);
-	char args[1024];
-	snprintf(args, sizeof(args), "--json-stats %s %s", d->json, extra ? extra : "");
-	const char *thaw = test_build_bin("thaw");
-	d->pid = fork();
-	CHECK_GE(d->pid, 0);
-	if (d->pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 2);
-		char cmd[2048];
-		/* info: the library's lines about forks and events land in the log too. */
-		snprintf(cmd, sizeof(cmd), "THAW_LOG=info exec %s serve --socket %s %s %s", thaw,
-			 d->sock, args, d->uri ? d->uri : d->snap);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && access(d->sock, F_OK); i++)
-		usleep(10000);
-	CHECK_MSG(!access(d->sock, F_OK), "thaw serve did not listen on %s", d->sock);
-}
-
-static const char *read_log(const struct daemon *d)
-{
-	static char buf[OUT_LEN];
-	int fd = open(d->log, O_RDONLY);
-	CHECK_GE(fd, 0);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	return buf;
+	serve_start(d, extra);
 }
 
 static int count(const char *text, const char *what)
@@ -122,90 +55,28 @@ static int count(const char *text, const char *what)
 	return n;
 }
 
-/* SIGTERM; the daemon must exit 0 after finishing its clients. */
-static void daemon_stop(struct daemon *d)
+/* serve_stop, and the daemon removed the socket it made. */
+static void daemon_stop(struct serve_daemon *d)
 {
-	CHECK_EQ(kill(d->pid, SIGTERM), 0);
-	int st;
-	CHECK_EQ(waitpid(d->pid, &st, 0), d->pid);
-	CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "thaw serve ended with 0x%x:\n%s", st,
-		  read_log(d));
+	serve_stop(d);
 	CHECK_MSG(access(d->sock, F_OK) != 0, "the socket was left behind");
-}
-
-/* Run vmm_client to the end; returns its exit status (output in out). */
-static int client(const struct daemon *d, const char *opts)
-{
-	return test_run(out, sizeof(out), "%s --socket %s --snapshot %s %s %s",
-			test_build_bin("examples/vmm_client"), d->sock, d->snap, image_opt(d),
-			opts);
 }
 
 #define CHECK_CLIENT(d, opts)                                                                      \
 	do {                                                                                       \
-		int st_ = client(d, opts);                                                         \
+		int st_ = serve_client(d, out, sizeof(out), opts);                                 \
 		CHECK_MSG(st_ == 0, "vmm_client %s: status %d:\n%s\ndaemon log:\n%s", opts, st_,   \
-			  out, read_log(d));                                                       \
+			  out, serve_read_log(d));                                                 \
 	} while (0)
-
-/* A client started in the background, talking over pipes (for --pause-after). */
-struct bg_client {
-	pid_t pid;
-	FILE *from; /* its stdout */
-	int to;	    /* its stdin */
-};
-
-static void bg_start(struct bg_client *c, const struct daemon *d, const char *opts)
-{
-	int in[2], outp[2];
-	CHECK_EQ(pipe(in), 0);
-	CHECK_EQ(pipe(outp), 0);
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd), "exec %s --socket %s --snapshot %s %s %s",
-		 test_build_bin("examples/vmm_client"), d->sock, d->snap, image_opt(d), opts);
-	c->pid = fork();
-	CHECK_GE(c->pid, 0);
-	if (c->pid == 0) {
-		dup2(in[0], 0);
-		dup2(outp[1], 1);
-		close(in[1]);
-		close(outp[0]);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(outp[1]);
-	c->to = in[1];
-	c->from = fdopen(outp[0], "r");
-	CHECK(c->from);
-}
-
-static void bg_wait_line(struct bg_client *c, const char *want)
-{
-	char line[256];
-	CHECK_MSG(fgets(line, sizeof(line), c->from) != NULL, "client ended before '%s'", want);
-	CHECK_MSG(strstr(line, want), "client said '%s', not '%s'", line, want);
-}
-
-/* Let a paused client go on; returns its exit status. */
-static int bg_finish(struct bg_client *c)
-{
-	CHECK_EQ(write(c->to, "go\n", 3), 3);
-	close(c->to);
-	int st;
-	CHECK_EQ(waitpid(c->pid, &st, 0), c->pid);
-	fclose(c->from);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static int t_one_client(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	daemon_start(&d, NULL);
 	CHECK_CLIENT(&d, "");
 	CHECK_CLIENT(&d, "--page-size-kib");
 	daemon_stop(&d);
-	const char *log = read_log(&d);
+	const char *log = serve_read_log(&d);
 	CHECK_EQ(count(log, "resident in"), 2);
 	CHECK_EQ(count(log, "refused: "), 0);
 	return 0;
@@ -214,7 +85,7 @@ static int t_one_client(void)
 /* Clients 2 to 4 of one snapshot install from the cache: no store reads at all. */
 static int t_four_clients_one_snapshot(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	daemon_start(&d, "--cache-mb 64");
 	CHECK_CLIENT(&d, "");
 	const char *vmm = test_build_bin("examples/vmm_client");
@@ -223,10 +94,10 @@ static int t_four_clients_one_snapshot(void)
 		"pids=; for i in 1 2 3; do %s --socket %s --snapshot %s & pids=\"$pids $!\"; "
 		"done; fail=0; for p in $pids; do wait $p || fail=1; done; exit $fail",
 		vmm, d.sock, d.snap);
-	CHECK_MSG(st == 0, "concurrent clients: status %d:\n%s\n%s", st, out, read_log(&d));
+	CHECK_MSG(st == 0, "concurrent clients: status %d:\n%s\n%s", st, out, serve_read_log(&d));
 	CHECK_EQ(count(out, "vmm_client: ok"), 3);
 	daemon_stop(&d);
-	const char *log = read_log(&d);
+	const char *log = serve_read_log(&d);
 	CHECK_EQ(count(log, "resident in"), 4);
 	/* The first client read the store; the other three read nothing from it. */
 	CHECK_EQ(count(log, ", 0 B read from the store"), 3);
@@ -240,12 +111,12 @@ static int t_four_clients_one_snapshot(void)
 
 static int t_two_regions_apart(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	daemon_start(&d, NULL);
 	CHECK_CLIENT(&d, "--regions 2");
 	CHECK_CLIENT(&d, "--regions 3");
 	daemon_stop(&d);
-	CHECK(strstr(read_log(&d), "serving 3 mappings"));
+	CHECK(strstr(serve_read_log(&d), "serving 3 mappings"));
 	return 0;
 }
 
@@ -256,7 +127,7 @@ static int t_two_regions_apart(void)
  */
 static int t_remove_gives_zeros(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	daemon_start(&d, "--cache-mb 0");
 	for (int i = 0; i < 4; i++)
 		CHECK_CLIENT(&d, "--balloon");
@@ -267,7 +138,7 @@ static int t_remove_gives_zeros(void)
 
 static int t_unmap_remap(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	daemon_start(&d, NULL);
 	CHECK_CLIENT(&d, "--unmap");
 	CHECK_CLIENT(&d, "--remap");
@@ -277,7 +148,7 @@ static int t_unmap_remap(void)
 }
 
 /* Connect as uid 65534 and send a well-formed handshake: the uid must be refused. */
-static int wrong_uid_client(const struct daemon *d)
+static int wrong_uid_client(const struct serve_daemon *d)
 {
 	pid_t pid = fork();
 	CHECK_GE(pid, 0);
@@ -322,14 +193,14 @@ static int wrong_uid_client(const struct daemon *d)
 
 static int t_bad_handshakes(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	daemon_start(&d, NULL);
 	/* Others may connect: the refusal must come from the uid check, not the file mode. */
 	CHECK_EQ(chmod(test_tmpdir(), 0755), 0);
 	CHECK_EQ(chmod(d.sock, 0777), 0);
-	struct bg_client good;
-	bg_start(&good, &d, "--pause-after 16");
-	bg_wait_line(&good, "paused");
+	struct serve_bg good;
+	serve_bg_start(&good, &d, "--pause-after 16");
+	serve_bg_wait_line(&good, "paused");
 	static const char *const bad[] = {
 		"--json '[{\"base_host_virt_addr\": 1,' --expect-refused",
 		"--json '{\"not\": \"an array\"}' --expect-refused",
@@ -344,10 +215,10 @@ static int t_bad_handshakes(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK_CLIENT(&d, bad[i]);
 	CHECK_EQ(wrong_uid_client(&d), 0);
-	CHECK_EQ(bg_finish(&good), 0);
+	CHECK_EQ(serve_bg_finish(&good, true), 0);
 	CHECK_CLIENT(&d, "");
 	daemon_stop(&d);
-	const char *log = read_log(&d);
+	const char *log = serve_read_log(&d);
 	CHECK_EQ(count(log, "refused: "), 9);
 	CHECK(strstr(log, "not valid JSON"));
 	CHECK(strstr(log, "page size 65536 not supported"));
@@ -379,7 +250,7 @@ static int count_proc_dir(pid_t pid, const char *what)
  * reads of its second half for a second (count times), so that its clients
  * are still missing pages a while after they start.
  */
-static void stalling_daemon(struct daemon *d, struct faulty *f, int count)
+static void stalling_daemon(struct serve_daemon *d, struct faulty *f, int count)
 {
 	daemon_paths(d);
 	struct stat st;
@@ -394,28 +265,29 @@ static void stalling_daemon(struct daemon *d, struct faulty *f, int count)
 }
 
 /* Wait until the daemon has ended n clients (served or not), as its log says. */
-static void wait_ended(const struct daemon *d, int n)
+static void wait_ended(const struct serve_daemon *d, int n)
 {
 	for (int i = 0; i < 1000; i++) {
-		const char *log = read_log(d);
+		const char *log = serve_read_log(d);
 		if (count(log, "resident in") + count(log, "ended before every page was in") >= n)
 			return;
 		usleep(10000);
 	}
-	test_fail(__FILE__, __LINE__, "the daemon did not end %d clients:\n%s", n, read_log(d));
+	test_fail(__FILE__, __LINE__, "the daemon did not end %d clients:\n%s", n,
+		  serve_read_log(d));
 }
 
 /* The client forks while pages are still missing (stalled reads): the child's are served too. */
 static int t_fork_child_reads(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	struct faulty f;
 	stalling_daemon(&d, &f, 2);
 	CHECK_CLIENT(&d, "--fork");
 	CHECK_CLIENT(&d, "--fork --balloon --regions 2");
 	daemon_stop(&d);
 	faulty_stop(&f);
-	const char *log = read_log(&d);
+	const char *log = serve_read_log(&d);
 	CHECK_MSG(count(log, "serving a forked child") >= 1, "%s", log);
 	CHECK_EQ(count(log, "resident in"), 2);
 	return 0;
@@ -424,19 +296,19 @@ static int t_fork_child_reads(void)
 /* Clients killed mid-restore: freed once their uffd says the process is gone; others go on. */
 static int t_client_dies(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	struct faulty f;
 	stalling_daemon(&d, &f, 4);
 	CHECK_CLIENT(&d, ""); /* warm up: lazily created state is not a leak */
 	wait_ended(&d, 1);
 	int fds = count_proc_dir(d.pid, "fd"), threads = count_proc_dir(d.pid, "task");
 	CHECK_EQ(faulty_ctl(&f, "fault=stall&stall=1&count=4&min_off=0", NULL, 0), 0);
-	struct bg_client good;
-	bg_start(&good, &d, "--pause-after 16");
-	bg_wait_line(&good, "paused");
+	struct serve_bg good;
+	serve_bg_start(&good, &d, "--pause-after 16");
+	serve_bg_wait_line(&good, "paused");
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ(client(&d, "--die-after 40"), 128 + SIGKILL);
-	CHECK_EQ(bg_finish(&good), 0);
+		CHECK_EQ(serve_client(&d, out, sizeof(out), "--die-after 40"), 128 + SIGKILL);
+	CHECK_EQ(serve_bg_finish(&good, true), 0);
 	wait_ended(&d, 5);
 	CHECK_EQ(count_proc_dir(d.pid, "fd"), fds);
 	CHECK_EQ(count_proc_dir(d.pid, "task"), threads);
@@ -444,7 +316,7 @@ static int t_client_dies(void)
 	faulty_stop(&f);
 	/* A killed client may still have been populated completely before its death was
 	 * noticed; the stalls make sure at least one was not. */
-	const char *log = read_log(&d);
+	const char *log = serve_read_log(&d);
 	int early = count(log, "ended before every page was in");
 	CHECK_MSG(early >= 1, "%s", log);
 	CHECK_EQ(early + count(log, "resident in"), 5);
@@ -454,20 +326,20 @@ static int t_client_dies(void)
 /* SIGTERM with a client half populated (its reads stalled): the daemon finishes it first. */
 static int t_sigterm_finishes_clients(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	struct faulty f;
 	stalling_daemon(&d, &f, 3);
-	struct bg_client c;
-	bg_start(&c, &d, "--pause-after 4");
-	bg_wait_line(&c, "paused");
+	struct serve_bg c;
+	serve_bg_start(&c, &d, "--pause-after 4");
+	serve_bg_wait_line(&c, "paused");
 	CHECK_EQ(kill(d.pid, SIGTERM), 0);
 	int ws;
 	CHECK_EQ(waitpid(d.pid, &ws, 0), d.pid);
 	CHECK_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "thaw serve ended with 0x%x", ws);
 	/* The daemon and its uffd are gone: a page it had not installed would now read as
 	 * zeros, and the client checks every byte. */
-	CHECK_EQ(bg_finish(&c), 0);
-	const char *log = read_log(&d);
+	CHECK_EQ(serve_bg_finish(&c, true), 0);
+	const char *log = serve_read_log(&d);
 	CHECK_MSG(strstr(log, "finishing 1 connected client first"), "%s", log);
 	CHECK_EQ(count(log, "resident in"), 1);
 	CHECK_GT(faulty_stat(&f, "faults"), 0);
@@ -482,7 +354,7 @@ static int t_sigterm_finishes_clients(void)
  */
 static int t_sigterm_drain_deadline(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	struct faulty f;
 	daemon_paths(&d);
 	CHECK_OK(faulty_start(&f, test_tmpdir(), ""));
@@ -490,7 +362,7 @@ static int t_sigterm_drain_deadline(void)
 	/* The tables are read at start; from then on no data comes. */
 	daemon_start(&d, "--cache-mb 0 --drain-timeout 1");
 	CHECK_EQ(faulty_ctl(&f, "fault=stall&stall=60&count=-1&min_off=0", NULL, 0), 0);
-	struct bg_client c;
+	struct serve_bg c;
 	/* Under a sanitizer the client must die of the SIGBUS, not report it. */
 	static const char *const san[] = { "ASAN_OPTIONS", "TSAN_OPTIONS" };
 	for (int i = 0; i < 2; i++) {
@@ -499,9 +371,9 @@ static int t_sigterm_drain_deadline(void)
 			 getenv(san[i]) ? getenv(san[i]) : "");
 		setenv(san[i], opts, 1);
 	}
-	bg_start(&c, &d, "--pause-after 0");
-	bg_wait_line(&c, "paused");
-	for (int i = 0; i < 500 && !strstr(read_log(&d), "serving 1 mapping"); i++)
+	serve_bg_start(&c, &d, "--pause-after 0");
+	serve_bg_wait_line(&c, "paused");
+	for (int i = 0; i < 500 && !strstr(serve_read_log(&d), "serving 1 mapping"); i++)
 		usleep(10000);
 	uint64_t t0 = test_now_ns();
 	CHECK_EQ(kill(d.pid, SIGTERM), 0);
@@ -509,21 +381,21 @@ static int t_sigterm_drain_deadline(void)
 	CHECK_EQ(waitpid(d.pid, &ws, 0), d.pid);
 	CHECK_LT(test_now_ns() - t0, 10000000000ull);
 	CHECK_MSG(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "thaw serve ended with 0x%x", ws);
-	const char *log = read_log(&d);
+	const char *log = serve_read_log(&d);
 	CHECK_MSG(strstr(log, "not resident by the drain deadline"), "%s", log);
-	CHECK_EQ(bg_finish(&c), 128 + SIGBUS);
+	CHECK_EQ(serve_bg_finish(&c, true), 128 + SIGBUS);
 	faulty_stop(&f);
 	return 0;
 }
 
 /* Run vmm_client as uid with the capability a VMM needs for its userfaultfd. */
-static int client_as(const struct daemon *d, unsigned uid, const char *opts)
+static int client_as(const struct serve_daemon *d, unsigned uid, const char *opts)
 {
+	char cmd[2048];
 	return test_run(out, sizeof(out),
 			"setpriv --reuid=%u --regid=%u --clear-groups --inh-caps=+sys_ptrace "
-			"--ambient-caps=+sys_ptrace %s --socket %s --snapshot %s %s %s",
-			uid, uid, test_build_bin("examples/vmm_client"), d->sock, d->snap,
-			image_opt(d), opts);
+			"--ambient-caps=+sys_ptrace %s",
+			uid, uid, serve_client_cmd(cmd, sizeof(cmd), d, opts));
 }
 
 /*
@@ -533,9 +405,8 @@ static int client_as(const struct daemon *d, unsigned uid, const char *opts)
  */
 static int t_operations(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	daemon_paths(&d);
-	d.uri = d.snap; /* keep the paths set here */
 	snprintf(d.sock, sizeof(d.sock), "%s", test_path("run/thaw/vm.sock"));
 	char pidfile[512], extra[1024], buf[64];
 	snprintf(pidfile, sizeof(pidfile), "%s", test_path("thaw.pid"));
@@ -552,14 +423,14 @@ static int t_operations(void)
 		CHECK_EQ(chmod(d.snap, 0644), 0);
 		CHECK_EQ(chmod(d.sock, 0666), 0);
 		int st = client_as(&d, 65534, "");
-		CHECK_MSG(st == 0, "uid 65534: %d\n%s\n%s", st, out, read_log(&d));
+		CHECK_MSG(st == 0, "uid 65534: %d\n%s\n%s", st, out, serve_read_log(&d));
 		st = client_as(&d, 65533, "--expect-refused");
-		CHECK_MSG(st == 0, "uid 65533: %d\n%s\n%s", st, out, read_log(&d));
-		CHECK_MSG(strstr(read_log(&d), "uid 65533 is not"), "%s", read_log(&d));
+		CHECK_MSG(st == 0, "uid 65533: %d\n%s\n%s", st, out, serve_read_log(&d));
+		CHECK_MSG(strstr(serve_read_log(&d), "uid 65533 is not"), "%s", serve_read_log(&d));
 	}
 
 	/* SIGUSR1: a stats line and the JSON file, now and not only when a client ends. */
-	int lines = count(read_log(&d), "stats:");
+	int lines = count(serve_read_log(&d), "stats:");
 	CHECK_EQ(unlink(d.json), 0);
 	CHECK_EQ(kill(d.pid, SIGUSR1), 0);
 	for (int i = 0; i < 500 && access(d.json, R_OK); i++)
@@ -568,7 +439,7 @@ static int t_operations(void)
 	CHECK_EQ(test_run(js, sizeof(js), "cat %s", d.json), 0);
 	CHECK_GE(test_json_num(js, "accepted"), 2);
 	CHECK_EQ(test_json_num(js, "limit"), 512u << 20);
-	CHECK_EQ(count(read_log(&d), "stats:"), lines + 1);
+	CHECK_EQ(count(serve_read_log(&d), "stats:"), lines + 1);
 	daemon_stop(&d);
 	CHECK_MSG(access(pidfile, F_OK), "the pidfile was left behind");
 
@@ -585,7 +456,7 @@ static int t_operations(void)
 static int t_attach_checks_mappings(void)
 {
 	const char *path = test_path("a.thaw");
-	make_snapshot(path);
+	serve_make_snapshot(path, SNAP_BYTES, 51, true);
 	struct thaw_snapshot *s;
 	CHECK_OK(thaw_snapshot_open(path, NULL, &s));
 	static const struct thaw_mapping bad[][2] = {
@@ -611,7 +482,7 @@ static int t_attach_checks_mappings(void)
 /* A second daemon on a live socket is refused and leaves it alone; a stale socket is replaced. */
 static int t_two_daemons_one_socket(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	daemon_start(&d, NULL);
 	int st = test_run(out, sizeof(out), "timeout 10 %s serve --socket %s %s",
 			  test_build_bin("thaw"), d.sock, d.snap);
@@ -632,7 +503,7 @@ static int t_two_daemons_one_socket(void)
 		if (!up)
 			usleep(10000);
 	}
-	CHECK_MSG(up, "the new daemon did not replace the stale socket:\n%s", read_log(&d));
+	CHECK_MSG(up, "the new daemon did not replace the stale socket:\n%s", serve_read_log(&d));
 	CHECK_CLIENT(&d, "");
 	daemon_stop(&d);
 	return 0;

@@ -5,177 +5,39 @@
  * plays systemd: it passes the listening socket as fd 3 and reads the
  * notification datagrams), and the example units through systemd-analyze.
  */
-#include "fixture.h"
 #include "httpd.h"
+#include "serve_harness.h"
 #include "testlib.h"
 #include "thaw.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define SNAP_BYTES (8u << 20)
+#define SNAP_BYTES SERVE_SNAP_BYTES
 #define OUT_LEN	   (512 * 1024)
 
 static char out[OUT_LEN];
 
-struct daemon {
-	pid_t pid;
-	char snap[400], sock[100], log[400], json[400];
-	const char *uri;    /* what it serves; NULL = snap */
-	int listen_fd;	    /* >= 0: passed as fd 3 with LISTEN_FDS=1, no --socket */
-	const char *notify; /* NOTIFY_SOCKET, or NULL */
-};
+/* A restarted daemon's log follows its predecessor's. */
+#define DAEMON_INIT ((struct serve_daemon){ .listen_fd = -1, .log_append = true })
 
 /* The case's files; the snapshot (of len bytes) is made on first use. */
-static void paths_len(struct daemon *d, size_t len)
+static void paths_len(struct serve_daemon *d, size_t len)
 {
-	snprintf(d->snap, sizeof(d->snap), "%s", test_path("guest.thaw"));
-	snprintf(d->sock, sizeof(d->sock), "%s", test_path("serve.sock"));
-	snprintf(d->log, sizeof(d->log), "%s", test_path("serve.log"));
-	snprintf(d->json, sizeof(d->json), "%s", test_path("stats.json"));
-	if (access(d->snap, R_OK)) {
-		void *mem = malloc(len);
-		CHECK(mem);
-		fixture_fill_mixed(mem, len, 77);
-		struct thaw_region_desc r = { .addr = 0,
-					      .len = len,
-					      .prot = PROT_READ | PROT_WRITE,
-					      .name = "guest-mem",
-					      .mem = mem };
-		CHECK_OK(fixture_write_snapshot(d->snap, &r, 1, 0));
-		free(mem);
-	}
+	serve_paths(d, len, 77, false);
 }
 
-static void paths(struct daemon *d)
+static void paths(struct serve_daemon *d)
 {
 	paths_len(d, SNAP_BYTES);
-}
-
-static const char *read_log(const struct daemon *d)
-{
-	static char buf[OUT_LEN];
-	int fd = open(d->log, O_RDONLY);
-	CHECK_GE(fd, 0);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	return buf;
-}
-
-static void start(struct daemon *d, const char *extra)
-{
-	char cmd[2048];
-	char sock_opt[160] = "";
-	if (d->listen_fd < 0)
-		snprintf(sock_opt, sizeof(sock_opt), "--socket %s", d->sock);
-	snprintf(cmd, sizeof(cmd), "exec %s serve %s --json-stats %s %s %s", test_build_bin("thaw"),
-		 sock_opt, d->json, extra ? extra : "", d->uri ? d->uri : d->snap);
-	d->pid = fork();
-	CHECK_GE(d->pid, 0);
-	if (d->pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		dup2(fd, 2);
-		if (d->listen_fd >= 0) {
-			/* What systemd does: the socket at fd 3, named for this very pid. */
-			if (d->listen_fd == 3) /* dup2 would keep its close-on-exec */
-				fcntl(3, F_SETFD, 0);
-			else
-				dup2(d->listen_fd, 3);
-			char pid[32];
-			snprintf(pid, sizeof(pid), "%d", (int)getpid());
-			setenv("LISTEN_PID", pid, 1);
-			setenv("LISTEN_FDS", "1", 1);
-		}
-		if (d->notify)
-			setenv("NOTIFY_SOCKET", d->notify, 1);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	if (d->listen_fd >= 0)
-		return; /* the socket exists already; the caller waits for READY=1 */
-	for (int i = 0; i < 500 && access(d->sock, F_OK); i++)
-		usleep(10000);
-	CHECK_MSG(!access(d->sock, F_OK), "thaw serve did not listen on %s:\n%s", d->sock,
-		  read_log(d));
-}
-
-/* SIGTERM; the daemon must exit 0 after finishing its clients. */
-static void stop(struct daemon *d)
-{
-	CHECK_EQ(kill(d->pid, SIGTERM), 0);
-	int st;
-	CHECK_EQ(waitpid(d->pid, &st, 0), d->pid);
-	CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "thaw serve ended with 0x%x:\n%s", st,
-		  read_log(d));
-}
-
-static int client(const struct daemon *d, const char *opts)
-{
-	return test_run(out, sizeof(out), "%s --socket %s --snapshot %s %s",
-			test_build_bin("examples/vmm_client"), d->sock, d->snap, opts);
-}
-
-/* A vmm_client in the background; with --pause-after it waits for a line on stdin. */
-struct bg {
-	pid_t pid;
-	FILE *from;
-	int to;
-};
-
-static void bg_start(struct bg *c, const struct daemon *d, const char *opts)
-{
-	int in[2], o[2];
-	CHECK_EQ(pipe(in), 0);
-	CHECK_EQ(pipe(o), 0);
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd), "exec %s --socket %s --snapshot %s %s",
-		 test_build_bin("examples/vmm_client"), d->sock, d->snap, opts);
-	c->pid = fork();
-	CHECK_GE(c->pid, 0);
-	if (c->pid == 0) {
-		dup2(in[0], 0);
-		dup2(o[1], 1);
-		close(in[1]);
-		close(o[0]);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(o[1]);
-	c->to = in[1];
-	c->from = fdopen(o[0], "r");
-	CHECK(c->from);
-}
-
-static void bg_wait_line(struct bg *c, const char *want)
-{
-	char line[256];
-	CHECK_MSG(fgets(line, sizeof(line), c->from), "client ended before '%s'", want);
-	CHECK_MSG(strstr(line, want), "client said '%s', not '%s'", line, want);
-}
-
-static int bg_finish(struct bg *c)
-{
-	if (write(c->to, "go\n", 3) != 3) {
-		/* not paused: it just runs to its end */
-	}
-	close(c->to);
-	int st;
-	CHECK_EQ(waitpid(c->pid, &st, 0), c->pid);
-	fclose(c->from);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* ---- metrics ---- */
@@ -266,28 +128,28 @@ static void check_format(const char *text)
 
 static int t_metrics_move_during_a_restore(void)
 {
-	struct daemon d = { .listen_fd = -1 };
+	struct serve_daemon d = DAEMON_INIT;
 	paths(&d);
 	char maddr[128];
 	snprintf(maddr, sizeof(maddr), "%s", test_path("metrics.sock"));
 	char extra[256];
 	snprintf(extra, sizeof(extra), "--metrics %s", maddr);
-	start(&d, extra);
+	serve_start(&d, extra);
 	const char *t = scrape(maddr);
 	check_format(t);
 	CHECK_EQ(sample(t, "thaw_serve_clients_accepted_total"), 0);
 	CHECK_EQ(sample(t, "thaw_serve_faults_total"), 0);
 
 	/* A client that has touched 16 pages and waits: its restore is under way. */
-	struct bg c;
-	bg_start(&c, &d, "--pause-after 16");
-	bg_wait_line(&c, "paused");
+	struct serve_bg c;
+	serve_bg_start(&c, &d, "--pause-after 16");
+	serve_bg_wait_line(&c, "paused");
 	SCRAPE_UNTIL(maddr, sample(text_, "thaw_serve_clients_accepted_total") == 1 &&
 				    sample(text_, "thaw_serve_faults_total") >= 1 &&
 				    sample(text_, "thaw_serve_bytes_read_total") > 0);
 	double faults_mid = sample(scraped, "thaw_serve_faults_total");
 	check_format(scraped);
-	CHECK_EQ(bg_finish(&c), 0);
+	CHECK_EQ(serve_bg_finish(&c, false), 0);
 	SCRAPE_UNTIL(maddr, sample(text_, "thaw_serve_clients_served_total") == 1);
 	t = scraped;
 	check_format(t);
@@ -310,7 +172,7 @@ static int t_metrics_move_during_a_restore(void)
 		 sample(t, "thaw_serve_fault_latency_seconds_count"));
 
 	/* A second client of the same snapshot installs from the cache. */
-	CHECK_MSG(client(&d, "") == 0, "%s", out);
+	CHECK_MSG(serve_client(&d, out, sizeof(out), "") == 0, "%s", out);
 	SCRAPE_UNTIL(maddr, sample(text_, "thaw_serve_clients_served_total") == 2);
 	CHECK_GT(sample(scraped, "thaw_serve_cache_hits_total"), 0);
 
@@ -345,7 +207,7 @@ static int t_metrics_move_during_a_restore(void)
 		 0);
 	CHECK_MSG(!strcmp(out, "405"), "POST /metrics: %s", out);
 	scrape(maddr);
-	stop(&d);
+	serve_stop(&d);
 	CHECK_MSG(access(maddr, F_OK) != 0, "the metrics socket was left behind");
 	return 0;
 }
@@ -372,7 +234,7 @@ static uint64_t last_stored_byte(const char *path)
 /* Per-client series over loopback TCP, while a stalled store keeps the client missing pages. */
 static int t_metrics_per_client_tcp(void)
 {
-	struct daemon d = { .listen_fd = -1 };
+	struct serve_daemon d = DAEMON_INIT;
 	/* Big enough that the paused client is still missing pages when it is scraped. */
 	paths_len(&d, 8 * SNAP_BYTES);
 	struct stat st;
@@ -385,18 +247,18 @@ static int t_metrics_per_client_tcp(void)
 		 (unsigned long long)last_stored_byte(d.snap));
 	CHECK_EQ(faulty_ctl(&f, q, NULL, 0), 0);
 	d.uri = faulty_url(&f, "guest.thaw");
-	start(&d, "--cache-mb 0 --metrics 127.0.0.1:0");
+	serve_start(&d, "--cache-mb 0 --metrics 127.0.0.1:0");
 	const char *m = NULL;
-	for (int i = 0; i < 200 && !(m = strstr(read_log(&d), "metrics on ")); i++)
+	for (int i = 0; i < 200 && !(m = strstr(serve_read_log(&d), "metrics on ")); i++)
 		usleep(10000);
-	CHECK_MSG(m, "no 'metrics on' line:\n%s", read_log(&d));
+	CHECK_MSG(m, "no 'metrics on' line:\n%s", serve_read_log(&d));
 	char addr[64];
 	CHECK_EQ(sscanf(m, "metrics on %63s", addr), 1);
 	CHECK(!strncmp(addr, "127.0.0.1:", 10));
 
-	struct bg c;
-	bg_start(&c, &d, "--pause-after 16");
-	bg_wait_line(&c, "paused");
+	struct serve_bg c;
+	serve_bg_start(&c, &d, "--pause-after 16");
+	serve_bg_wait_line(&c, "paused");
 	char series[128];
 	snprintf(series, sizeof(series), "thaw_client_faults_total{client=\"1\",pid=\"%d\"}",
 		 (int)c.pid);
@@ -412,17 +274,17 @@ static int t_metrics_per_client_tcp(void)
 		 (int)c.pid);
 	CHECK_EQ(sample(scraped, series), 0);
 	CHECK_EQ(sample(scraped, "thaw_serve_clients_active"), 1);
-	CHECK_EQ(bg_finish(&c), 0);
+	CHECK_EQ(serve_bg_finish(&c, false), 0);
 	SCRAPE_UNTIL(addr, sample(text_, "thaw_serve_clients_served_total") == 1);
 	CHECK_MSG(!strstr(scraped, "thaw_client_faults_total{"), "an ended client's series stay");
-	stop(&d);
+	serve_stop(&d);
 	faulty_stop(&f);
 	return 0;
 }
 
 static int t_metrics_bad_address(void)
 {
-	struct daemon d = { .listen_fd = -1 };
+	struct serve_daemon d = DAEMON_INIT;
 	paths(&d);
 	int st = test_run(out, sizeof(out), "%s serve --socket %s --metrics nonsense %s",
 			  test_build_bin("thaw"), d.sock, d.snap);
@@ -473,33 +335,34 @@ static const char *wait_notify(int fd, const char *want)
  */
 static int t_socket_activation(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	paths(&d);
 	d.listen_fd = bound_socket(d.sock, SOCK_STREAM);
 	char npath[128];
 	snprintf(npath, sizeof(npath), "%s", test_path("notify.sock"));
 	int nfd = bound_socket(npath, SOCK_DGRAM);
 	d.notify = npath;
-	start(&d, NULL);
+	serve_start(&d, NULL);
 	const char *msg = wait_notify(nfd, "READY=1");
 	char mainpid[32];
 	snprintf(mainpid, sizeof(mainpid), "MAINPID=%d", (int)d.pid);
 	CHECK_MSG(strstr(msg, mainpid), "READY message: %s", msg);
-	CHECK_MSG(client(&d, "") == 0, "%s\n%s", out, read_log(&d));
+	CHECK_MSG(serve_client(&d, out, sizeof(out), "") == 0, "%s\n%s", out, serve_read_log(&d));
 	wait_notify(nfd, "STATUS=0 clients active, 1 served, 0 refused");
-	stop(&d);
+	serve_stop(&d);
 	wait_notify(nfd, "STOPPING=1");
 	CHECK_MSG(access(d.sock, F_OK) == 0, "the daemon removed systemd's socket file");
-	CHECK_MSG(strstr(read_log(&d), "on the socket systemd passed"), "%s", read_log(&d));
+	CHECK_MSG(strstr(serve_read_log(&d), "on the socket systemd passed"), "%s",
+		  serve_read_log(&d));
 
 	/* Between two daemons: the client's connection waits in the socket's queue. */
-	struct bg c;
-	bg_start(&c, &d, "");
+	struct serve_bg c;
+	serve_bg_start(&c, &d, "");
 	usleep(200000);
-	start(&d, NULL);
+	serve_start(&d, NULL);
 	wait_notify(nfd, "READY=1");
-	CHECK_EQ(bg_finish(&c), 0);
-	stop(&d);
+	CHECK_EQ(serve_bg_finish(&c, false), 0);
+	serve_stop(&d);
 	close(d.listen_fd);
 	close(nfd);
 	return 0;
@@ -507,7 +370,7 @@ static int t_socket_activation(void)
 
 static int t_socket_activation_misuse(void)
 {
-	struct daemon d = { 0 };
+	struct serve_daemon d = DAEMON_INIT;
 	paths(&d);
 	const char *thaw = test_build_bin("thaw");
 	/* Two sockets: refused, naming what it wants. */
