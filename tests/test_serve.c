@@ -452,6 +452,35 @@ static int t_operations(void)
 	return 0;
 }
 
+/* --max-clients: one client more is refused with the reason; a place that frees serves the next. */
+static int t_max_clients(void)
+{
+	struct serve_daemon d = DAEMON_INIT;
+	struct faulty f;
+	daemon_paths(&d);
+	CHECK_OK(faulty_start(&f, test_tmpdir(), ""));
+	d.uri = faulty_url(&f, "guest.thaw");
+	daemon_start(&d, "--max-clients 1");
+	/* From now on (the tables are read) the first read stalls 2 s: the first client
+	 * cannot be over before the second asks (a client that is over is let go, which
+	 * --expect-refused could not tell from a refusal). */
+	CHECK_EQ(faulty_ctl(&f, "fault=stall&stall=2&count=1&min_off=0", NULL, 0), 0);
+	struct serve_bg c;
+	serve_bg_start(&c, &d, "--pause-after 0");
+	serve_bg_wait_line(&c, "paused");
+	CHECK_CLIENT(&d, "--expect-refused");
+	const char *log = serve_read_log(&d);
+	CHECK_MSG(strstr(log, "refused: 1 clients are being served already (--max-clients)"), "%s",
+		  log);
+	CHECK_EQ(serve_bg_finish(&c, true), 0);
+	/* The first one ended: its place is free again. */
+	wait_ended(&d, 1);
+	CHECK_CLIENT(&d, "");
+	daemon_stop(&d);
+	faulty_stop(&f);
+	return 0;
+}
+
 /* The library call checks what it is given before touching the uffd. */
 static int t_attach_checks_mappings(void)
 {
@@ -522,6 +551,7 @@ static const struct test_case cases[] = {
 	{ "operations", t_operations, 30 },
 	{ "attach_checks_mappings", t_attach_checks_mappings, 10 },
 	{ "two_daemons_one_socket", t_two_daemons_one_socket, 60 },
+	{ "max_clients", t_max_clients, 60 },
 	{ "sigterm_drain_deadline", t_sigterm_drain_deadline, 60 },
 };
 
