@@ -375,11 +375,18 @@ static void windows_free(struct thaw__http_ra *ra)
 	}
 }
 
-/* A fault whose bytes a finished window or the repeat cache holds needs no request. */
+/*
+ * A fault whose bytes a window or the repeat cache holds needs no request.
+ * That includes a window still in flight whose bytes so far reach past the
+ * fault's: in a migration the workload touches memory at random, and near
+ * the end most of what is missing is in windows on their way, so each such
+ * fault would otherwise fetch its chunk a second time on the fault lane.
+ */
 static bool fault_from_memory(struct thaw__http_ra *ra, struct thaw__store_req *req)
 {
-	struct ra_win *w = ra_covering(ra, req->off, req->off + req->len);
-	if (w && w->ok) {
+	uint64_t end = req->off + req->len;
+	struct ra_win *w = ra_covering(ra, req->off, end);
+	if (w && (w->ok || (w->busy && ra->got(ra->ctx, &w->req) >= end - w->req.off))) {
 		ra_copy(w, req);
 		ready_add(ra, req);
 		return true;
@@ -395,9 +402,12 @@ bool thaw__http_ra_fault(struct thaw__http_ra *ra, struct thaw__store_req *req)
 
 void thaw__http_ra_init(struct thaw__http_ra *ra, const struct thaw__store *store,
 			int (*submit)(void *ctx, struct thaw__store_req *req),
-			void (*kick)(void *ctx), void *ctx)
+			void (*kick)(void *ctx),
+			uint64_t (*got)(void *ctx, const struct thaw__store_req *req), void *ctx)
 {
-	*ra = (struct thaw__http_ra){ .store = store, .submit = submit, .kick = kick, .ctx = ctx };
+	*ra = (struct thaw__http_ra){
+		.store = store, .submit = submit, .kick = kick, .got = got, .ctx = ctx
+	};
 	ra->ready_tail = &ra->ready;
 	ra->size = store->bg_min ? store->bg_min : 64u << 10;
 }
