@@ -155,6 +155,9 @@ FORCE:
 deps:
 	$(Q)./scripts/deps.sh
 
+# Prerequisites are expanded when the rule is read: FUZZ_CC and HAVE_FUZZ_CC are set above it.
+FUZZ_CC ?= clang
+HAVE_FUZZ_CC := $(shell command -v $(FUZZ_CC) 2>/dev/null)
 test: deps all $(if $(HAVE_FUZZ_CC),fuzz-build)
 	$(Q)THAW_BUILD=$(BUILD) ./tests/run.sh
 
@@ -169,7 +172,6 @@ bench: deps all
 # and runs them. `make fuzz` runs each FUZZ_SECONDS; `make test` builds them
 # (when clang is there) and tests/test_fuzz runs each for a few seconds.
 FUZZ_SECONDS ?= 60
-FUZZ_CC ?= clang
 FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -std=gnu11 \
 	-D_GNU_SOURCE -Iinclude -I. -Irestore -MMD -MP
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -177,7 +179,6 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # The targets read snapshots, traces, HTTP replies and handshakes: no CRIU layer.
 FUZZ_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out restore/criu/%,$(LIB_SRCS))) \
 	$(BUILD)/fuzz/obj/restore/cli/cli_handshake.o
-HAVE_FUZZ_CC := $(shell command -v $(FUZZ_CC) 2>/dev/null)
 
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
