@@ -35,6 +35,7 @@ struct figures {
 	uint64_t t_pause, t_resume, t_work_done, t_resident; /* CLOCK_REALTIME ns */
 	struct thaw_stats st;
 	uint64_t bytes; /* moved over the network after the pause */
+	uint64_t data;	/* bytes of the snapshot's data section: what had to move */
 	int status;	/* 0, or the restore's error */
 };
 
@@ -218,12 +219,20 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 		printf("  blocktime                 %.2f ms (fault service p50 %" PRIu64
 		       " us, p99 %" PRIu64 " us)\n",
 		       f->st.fault_wait_us / 1e3, f->st.fault_p50_us, f->st.fault_p99_us);
+		printf("  blocktime / post-copy     %.1f%%\n",
+		       total > down ? 100.0 * f->st.fault_wait_us / 1e3 / (total - down) : 0.0);
+		printf("  HTTP fault lane           p50 %" PRIu64 " us, p99 %" PRIu64
+		       " us (background p50 %" PRIu64 " us, p99 %" PRIu64 " us)\n",
+		       f->st.http_fault_p50_us, f->st.http_fault_p99_us, f->st.http_bg_p50_us,
+		       f->st.http_bg_p99_us);
 		printf("  background throughput     %.0f MB/s (%" PRIu64 " requests, %" PRIu64
 		       " retries)\n",
 		       bg_s > 0 ? f->bytes / bg_s / 1e6 : 0.0, f->st.http_requests,
 		       f->st.http_retries);
 	}
-	printf("  bytes moved               %.1f MiB\n", f->bytes / 1048576.0);
+	printf("  bytes moved               %.1f MiB for %.1f MiB of data (%.3fx)\n",
+	       f->bytes / 1048576.0, f->data / 1048576.0,
+	       f->data ? (double)f->bytes / f->data : 0.0);
 	printf("  checksum                  %016" PRIx64 "%s\n", sum,
 	       !expect				   ? ""
 	       : strtoull(expect, NULL, 16) == sum ? " (matches the reference run)"
@@ -231,9 +240,11 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 	if (f->status)
 		printf("  restore FAILED: %s\n", thaw_strerror(f->status));
 	printf("RESULT mode=%s downtime_ms=%.3f total_ms=%.3f faults=%" PRIu64
-	       " blocktime_ms=%.3f bytes=%" PRIu64 " checksum=%016" PRIx64 " status=%d\n",
+	       " blocktime_ms=%.3f bytes=%" PRIu64 " checksum=%016" PRIx64 " status=%d"
+	       " data_bytes=%" PRIu64 " fault_p50_us=%" PRIu64 " fault_p99_us=%" PRIu64 "\n",
 	       copy ? "stop-and-copy" : "post-copy", down, total, f->st.faults,
-	       f->st.fault_wait_us / 1e3, f->bytes, sum, f->status);
+	       f->st.fault_wait_us / 1e3, f->bytes, sum, f->status, f->data, f->st.fault_p50_us,
+	       f->st.fault_p99_us);
 }
 
 int main(int argc, char **argv)
@@ -293,6 +304,11 @@ int main(int argc, char **argv)
 				     .max_retries = retries };
 	struct thaw_snapshot *snap = NULL;
 	r = thaw_snapshot_open(url, &oo, &snap);
+	if (r == 0) {
+		struct thaw_snapshot_info in = { .sz = sizeof(in) };
+		if (!thaw_snapshot_get_info(snap, &in))
+			f.data = in.stored_bytes;
+	}
 	if (r == 0)
 		r = copy ? stop_and_copy(snap, url, &f) : post_copy(snap, done, &f);
 	if (r < 0) {

@@ -89,8 +89,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
 {
 	struct thaw_export *x = cls;
 	struct export_req *rq = *req_cls;
-	if (!rq)
+	if (!rq || *req_cls == x) { /* no reply of ours was queued (the first call's mark) */
+		*req_cls = NULL;
 		return;
+	}
 	pthread_mutex_lock(&x->lock);
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		if (!rq->head)
@@ -223,6 +225,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 {
 	struct thaw_export *x = cls;
 	const struct thaw__export_view *v = &x->view;
+	/* libmicrohttpd closes the connection after a reply queued in the first call for
+	 * a request (it cannot know the request carries no body), so every GET cost a new
+	 * connection, a thread and a TCP slow start: answer from the second call. */
+	if (!*req_cls) {
+		*req_cls = x;
+		return MHD_YES;
+	}
 	bool head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
 	if (!head && strcmp(method, MHD_HTTP_METHOD_GET))
 		return reply_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL);

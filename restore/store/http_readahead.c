@@ -237,12 +237,92 @@ static void repeat_free(struct thaw__http_ra *ra)
 	ra->rep = NULL;
 }
 
+static int ra_place(struct thaw__http_ra *ra, struct thaw__store_req *req, uint64_t seen);
+
+/*
+ * A request that starts inside a window and runs past its end: the window
+ * serves its head and the rest goes on as a request of its own (into the
+ * next window, usually), so no byte is fetched twice. The background pass
+ * asks for runs of chunks as large as the windows, so sending such a
+ * request alone fetched again most of what a window already held (18% more
+ * bytes than the snapshot over a full population of mixed2g).
+ */
+struct ra_split {
+	struct thaw__store_req head, tail;
+	struct thaw__store_req *parent;
+	int parts, err;
+};
+
+static void ra_split_put(struct ra_split *sp, int err)
+{
+	if (err && !sp->err)
+		sp->err = err;
+	if (--sp->parts)
+		return;
+	struct thaw__store_req *parent = sp->parent;
+	err = sp->err;
+	free(sp);
+	parent->done(parent, err);
+}
+
+static void ra_head_done(struct thaw__store_req *part, int err)
+{
+	ra_split_put(container_of(part, struct ra_split, head), err);
+}
+
+static void ra_tail_done(struct thaw__store_req *part, int err)
+{
+	ra_split_put(container_of(part, struct ra_split, tail), err);
+}
+
+/* req starts inside w and ends past it. False when it cannot be split (it goes alone). */
+static bool ra_split(struct thaw__http_ra *ra, struct ra_win *w, struct thaw__store_req *req)
+{
+	uint64_t wend = w->req.off + w->req.len;
+	struct ra_split *sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return false;
+	sp->parent = req;
+	sp->parts = 2;
+	sp->head = (struct thaw__store_req){ .off = req->off,
+					     .len = (uint32_t)(wend - req->off),
+					     .buf = req->buf,
+					     .lane = req->lane,
+					     .done = ra_head_done };
+	sp->tail = (struct thaw__store_req){ .off = wend,
+					     .len = (uint32_t)(req->off + req->len - wend),
+					     .buf = (unsigned char *)req->buf + (wend - req->off),
+					     .lane = req->lane,
+					     .done = ra_tail_done };
+	/* The head first: placing the tail may reuse w's slot once w is idle. */
+	if (w->busy) {
+		ra_wait(w, &sp->head);
+	} else {
+		ra_copy(w, &sp->head);
+		ready_add(ra, &sp->head);
+	}
+	/* The tail carries on from the window's end: read-ahead continues there. If it
+	 * cannot go out, the request fails once the head is in (never inside submit). */
+	if (ra_place(ra, &sp->tail, wend)) {
+		int e = ra->submit(ra->ctx, &sp->tail);
+		if (e)
+			ra_split_put(sp, e);
+	}
+	return true;
+}
+
 int thaw__http_ra_submit(struct thaw__http_ra *ra, struct thaw__store_req *req)
 {
-	uint64_t off = req->off, end = off + req->len, size = ra->store->size;
 	uint64_t seen = ra->next;
-	if (end > ra->next)
-		ra->next = end;
+	if (req->off + req->len > ra->next)
+		ra->next = req->off + req->len;
+	return ra_place(ra, req, seen);
+}
+
+/* 0: req is served from a window or the repeat cache; 1: send it alone; 2: same, keep it. */
+static int ra_place(struct thaw__http_ra *ra, struct thaw__store_req *req, uint64_t seen)
+{
+	uint64_t off = req->off, end = off + req->len, size = ra->store->size;
 	struct ra_win *w = ra_covering(ra, off, end);
 	if (w) {
 		if (w->busy) {
@@ -255,13 +335,15 @@ int thaw__http_ra_submit(struct thaw__http_ra *ra, struct thaw__store_req *req)
 		ra_prefetch(ra, w, end);
 		return 0;
 	}
+	w = ra_covering(ra, off, off + 1);
+	if (w && off >= seen && ra_split(ra, w, req))
+		return 0;
 	/* Only a request that starts beyond every window and carries on from where
-	 * background reading got to opens a window; one straddling a window's end
-	 * goes alone, so no bytes are fetched twice. One reaching back (a
-	 * duplicate chunk's bytes) may be one asked before. */
+	 * background reading got to opens a window. One reaching back (a duplicate
+	 * chunk's bytes) may be one asked before. */
 	if (off < seen)
 		return repeat_lookup(ra, req) ? 0 : 2;
-	if (off - seen > ra->size || ra_covering(ra, off, off + 1))
+	if (off - seen > ra->size || w)
 		return 1;
 	uint64_t len = ra_next_size(ra, req->len);
 	w = ra_window(ra, off, len < size - off ? len : size - off);
@@ -293,11 +375,18 @@ static void windows_free(struct thaw__http_ra *ra)
 	}
 }
 
-/* A fault whose bytes a finished window or the repeat cache holds needs no request. */
+/*
+ * A fault whose bytes a window or the repeat cache holds needs no request.
+ * That includes a window still in flight whose bytes so far reach past the
+ * fault's: in a migration the workload touches memory at random, and near
+ * the end most of what is missing is in windows on their way, so each such
+ * fault would otherwise fetch its chunk a second time on the fault lane.
+ */
 static bool fault_from_memory(struct thaw__http_ra *ra, struct thaw__store_req *req)
 {
-	struct ra_win *w = ra_covering(ra, req->off, req->off + req->len);
-	if (w && w->ok) {
+	uint64_t end = req->off + req->len;
+	struct ra_win *w = ra_covering(ra, req->off, end);
+	if (w && (w->ok || (w->busy && ra->got(ra->ctx, &w->req) >= end - w->req.off))) {
 		ra_copy(w, req);
 		ready_add(ra, req);
 		return true;
@@ -313,9 +402,12 @@ bool thaw__http_ra_fault(struct thaw__http_ra *ra, struct thaw__store_req *req)
 
 void thaw__http_ra_init(struct thaw__http_ra *ra, const struct thaw__store *store,
 			int (*submit)(void *ctx, struct thaw__store_req *req),
-			void (*kick)(void *ctx), void *ctx)
+			void (*kick)(void *ctx),
+			uint64_t (*got)(void *ctx, const struct thaw__store_req *req), void *ctx)
 {
-	*ra = (struct thaw__http_ra){ .store = store, .submit = submit, .kick = kick, .ctx = ctx };
+	*ra = (struct thaw__http_ra){
+		.store = store, .submit = submit, .kick = kick, .got = got, .ctx = ctx
+	};
 	ra->ready_tail = &ra->ready;
 	ra->size = store->bg_min ? store->bg_min : 64u << 10;
 }

@@ -611,6 +611,17 @@ static void ra_kick(void *ctx)
 	arm_kick(ctx);
 }
 
+/* Body bytes arrive in order, so those in req's buffer so far are a prefix of it.
+ * Queued, backing off or riding on another's GET: none yet that are known. */
+static uint64_t ra_got(void *ctx, const struct thaw__store_req *req)
+{
+	const struct xfer *x = req->priv;
+	(void)ctx;
+	if (!x || x->req != req || !x->easy || x->probing)
+		return 0;
+	return x->resp.got < req->len ? x->resp.got : req->len;
+}
+
 int thaw__http_stream_submit(struct thaw__store_stream *sst, struct thaw__store_req *req)
 {
 	struct thaw__hstream *st = (struct thaw__hstream *)sst;
@@ -662,7 +673,7 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 	st->kick.done = kick_done;
 	st->action = socket_action;
 	st->completed = completed;
-	thaw__http_ra_init(&st->ra, store, ra_send, ra_kick, st);
+	thaw__http_ra_init(&st->ra, store, ra_send, ra_kick, ra_got, st);
 	st->seed = thaw__now_us() ^ (uint64_t)(uintptr_t)st;
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct thaw__hlane *ln = &st->lanes[l];

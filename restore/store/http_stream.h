@@ -25,6 +25,8 @@ struct thaw__http_ra {
 	 * thaw__http_ra_deliver from the ring soon, never inside a submit. */
 	int (*submit)(void *ctx, struct thaw__store_req *req);
 	void (*kick)(void *ctx);
+	/* How many of req's first bytes are in its buffer (a submitted request in flight). */
+	uint64_t (*got)(void *ctx, const struct thaw__store_req *req);
 	void *ctx;
 	bool closing; /* the stream is closing: failed windows are not retried */
 	struct ra_win *win[THAW__HTTP_RA_WINDOWS];
@@ -37,7 +39,8 @@ struct thaw__http_ra {
 
 void thaw__http_ra_init(struct thaw__http_ra *ra, const struct thaw__store *store,
 			int (*submit)(void *ctx, struct thaw__store_req *req),
-			void (*kick)(void *ctx), void *ctx);
+			void (*kick)(void *ctx),
+			uint64_t (*got)(void *ctx, const struct thaw__store_req *req), void *ctx);
 void thaw__http_ra_free(struct thaw__http_ra *ra);
 /* Serve a background request from a window or the repeat cache: 0 when taken, 1 to send
  * it on its own, 2 to send it on its own and keep the answer (thaw__http_ra_keep). */
