@@ -172,6 +172,7 @@ bench: deps all
 # and runs them. `make fuzz` runs each FUZZ_SECONDS; `make test` builds them
 # (when clang is there) and tests/test_fuzz runs each for a few seconds.
 FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
 FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -std=gnu11 \
 	-D_GNU_SOURCE -Iinclude -I. -Irestore -MMD -MP
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
