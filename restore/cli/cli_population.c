@@ -38,6 +38,9 @@ int cli_pop_start(struct cli_pop *p, uint64_t t0_ns, uint64_t (*bytes)(void *), 
 	p->bytes = bytes;
 	p->ctx = ctx;
 	p->n = 0;
+	/* The state as the work starts, here and not on the sampler thread: a small
+	 * restore or decode can be over before that thread runs for the first time. */
+	sample(p);
 	atomic_init(&p->stop, false);
 	int err = pthread_create(&p->tid, NULL, sampler_main, p);
 	p->running = err == 0;

@@ -9,7 +9,6 @@
 #include "restore.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -119,13 +118,6 @@ static int put_once(struct thaw_restore *r, uint64_t flat, uint64_t len, enum th
 {
 	uint64_t end = flat + len;
 	int err = 0;
-	/* A SCHED_IDLE decode worker holding the layout would stall every fault on a
-	 * busy host (the manager waits for it to read each event): it installs at the
-	 * normal policy and goes back to idle after. */
-	struct sched_param sp = { 0 };
-	bool idle = sched_getscheduler(0) == SCHED_IDLE;
-	if (idle)
-		sched_setscheduler(0, SCHED_OTHER, &sp);
 	thaw__engine_hold(r->eng);
 	for (size_t i = first_seg_after(r, flat); !err && i < r->nsegs; i++) {
 		const struct mapped_region *s = &r->segs[i];
@@ -143,8 +135,6 @@ static int put_once(struct thaw_restore *r, uint64_t flat, uint64_t len, enum th
 			err = thaw__install_poison(r->eng, dst, b - a);
 	}
 	thaw__engine_release(r->eng);
-	if (idle)
-		sched_setscheduler(0, SCHED_IDLE, &sp);
 	return err;
 }
 

@@ -6,7 +6,7 @@
 #include "state.h"
 
 /* workers.c */
-/* Start n decode workers (SCHED_IDLE). 0 or -errno (those started keep running). */
+/* Start n decode workers (nice WORKER_NICE). 0 or -errno (those started keep running). */
 int thaw__workers_start(struct thaw_restore *r, int n);
 /* Queue run(r, dec, buf, arg) for a worker. Any thread. */
 void thaw__workers_push(struct thaw_restore *r, thaw__job_fn run, uint64_t arg);
