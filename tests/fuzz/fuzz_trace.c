@@ -25,7 +25,9 @@ static int memfd_with(const void *data, size_t size, char *path, size_t path_len
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	char path[64], err[512] = "";
-	struct thaw_trace_opts to = { .sz = sizeof(to), .err_buf = err, .err_buf_size = sizeof(err) };
+	struct thaw_trace_opts to = { .sz = sizeof(to),
+				      .err_buf = err,
+				      .err_buf_size = sizeof(err) };
 	int fd = memfd_with(data, size, path, sizeof(path));
 	struct thaw_trace *t = NULL;
 	int r = thaw_trace_load(path, &to, &t);
