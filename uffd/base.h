@@ -33,23 +33,6 @@ static inline uint64_t thaw__now_us(void)
 	return thaw__now_ns() / 1000u;
 }
 
-/* ms milliseconds from now on that clock, for pthread_cond_timedwait on a condition
- * variable set to it (pthread_condattr_setclock). */
-static inline struct timespec thaw__deadline_ms(int ms)
-{
-	uint64_t t = thaw__now_ns() + (uint64_t)ms * 1000000u;
-	return (struct timespec){ .tv_sec = (time_t)(t / 1000000000u),
-				  .tv_nsec = (long)(t % 1000000000u) };
-}
-
-/* Milliseconds from now until deadline (see above), at least 0. */
-static inline int64_t thaw__ms_until(const struct timespec *deadline)
-{
-	int64_t ns = (int64_t)deadline->tv_sec * 1000000000 + deadline->tv_nsec -
-		     (int64_t)thaw__now_ns();
-	return ns > 0 ? ns / 1000000 : 0;
-}
-
 /*
  * Heap array growth: make room for need elements of size elem in the array
  * at *(void **)arrp whose capacity is *cap, doubling from first. 0, or

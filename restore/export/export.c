@@ -372,7 +372,16 @@ int thaw_export_wait(struct thaw_export *x, int timeout_ms)
 {
 	if (!x)
 		return -EINVAL;
-	struct timespec ts = thaw__deadline_ms(timeout_ms > 0 ? timeout_ms : 0);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (timeout_ms > 0) {
+		ts.tv_sec += timeout_ms / 1000;
+		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+	}
 	int e = 0;
 	pthread_mutex_lock(&x->lock);
 	while (x->st.chunks_sent < x->view.chunks_data && !e) {

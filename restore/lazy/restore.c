@@ -303,8 +303,11 @@ static int ms_left(const struct timespec *deadline)
 {
 	if (!deadline)
 		return -1;
-	int64_t ms = thaw__ms_until(deadline);
-	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+		     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
 static int children_wait(struct thaw_restore *r, const struct timespec *deadline)
@@ -453,7 +456,16 @@ int thaw_restore_wait(struct thaw_restore *r, int timeout_ms)
 {
 	if (!r)
 		return -EINVAL;
-	struct timespec deadline = thaw__deadline_ms(timeout_ms > 0 ? timeout_ms : 0);
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	if (timeout_ms >= 0) {
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+	}
 	reap_children(r);
 	int result = wait_self(r, timeout_ms < 0 ? NULL : &deadline);
 	/* An in-process restore waits for the caller's memory; its forked children are

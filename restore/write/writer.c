@@ -627,7 +627,10 @@ int thaw_writer_close(struct thaw_writer *w)
 	if (!w)
 		return -EINVAL;
 	struct thaw__fmt_header h;
-	uint64_t t0 = thaw__now_ns();
+	uint64_t t0 = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	int r = build_tables(w, &h);
 	if (!r) {
 		w->zeros = calloc(1, w->chunk_size);
@@ -642,7 +645,8 @@ int thaw_writer_close(struct thaw_writer *w)
 	if (!r)
 		r = finish_file(w, &h);
 	if (!r) {
-		uint64_t ns = thaw__now_ns() - t0;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - t0;
 		thaw__info(&w->log,
 			   "%s: %zu regions, %" PRIu64 " MiB raw -> %" PRIu64
 			   " MiB stored; chunks: %" PRIu64 " zero, %" PRIu64 " zstd, %" PRIu64
