@@ -16,6 +16,7 @@
 #include "cli_http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #define CRIU_RESTORE_FINISHED 0x52535446
 
@@ -37,7 +39,9 @@ static const char lazy_help[] =
 	"starts, and faults are served ahead of it. Forks of a restored task are served\n"
 	"too (the child from the same snapshot), and MADV_DONTNEED (remove), munmap and\n"
 	"mremap are followed, as CRIU's own daemon does.\n"
-	"Start it before criu restore, with criu restore's --work-dir (or -D) dir.\n"
+	"Start it before criu restore, with criu restore's --work-dir (or -D) dir;\n"
+	"with --daemon it returns once it listens (criu restore, started after it, can\n"
+	"connect at once), as `criu lazy-pages --daemon` does.\n"
 	"\n"
 	"Exits 0 once every task is fully resident (a task that exits first counts as\n"
 	"done; so does a task the snapshot holds no memory of, which had no lazy pages),\n"
@@ -58,6 +62,8 @@ static const char lazy_help[] =
 	"  --json-stats FILE   write the counters as JSON here at exit\n"
 	"  --cache-mb N        decoded chunks kept for forked tasks (default 64)\n"
 	"  --no-background     fetch only what is touched (never resident: no exit)\n"
+	"  -d, --daemon        go on in the background; exit 0 once listening, 1 if it\n"
+	"                      could not (the reason on stderr, which the daemon keeps)\n"
 	"  -h, --help          this text\n"
 	"\n" CLI_HTTP_HELP;
 
@@ -69,6 +75,7 @@ static const struct option lazy_opts[] = {
 	{ "json-stats", required_argument, NULL, OPT_JSON },
 	{ "cache-mb", required_argument, NULL, OPT_CACHE },
 	{ "no-background", no_argument, NULL, OPT_NO_BG },
+	{ "daemon", no_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HTTP_LONGOPTS,
 	{ 0 },
@@ -84,7 +91,8 @@ struct task {
 struct daemon {
 	const char *images, *work, *json, *uri;
 	uint64_t cache_mb;
-	bool no_bg;
+	bool no_bg, daemon;
+	int ready_fd; /* --daemon: written once listening, for the parent */
 	struct cli_http http;
 	struct thaw_snapshot *snap;
 	struct task *tasks;
@@ -112,7 +120,7 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 	int c, rc;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", lazy_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hd", lazy_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_IMAGES:
 			d->images = optarg;
@@ -130,6 +138,9 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			break;
 		case OPT_NO_BG:
 			d->no_bg = true;
+			break;
+		case 'd':
+			d->daemon = true;
 			break;
 		case 'h':
 			fputs(lazy_help, stdout);
@@ -450,12 +461,45 @@ static int serve(struct daemon *d)
 	return failed ? CLI_FAIL : CLI_OK;
 }
 
+/*
+ * --daemon: the work goes on in a child, in a session of its own, before
+ * any thread exists; the parent waits on a pipe and exits 0 when the child
+ * says it listens, 1 when the child ended first (it said why on stderr).
+ * Returns in the child only.
+ */
+static void daemonize(struct daemon *d)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC)) {
+		say("--daemon: pipe: %s", strerror(errno));
+		exit(CLI_FAIL);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		say("--daemon: fork: %s", strerror(errno));
+		exit(CLI_FAIL);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		char c = 1;
+		ssize_t n;
+		while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		exit(n == 1 && c == 0 ? CLI_OK : CLI_FAIL);
+	}
+	close(p[0]);
+	setsid();
+	d->ready_fd = p[1];
+}
+
 int cli_criu_lazy(int argc, char **argv)
 {
-	struct daemon d = { .cache_mb = 64 };
+	struct daemon d = { .cache_mb = 64, .ready_fd = -1 };
 	int rc = parse_args(argc, argv, &d);
 	if (rc)
 		return rc < 0 ? CLI_OK : rc;
+	if (d.daemon)
+		daemonize(&d);
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
@@ -483,6 +527,12 @@ int cli_criu_lazy(int argc, char **argv)
 		return CLI_FAIL;
 	}
 	say("listening on %s", path);
+	if (d.ready_fd >= 0) {
+		char ok = 0;
+		if (write(d.ready_fd, &ok, 1) != 1)
+			say("--daemon: telling the caller it listens: %s", strerror(errno));
+		close(d.ready_fd);
+	}
 	int sk = accept_restore(lfd);
 	while (sk == -EPERM)
 		sk = accept_restore(lfd);
