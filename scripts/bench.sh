@@ -11,7 +11,9 @@
 # (or run just some: BENCH_SECTIONS="flatness mixed2g" make bench).
 #
 # Environment: THAW_BUILD (default build), BENCH_REPS (repeats of the key
-# comparisons, default 3; the median run is kept), BENCH_SECTIONS.
+# comparisons, default 3; the median run is kept), BENCH_SECTIONS, BENCH_RUNS
+# (default 1: whole runs of every section; with more, a last table gives
+# each figure's run-to-run min / median / max).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +27,8 @@ sections=(${BENCH_SECTIONS:-baselines flatness mixed2g python http prefetch migr
 
 [ -x "$thaw" ] || { echo "bench: no $thaw; run make first" >&2; exit 1; }
 mkdir -p "$work" "$res"
-rm -f "$res"/*.json "$work/targets.txt"
+runs=${BENCH_RUNS:-1}
+rm -f "$res"/*.json "$work"/targets*.txt "$work"/targets*.tsv
 
 say() { printf "%s\n" "$*"; }
 
@@ -91,11 +94,44 @@ def cmd_spread(key, *paths):
     v = sorted(load(p)[key] for p in paths)
     print(v[0], v[(len(v) - 1) // 2], v[-1])
 
+def key_figure(measured):
+    # the figure a row is judged by: what follows its last "= ", else its last
+    # ratio (x or %), else its last number
+    import re
+    if "= " in measured:
+        measured = measured.rsplit("= ", 1)[1].split(" ")[0]
+    nums = re.findall(r"(-?[0-9]+(?:\.[0-9]+)?)\s*(x|%|×)?", measured)
+    ratios = [float(n) for n, unit in nums if unit]
+    if ratios:
+        return ratios[-1]
+    return float(nums[-1][0]) if nums else None
+
+def cmd_runs(*paths):
+    # one line per figure over whole runs: the median run's text, the key's spread
+    rows, order = {}, []
+    for p in paths:
+        with open(p) as f:
+            for line in f:
+                label, measured, target, verdict = line.rstrip("\n").split("\t")
+                if label not in rows:
+                    rows[label] = []
+                    order.append(label)
+                rows[label].append((key_figure(measured), measured, target, verdict))
+    for label in order:
+        runs = rows[label]
+        keyed = sorted((r for r in runs if r[0] is not None), key=lambda r: r[0])
+        mid = keyed[(len(keyed) - 1) // 2] if keyed else runs[-1]
+        spread = ("%s / %s / %s" % (fmt(keyed[0][0]), fmt(mid[0]), fmt(keyed[-1][0]))
+                  if len(keyed) > 1 else "-")
+        met = sum(r[3] == "met" for r in runs)
+        verdict = "%d of %d met" % (met, len(runs)) if mid[3] in ("met", "missed") else mid[3]
+        print("  %-56s %-44s %-22s %-10s %s" % (label, mid[1], spread, mid[2], verdict))
+
 def cmd_calc(expr):
     print(eval(expr, {"__builtins__": {}}, {"min": min, "max": max, "round": round}))
 
 cmds = {"get": cmd_get, "median": cmd_median, "row": cmd_row, "header": cmd_header,
-        "calc": cmd_calc, "spread": cmd_spread}
+        "calc": cmd_calc, "spread": cmd_spread, "runs": cmd_runs}
 cmds[sys.argv[1]](*sys.argv[2:])
 PY
 lib() { python3 "$work/benchlib.py" "$@"; }
@@ -140,11 +176,13 @@ target_row() {
 	[ "$4" = 1 ] || [ "$4" = True ] && verdict=met
 	[ "$4" = - ] && verdict="(reported)"
 	printf '  %-56s %-36s %-10s %s\n' "$1" "$2" "$3" "$verdict" >>"$work/targets.txt"
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$verdict" >>"$work/targets.tsv"
 }
 
 # not_measured LABEL TARGET REASON: a row whose run did not happen, and why.
 not_measured() {
 	printf '  %-56s %-36s %-10s %s\n' "$1" "not measured: $3" "$2" "-" >>"$work/targets.txt"
+	printf '%s\t%s\t%s\t%s\n' "$1" "not measured: $3" "$2" "-" >>"$work/targets.tsv"
 }
 
 # source_agrees ROW RUN=FILE...: runs made with --source IMG compared the bytes
@@ -555,13 +593,26 @@ section_trace() {
 load_note() { echo "(load average $(cut -d' ' -f1-3 /proc/loadavg) on $cores CPUs$1)"; }
 load_note "; other work running now makes every figure noisier"
 t0=$(date +%s)
-for s in "${sections[@]}"; do
-	"section_$s"
+for ((run = 1; run <= runs; run++)); do
+	[ "$runs" = 1 ] || echo "==== run $run of $runs"
+	: >"$work/targets.txt"
+	: >"$work/targets.tsv"
+	for s in "${sections[@]}"; do
+		"section_$s"
+	done
+	echo
+	echo "== DESIGN.md section 6 targets, measured in this run"
+	printf '  %-56s %-36s %-10s %s\n' figure measured target verdict
+	cat "$work/targets.txt"
+	cp "$work/targets.tsv" "$work/targets.$run.tsv"
+	echo
 done
-echo
-echo "== DESIGN.md section 6 targets, measured in this run"
-printf '  %-56s %-36s %-10s %s\n' figure measured target verdict
-cat "$work/targets.txt" 2>/dev/null || true
-echo
-echo "(JSON of every run: $res; total $(($(date +%s) - t0)) s)"
+if [ "$runs" -gt 1 ]; then
+	echo "== the same figures over $runs whole runs: the median run's figures, the spread of each row's"
+	echo "   last ratio (or last number) as min / median / max, and how many runs met the target"
+	printf '  %-56s %-44s %-22s %-10s %s\n' figure "measured (median run)" "min / median / max" target verdict
+	lib runs "$work"/targets.[0-9]*.tsv
+	echo
+fi
+echo "(JSON of the last run: $res; total $(($(date +%s) - t0)) s)"
 load_note " at the end"
