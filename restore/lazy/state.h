@@ -203,7 +203,8 @@ static inline void thaw__pf_grow(struct thaw_restore *r)
 /* state.c */
 /* Mark the restore failed (first error wins), wake waiters; returns the error that won. */
 int thaw__restore_fail(struct thaw_restore *r, int err);
-/* A fault that waited since since_ns was served: add it to the latency histogram. */
+/* A fault that waited since since_ns was served: add it to the latency histogram, and keep
+ * the manager awake for the next one. */
 void thaw__restore_note_latency(struct thaw_restore *r, uint64_t since_ns);
 /* Chunk id is in (or poisoned): if it is listed in the prefetch order, count it. */
 void thaw__prefetch_finished(struct thaw_restore *r, uint64_t id);
