@@ -113,6 +113,7 @@ struct thaw_restore {
 	_Atomic uint8_t *state;		    /* enum chunk_state per chunk */
 	_Atomic(struct fetch *) *queued_in; /* QUEUED chunks: the fetch holding their bytes */
 	atomic_uint_fast64_t *fault_ns;	    /* when a fault first waited on the chunk; 0 = none */
+	_Atomic uint16_t *fault_page;	    /* the page of the chunk that fault touched */
 	uint8_t *fault_reads; /* manager only: fault-lane reads in flight covering the chunk */
 	uint8_t *attempts;    /* reads of the chunk whose bytes failed their check (saturates) */
 	atomic_uint_fast64_t chunks_left; /* non-zero chunks not yet DONE or POISONED */
