@@ -101,6 +101,7 @@ static int cli_usage_errors(void)
 		{ "bench x.snap --touch random:150%", "bad --touch" },
 		{ "bench x.snap --mode eager --no-background", "--no-background" },
 		{ "bench x.snap --mode floor --passes 2", "--passes" },
+		{ "bench x.snap --mode floor --whole-page", "--whole-page" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		/* Usage errors stop before anything is read or written. */
@@ -478,6 +479,45 @@ static int cli_bench_json(void)
 	return 0;
 }
 
+/* The checksum a bench run printed, or "" (out holds the run's JSON). */
+static void bench_checksum(char sum[32])
+{
+	const char *c = strstr(out, "\"checksum\": \"");
+	snprintf(sum, 32, "%.16s", c ? c + 13 : "");
+}
+
+/* --whole-page: the touches sum whole pages, the same in every mode and in the image. */
+static int cli_bench_whole_page(void)
+{
+	static const char *const modes[] = { "lazy --no-background", "eager", "mmap" };
+	const char *img = test_path("img"), *snap = test_path("img.snap");
+	free(make_image(img));
+	create_snap(img, snap);
+	char sum[3][32], word[32];
+	for (int m = 0; m < 3; m++) {
+		int st = test_run(
+			out, sizeof(out),
+			"%s bench %s --mode %s --touch random:20%% --whole-page --source %s "
+			"--json",
+			test_build_bin("thaw"), snap, modes[m], img);
+		CHECK_MSG(st == 0, "bench --mode %s --whole-page exited %d:\n%s", modes[m], st,
+			  out);
+		CHECK_MSG(strstr(out, "\"source_match\": true") &&
+				  strstr(out, "\"whole_page\": true"),
+			  "bench --mode %s --whole-page:\n%s", modes[m], out);
+		bench_checksum(sum[m]);
+	}
+	CHECK_MSG(!strcmp(sum[0], sum[1]) && !strcmp(sum[0], sum[2]),
+		  "checksums differ: lazy %s eager %s mmap %s", sum[0], sum[1], sum[2]);
+	/* One word a page reads other bytes: another sum. */
+	int st = test_run(out, sizeof(out), "%s bench %s --mode eager --touch random:20%% --json",
+			  test_build_bin("thaw"), snap);
+	CHECK_EQ(st, 0);
+	bench_checksum(word);
+	CHECK_MSG(strcmp(word, sum[1]), "one word and whole pages both sum to %s", word);
+	return 0;
+}
+
 /* The README's form, background on by default: it records and returns. */
 static int cli_bench_record(void)
 {
@@ -620,6 +660,7 @@ static const struct test_case cases[] = {
 	{ "create_pid", cli_create_pid, 60 },
 	{ "bench_json", cli_bench_json, 90 },
 	{ "bench_record", cli_bench_record, 60 },
+	{ "bench_whole_page", cli_bench_whole_page, 60 },
 	{ "options", cli_options, 90 },
 };
 

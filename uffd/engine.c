@@ -478,7 +478,8 @@ static void spin_after_fault(struct thaw__engine *e)
 {
 	while (!__atomic_load_n(&e->park, __ATOMIC_RELAXED) && !e->stopping &&
 	       !atomic_load_explicit(&e->stop_requested, memory_order_relaxed) &&
-	       thaw__now_ns() - e->last_fault_ns < THAW__SPIN_NS) {
+	       thaw__now_ns() - atomic_load_explicit(&e->last_fault_ns, memory_order_relaxed) <
+		       THAW__SPIN_NS) {
 		/* Submits what tick() queued and runs the ring's task work, never sleeping. */
 		int ret = io_uring_submit_and_get_events(&e->ring);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
@@ -660,6 +661,11 @@ int thaw__engine_run(struct thaw__engine *e)
 void thaw__engine_notify(struct thaw__engine *e)
 {
 	thaw__engine_kick(e);
+}
+
+void thaw__engine_keep_awake(struct thaw__engine *e)
+{
+	atomic_store_explicit(&e->last_fault_ns, thaw__now_ns(), memory_order_relaxed);
 }
 
 void thaw__engine_request_stop(struct thaw__engine *e)

@@ -69,6 +69,12 @@ int thaw__engine_unregister(struct thaw__engine *e, uint64_t addr, uint64_t len)
 int thaw__engine_run(struct thaw__engine *e);
 /* Any thread: make the loop run tick() soon. */
 void thaw__engine_notify(struct thaw__engine *e);
+/*
+ * Any thread, after answering a fault: the manager stays awake a little
+ * from now (THAW__SPIN_NS), as after reading one, since the thread just
+ * woken is likely to fault again at once.
+ */
+void thaw__engine_keep_awake(struct thaw__engine *e);
 /* Any thread: ask the loop to stop (stop() runs on the manager thread). */
 void thaw__engine_request_stop(struct thaw__engine *e);
 /* Wait for the manager thread to end; returns the loop's error or 0. */

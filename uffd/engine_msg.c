@@ -190,7 +190,7 @@ void thaw__engine_serve_faults(struct thaw__engine *e)
 {
 	/* Callbacks may read more messages (after -EAGAIN): the list can grow meanwhile. */
 	if (e->nfaults)
-		e->last_fault_ns = thaw__now_ns();
+		thaw__engine_keep_awake(e);
 	for (size_t i = 0; i < e->nfaults; i++) {
 		struct thaw__fault f = e->faults[i];
 		if (thaw__range_set_has(&e->removed, f.addr))

@@ -48,14 +48,16 @@ struct uffdio_poison {
 #define THAW__MSG_BATCH 64
 
 /*
- * How long a handler stays awake after handing out a fault (the manager, and
- * the bare floor it is measured against, so both wait alike). A thread
- * touching restored memory faults again microseconds after it is woken; a
- * handler asleep by then must itself be woken, and when the kernel does that
- * on the other CPU it costs ~40 us on this kind of VM (a zero-chunk fault
- * measured 56-61 us with the manager on the other CPU, 20-22 us with this
- * spin; on the same CPU both ~10 us). Each idle round yields, so a toucher
- * sharing the CPU still runs.
+ * How long a handler stays awake after handing out or answering a fault (the
+ * manager, and the bare floor it is measured against, so both wait alike). A
+ * thread touching restored memory faults again microseconds after it is
+ * woken; a handler asleep by then must itself be woken, and when the kernel
+ * does that on the other CPU it costs ~40 us on this kind of VM (a zero-chunk
+ * fault measured 56-61 us with the manager on the other CPU, 20-22 us with
+ * this spin; on the same CPU both ~10 us). Counted from the answer, not only
+ * from the read: a data fault takes longer than this to answer, and the next
+ * fault comes right after it. Each idle round yields, so a toucher sharing
+ * the CPU still runs.
  */
 #define THAW__SPIN_NS	50000ull
 #define THAW__CQE_BATCH 64
@@ -96,7 +98,8 @@ struct thaw__engine {
 	bool uffd_armed, efd_armed;
 	bool stopping; /* stop() has run */
 	bool polls_cancelled;
-	uint64_t last_fault_ns; /* CLOCK_MONOTONIC when faults were last handed to the source */
+	/* CLOCK_MONOTONIC when faults were last handed to the source or answered (any thread) */
+	atomic_uint_fast64_t last_fault_ns;
 	struct uffd_msg msgs[THAW__MSG_BATCH];
 
 	/*

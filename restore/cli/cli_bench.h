@@ -37,6 +37,7 @@ struct bench_args {
 	const char *record; /* trace file to write, or NULL */
 	const char *source; /* raw image to check the bytes read against, or NULL */
 	bool population;
+	bool whole_page;      /* each touch reads its whole page, not one word */
 	struct cli_http http; /* for http(s):// snapshots */
 };
 
@@ -92,6 +93,15 @@ static inline size_t touch_off(const struct bench *b, const struct touch *e, uin
 {
 	*g = b->reg_first_page[e->region] + e->page;
 	return (size_t)e->page * b->page + ((*g * 2654435761u) >> 5) % (b->page / 8) * 8;
+}
+
+/* --whole-page: the sum of a page's 8-byte words. */
+static inline uint64_t touch_page_sum(const uint64_t *p, size_t page)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < page / sizeof(*p); i++)
+		sum += p[i];
+	return sum;
 }
 
 /*

@@ -73,6 +73,7 @@ void cli_bench_print_json(const struct bench *b, const struct lat_summary *s)
 	cli_json_str(&j, "snapshot", b->a.uri);
 	cli_json_str(&j, "mode", cli_bench_mode_names[b->a.mode]);
 	cli_json_str(&j, "touch", b->a.touch_text);
+	cli_json_bool(&j, "whole_page", b->a.whole_page);
 	cli_json_str(&j, "only", cli_bench_only_names[b->a.only]);
 	cli_json_u64(&j, "threads", b->a.mode == MODE_FLOOR ? 1 : (uint64_t)b->a.threads);
 	cli_json_u64(&j, "seed", b->a.seed);
@@ -159,8 +160,8 @@ void cli_bench_print_text(const struct bench *b, const struct lat_summary *s)
 	       b->a.mode == MODE_LAZY
 		       ? (b->a.no_bg ? " (no background pass)" : " (background pass on)")
 		       : "");
-	printf("  touch             %s%s%s: %zu of %llu pages, %d thread%s\n", b->a.touch_text,
-	       b->a.only != ONLY_ALL ? ", only " : "",
+	printf("  touch             %s%s%s%s: %zu of %llu pages, %d thread%s\n", b->a.touch_text,
+	       b->a.whole_page ? ", whole pages" : "", b->a.only != ONLY_ALL ? ", only " : "",
 	       b->a.only != ONLY_ALL ? cli_bench_only_names[b->a.only] : "", b->ntouch,
 	       (unsigned long long)b->pages_total, b->a.mode == MODE_FLOOR ? 1 : b->a.threads,
 	       b->a.mode == MODE_FLOOR || b->a.threads == 1 ? "" : "s");

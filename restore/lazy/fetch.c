@@ -203,7 +203,9 @@ void thaw__manager_fault(void *ctx, uint64_t addr, uint64_t flags)
 	if (thaw__ws_fault(r, g, now))
 		return;
 	uint64_t none = 0;
-	atomic_compare_exchange_strong(&r->fault_ns[id], &none, now);
+	if (atomic_compare_exchange_strong(&r->fault_ns[id], &none, now))
+		atomic_store_explicit(&r->fault_page[id], (uint16_t)(g % l->pages_per_chunk),
+				      memory_order_relaxed);
 	r->fault_since_bg = true;
 	if (r->bg_size > r->snap->store->bg_min)
 		r->bg_size /= 2;

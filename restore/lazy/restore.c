@@ -128,6 +128,7 @@ void thaw__restore_release(struct thaw_restore *r)
 	free((void *)r->state);
 	free((void *)r->queued_in);
 	free((void *)r->fault_ns);
+	free((void *)r->fault_page);
 	free(r->attempts);
 	free(r->fault_reads);
 	free(r->in_prefetch);
@@ -175,6 +176,7 @@ int thaw__restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_
 	r->state = calloc(n, sizeof(*r->state));
 	r->queued_in = calloc(n, sizeof(*r->queued_in));
 	r->fault_ns = calloc(n, sizeof(*r->fault_ns));
+	r->fault_page = calloc(n, sizeof(*r->fault_page));
 	r->attempts = calloc(n, 1);
 	r->fault_reads = calloc(n, 1);
 	r->region_base = calloc(r->nregions + 1, sizeof(*r->region_base));
@@ -185,9 +187,9 @@ int thaw__restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_
 	r->ranges = calloc(r->nregions + 1, sizeof(*r->ranges));
 	r->scratch = malloc(l->hdr.chunk_size);
 	r->in_prefetch = calloc(n, 1);
-	if (!r->state || !r->queued_in || !r->fault_ns || !r->attempts || !r->fault_reads ||
-	    !r->region_base || !r->region_flat || !r->segs || !r->by_addr || !r->ranges ||
-	    !r->scratch || !r->in_prefetch)
+	if (!r->state || !r->queued_in || !r->fault_ns || !r->fault_page || !r->attempts ||
+	    !r->fault_reads || !r->region_base || !r->region_flat || !r->segs || !r->by_addr ||
+	    !r->ranges || !r->scratch || !r->in_prefetch)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < l->prefetch_count; i++)
 		r->in_prefetch[l->prefetch[i]] = 1;

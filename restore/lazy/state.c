@@ -22,6 +22,7 @@ int thaw__restore_fail(struct thaw_restore *r, int err)
 
 void thaw__restore_note_latency(struct thaw_restore *r, uint64_t since_ns)
 {
+	thaw__engine_keep_awake(r->eng);
 	thaw__lat_add(&r->c.fault_lat, (thaw__now_ns() - since_ns) / 1000);
 }
 

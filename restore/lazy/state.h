@@ -113,6 +113,7 @@ struct thaw_restore {
 	_Atomic uint8_t *state;		    /* enum chunk_state per chunk */
 	_Atomic(struct fetch *) *queued_in; /* QUEUED chunks: the fetch holding their bytes */
 	atomic_uint_fast64_t *fault_ns;	    /* when a fault first waited on the chunk; 0 = none */
+	_Atomic uint16_t *fault_page;	    /* the page of the chunk that fault touched */
 	uint8_t *fault_reads; /* manager only: fault-lane reads in flight covering the chunk */
 	uint8_t *attempts;    /* reads of the chunk whose bytes failed their check (saturates) */
 	atomic_uint_fast64_t chunks_left; /* non-zero chunks not yet DONE or POISONED */
@@ -203,7 +204,8 @@ static inline void thaw__pf_grow(struct thaw_restore *r)
 /* state.c */
 /* Mark the restore failed (first error wins), wake waiters; returns the error that won. */
 int thaw__restore_fail(struct thaw_restore *r, int err);
-/* A fault that waited since since_ns was served: add it to the latency histogram. */
+/* A fault that waited since since_ns was served: add it to the latency histogram, and keep
+ * the manager awake for the next one. */
 void thaw__restore_note_latency(struct thaw_restore *r, uint64_t since_ns);
 /* Chunk id is in (or poisoned): if it is listed in the prefetch order, count it. */
 void thaw__prefetch_finished(struct thaw_restore *r, uint64_t id);
