@@ -249,6 +249,13 @@ zero4g_snapshot() {
 	"$thaw" create --raw "$work/zero4g.img" --base 0x7e0000000000 -o "$snap" | tee "$work/zero4g.create.txt"
 }
 
+# in_page_cache FILE...: read the files, so that a run does not pay for reading
+# what the machine's proactive reclaim (DAMON pageout on this VM kind) dropped
+# while other sections ran. Every mode gets its files warm alike.
+in_page_cache() {
+	cat "$@" >/dev/null
+}
+
 # source_opt NAME: --source for a dataset whose raw image is kept (not python's).
 source_opt() {
 	[ -s "$work/$1.img" ] && echo "--source $work/$1.img"
@@ -371,6 +378,7 @@ compare_modes() {
 	# and mmap maps it rather than an image written through thaw.
 	local src
 	src=$(source_opt "$name")
+	in_page_cache "$snap" ${src:+"$work/$name.img"}
 	lib header
 	bench_run "$name-floor" "floor       random:10%" "$snap" --mode floor --touch random:10%
 	bench_run "$name-mmap-seq" "mmap        seq" "$snap" --mode mmap $src
@@ -463,6 +471,7 @@ population_pairs() {
 	local name=$1 snap=$2 pc i pairs=()
 	pc=$(helper population_ceiling -Iinclude "-L$build" -lthaw "-Wl,-rpath,$(realpath "$build")" \
 		-lzstd -lxxhash -lpthread)
+	in_page_cache "$snap"
 	for ((i = 1; i <= 5; i++)); do
 		"$pc" "$snap" >"$res/$name-ceiling.$i.json"
 		"$thaw" bench "$snap" --mode lazy --touch random:0% --json >"$res/$name-lazy-bg.$i.json"

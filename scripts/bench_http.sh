@@ -66,6 +66,7 @@ http_nginx_stop() {
 section_http() {
 	mixed_snapshot mixed2g 2G 1
 	local snap=$work/mixed2g.snap
+	in_page_cache "$snap"
 	if [ ! -x /usr/sbin/nginx ]; then
 		echo "== http: not measured (nginx is not installed)"
 		local row

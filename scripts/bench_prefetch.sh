@@ -43,6 +43,7 @@ prefetch_compare() {
 	echo "== prefetch: $name, random 10% of pages (seed 7) touched twice"
 	"$thaw" bench "$snap" --mode lazy --no-background "${prefetch_touch[@]}" --record "$trace" --json >"$res/pf-$name-record.json"
 	"$thaw" optimize "$snap" --trace "$trace" -o "$opt" --json >"$res/pf-$name-optimize.json"
+	in_page_cache "$snap" "$opt"
 	read -r nord ordb wsp wsf wsb <<<"$(jget "$res/pf-$name-optimize.json" chunks_ordered stored_bytes ws_pages ws_frames frame_bytes)"
 	echo "  recorded $(jget "$res/pf-$name-record.json" faults) faults; optimized: $wsp pages in $wsf frames ($(calc "round($wsb/2**20, 1)") MiB), then $nord chunks; $(calc "round($ordb/2**20, 1)") MiB stored at the front"
 	lib header
