@@ -207,7 +207,9 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 {
 	double down = (f->t_resume - f->t_pause) / 1e6, total = (f->t_resident - f->t_pause) / 1e6;
 	double bg_s = (f->t_resident - f->t_resume) / 1e9;
-	printf("destination: %s\n", copy ? "stop-and-copy baseline" : "post-copy (thaw)");
+	printf("destination: %s, %s workload\n",
+	       copy ? "stop-and-copy baseline" : "post-copy (thaw)",
+	       ((const struct wl_state *)WL_ADDR)->kind == WL_HOT ? "hot" : "uniform");
 	printf("  downtime (source pause -> first instruction here)  %10.2f ms\n", down);
 	printf("  total migration time (pause -> all memory here)    %10.2f ms\n", total);
 	printf("  workload finished                                  %10.2f ms after the pause\n",
