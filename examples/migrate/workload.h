@@ -15,10 +15,11 @@
  *   anywhere, and each step computes on what it read. The figures are
  *   picked, not tuned: 90% of steps in 10% of the data (the 90/10 rule of
  *   thumb for working sets; a YCSB zipfian at 0.99 puts ~90% of requests on
- *   ~10% of keys), the hot set one stretch of memory (the arenas and
- *   slabs a live service allocates from) that slides one page every 256
- *   steps (so it drifts through ~1.5% of the data a second), and about a
- *   microsecond of work a step (a small request's parse and lookup).
+ *   ~10% of keys); the hot set one stretch of memory (the arenas and slabs
+ *   a live service allocates from), starting mid-memory, where neither an
+ *   address-order pass nor its reverse comes first, and sliding one page
+ *   every 256 steps (~2% of the data a second); about a microsecond of
+ *   work a step (a small request's parse and lookup).
  */
 #ifndef THAW_EXAMPLES_MIGRATE_WORKLOAD_H
 #define THAW_EXAMPLES_MIGRATE_WORKLOAD_H
@@ -105,7 +106,8 @@ static inline uint64_t wl_page(const struct wl_state *s, uint64_t r)
 	static const uint8_t kinds[4] = { 1, 2, 4, 5 };
 	uint64_t chunks = s->size / (16 * WL_PAGE) / 6 * 4, k = r % chunks, pg = (r >> 32) % 16;
 	if (s->kind == WL_HOT && (r >> 56) % 10 != 0) { /* 9 steps in 10 */
-		uint64_t n = chunks * 16, d = (s->step / WL_HOT_DRIFT + (r >> 8) % (n / 10)) % n;
+		uint64_t n = chunks * 16;
+		uint64_t d = (n / 2 + s->step / WL_HOT_DRIFT + (r >> 8) % (n / 10)) % n;
 		k = d / 16;
 		pg = d % 16;
 	}
