@@ -12,7 +12,8 @@
  * FIFO (the source may exit), then reports QEMU's postcopy figures and the
  * checksum. --stop-and-copy is the baseline instead: copy all memory over
  * the same link first (one streaming GET of the export's data, zero pages
- * skipped as QEMU skips them), then resume.
+ * skipped as QEMU skips them), then resume. The workload (uniform or hot,
+ * workload.h) is the one the source ran: its state says which.
  *
  * The last line is machine-readable: "RESULT key=value ...".
  */

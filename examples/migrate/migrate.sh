@@ -37,6 +37,7 @@ while [ $# -gt 0 ]; do
 	--cut-link) cut=$2; shift ;;
 	--rate) rate=$2; shift ;;
 	--expect) ref=$2; shift ;;
+	-h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
 	*) echo "migrate.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift

@@ -158,10 +158,11 @@ int main(int argc, char **argv)
 					      { "linger-s", required_argument, 0, 'l' },
 					      { "reference", no_argument, 0, 'r' },
 					      { "workload", required_argument, 0, 'w' },
+					      { "help", no_argument, 0, 'h' },
 					      { 0 } };
 	const char *handoff = NULL, *done = NULL, *bind = "127.0.0.1";
 	uint64_t mib = 1024, steps = 20000000;
-	int use_memfd = 0, reference = 0, linger_s = 120, pause_ms = -1;
+	int use_memfd = 0, reference = 0, linger_s = 120, pause_ms = -1, help = 0;
 	enum wl_kind kind = WL_UNIFORM;
 	uint16_t port = 0;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
@@ -196,6 +197,9 @@ int main(int argc, char **argv)
 		case 'r':
 			reference = 1;
 			break;
+		case 'h':
+			help = 1;
+			break;
 		case 'w':
 			if (strcmp(optarg, "hot") && strcmp(optarg, "uniform")) {
 				fprintf(stderr, "source: --workload is uniform or hot\n");
@@ -207,12 +211,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!mib || (!reference && (!handoff || !done))) {
-		fprintf(stderr, "usage: source --handoff FIFO --done FIFO [--size MiB] [--memfd] "
-				"[--bind ADDR] [--port N] [--steps N] [--workload uniform|hot] "
-				"[--pause-after-ms N] | --reference [--size MiB] [--steps N] "
-				"[--workload uniform|hot]\n");
-		return 2;
+	if (help || !mib || (!reference && (!handoff || !done))) {
+		fprintf(help ? stdout : stderr,
+			"usage: source --handoff FIFO --done FIFO [--size MiB] [--memfd] "
+			"[--bind ADDR] [--port N] [--steps N] [--workload uniform|hot] "
+			"[--pause-after-ms N] | --reference [--size MiB] [--steps N] "
+			"[--workload uniform|hot]\n"
+			"  --workload uniform  every step writes a random data page (the default)\n"
+			"  --workload hot      90%% of steps in a slowly moving tenth of the "
+			"data,\n"
+			"                      about a microsecond of work a step\n");
+		return help ? 0 : 2;
 	}
 	struct source s = { .size = mib << 20 };
 	int r = map_region(&s, use_memfd);
