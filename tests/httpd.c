@@ -146,7 +146,8 @@ static int write_nginx_conf(const struct httpd *h)
 		"events { worker_connections 512; }\n"
 		"http {\n"
 		/* the connection number first: tests count connections reused */
-		"  log_format thaw '$connection $status $bytes_sent \"$http_range\"';\n"
+		"  log_format thaw '$connection $status $bytes_sent \"$http_range\" "
+		"\"$http_priority\"';\n"
 		"  access_log %1$s/access.log thaw;\n"
 		"  client_body_temp_path %1$s/tmp/body;\n"
 		"  proxy_temp_path %1$s/tmp/proxy;\n"

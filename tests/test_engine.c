@@ -609,6 +609,74 @@ static int t_ring_timeout_cancel(void)
 	return 0;
 }
 
+/*
+ * Two polls woken at once, from the manager thread itself so both complete
+ * in one batch: the urgent one completes first and a tick runs before the
+ * other.
+ */
+struct urg {
+	struct thaw__ring_req plain, urgent;
+	int pipe[2];
+	struct tsrc *s;
+	atomic_bool go, written;
+	atomic_long order; /* completions so far */
+	long plain_at, urgent_at;
+	long plain_ticks, urgent_ticks;
+};
+
+static void urg_plain(struct thaw__ring_req *req, int res, bool more)
+{
+	struct urg *u = container_of(req, struct urg, plain);
+	u->plain_ticks = atomic_load(&u->s->ticks);
+	u->plain_at = atomic_fetch_add(&u->order, 1);
+}
+
+static void urg_urgent(struct thaw__ring_req *req, int res, bool more)
+{
+	struct urg *u = container_of(req, struct urg, urgent);
+	u->urgent_ticks = atomic_load(&u->s->ticks);
+	u->urgent_at = atomic_fetch_add(&u->order, 1);
+}
+
+static int urg_start(struct tsrc *s)
+{
+	struct urg *u = s->hook;
+	u->s = s;
+	u->plain.done = urg_plain;
+	u->urgent.done = urg_urgent;
+	u->urgent.urgent = true;
+	CHECK_OK(thaw__ring_poll(s->e, &u->urgent, u->pipe[0], POLLIN, false));
+	CHECK_OK(thaw__ring_poll(s->e, &u->plain, u->pipe[0], POLLIN, false));
+	return 0;
+}
+
+static void urg_tick(struct tsrc *s)
+{
+	struct urg *u = s->hook;
+	if (atomic_load(&u->go) && !atomic_exchange(&u->written, true))
+		CHECK_EQ(write(u->pipe[1], "x", 1), 1);
+}
+
+static int t_urgent_first(void)
+{
+	struct tsrc s;
+	struct urg u = { 0 };
+	tsrc_init(&s, 4, 9);
+	CHECK_EQ(pipe(u.pipe), 0);
+	s.hook = &u;
+	s.start_hook = urg_start;
+	s.tick_hook = urg_tick;
+	tsrc_start(&s, &full_ops, 0);
+	atomic_store(&u.go, true);
+	thaw__engine_notify(s.e);
+	wait_atomic(&u.order, 2, "both polls");
+	CHECK_EQ(u.urgent_at, 0);
+	CHECK_EQ(u.plain_at, 1);
+	CHECK_GT(u.plain_ticks, u.urgent_ticks);
+	tsrc_finish(&s);
+	return 0;
+}
+
 static int t_notify_tick(void)
 {
 	struct tsrc s;
@@ -1265,6 +1333,7 @@ static const struct test_case cases[] = {
 	{ "kernel_mode_read_write", t_kernel_mode },
 	{ "ring_read_source", t_ring_read_source },
 	{ "ring_timeout_cancel", t_ring_timeout_cancel },
+	{ "urgent_first", t_urgent_first },
 	{ "notify_tick", t_notify_tick },
 	{ "ring_full", t_ring_full },
 	{ "install_zero", t_install_zero },

@@ -758,6 +758,30 @@ static int fault_lane_not_blocked(void)
 	return 0;
 }
 
+/* Each lane says how urgent its requests are (RFC 9218 Priority): faults u=0, population u=7. */
+static int priority_by_lane(void)
+{
+	struct httpd h;
+	httpd_start(&h, test_tmpdir());
+	random_file(httpd_file(&h, "p.bin"), 1u << 20, 5);
+	struct opener o;
+	opener_init(&o);
+	struct harness *hs = harness_open(httpd_url(&h, "p.bin"), &o);
+	CHECK_OK(hwait(hsubmit(hs, 0, CHUNK, THAW__LANE_FAULT), 10000));
+	CHECK_OK(hwait(hsubmit(hs, 8 * CHUNK, CHUNK, THAW__LANE_BACKGROUND), 10000));
+	harness_close(hs);
+	char out[4096];
+	usleep(100000);
+	CHECK_EQ(test_run(out, sizeof(out), "grep '\"bytes=0-65535\"' '%s'; grep -c 'u=7' '%s'",
+			  nginx_access_log(&h), nginx_access_log(&h)),
+		 0);
+	CHECK_MSG(strstr(out, "\"u=0\""), "the fault's GET was not marked urgent: %s", out);
+	CHECK_MSG(strtoul(strchr(out, '\n') + 1, NULL, 10) >= 1,
+		  "no background GET was marked u=7: %s", out);
+	httpd_stop(&h);
+	return 0;
+}
+
 /* Duplicate chunks name a few other chunks' bytes many times: each is fetched once. */
 static int duplicates_fetched_once(void)
 {
@@ -1541,6 +1565,7 @@ static const struct test_case cases[] = {
 	{ "lazy_restore", lazy_restore, 60 },
 	{ "coalescing", coalescing, 60 },
 	{ "fault_lane_not_blocked", fault_lane_not_blocked, 60 },
+	{ "priority_by_lane", priority_by_lane, 30 },
 	{ "merge_adjacent", merge_adjacent, 30 },
 	{ "fault_from_window", fault_from_window, 30 },
 	{ "duplicates_fetched_once", duplicates_fetched_once, 30 },

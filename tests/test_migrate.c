@@ -6,6 +6,8 @@
  * across two network namespaces, a cut link is survived and a killed
  * source poisons what is missing instead of zero-filling it.
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,6 +130,69 @@ static int memfd_sendfile(void)
 	restore_and_compare(x, m, len);
 	stop_when_all_sent(x, true);
 	close(fd);
+	return 0;
+}
+
+/* One GET of the export's first bytes with this Priority header, on a connection left open. */
+static int get_with_priority(struct thaw_export *x, const char *prio)
+{
+	unsigned port = 0;
+	CHECK_EQ(sscanf(thaw_export_url(x), "http://127.0.0.1:%u/", &port), 1);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0);
+	CHECK_OK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	char req[256], reply[4096];
+	int n = snprintf(req, sizeof(req),
+			 "GET /thaw.snap HTTP/1.1\r\nHost: t\r\nRange: bytes=0-99\r\n"
+			 "Priority: %s\r\n\r\n",
+			 prio);
+	CHECK_EQ(write(fd, req, (size_t)n), n);
+	CHECK_GT(read(fd, reply, sizeof(reply)), 0);
+	CHECK(!strncmp(reply, "HTTP/1.1 206", 12));
+	return fd;
+}
+
+/* Threads of this process with this nice value. */
+static int threads_at_nice(int nice)
+{
+	DIR *d = opendir("/proc/self/task");
+	CHECK(d);
+	int count = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		char path[300], stat[1024];
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		FILE *f = e->d_name[0] == '.' ? NULL : fopen(path, "r");
+		if (!f)
+			continue;
+		size_t got = fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+		stat[got] = 0;
+		/* Field 19 is the nice value, counted after the name's closing parenthesis. */
+		const char *p = strrchr(stat, ')');
+		for (int field = 2; p && field < 19; field++)
+			p = strchr(p + 1, ' ');
+		count += p && atoi(p + 1) == nice;
+	}
+	closedir(d);
+	return count;
+}
+
+/* Background replies (RFC 9218 urgency 4-7) go out from threads at a lower CPU priority. */
+static int background_served_at_low_priority(void)
+{
+	size_t len = 1ul << 20;
+	uint8_t *m = source_memory(len, 13);
+	struct thaw_export *x = export_one(m, len, -1);
+	int before = threads_at_nice(10);
+	int urgent = get_with_priority(x, "u=0");
+	CHECK_EQ(threads_at_nice(10), before);
+	int bulk = get_with_priority(x, "u=7, i");
+	CHECK_EQ(threads_at_nice(10), before + 1);
+	close(urgent);
+	close(bulk);
+	CHECK_OK(thaw_export_stop(x, 1));
 	return 0;
 }
 
@@ -450,6 +516,7 @@ static const struct test_case cases[] = {
 	{ "anonymous_pages", anonymous_pages, 60 },
 	{ "memfd_sendfile", memfd_sendfile, 60 },
 	{ "stop_refused_until_sent", stop_refused_until_sent, 30 },
+	{ "background_served_at_low_priority", background_served_at_low_priority, 30 },
 	{ "bad_regions_refused", bad_regions_refused, 30 },
 	{ "long_range_copied", long_range_copied, 30 },
 	{ "info_and_verify", info_and_verify, 30 },

@@ -411,7 +411,7 @@ static void cancel_done(struct thaw__ring_req *req, int res, bool more)
 struct cqe_copy {
 	struct thaw__ring_req *req;
 	int res;
-	bool more;
+	bool more, urgent; /* urgent read before any done() runs: one may free req */
 };
 
 static void complete(struct thaw__engine *e, struct cqe_copy *c)
@@ -444,13 +444,21 @@ static bool reap(struct thaw__engine *e)
 			batch[i].req = io_uring_cqe_get_data(cqes[i]);
 			batch[i].res = cqes[i]->res;
 			batch[i].more = cqes[i]->flags & IORING_CQE_F_MORE;
+			batch[i].urgent = batch[i].req->urgent;
 		}
 		io_uring_cq_advance(&e->ring, n);
+		/* A background completion may take milliseconds (a window of bytes read and
+		 * copied out): what faults wait for is handled, and sent on, before it. */
+		bool urgent = false;
 		for (unsigned i = 0; i < n; i++)
-			if (batch[i].req == &e->uffd_req)
+			if (batch[i].urgent) {
 				complete(e, &batch[i]);
+				urgent = true;
+			}
+		if (urgent && e->ops->tick)
+			e->ops->tick(e->ctx);
 		for (unsigned i = 0; i < n; i++)
-			if (batch[i].req != &e->uffd_req)
+			if (!batch[i].urgent)
 				complete(e, &batch[i]);
 		if (e->ops->tick)
 			e->ops->tick(e->ctx);
@@ -566,6 +574,7 @@ static int ring_setup(struct thaw__engine *e)
 	}
 	e->ring_up = true;
 	e->uffd_req.done = uffd_ready;
+	e->uffd_req.urgent = true;
 	e->efd_req.done = efd_ready;
 	e->cancel_req.done = cancel_done;
 	ret = arm_poll(e, &e->uffd_req, e->uffd, &e->uffd_armed);

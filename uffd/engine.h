@@ -25,6 +25,9 @@ struct thaw__ring_req {
 	/* res: the CQE result (bytes, revents, or -errno); more: a multishot
 	 * request that will complete again. Runs on the manager thread. */
 	void (*done)(struct thaw__ring_req *req, int res, bool more);
+	/* Someone waits on it (a fault's reply): completed ahead of the rest of its
+	 * batch, and tick() runs right after, before the others. */
+	bool urgent;
 };
 
 /* Callbacks into the source; all run on the manager thread. */

@@ -12,7 +12,8 @@
  * FIFO (the source may exit), then reports QEMU's postcopy figures and the
  * checksum. --stop-and-copy is the baseline instead: copy all memory over
  * the same link first (one streaming GET of the export's data, zero pages
- * skipped as QEMU skips them), then resume.
+ * skipped as QEMU skips them), then resume. The workload (uniform or hot,
+ * workload.h) is the one the source ran: its state says which.
  *
  * The last line is machine-readable: "RESULT key=value ...".
  */
@@ -207,7 +208,9 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 {
 	double down = (f->t_resume - f->t_pause) / 1e6, total = (f->t_resident - f->t_pause) / 1e6;
 	double bg_s = (f->t_resident - f->t_resume) / 1e9;
-	printf("destination: %s\n", copy ? "stop-and-copy baseline" : "post-copy (thaw)");
+	printf("destination: %s, %s workload\n",
+	       copy ? "stop-and-copy baseline" : "post-copy (thaw)",
+	       ((const struct wl_state *)WL_ADDR)->kind == WL_HOT ? "hot" : "uniform");
 	printf("  downtime (source pause -> first instruction here)  %10.2f ms\n", down);
 	printf("  total migration time (pause -> all memory here)    %10.2f ms\n", total);
 	printf("  workload finished                                  %10.2f ms after the pause\n",

@@ -5,9 +5,12 @@
 # source's URL and resumes at once while the rest streams in.
 #
 #   migrate.sh [--size MiB] [--memfd] [--stop-and-copy] [--run-ms N]
-#              [--steps N] [--cut-link SECS] [--rate RATE] [--expect SUM]
+#              [--steps N] [--workload uniform|hot] [--cut-link SECS]
+#              [--rate RATE] [--expect SUM]
 #
 #   --memfd          guest memory in a memfd (sent with sendfile) instead of anonymous
+#   --workload W     uniform (default): every step writes a random data page;
+#                    hot: 90% of steps in a slowly moving hot tenth, with work a step
 #   --stop-and-copy  the baseline: copy all memory over the link, then resume
 #   --cut-link SECS  take the source's link down for SECS seconds mid-migration
 #   --rate RATE      shape the source's link (tc tbf), e.g. 1gbit; default unshaped
@@ -21,7 +24,7 @@ cd "$(dirname "$0")/../.."
 
 build=${THAW_BUILD:-build}
 bin=$build/examples/migrate
-size=1024 run_ms=1000 steps=20000000 cut= rate= ref=
+size=1024 run_ms=1000 steps= workload=uniform cut= rate= ref=
 src_args=() dst_args=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -30,13 +33,17 @@ while [ $# -gt 0 ]; do
 	--stop-and-copy) dst_args+=(--stop-and-copy) ;;
 	--run-ms) run_ms=$2; shift ;;
 	--steps) steps=$2; shift ;;
+	--workload) workload=$2; shift ;;
 	--cut-link) cut=$2; shift ;;
 	--rate) rate=$2; shift ;;
 	--expect) ref=$2; shift ;;
+	-h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
 	*) echo "migrate.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
 done
+# About as long a run for either: a hot step does more work than a uniform one.
+[ -n "$steps" ] || { [ "$workload" = hot ] && steps=3000000 || steps=20000000; }
 for b in source destination; do
 	[ -x "$bin/$b" ] || { echo "migrate.sh: no $bin/$b; run make first" >&2; exit 1; }
 done
@@ -67,13 +74,15 @@ ip -n "$ns_d" link set "$if_d" up
 echo "hosts: $ns_s ($addr_s) <-> $ns_d ($addr_d) over veth${rate:+, shaped to $rate}"
 
 if [ -z "$ref" ]; then
-	ref=$("$bin/source" --reference --size "$size" --steps "$steps" | sed -n 's/^checksum=//p')
+	ref=$("$bin/source" --reference --size "$size" --steps "$steps" --workload "$workload" |
+		sed -n 's/^checksum=//p')
 	echo "reference run (never moved) ends with checksum $ref"
 fi
 
 mkfifo "$work/handoff" "$work/done"
 ip netns exec "$ns_s" "$bin/source" --bind "$addr_s" --handoff "$work/handoff" \
-	--done "$work/done" --size "$size" --steps "$steps" "${src_args[@]}" >"$work/source.out" 2>&1 &
+	--done "$work/done" --size "$size" --steps "$steps" --workload "$workload" "${src_args[@]}" \
+	>"$work/source.out" 2>&1 &
 src=$!
 ip netns exec "$ns_d" "$bin/destination" --handoff "$work/handoff" --done "$work/done" \
 	--expect "$ref" "${dst_args[@]}" >"$work/destination.out" 2>&1 &

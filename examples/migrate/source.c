@@ -3,8 +3,9 @@
  * migrate/source: the process that moves away.
  *
  *   source --handoff FIFO --done FIFO [--size MiB] [--memfd] [--bind ADDR]
- *          [--port N] [--steps N] [--pause-after-ms N] [--linger-s N]
- *   source --reference [--size MiB] [--steps N]
+ *          [--port N] [--steps N] [--workload uniform|hot] [--pause-after-ms N]
+ *          [--linger-s N]
+ *   source --reference [--size MiB] [--steps N] [--workload uniform|hot]
  *
  * Builds a region at a fixed address (anonymous, or a memfd as VMMs use
  * for guest memory) and runs the workload on it. On SIGUSR1 (or after
@@ -13,6 +14,10 @@
  * until the destination writes "done" to the done FIFO and every data
  * chunk has been sent, and exits. --reference runs the whole workload here
  * without moving and prints the checksum a migrated run must end with.
+ * --workload picks what the steps do (workload.h): uniform (the default)
+ * writes pages at random across all data, hot mostly within a slowly
+ * moving hot set, with some work a step. The choice lives in the
+ * workload's state, so the destination carries on with the same one.
  */
 #include <thaw.h>
 
@@ -152,10 +157,13 @@ int main(int argc, char **argv)
 					      { "pause-after-ms", required_argument, 0, 'a' },
 					      { "linger-s", required_argument, 0, 'l' },
 					      { "reference", no_argument, 0, 'r' },
+					      { "workload", required_argument, 0, 'w' },
+					      { "help", no_argument, 0, 'h' },
 					      { 0 } };
 	const char *handoff = NULL, *done = NULL, *bind = "127.0.0.1";
 	uint64_t mib = 1024, steps = 20000000;
-	int use_memfd = 0, reference = 0, linger_s = 120, pause_ms = -1;
+	int use_memfd = 0, reference = 0, linger_s = 120, pause_ms = -1, help = 0;
+	enum wl_kind kind = WL_UNIFORM;
 	uint16_t port = 0;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
@@ -189,15 +197,31 @@ int main(int argc, char **argv)
 		case 'r':
 			reference = 1;
 			break;
+		case 'h':
+			help = 1;
+			break;
+		case 'w':
+			if (strcmp(optarg, "hot") && strcmp(optarg, "uniform")) {
+				fprintf(stderr, "source: --workload is uniform or hot\n");
+				return 2;
+			}
+			kind = strcmp(optarg, "hot") ? WL_UNIFORM : WL_HOT;
+			break;
 		default:
 			return 2;
 		}
 	}
-	if (!mib || (!reference && (!handoff || !done))) {
-		fprintf(stderr, "usage: source --handoff FIFO --done FIFO [--size MiB] [--memfd] "
-				"[--bind ADDR] [--port N] [--steps N] [--pause-after-ms N] | "
-				"--reference [--size MiB] [--steps N]\n");
-		return 2;
+	if (help || !mib || (!reference && (!handoff || !done))) {
+		fprintf(help ? stdout : stderr,
+			"usage: source --handoff FIFO --done FIFO [--size MiB] [--memfd] "
+			"[--bind ADDR] [--port N] [--steps N] [--workload uniform|hot] "
+			"[--pause-after-ms N] | --reference [--size MiB] [--steps N] "
+			"[--workload uniform|hot]\n"
+			"  --workload uniform  every step writes a random data page (the default)\n"
+			"  --workload hot      90%% of steps in a slowly moving tenth of the "
+			"data,\n"
+			"                      about a microsecond of work a step\n");
+		return help ? 0 : 2;
 	}
 	struct source s = { .size = mib << 20 };
 	int r = map_region(&s, use_memfd);
@@ -206,7 +230,7 @@ int main(int argc, char **argv)
 			strerror(-r));
 		return 1;
 	}
-	wl_init(s.mem, s.size, steps);
+	wl_init(s.mem, s.size, steps, kind);
 	if (reference) {
 		run(&s);
 		printf("checksum=%016" PRIx64 "\n", wl_checksum(s.mem, s.size));
@@ -220,8 +244,9 @@ int main(int argc, char **argv)
 	pthread_t t;
 	if (pthread_create(&t, NULL, run, &s))
 		return 1;
-	printf("source: %" PRIu64 " MiB %s region at 0x%lx, workload running (pid %d)\n", mib,
-	       use_memfd ? "memfd" : "anonymous", WL_ADDR, (int)getpid());
+	printf("source: %" PRIu64 " MiB %s region at 0x%lx, %s workload running (pid %d)\n", mib,
+	       use_memfd ? "memfd" : "anonymous", WL_ADDR, kind == WL_HOT ? "hot" : "uniform",
+	       (int)getpid());
 	fflush(stdout);
 	if (pause_ms < 0) {
 		int sig;

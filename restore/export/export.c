@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "export.h"
@@ -33,6 +34,8 @@
  * ("Failed to destroy mutex") on a reply of 4096 iovecs; 768 were fine. */
 #define IOV_PIECES_MAX 512
 #define COPY_BLOCK     (256u << 10) /* bytes a copied reply hands over at a time */
+/* CPU priority of a connection sending background replies (RFC 9218 urgency 4-7). */
+#define BULK_NICE 10
 
 struct thaw_export {
 	struct thaw__export_view view;
@@ -142,6 +145,37 @@ static int parse_range(const char *h, uint64_t size, uint64_t *a, uint64_t *b)
 	return 1;
 }
 
+/*
+ * RFC 9218 urgency of a request: the Priority header's u= (0 the most
+ * urgent, 7 the least), 3 without one.
+ */
+static int urgency(const char *prio)
+{
+	for (const char *p = prio; p && *p; p += strcspn(p, ",")) {
+		p += strspn(p, ", \t");
+		if (p[0] == 'u' && p[1] == '=' && p[2] >= '0' && p[2] <= '7')
+			return p[2] - '0';
+	}
+	return 3;
+}
+
+/*
+ * Each connection has its thread, and a destination keeps population and
+ * faults on connections of their own: the threads of background replies
+ * (urgency 4-7) run at a lower CPU priority, so on a busy source the reply
+ * a fault waits for is sent first, as QEMU's postcopy-preempt channel is.
+ * Raising the priority again may be refused (no CAP_SYS_NICE): the
+ * connection then just stays background.
+ */
+static void serve_at_urgency(int u)
+{
+	int nice = u >= 4 ? BULK_NICE : 0;
+	pid_t tid = gettid();
+	errno = 0;
+	if (getpriority(PRIO_PROCESS, (id_t)tid) != nice || errno)
+		setpriority(PRIO_PROCESS, (id_t)tid, nice);
+}
+
 static enum MHD_Result reply_status(struct MHD_Connection *c, unsigned status,
 				    const char *content_range)
 {
@@ -237,6 +271,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return reply_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL);
 	if (strcmp(url, EXPORT_PATH))
 		return reply_status(c, MHD_HTTP_NOT_FOUND, NULL);
+	serve_at_urgency(urgency(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Priority")));
 	pthread_mutex_lock(&x->lock);
 	if (!x->st.requests++)
 		x->st.first_request_us = (thaw__now_ns() - x->t0_ns) / 1000;

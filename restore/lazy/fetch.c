@@ -229,6 +229,9 @@ void thaw__manager_fault(void *ctx, uint64_t addr, uint64_t flags)
 		atomic_store(&r->fault_ns[id], 0);
 		return;
 	}
+	/* The chunks after it are likely next (QEMU's postcopy carries its stream on
+	 * from the page a fault asked for): the background pass goes there first. */
+	r->bg_near = id + 2;
 	/* Another restore of the snapshot may have decoded it already. */
 	if (thaw__populate_cached(r, r->scratch, id, false))
 		return;
@@ -394,44 +397,68 @@ static bool from_cache(struct thaw_restore *r, uint64_t id)
 	return true;
 }
 
-/* Keep the background lane full: next missing chunks in address order. */
+/*
+ * One background read from chunk first on: it and the missing chunks that
+ * follow it in storage (zero chunks store nothing, so a run goes on past
+ * them), up to bg_size bytes. false when first is not missing. Sets *end
+ * to the chunk after the run.
+ */
+static bool submit_run(struct thaw_restore *r, uint64_t first, uint64_t *end)
+{
+	const struct thaw__layout *l = r->lay;
+	uint8_t expect = CHUNK_MISSING;
+	*end = first + 1;
+	if (l->chunks[first].kind != THAW_CHUNK_ZERO && from_cache(r, first))
+		return true;
+	if (l->chunks[first].kind == THAW_CHUNK_ZERO ||
+	    !atomic_compare_exchange_strong(&r->state[first], &expect, CHUNK_FETCHING))
+		return false;
+	uint64_t last = first;
+	uint64_t bytes = thaw__layout_stored(l, first)->stored_len;
+	for (uint64_t next = first + 1; next < r->nchunks; next++) {
+		if (l->chunks[next].kind == THAW_CHUNK_ZERO)
+			continue;
+		uint32_t more = thaw__layout_stored(l, next)->stored_len;
+		expect = CHUNK_MISSING;
+		if (!stored_adjacent(l, last, next) || bytes + more > r->bg_size ||
+		    !atomic_compare_exchange_strong(&r->state[next], &expect, CHUNK_FETCHING))
+			break;
+		bytes += more;
+		last = next;
+	}
+	*end = last + 1;
+	submit_fetch(r, first, (uint32_t)(last - first + 1), THAW__LANE_BACKGROUND, 0, NULL);
+	return true;
+}
+
+/* Whether the background lane has room for another read. */
+static bool bg_room(struct thaw_restore *r)
+{
+	return atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) <
+	       (int)r->snap->store->inflight[THAW__LANE_BACKGROUND];
+}
+
+/*
+ * Keep the background lane full: first on from the last fault, for as long
+ * as what follows it is missing (a workload touching memory near where it
+ * just touched meets pages already in), then the next missing chunks in
+ * address order, which in the end cover everything.
+ */
 static void submit_background(struct thaw_restore *r)
 {
 	const struct thaw__layout *l = r->lay;
-	const struct thaw__store *s = r->snap->store;
 	if (r->bg_cursor < r->nchunks)
 		workers_ensure(r);
-	while (r->bg_cursor < r->nchunks && atomic_load(&r->fetches_alive[THAW__LANE_BACKGROUND]) <
-						    (int)s->inflight[THAW__LANE_BACKGROUND]) {
-		uint64_t first = r->bg_cursor;
-		uint8_t expect = CHUNK_MISSING;
-		if (l->chunks[first].kind != THAW_CHUNK_ZERO && from_cache(r, first)) {
-			r->bg_cursor++;
-			continue;
-		}
-		if (l->chunks[first].kind == THAW_CHUNK_ZERO ||
-		    !atomic_compare_exchange_strong(&r->state[first], &expect, CHUNK_FETCHING)) {
-			r->bg_cursor++;
-			continue;
-		}
-		/* Zero chunks store nothing, so a run of reads goes on past them. */
-		uint64_t last = first;
-		uint64_t bytes = thaw__layout_stored(l, first)->stored_len;
-		for (uint64_t next = first + 1; next < r->nchunks; next++) {
-			if (l->chunks[next].kind == THAW_CHUNK_ZERO)
-				continue;
-			uint32_t more = thaw__layout_stored(l, next)->stored_len;
-			expect = CHUNK_MISSING;
-			if (!stored_adjacent(l, last, next) || bytes + more > r->bg_size ||
-			    !atomic_compare_exchange_strong(&r->state[next], &expect,
-							    CHUNK_FETCHING))
-				break;
-			bytes += more;
-			last = next;
-		}
-		r->bg_cursor = last + 1;
-		submit_fetch(r, first, (uint32_t)(last - first + 1), THAW__LANE_BACKGROUND, 0,
-			     NULL);
+	while (r->bg_near && bg_room(r)) {
+		uint64_t at = r->bg_near - 1, end;
+		while (at < r->nchunks && l->chunks[at].kind == THAW_CHUNK_ZERO)
+			at++;
+		r->bg_near = at < r->nchunks && submit_run(r, at, &end) ? end + 1 : 0;
+	}
+	while (r->bg_cursor < r->nchunks && bg_room(r)) {
+		uint64_t end;
+		submit_run(r, r->bg_cursor, &end);
+		r->bg_cursor = end;
 	}
 }
 

@@ -145,6 +145,7 @@ struct thaw_restore {
 	uint64_t pf_cursor; /* next entry of the prefetch order to consider */
 	uint32_t pf_size;   /* largest prefetch read now: grows from bg_min to bg_max */
 	uint64_t bg_cursor;
+	uint64_t bg_near; /* 1 + where the background pass goes on after the last fault; 0: none */
 	uint32_t bg_size;
 	bool fault_since_bg;
 	bool bg_open; /* the background pass may run (after a short grace period) */

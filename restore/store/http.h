@@ -45,6 +45,9 @@ struct thaw__http_url {
 	bool pin_is_etag;
 	char validator[THAW__HTTP_VALIDATOR_MAX]; /* the ETag, else the Last-Modified date */
 	struct curl_slist *headers; /* the store's headers + If-Match/If-Unmodified-Since */
+	/* The same plus each lane's Priority (RFC 9218): a server that honours it sends
+	 * what a fault waits for ahead of population. NULL: headers alone. */
+	struct curl_slist *lane_headers[THAW__LANES];
 };
 
 struct thaw__http_store {
@@ -85,6 +88,7 @@ struct thaw__http_expect {
 	uint64_t off, len;
 	uint64_t total;			  /* object size; 0 while unknown (the open request) */
 	const struct thaw__http_url *pin; /* checked against the reply's ETag/Last-Modified */
+	enum thaw__lane lane;		  /* how urgent, on the wire: a pinned URL's Priority */
 };
 
 /* What one reply was, filled by curl's header and write callbacks. */

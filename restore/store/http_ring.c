@@ -100,6 +100,7 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
 		if (!sk)
 			return -1; /* curl fails the transfer */
 		sk->req.done = poll_done;
+		sk->req.urgent = ln->id == THAW__LANE_FAULT; /* a fault waits on its bytes */
 		sk->lane = ln;
 		sk->fd = fd;
 		thaw__list_add_head(&ln->st->socks, &sk->node);

@@ -283,7 +283,8 @@ static int start(struct xfer *x)
 		want = (struct thaw__http_expect){ .off = x->req->off,
 						   .len = x->req->len,
 						   .total = s->base.size,
-						   .pin = &s->urls[x->url] };
+						   .pin = &s->urls[x->url],
+						   .lane = x->lane };
 		buf = x->req->buf;
 	}
 	unsigned n = x->probing ? 0 : merge_queued(ln, x);

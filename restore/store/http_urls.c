@@ -59,8 +59,12 @@ int thaw__http_easy_setup(struct thaw__http_store *s, CURL *easy, size_t i,
 	} while (0)
 	SET(CURLOPT_URL, u->url);
 	SET(CURLOPT_RANGE, range);
-	/* A pinned URL's header list carries its If-Match / If-Unmodified-Since. */
-	SET(CURLOPT_HTTPHEADER, u->pinned && resp->want.pin ? u->headers : s->headers);
+	/* A pinned URL's header lists carry its If-Match / If-Unmodified-Since. */
+	const struct curl_slist *h = s->headers;
+	if (u->pinned && resp->want.pin)
+		h = u->lane_headers[resp->want.lane] ? u->lane_headers[resp->want.lane]
+						     : u->headers;
+	SET(CURLOPT_HTTPHEADER, h);
 	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -95,8 +99,31 @@ int thaw__http_easy_setup(struct thaw__http_store *s, CURL *easy, size_t i,
 /* Pins                                                                */
 /* ------------------------------------------------------------------ */
 
+/* A copy of base with line appended (none when line is empty); NULL when out of memory. */
+static struct curl_slist *list_plus(const struct curl_slist *base, const char *line)
+{
+	struct curl_slist *list = NULL, *n;
+	for (; base; base = base->next) {
+		if (!(n = curl_slist_append(list, base->data)))
+			goto nomem;
+		list = n;
+	}
+	if (!line[0])
+		return list;
+	if ((n = curl_slist_append(list, line)))
+		return n;
+nomem:
+	curl_slist_free_all(list);
+	return NULL;
+}
+
 int thaw__http_pin(struct thaw__http_store *s, size_t i, const struct thaw__http_resp *r)
 {
+	/* RFC 9218 urgency: 0 is the highest, 7 the lowest ("background"). */
+	static const char *const priority[THAW__LANES] = {
+		[THAW__LANE_FAULT] = "Priority: u=0",
+		[THAW__LANE_BACKGROUND] = "Priority: u=7",
+	};
 	struct thaw__http_url *u = &s->urls[i];
 	pthread_mutex_lock(&s->lock);
 	if (u->pinned) {
@@ -106,21 +133,10 @@ int thaw__http_pin(struct thaw__http_store *s, size_t i, const struct thaw__http
 	/* If-Match compares strongly: a weak ETag would fail every request. */
 	bool etag = r->etag[0] && strncmp(r->etag, "W/", 2) != 0;
 	const char *val = etag ? r->etag : r->last_modified;
-	struct curl_slist *list = NULL;
-	for (const struct curl_slist *h = s->headers; h; h = h->next) {
-		struct curl_slist *n = curl_slist_append(list, h->data);
-		if (!n)
-			goto nomem;
-		list = n;
-	}
+	char line[THAW__HTTP_VALIDATOR_MAX + 32] = "";
 	if (val[0]) {
-		char line[THAW__HTTP_VALIDATOR_MAX + 32];
 		snprintf(line, sizeof(line), "%s: %s", etag ? "If-Match" : "If-Unmodified-Since",
 			 val);
-		struct curl_slist *n = curl_slist_append(list, line);
-		if (!n)
-			goto nomem;
-		list = n;
 		snprintf(u->validator, sizeof(u->validator), "%s", val);
 	} else {
 		thaw__warn(&s->log,
@@ -128,16 +144,20 @@ int thaw__http_pin(struct thaw__http_store *s, size_t i, const struct thaw__http
 			   "will be caught only by chunk hashes",
 			   u->url);
 	}
+	struct curl_slist *list = list_plus(s->headers, line);
+	if (!list && (s->headers || line[0])) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOMEM;
+	}
+	/* Without them requests go out with list alone: unprioritised, still correct. */
+	for (int l = 0; l < THAW__LANES; l++)
+		u->lane_headers[l] = list_plus(list, priority[l]);
 	u->pin_is_etag = etag;
 	u->headers = list;
 	u->pinned = true;
 	pthread_mutex_unlock(&s->lock);
 	thaw__debug(&s->log, "%s: pinned by %s %s", u->url, etag ? "ETag" : "Last-Modified", val);
 	return 0;
-nomem:
-	pthread_mutex_unlock(&s->lock);
-	curl_slist_free_all(list);
-	return -ENOMEM;
 }
 
 int thaw__http_probe_check(struct thaw__http_store *s, const struct thaw__http_resp *r,

@@ -229,6 +229,8 @@ static void http_close(struct thaw__store *st)
 	for (size_t i = 0; i < s->nurls; i++) {
 		free(s->urls[i].url);
 		curl_slist_free_all(s->urls[i].headers);
+		for (int l = 0; l < THAW__LANES; l++)
+			curl_slist_free_all(s->urls[i].lane_headers[l]);
 	}
 	free(s->urls);
 	curl_slist_free_all(s->headers);
