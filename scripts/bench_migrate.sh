@@ -82,6 +82,8 @@ migrate_workload_rows() {
 	target_row "$label: blocktime / post-copy time" \
 		"$(calc "round($blk)") / $(calc "round($tot_b - $down_b)") ms = $(calc "round(100*$blk/($tot_b - $down_b))")%" \
 		"$target" "$ok"
+	target_row "$label: workload progress lost / post-copy time" \
+		"$(migrate_get "$n" progress_lost_pct)% (the workload's own pace once resident)" "(reported)" -
 	target_row "$label: fault service p50 / p99" "${p50:-?} / ${p99:-?} us" "(reported)" -
 	target_row "$label: bytes moved / data bytes" \
 		"$(calc "round($bytes/1048576, 1)") / $(calc "round($data/1048576, 1)") MiB = $(calc "round($bytes/$data, 3)")x" \

@@ -41,7 +41,7 @@ struct chunk {
 	uint32_t stored_len;
 	uint32_t len;
 	uint64_t hash;
-	uint64_t dst_off; /* in the destination range: regions back to back */
+	uint64_t dst_off;	   /* in the destination range: regions back to back */
 	enum thaw_chunk_kind kind; /* a DUP's is its target's */
 };
 
@@ -124,7 +124,8 @@ static void *install_chunks(void *arg)
 
 static int cmp_stored(const void *a, const void *b)
 {
-	const struct chunk *x = *(const struct chunk *const *)a, *y = *(const struct chunk *const *)b;
+	const struct chunk *x = *(const struct chunk *const *)a,
+			   *y = *(const struct chunk *const *)b;
 	return x->stored_off < y->stored_off ? -1 : x->stored_off > y->stored_off;
 }
 
@@ -182,7 +183,9 @@ int main(int argc, char **argv)
 	int err = thaw_snapshot_open(argv[1], &oo, &snap);
 	if (err || thaw_snapshot_get_info(snap, &in) || c.uffd < 0 || c.fd < 0) {
 		fprintf(stderr, "population_ceiling: %s: %s\n", argv[1],
-			err ? thaw_strerror(err) : c.uffd < 0 ? "no userfaultfd" : strerror(errno));
+			err	     ? thaw_strerror(err)
+			: c.uffd < 0 ? "no userfaultfd"
+				     : strerror(errno));
 		return 1;
 	}
 	c.nchunks = in.chunk_count;
@@ -192,7 +195,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	thaw_snapshot_close(snap);
-	c.dst = mmap(NULL, in.raw_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	c.dst = mmap(NULL, in.raw_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		     0);
 	struct uffdio_register reg = { .range = { (uintptr_t)c.dst, in.raw_bytes },
 				       .mode = UFFDIO_REGISTER_MODE_MISSING };
 	if (c.dst == MAP_FAILED || ioctl(c.uffd, UFFDIO_REGISTER, &reg) < 0) {
@@ -208,7 +212,8 @@ int main(int argc, char **argv)
 	double secs = now_s() - t0;
 	if (c.failed) {
 		fprintf(stderr, "population_ceiling: %s\n",
-			c.failed == EBADMSG ? "a chunk failed to read, decode or check" : strerror(c.failed));
+			c.failed == EBADMSG ? "a chunk failed to read, decode or check"
+					    : strerror(c.failed));
 		return 1;
 	}
 	printf("{\"threads\": %d, \"ms\": %.1f, \"mb_s\": %.1f}\n", nthreads, secs * 1e3,

@@ -32,8 +32,13 @@
 
 #include "workload.h"
 
+/* The workload notes the time every PROGRESS_STEPS steps: how fast it went when. */
+#define PROGRESS_STEPS 1024
+
 struct figures {
 	uint64_t t_pause, t_resume, t_work_done, t_resident; /* CLOCK_REALTIME ns */
+	uint64_t *stamps;				     /* the workload's progress notes */
+	size_t nstamps, stamps_cap;
 	struct thaw_stats st;
 	uint64_t bytes; /* moved over the network after the pause */
 	uint64_t data;	/* bytes of the snapshot's data section: what had to move */
@@ -150,11 +155,40 @@ struct workload {
 static void *run_workload(void *arg)
 {
 	struct workload *w = arg;
+	struct figures *f = w->f;
 	struct wl_state *st = (struct wl_state *)w->mem;
-	while (st->step < st->steps)
+	f->stamps = calloc(st->steps / PROGRESS_STEPS + 1, sizeof(*f->stamps));
+	f->stamps_cap = f->stamps ? st->steps / PROGRESS_STEPS + 1 : 0;
+	while (st->step < st->steps) {
 		wl_step(w->mem);
-	w->f->t_work_done = wl_ns(CLOCK_REALTIME);
+		if (st->step % PROGRESS_STEPS == 0 && f->nstamps < f->stamps_cap)
+			f->stamps[f->nstamps++] = wl_ns(CLOCK_REALTIME);
+	}
+	f->t_work_done = wl_ns(CLOCK_REALTIME);
 	return NULL;
+}
+
+/*
+ * What the workload itself lost while memory was arriving: the share of
+ * the post-copy phase in which it did not progress, measured against its
+ * own pace once everything was resident (its progress notes). Unlike the
+ * engine's blocktime, this counts every wait: the fault's trip to the
+ * manager, the wake-up, time the workload's CPU went to the restore.
+ * -1 when the workload ran too briefly after residency to know its pace.
+ */
+static double progress_lost(const struct figures *f)
+{
+	size_t during = 0;
+	while (during < f->nstamps && f->stamps[during] <= f->t_resident)
+		during++;
+	size_t after = f->nstamps - during;
+	if (after < 16 || f->t_resident <= f->t_resume)
+		return -1;
+	double ns_per_step = (double)(f->stamps[f->nstamps - 1] - f->t_resident) /
+			     ((double)after * PROGRESS_STEPS);
+	double worked = (double)during * PROGRESS_STEPS * ns_per_step;
+	double phase = (double)(f->t_resident - f->t_resume);
+	return worked >= phase ? 0 : 1 - worked / phase;
 }
 
 static int stop_and_copy(struct thaw_snapshot *snap, const char *url, struct figures *f)
@@ -208,6 +242,7 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 {
 	double down = (f->t_resume - f->t_pause) / 1e6, total = (f->t_resident - f->t_pause) / 1e6;
 	double bg_s = (f->t_resident - f->t_resume) / 1e9;
+	double lost = copy ? -1 : progress_lost(f);
 	printf("destination: %s, %s workload\n",
 	       copy ? "stop-and-copy baseline" : "post-copy (thaw)",
 	       ((const struct wl_state *)WL_ADDR)->kind == WL_HOT ? "hot" : "uniform");
@@ -224,6 +259,10 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 		       f->st.fault_wait_us / 1e3, f->st.fault_p50_us, f->st.fault_p99_us);
 		printf("  blocktime / post-copy     %.1f%%\n",
 		       total > down ? 100.0 * f->st.fault_wait_us / 1e3 / (total - down) : 0.0);
+		if (lost >= 0)
+			printf("  workload progress lost    %.1f%% of post-copy (its pace once "
+			       "resident)\n",
+			       100 * lost);
 		printf("  HTTP fault lane           p50 %" PRIu64 " us, p99 %" PRIu64
 		       " us (background p50 %" PRIu64 " us, p99 %" PRIu64 " us)\n",
 		       f->st.http_fault_p50_us, f->st.http_fault_p99_us, f->st.http_bg_p50_us,
@@ -244,10 +283,11 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 		printf("  restore FAILED: %s\n", thaw_strerror(f->status));
 	printf("RESULT mode=%s downtime_ms=%.3f total_ms=%.3f faults=%" PRIu64
 	       " blocktime_ms=%.3f bytes=%" PRIu64 " checksum=%016" PRIx64 " status=%d"
-	       " data_bytes=%" PRIu64 " fault_p50_us=%" PRIu64 " fault_p99_us=%" PRIu64 "\n",
+	       " data_bytes=%" PRIu64 " fault_p50_us=%" PRIu64 " fault_p99_us=%" PRIu64
+	       " progress_lost_pct=%.1f\n",
 	       copy ? "stop-and-copy" : "post-copy", down, total, f->st.faults,
 	       f->st.fault_wait_us / 1e3, f->bytes, sum, f->status, f->data, f->st.fault_p50_us,
-	       f->st.fault_p99_us);
+	       f->st.fault_p99_us, 100 * lost);
 }
 
 int main(int argc, char **argv)
@@ -322,6 +362,7 @@ int main(int argc, char **argv)
 		say_done(done, 0);
 	uint64_t sum = wl_checksum((const uint8_t *)WL_ADDR, ((struct wl_state *)WL_ADDR)->size);
 	report(&f, copy, sum, expect);
+	free(f.stamps);
 	thaw_snapshot_close(snap);
 	int match = !expect || strtoull(expect, NULL, 16) == sum;
 	return f.status == 0 && match ? 0 : 1;
