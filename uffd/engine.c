@@ -252,6 +252,15 @@ int thaw__engine_unregister(struct thaw__engine *e, uint64_t addr, uint64_t len)
 			  (unsigned long long)addr, (unsigned long long)len, strerror(-err));
 		return err;
 	}
+	/*
+	 * UNREGISTER wakes the range's waiters before it clears the range's
+	 * flags, and a fault taken under the per-VMA lock does not wait for it:
+	 * it can still see the range registered, queue and sleep after that
+	 * wake, with nobody left to answer it (seen here: a touch asleep until a
+	 * signal, about once in 50 restores). Waking the range once more after
+	 * the flags are gone reaches it; later faults no longer come to us.
+	 */
+	ioctl(e->uffd, UFFDIO_WAKE, &r);
 	return 0;
 }
 
