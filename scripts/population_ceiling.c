@@ -35,6 +35,8 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "bench_uffd.h"
+
 /* What a chunk needs: where its bytes are stored, how, and where they go. */
 struct chunk {
 	uint64_t stored_off;
@@ -61,24 +63,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int open_uffd(void)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-		if (dev >= 0) {
-			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-			close(dev);
-		}
-	}
-	struct uffdio_api api = { .api = UFFD_API };
-	if (fd >= 0 && ioctl(fd, UFFDIO_API, &api) < 0) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
 }
 
 /* Read, decode and check chunk c into buf: its length, or -1. */
@@ -176,7 +160,7 @@ int main(int argc, char **argv)
 	int nthreads = argc > 2 ? atoi(argv[2]) : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (nthreads < 1 || nthreads > 64)
 		nthreads = 1;
-	struct ceiling c = { .uffd = open_uffd(), .fd = open(argv[1], O_RDONLY | O_CLOEXEC) };
+	struct ceiling c = { .uffd = bench_open_uffd(), .fd = open(argv[1], O_RDONLY | O_CLOEXEC) };
 	struct thaw_open_opts oo = { .sz = sizeof(oo) };
 	struct thaw_snapshot_info in = { .sz = sizeof(in) };
 	struct thaw_snapshot *snap;

@@ -24,32 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_uffd.h"
+
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int open_uffd(void)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		/* Without the syscall allowed, /dev/userfaultfd may still be. */
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-		if (dev >= 0) {
-			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-			close(dev);
-		}
-	}
-	if (fd < 0)
-		return -1;
-	struct uffdio_api api = { .api = UFFD_API };
-	if (ioctl(fd, UFFDIO_API, &api) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* GB/s of filling len bytes with copies of `step` bytes each. */
@@ -82,7 +63,7 @@ static double copy_rate(int uffd, size_t len, size_t step, const void *src)
 int main(int argc, char **argv)
 {
 	size_t len = (argc > 1 ? strtoul(argv[1], NULL, 10) : 512) << 20;
-	int uffd = open_uffd();
+	int uffd = bench_open_uffd();
 	if (uffd < 0) {
 		fprintf(stderr, "uffd_copy_rate: no userfaultfd: %s\n", strerror(errno));
 		return 1;
