@@ -619,7 +619,7 @@ struct urg {
 	int pipe[2];
 	struct tsrc *s;
 	atomic_bool go, written;
-	atomic_long order; /* completions so far */
+	atomic_long order;    /* completions so far */
 	atomic_long recorded; /* callbacks that wrote their figures below */
 	long plain_at, urgent_at;
 	long plain_ticks, urgent_ticks;
