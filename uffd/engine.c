@@ -681,11 +681,6 @@ void thaw__engine_notify(struct thaw__engine *e)
 	thaw__engine_kick(e);
 }
 
-void thaw__engine_keep_awake(struct thaw__engine *e)
-{
-	atomic_store_explicit(&e->last_fault_ns, thaw__now_ns(), memory_order_relaxed);
-}
-
 void thaw__engine_request_stop(struct thaw__engine *e)
 {
 	atomic_store_explicit(&e->stop_requested, true, memory_order_release);

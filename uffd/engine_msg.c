@@ -186,6 +186,12 @@ void thaw__engine_drain(struct thaw__engine *e)
 	thaw__engine_serve_faults(e);
 }
 
+/* Faults were read or answered: the manager stays awake a while for the next one. */
+void thaw__engine_keep_awake(struct thaw__engine *e)
+{
+	atomic_store_explicit(&e->last_fault_ns, thaw__now_ns(), memory_order_relaxed);
+}
+
 void thaw__engine_serve_faults(struct thaw__engine *e)
 {
 	/* Callbacks may read more messages (after -EAGAIN): the list can grow meanwhile. */
