@@ -86,6 +86,21 @@ prefetch_compare() {
 	rw=$(jget "$res/pf-$name-resident-wp.json" touch_ms)
 	target_row "prefetch $name: prefetch / resident, whole pages" \
 		"$(calc "round($pw, 1)") / $(calc "round($rw, 1)") ms = $(calc "round($pw/$rw, 2)")x" "<= 1.3x" "$(calc "$pw/$rw <= 1.3")"
+	# The first access to a page the kernel installed, against one to a page the
+	# program wrote (scripts/first_touch.c): each page the restore brought in
+	# pays it once, whatever thaw does, and resident memory never does.
+	local nft ftc= ftr=
+	nft=$(jget "$res/pf-$name-record.json" faults)
+	[ -s "$res/first_touch.json" ] &&
+		read -r ftc ftr <<<"$(jget "$res/first_touch.json" copy_touch_us resident_touch_us)"
+	if [ -n "$ftc" ]; then
+		local floor
+		floor=$(calc "$rw + $nft * ($ftc - $ftr) / 1000")
+		target_row "prefetch $name: resident + first touches / resident" \
+			"$(calc "round($floor, 1)") / $(calc "round($rw, 1)") ms = $(calc "round($floor/$rw, 2)")x" "(floor)" -
+		target_row "prefetch $name: prefetch / (resident + first touches)" \
+			"$(calc "round($pw, 1)") / $(calc "round($floor, 1)") ms = $(calc "round($pw/$floor, 2)")x" "(floor)" -
+	fi
 	target_row "prefetch $name: prefetch / resident, one word a page" \
 		"$(calc "round($p, 1)") / $(calc "round($r, 1)") ms = $(calc "round($p/$r, 2)")x" "(TLB)" -
 	local od op
@@ -109,6 +124,12 @@ prefetch_compare() {
 
 section_prefetch() {
 	local sets=(${PREFETCH_DATASETS:-mixed2g python}) name url_base=
+	local ft
+	ft=$(helper first_touch -pthread)
+	"$ft" 2048 10 >"$res/first_touch.json" || rm -f "$res/first_touch.json"
+	echo "== prefetch: the first touch of a page by how it came in (random 10% of 2 GiB, median of 3)"
+	[ -s "$res/first_touch.json" ] && jget "$res/first_touch.json" resident_touch_us copy_us copy_touch_us copy_touch2_us copy_read_us copy_read_touch_us |
+		awk 'NF == 6 {printf "  written by the program: %s us a touch; installed by UFFDIO_COPY (%s us): first touch %s us, second %s us;\n  read by the installing thread after its copy: %s us there, then %s us a touch\n", $1, $2, $3, $4, $5, $6}'
 	for name in "${sets[@]}"; do
 		prefetch_dataset "$name" || return 1
 	done
