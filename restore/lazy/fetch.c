@@ -508,6 +508,14 @@ static void finish(struct thaw_restore *r)
 		thaw__engine_request_stop(r->eng);
 }
 
+/* Faults served in the middle of background work: their reads go out now, the rest waits. */
+void thaw__manager_urgent(void *ctx)
+{
+	struct thaw_restore *r = ctx;
+	if (!r->finished)
+		submit_pending(r);
+}
+
 void thaw__manager_tick(void *ctx)
 {
 	struct thaw_restore *r = ctx;

@@ -345,6 +345,7 @@ static const struct thaw__engine_ops restore_ops = {
 	.start = thaw__manager_start,
 	.fault = thaw__manager_fault,
 	.tick = thaw__manager_tick,
+	.urgent = thaw__manager_urgent,
 	.stop = thaw__manager_stop,
 	.unmap = thaw__placement_on_unmap,
 	.remap = thaw__placement_on_remap,
