@@ -43,6 +43,10 @@ struct figures {
 	uint64_t bytes; /* moved over the network after the pause */
 	uint64_t data;	/* bytes of the snapshot's data section: what had to move */
 	int status;	/* 0, or the restore's error */
+	int wl_tid;	/* the workload thread, once it runs */
+	/* Its scheduler times (ns) over post-copy, from /proc: on a CPU, runnable but
+	 * waiting for one; what remains of the phase it was asleep (faults). -1: unknown. */
+	int64_t wl_run_ns, wl_wait_ns;
 };
 
 static int read_handoff(const char *path, char *url, size_t url_len, uint64_t *paused_at)
@@ -157,6 +161,7 @@ static void *run_workload(void *arg)
 	struct workload *w = arg;
 	struct figures *f = w->f;
 	struct wl_state *st = (struct wl_state *)w->mem;
+	__atomic_store_n(&f->wl_tid, (int)gettid(), __ATOMIC_RELEASE);
 	f->stamps = calloc(st->steps / PROGRESS_STEPS + 1, sizeof(*f->stamps));
 	f->stamps_cap = f->stamps ? st->steps / PROGRESS_STEPS + 1 : 0;
 	while (st->step < st->steps) {
@@ -211,6 +216,24 @@ static int stop_and_copy(struct thaw_snapshot *snap, const char *url, struct fig
 	return 0;
 }
 
+/* The workload thread's time on a CPU and waiting for one so far (it started at resume). */
+static void sched_times(struct figures *f)
+{
+	char path[64];
+	long long run, wait;
+	f->wl_run_ns = f->wl_wait_ns = -1;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat",
+		 __atomic_load_n(&f->wl_tid, __ATOMIC_ACQUIRE));
+	FILE *s = fopen(path, "r");
+	if (!s)
+		return;
+	if (fscanf(s, "%lld %lld", &run, &wait) == 2) {
+		f->wl_run_ns = run;
+		f->wl_wait_ns = wait;
+	}
+	fclose(s);
+}
+
 static int post_copy(struct thaw_snapshot *snap, const char *done, struct figures *f)
 {
 	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_FIXED_ADDR };
@@ -229,6 +252,7 @@ static int post_copy(struct thaw_snapshot *snap, const char *done, struct figure
 	}
 	f->status = thaw_restore_wait(r, -1);
 	f->t_resident = wl_ns(CLOCK_REALTIME);
+	sched_times(f);
 	say_done(done, f->status);
 	pthread_join(t, NULL);
 	f->st.sz = sizeof(f->st);
@@ -263,6 +287,12 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 			printf("  workload progress lost    %.1f%% of post-copy (its pace once "
 			       "resident)\n",
 			       100 * lost);
+		if (f->wl_run_ns >= 0)
+			printf("  workload in post-copy     on a CPU %.1f ms, waiting for one %.1f "
+			       "ms, "
+			       "asleep %.1f ms\n",
+			       f->wl_run_ns / 1e6, f->wl_wait_ns / 1e6,
+			       (total - down) - (f->wl_run_ns + f->wl_wait_ns) / 1e6);
 		printf("  HTTP fault lane           p50 %" PRIu64 " us, p99 %" PRIu64
 		       " us (background p50 %" PRIu64 " us, p99 %" PRIu64 " us)\n",
 		       f->st.http_fault_p50_us, f->st.http_fault_p99_us, f->st.http_bg_p50_us,
@@ -284,10 +314,10 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 	printf("RESULT mode=%s downtime_ms=%.3f total_ms=%.3f faults=%" PRIu64
 	       " blocktime_ms=%.3f bytes=%" PRIu64 " checksum=%016" PRIx64 " status=%d"
 	       " data_bytes=%" PRIu64 " fault_p50_us=%" PRIu64 " fault_p99_us=%" PRIu64
-	       " progress_lost_pct=%.1f\n",
+	       " progress_lost_pct=%.1f wl_cpu_ms=%.1f wl_wait_ms=%.1f\n",
 	       copy ? "stop-and-copy" : "post-copy", down, total, f->st.faults,
 	       f->st.fault_wait_us / 1e3, f->bytes, sum, f->status, f->data, f->st.fault_p50_us,
-	       f->st.fault_p99_us, 100 * lost);
+	       f->st.fault_p99_us, 100 * lost, f->wl_run_ns / 1e6, f->wl_wait_ns / 1e6);
 }
 
 int main(int argc, char **argv)
