@@ -226,6 +226,18 @@ static void fetch_recycle(struct thaw_restore *r, struct fetch *f)
 	if (r->npool < THAW__FETCH_POOL && !r->pool_closed) {
 		r->pool[r->npool++] = f;
 		f = NULL;
+	} else if (!r->pool_closed) {
+		/* Full: keep the larger buffers, which serve any read (reads grow and shrink
+		 * with faults; a pool of small ones would miss each time they grow). */
+		unsigned min = 0;
+		for (unsigned i = 1; i < r->npool; i++)
+			if (r->pool[i]->cap < r->pool[min]->cap)
+				min = i;
+		if (r->pool[min]->cap < f->cap) {
+			struct fetch *out = r->pool[min];
+			r->pool[min] = f;
+			f = out;
+		}
 	}
 	pthread_mutex_unlock(&r->pool_lock);
 	free(f);
