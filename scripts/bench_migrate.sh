@@ -84,6 +84,9 @@ migrate_workload_rows() {
 		"$target" "$ok"
 	target_row "$label: workload progress lost / post-copy time" \
 		"$(migrate_get "$n" progress_lost_pct)% (the workload's own pace once resident)" "(reported)" -
+	target_row "$label: workload on a CPU / waiting for one / asleep, share of post-copy" \
+		"$(calc "round(100*$(migrate_get "$n" wl_cpu_ms)/($tot_b - $down_b))") / $(calc "round(100*$(migrate_get "$n" wl_wait_ms)/($tot_b - $down_b))") / $(calc "round(100 - 100*($(migrate_get "$n" wl_cpu_ms) + $(migrate_get "$n" wl_wait_ms))/($tot_b - $down_b))")%" \
+		"(reported)" -
 	target_row "$label: fault service p50 / p99" "${p50:-?} / ${p99:-?} us" "(reported)" -
 	target_row "$label: bytes moved / data bytes" \
 		"$(calc "round($bytes/1048576, 1)") / $(calc "round($data/1048576, 1)") MiB = $(calc "round($bytes/$data, 3)")x" \

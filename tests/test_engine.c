@@ -680,6 +680,85 @@ static int t_urgent_first(void)
 	return 0;
 }
 
+/*
+ * A fault that arrives while the manager is inside one long completion
+ * (a large background transfer's bytes, say) is served from inside it when
+ * that work calls thaw__engine_poll_faults, and urgent() runs after it:
+ * the toucher waits microseconds, not for the rest of the work.
+ */
+#define BULK_NS (400 * 1000000ull)
+
+struct bulk {
+	struct thaw__ring_req req;
+	struct tsrc *s;
+	atomic_bool busy;
+	atomic_long urgents;
+	atomic_long faults_inside; /* faults served while the bulk work ran */
+};
+
+static struct bulk *the_bulk; /* src_urgent has only the source */
+
+static void bulk_done(struct thaw__ring_req *req, int res, bool more)
+{
+	struct bulk *b = container_of(req, struct bulk, req);
+	long before = atomic_load(&b->s->faults);
+	atomic_store(&b->busy, true);
+	for (uint64_t t0 = test_now_ns(); test_now_ns() - t0 < BULK_NS;)
+		thaw__engine_poll_faults(b->s->e);
+	atomic_store(&b->faults_inside, atomic_load(&b->s->faults) - before);
+	atomic_store(&b->busy, false);
+}
+
+static int bulk_start(struct tsrc *s)
+{
+	struct bulk *b = s->hook;
+	b->s = s;
+	b->req.done = bulk_done;
+	CHECK_OK(thaw__ring_timeout(s->e, &b->req, 1000000));
+	return 0;
+}
+
+static void src_urgent(void *ctx)
+{
+	atomic_fetch_add(&the_bulk->urgents, 1);
+}
+
+static const struct thaw__engine_ops bulk_ops = {
+	.start = src_start,
+	.fault = src_fault,
+	.tick = src_tick,
+	.urgent = src_urgent,
+	.stop = src_stop,
+};
+
+static int t_fault_inside_bulk(void)
+{
+	struct tsrc s;
+	struct bulk b = { 0 };
+	tsrc_init(&s, 4, 12);
+	the_bulk = &b;
+	s.hook = &b;
+	s.start_hook = bulk_start;
+	tsrc_start(&s, &bulk_ops, 0);
+	uint64_t deadline = test_now_ns() + 5000000000ull;
+	while (!atomic_load(&b.busy))
+		CHECK_MSG(test_now_ns() < deadline, "the bulk work never started");
+	uint64_t t0 = test_now_ns();
+	volatile char c = s.base[PAGE + 7]; /* the manager is busy for another ~400 ms */
+	uint64_t waited = test_now_ns() - t0;
+	CHECK_EQ(c, s.data[PAGE + 7]);
+	CHECK_MSG(atomic_load(&b.busy), "the fault waited for the bulk work to end (%llu us)",
+		  (unsigned long long)(waited / 1000));
+	CHECK_MSG(waited < BULK_NS / 4, "the fault waited %llu us inside the bulk work",
+		  (unsigned long long)(waited / 1000));
+	while (atomic_load(&b.busy))
+		;
+	CHECK_EQ(atomic_load(&b.faults_inside), 1);
+	CHECK_GT(atomic_load(&b.urgents), 0);
+	tsrc_finish(&s);
+	return 0;
+}
+
 static int t_notify_tick(void)
 {
 	struct tsrc s;
@@ -1337,6 +1416,7 @@ static const struct test_case cases[] = {
 	{ "ring_read_source", t_ring_read_source },
 	{ "ring_timeout_cancel", t_ring_timeout_cancel },
 	{ "urgent_first", t_urgent_first },
+	{ "fault_inside_bulk", t_fault_inside_bulk, 10 },
 	{ "notify_tick", t_notify_tick },
 	{ "ring_full", t_ring_full },
 	{ "install_zero", t_install_zero },

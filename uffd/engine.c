@@ -466,9 +466,12 @@ static bool reap(struct thaw__engine *e)
 			}
 		if (urgent && e->ops->tick)
 			e->ops->tick(e->ctx);
+		/* A fault read meanwhile is served between them, not after the batch. */
 		for (unsigned i = 0; i < n; i++)
-			if (!batch[i].urgent)
+			if (!batch[i].urgent) {
 				complete(e, &batch[i]);
+				thaw__engine_poll_faults(e);
+			}
 		if (e->ops->tick)
 			e->ops->tick(e->ctx);
 	}

@@ -39,6 +39,9 @@ struct thaw__engine_ops {
 	void (*fault)(void *ctx, uint64_t addr, uint64_t flags);
 	/* After each batch of events and completions: submit queued work. */
 	void (*tick)(void *ctx);
+	/* Optional: after faults were served by thaw__engine_poll_faults, in the middle of
+	 * other work: send what they need (fault-lane reads) and nothing else. */
+	void (*urgent)(void *ctx);
 	/* Non-cooperative events, when the engine was asked for them. */
 	void (*remove)(void *ctx, uint64_t start, uint64_t end);
 	void (*unmap)(void *ctx, uint64_t start, uint64_t end);
@@ -70,6 +73,14 @@ int thaw__engine_register(struct thaw__engine *e, uint64_t addr, uint64_t len);
 int thaw__engine_unregister(struct thaw__engine *e, uint64_t addr, uint64_t len);
 /* Start the manager thread; returns once its ring is up (or its set-up error). */
 int thaw__engine_run(struct thaw__engine *e);
+/*
+ * Manager thread, from inside a long piece of background work (a large
+ * transfer's bytes arriving, a window copied out): read the uffd and serve
+ * the faults queued there, then urgent(), so a fault never waits for that
+ * work to end. Looks at most every THAW__LOOK_GAP_NS and never nests into
+ * a read of the uffd or the serving of faults; a no-op elsewhere.
+ */
+void thaw__engine_poll_faults(struct thaw__engine *e);
 /* Any thread: make the loop run tick() soon. */
 void thaw__engine_notify(struct thaw__engine *e);
 /*

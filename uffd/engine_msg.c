@@ -9,6 +9,7 @@
 #include "uffd_priv.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +112,9 @@ void thaw__engine_take_msg(struct thaw__engine *e, const struct uffd_msg *m)
  */
 static void read_events(struct thaw__engine *e)
 {
+	bool was = e->reading;
+	e->reading = true;
+	e->last_look_ns = thaw__now_ns();
 	if (e->events)
 		pthread_rwlock_wrlock(&e->layout_lock);
 	for (;;) {
@@ -130,6 +134,7 @@ static void read_events(struct thaw__engine *e)
 	}
 	if (e->events)
 		pthread_rwlock_unlock(&e->layout_lock);
+	e->reading = was;
 }
 
 /*
@@ -197,6 +202,8 @@ void thaw__engine_serve_faults(struct thaw__engine *e)
 	/* Callbacks may read more messages (after -EAGAIN): the list can grow meanwhile. */
 	if (e->nfaults)
 		thaw__engine_keep_awake(e);
+	bool was = e->reading;
+	e->reading = true;
 	for (size_t i = 0; i < e->nfaults; i++) {
 		struct thaw__fault f = e->faults[i];
 		if (thaw__range_set_has(&e->removed, f.addr))
@@ -205,6 +212,31 @@ void thaw__engine_serve_faults(struct thaw__engine *e)
 			e->ops->fault(e->ctx, f.addr, f.flags);
 	}
 	e->nfaults = 0;
+	e->reading = was;
+}
+
+void thaw__engine_poll_faults(struct thaw__engine *e)
+{
+	if (!e->ring_up || !is_manager_thread(e) || e->reading || e->stopping ||
+	    __atomic_load_n(&e->park, __ATOMIC_RELAXED))
+		return;
+	uint64_t now = thaw__now_ns();
+	if (now - e->last_look_ns < THAW__LOOK_GAP_NS)
+		return;
+	e->last_look_ns = now;
+	/* Most looks find nothing: ask first, without the layout lock the read takes. */
+	struct pollfd p = { .fd = e->uffd, .events = POLLIN };
+	if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+		return;
+	read_events(e);
+	if (!e->nfaults)
+		return;
+	thaw__engine_serve_faults(e);
+	if (e->ops->urgent) {
+		e->reading = true; /* what urgent() starts may land back here: not again */
+		e->ops->urgent(e->ctx);
+		e->reading = false;
+	}
 }
 
 void thaw__engine_hold(struct thaw__engine *e)

@@ -61,6 +61,8 @@ struct uffdio_poison {
  */
 #define THAW__SPIN_NS	50000ull
 #define THAW__CQE_BATCH 64
+/* Inside a long piece of background work, the uffd is looked at no more often than this. */
+#define THAW__LOOK_GAP_NS 30000ull
 
 struct thaw__engine {
 	const struct thaw__engine_ops *ops;
@@ -101,6 +103,10 @@ struct thaw__engine {
 	/* CLOCK_MONOTONIC when faults were last handed to the source or answered (any thread) */
 	atomic_uint_fast64_t last_fault_ns;
 	struct uffd_msg msgs[THAW__MSG_BATCH];
+	/* thaw__engine_poll_faults: when the uffd was last looked at, and whether a
+	 * read or the serving of its faults is under way (no nesting into those). */
+	uint64_t last_look_ns;
+	bool reading;
 
 	/*
 	 * Non-cooperative events. The manager holds layout_lock for writing

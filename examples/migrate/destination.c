@@ -11,7 +11,8 @@
  * pulls the rest. When every page is resident it writes "done" to the done
  * FIFO (the source may exit), then reports QEMU's postcopy figures and the
  * checksum. --stop-and-copy is the baseline instead: copy all memory over
- * the same link first (one streaming GET of the export's data, zero pages
+ * the same link first (4 MiB range GETs of the export's data pipelined on
+ * one connection, served as post-copy's background windows are; zero pages
  * skipped as QEMU skips them), then resume. The workload (uniform or hot,
  * workload.h) is the one the source ran: its state says which.
  *
@@ -26,6 +27,7 @@
 #include <pthread.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,6 +45,10 @@ struct figures {
 	uint64_t bytes; /* moved over the network after the pause */
 	uint64_t data;	/* bytes of the snapshot's data section: what had to move */
 	int status;	/* 0, or the restore's error */
+	int wl_tid;	/* the workload thread, once it runs */
+	/* Its scheduler times (ns) over post-copy, from /proc: on a CPU, runnable but
+	 * waiting for one; what remains of the phase it was asleep (faults). -1: unknown. */
+	int64_t wl_run_ns, wl_wait_ns;
 };
 
 static int read_handoff(const char *path, char *url, size_t url_len, uint64_t *paused_at)
@@ -62,21 +68,52 @@ static int read_handoff(const char *path, char *url, size_t url_len, uint64_t *p
 	return 0;
 }
 
-/* A socket with the bytes already read past the reply's header block. */
-struct body_reader {
-	int fd;
-	const char *left;
-	size_t nleft;
+/* One range the baseline asks for: stored bytes [off, off + len), to go to addr. */
+struct piece {
+	uint64_t off, len, addr;
 };
 
-static int body_read(struct body_reader *b, uint8_t *dst, uint64_t len)
+/* A socket read through a buffer, for the replies' header blocks; bodies go straight to memory. */
+struct conn {
+	int fd;
+	char buf[16384];
+	size_t at, end;
+};
+
+/* The next reply's header block: 0 when it is a 206 with len bytes of body. */
+static int reply_head(struct conn *c, uint64_t len)
 {
-	size_t n = b->nleft < len ? b->nleft : (size_t)len;
-	memcpy(dst, b->left, n);
-	b->left += n;
-	b->nleft -= n;
+	char *eoh;
+	for (;;) {
+		c->buf[c->end] = 0;
+		if ((eoh = strstr(c->buf + c->at, "\r\n\r\n")))
+			break;
+		if (c->at) {
+			memmove(c->buf, c->buf + c->at, c->end - c->at);
+			c->end -= c->at;
+			c->at = 0;
+		}
+		if (c->end >= sizeof(c->buf) - 1)
+			return -EPROTO;
+		ssize_t k = read(c->fd, c->buf + c->end, sizeof(c->buf) - 1 - c->end);
+		if (k <= 0)
+			return k < 0 ? -errno : -EPIPE;
+		c->end += (size_t)k;
+	}
+	const char *h = c->buf + c->at, *cl = strcasestr(h, "\r\nContent-Length:");
+	c->at = (size_t)(eoh + 4 - c->buf);
+	if (strncmp(h, "HTTP/1.1 206", 12) || !cl || cl > eoh || strtoull(cl + 17, NULL, 10) != len)
+		return -EPROTO;
+	return 0;
+}
+
+static int body_read(struct conn *c, uint8_t *dst, uint64_t len)
+{
+	size_t n = c->end - c->at < len ? c->end - c->at : (size_t)len;
+	memcpy(dst, c->buf + c->at, n);
+	c->at += n;
 	for (uint64_t at = n; at < len;) {
-		ssize_t k = read(b->fd, dst + at, len - at);
+		ssize_t k = read(c->fd, dst + at, len - at);
 		if (k <= 0)
 			return k < 0 ? -errno : -EIO;
 		at += (uint64_t)k;
@@ -84,11 +121,55 @@ static int body_read(struct body_reader *b, uint8_t *dst, uint64_t len)
 	return 0;
 }
 
+/* One GET: pieces [first, first + count), stored back to back from off, len bytes in all. */
+struct ask {
+	uint64_t off, len;
+	size_t first, count;
+};
+
+/* As large as the post-copy background pass's windows (the HTTP store's bg_max). */
+#define ASK_MAX (4u << 20)
+
+struct asker {
+	int fd;
+	const char *host;
+	const struct ask *q;
+	size_t n;
+	int err;
+};
+
+/* Write every range request, pipelined on the one connection; the replies come back in order. */
+static void *ask_all(void *arg)
+{
+	struct asker *a = arg;
+	char req[256];
+	for (size_t i = 0; i < a->n; i++) {
+		int n = snprintf(req, sizeof(req),
+				 "GET /thaw.snap HTTP/1.1\r\nHost: %s\r\nRange: bytes=%" PRIu64
+				 "-%" PRIu64 "\r\n\r\n",
+				 a->host, a->q[i].off, a->q[i].off + a->q[i].len - 1);
+		for (int at = 0; at < n;) {
+			ssize_t k = write(a->fd, req + at, (size_t)(n - at));
+			if (k <= 0) {
+				a->err = -errno;
+				return NULL;
+			}
+			at += (int)k;
+		}
+	}
+	return NULL;
+}
+
 /*
- * The stop-and-copy baseline's transfer: one GET of the export's whole
- * data section, each chunk read straight to its address (zero chunks
- * store nothing: the fresh mapping is zero already). A plain socket
- * reader, since all it has to skip is the reply's header block.
+ * The stop-and-copy baseline's transfer, served as post-copy's background
+ * pass is: range GETs of up to 4 MiB of the export's data (its windows'
+ * size), pipelined on one connection, so the source answers each the same
+ * way (sendfile from the memfd when the range is one piece of guest memory,
+ * else writev from its shared mapping), and each run of chunks is read
+ * straight to its address (zero chunks store nothing: the fresh mapping is
+ * zero already). One GET of the whole data section crossed 5461 pieces, more
+ * than one writev holds, and the source copied it out in user space; one GET
+ * per piece (all sendfile) cost the source more CPU per byte than either.
  */
 static int copy_all(const char *url, struct thaw_snapshot *snap)
 {
@@ -98,42 +179,67 @@ static int copy_all(const char *url, struct thaw_snapshot *snap)
 	if (thaw_snapshot_get_info(snap, &in) < 0 ||
 	    sscanf(url, "http://%63[^:]:%u/", host, &port) != 2)
 		return -EINVAL;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	struct body_reader b = { .fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
-	char head[4096], req[256];
-	int n = snprintf(req, sizeof(req),
-			 "GET /thaw.snap HTTP/1.1\r\nHost: %s\r\nRange: bytes=%" PRIu64 "-\r\n"
-			 "Connection: close\r\n\r\n",
-			 host, in.tables_len);
-	int e = -EIO;
-	if (b.fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
-	    connect(b.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    write(b.fd, req, (size_t)n) != n)
-		goto out;
-	size_t got = 0;
-	char *end = NULL;
-	while (!end && got < sizeof(head) - 1) {
-		ssize_t k = read(b.fd, head + got, sizeof(head) - 1 - got);
-		if (k <= 0)
-			goto out;
-		got += (size_t)k;
-		head[got] = 0;
-		end = strstr(head, "\r\n\r\n");
-	}
-	if (!end || strncmp(head, "HTTP/1.1 206", 12))
-		goto out;
-	b.left = end + 4;
-	b.nleft = got - (size_t)(b.left - head);
-	e = 0;
+	struct piece *p = malloc(in.chunk_count * sizeof(*p) + 1);
+	size_t n = 0;
+	if (!p)
+		return -ENOMEM;
+	int e = 0;
 	for (uint64_t i = 0; i < in.chunk_count && !e; i++) {
 		struct thaw_chunk_info ci = { .sz = sizeof(ci) };
 		e = thaw_snapshot_chunk(snap, i, &ci);
-		if (!e && ci.kind == THAW_CHUNK_RAW)
-			e = body_read(&b, (uint8_t *)(uintptr_t)ci.addr, ci.len);
+		if (e || ci.kind != THAW_CHUNK_RAW)
+			continue;
+		if (n && p[n - 1].off + p[n - 1].len == ci.stored_off &&
+		    p[n - 1].addr + p[n - 1].len == ci.addr)
+			p[n - 1].len += ci.len;
+		else
+			p[n++] = (struct piece){ ci.stored_off, ci.len, ci.addr };
 	}
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct conn *c = malloc(sizeof(*c));
+	if (e || !c) {
+		free(p);
+		free(c);
+		return e ? e : -ENOMEM;
+	}
+	c->at = c->end = 0;
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Pieces in GETs of up to ASK_MAX, as the background pass asks for its windows. */
+	struct ask *q = malloc((n + 1) * sizeof(*q));
+	size_t nq = 0;
+	for (size_t i = 0; q && i < n; i++) {
+		if (nq && q[nq - 1].off + q[nq - 1].len == p[i].off &&
+		    q[nq - 1].len + p[i].len <= ASK_MAX) {
+			q[nq - 1].len += p[i].len;
+			q[nq - 1].count++;
+		} else {
+			q[nq++] = (struct ask){ p[i].off, p[i].len, i, 1 };
+		}
+	}
+	struct asker a = { .fd = c->fd, .host = host, .q = q, .n = nq };
+	pthread_t t;
+	e = -EIO;
+	if (!q || c->fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    pthread_create(&t, NULL, ask_all, &a))
+		goto out;
+	e = 0;
+	for (size_t i = 0; i < nq && !e; i++) {
+		e = reply_head(c, q[i].len);
+		for (size_t k = q[i].first; !e && k < q[i].first + q[i].count; k++)
+			e = body_read(c, (uint8_t *)(uintptr_t)p[k].addr, p[k].len);
+	}
+	if (e)
+		shutdown(c->fd, SHUT_RDWR); /* the asker may be blocked writing */
+	pthread_join(t, NULL);
+	if (!e)
+		e = a.err;
 out:
-	if (b.fd >= 0)
-		close(b.fd);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+	free(q);
+	free(p);
 	return e;
 }
 
@@ -157,6 +263,7 @@ static void *run_workload(void *arg)
 	struct workload *w = arg;
 	struct figures *f = w->f;
 	struct wl_state *st = (struct wl_state *)w->mem;
+	__atomic_store_n(&f->wl_tid, (int)gettid(), __ATOMIC_RELEASE);
 	f->stamps = calloc(st->steps / PROGRESS_STEPS + 1, sizeof(*f->stamps));
 	f->stamps_cap = f->stamps ? st->steps / PROGRESS_STEPS + 1 : 0;
 	while (st->step < st->steps) {
@@ -211,6 +318,24 @@ static int stop_and_copy(struct thaw_snapshot *snap, const char *url, struct fig
 	return 0;
 }
 
+/* The workload thread's time on a CPU and waiting for one so far (it started at resume). */
+static void sched_times(struct figures *f)
+{
+	char path[64];
+	long long run, wait;
+	f->wl_run_ns = f->wl_wait_ns = -1;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat",
+		 __atomic_load_n(&f->wl_tid, __ATOMIC_ACQUIRE));
+	FILE *s = fopen(path, "r");
+	if (!s)
+		return;
+	if (fscanf(s, "%lld %lld", &run, &wait) == 2) {
+		f->wl_run_ns = run;
+		f->wl_wait_ns = wait;
+	}
+	fclose(s);
+}
+
 static int post_copy(struct thaw_snapshot *snap, const char *done, struct figures *f)
 {
 	struct thaw_restore_opts ro = { .sz = sizeof(ro), .flags = THAW_RESTORE_FIXED_ADDR };
@@ -229,6 +354,7 @@ static int post_copy(struct thaw_snapshot *snap, const char *done, struct figure
 	}
 	f->status = thaw_restore_wait(r, -1);
 	f->t_resident = wl_ns(CLOCK_REALTIME);
+	sched_times(f);
 	say_done(done, f->status);
 	pthread_join(t, NULL);
 	f->st.sz = sizeof(f->st);
@@ -263,6 +389,12 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 			printf("  workload progress lost    %.1f%% of post-copy (its pace once "
 			       "resident)\n",
 			       100 * lost);
+		if (f->wl_run_ns >= 0)
+			printf("  workload in post-copy     on a CPU %.1f ms, waiting for one %.1f "
+			       "ms, "
+			       "asleep %.1f ms\n",
+			       f->wl_run_ns / 1e6, f->wl_wait_ns / 1e6,
+			       (total - down) - (f->wl_run_ns + f->wl_wait_ns) / 1e6);
 		printf("  HTTP fault lane           p50 %" PRIu64 " us, p99 %" PRIu64
 		       " us (background p50 %" PRIu64 " us, p99 %" PRIu64 " us)\n",
 		       f->st.http_fault_p50_us, f->st.http_fault_p99_us, f->st.http_bg_p50_us,
@@ -284,10 +416,10 @@ static void report(const struct figures *f, int copy, uint64_t sum, const char *
 	printf("RESULT mode=%s downtime_ms=%.3f total_ms=%.3f faults=%" PRIu64
 	       " blocktime_ms=%.3f bytes=%" PRIu64 " checksum=%016" PRIx64 " status=%d"
 	       " data_bytes=%" PRIu64 " fault_p50_us=%" PRIu64 " fault_p99_us=%" PRIu64
-	       " progress_lost_pct=%.1f\n",
+	       " progress_lost_pct=%.1f wl_cpu_ms=%.1f wl_wait_ms=%.1f\n",
 	       copy ? "stop-and-copy" : "post-copy", down, total, f->st.faults,
 	       f->st.fault_wait_us / 1e3, f->bytes, sum, f->status, f->data, f->st.fault_p50_us,
-	       f->st.fault_p99_us, 100 * lost);
+	       f->st.fault_p99_us, 100 * lost, f->wl_run_ns / 1e6, f->wl_wait_ns / 1e6);
 }
 
 int main(int argc, char **argv)

@@ -495,6 +495,15 @@ static void finish(struct thaw_restore *r)
 {
 	thaw__restore_unregister(r);
 	r->finished = true;
+	pthread_mutex_lock(&r->pool_lock);
+	r->pool_closed = true;
+	unsigned n = r->npool;
+	struct fetch *pool[THAW__FETCH_POOL];
+	memcpy(pool, r->pool, n * sizeof(*pool));
+	r->npool = 0;
+	pthread_mutex_unlock(&r->pool_lock);
+	for (unsigned i = 0; i < n; i++)
+		free(pool[i]);
 	atomic_store(&r->resident_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);
 	pthread_mutex_lock(&r->done_lock);
 	r->resident = true;
@@ -506,6 +515,14 @@ static void finish(struct thaw_restore *r)
 	 * until thaw_restore_free. */
 	if (!atomic_load(&r->c.chunks_failed))
 		thaw__engine_request_stop(r->eng);
+}
+
+/* Faults served in the middle of background work: their reads go out now, the rest waits. */
+void thaw__manager_urgent(void *ctx)
+{
+	struct thaw_restore *r = ctx;
+	if (!r->finished)
+		submit_pending(r);
 }
 
 void thaw__manager_tick(void *ctx)

@@ -219,13 +219,51 @@ bool thaw__populate_cached(struct thaw_restore *r, void *scratch, uint64_t id, b
 	return false;
 }
 
+/* f's read is over and nobody holds it: keep it for the next fetch, or free it. */
+static void fetch_recycle(struct thaw_restore *r, struct fetch *f)
+{
+	pthread_mutex_lock(&r->pool_lock);
+	if (r->npool < THAW__FETCH_POOL && !r->pool_closed) {
+		r->pool[r->npool++] = f;
+		f = NULL;
+	} else if (!r->pool_closed) {
+		/* Full: keep the larger buffers, which serve any read (reads grow and shrink
+		 * with faults; a pool of small ones would miss each time they grow). */
+		unsigned min = 0;
+		for (unsigned i = 1; i < r->npool; i++)
+			if (r->pool[i]->cap < r->pool[min]->cap)
+				min = i;
+		if (r->pool[min]->cap < f->cap) {
+			struct fetch *out = r->pool[min];
+			r->pool[min] = f;
+			f = out;
+		}
+	}
+	pthread_mutex_unlock(&r->pool_lock);
+	free(f);
+}
+
 struct fetch *thaw__fetch_new(struct thaw_restore *r, uint64_t off, uint64_t len,
 			      enum thaw__lane lane, void (*done)(struct thaw__store_req *, int))
 {
-	struct fetch *f = malloc(sizeof(*f) + len);
-	if (!f)
+	struct fetch *f = NULL;
+	pthread_mutex_lock(&r->pool_lock);
+	unsigned best = r->npool;
+	for (unsigned i = 0; i < r->npool; i++)
+		if (r->pool[i]->cap >= len &&
+		    (best == r->npool || r->pool[i]->cap < r->pool[best]->cap))
+			best = i;
+	if (best < r->npool) {
+		f = r->pool[best];
+		r->pool[best] = r->pool[--r->npool];
+	}
+	pthread_mutex_unlock(&r->pool_lock);
+	uint64_t cap = f ? f->cap : THAW__FETCH_MIN_CAP;
+	while (cap < len)
+		cap *= 2; /* a few sizes, so buffers fit the next reads */
+	if (!f && !(f = malloc(sizeof(*f) + cap)))
 		return NULL;
-	*f = (struct fetch){ .r = r };
+	*f = (struct fetch){ .r = r, .cap = cap };
 	atomic_init(&f->refs, 1);
 	f->req = (struct thaw__store_req){
 		.off = off, .len = (uint32_t)len, .buf = f->data, .lane = lane, .done = done
@@ -239,7 +277,7 @@ int thaw__fetch_send(struct thaw_restore *r, struct fetch *f)
 	int err = r->snap->store->ops->submit(r->stream, &f->req);
 	if (err) {
 		atomic_fetch_sub(&r->fetches_alive[f->req.lane], 1);
-		free(f);
+		fetch_recycle(r, f);
 	}
 	return err;
 }
@@ -252,7 +290,7 @@ void thaw__fetch_put(struct fetch *f)
 		return;
 	struct thaw_restore *r = f->r;
 	atomic_fetch_sub_explicit(&r->fetches_alive[f->req.lane], 1, memory_order_acq_rel);
-	free(f);
+	fetch_recycle(r, f);
 	thaw__engine_notify(r->eng);
 }
 

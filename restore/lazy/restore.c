@@ -140,6 +140,9 @@ void thaw__restore_release(struct thaw_restore *r)
 	free(r->segs);
 	free(r->by_addr);
 	free(r->ranges);
+	for (unsigned i = 0; i < r->npool; i++)
+		free(r->pool[i]);
+	pthread_mutex_destroy(&r->pool_lock);
 	pthread_mutex_destroy(&r->redo_lock);
 	pthread_mutex_destroy(&r->q_lock);
 	pthread_cond_destroy(&r->q_cond);
@@ -160,6 +163,7 @@ int thaw__restore_alloc(struct thaw_snapshot *snap, unsigned flags, struct thaw_
 	r->flags = flags;
 	r->nregions = l->hdr.region_count;
 	r->nchunks = l->hdr.chunk_count;
+	pthread_mutex_init(&r->pool_lock, NULL);
 	pthread_mutex_init(&r->redo_lock, NULL);
 	pthread_mutex_init(&r->q_lock, NULL);
 	pthread_cond_init(&r->q_cond, NULL);
@@ -345,6 +349,7 @@ static const struct thaw__engine_ops restore_ops = {
 	.start = thaw__manager_start,
 	.fault = thaw__manager_fault,
 	.tick = thaw__manager_tick,
+	.urgent = thaw__manager_urgent,
 	.stop = thaw__manager_stop,
 	.unmap = thaw__placement_on_unmap,
 	.remap = thaw__placement_on_remap,

@@ -131,6 +131,7 @@ void thaw__record_free(struct thaw_restore *r);
 int thaw__manager_start(void *ctx, struct thaw__engine *e);
 void thaw__manager_fault(void *ctx, uint64_t addr, uint64_t flags);
 void thaw__manager_tick(void *ctx);
+void thaw__manager_urgent(void *ctx);
 void thaw__manager_stop(void *ctx);
 /* Unregister every segment (what UNMAP and REMAP left of the memory). Manager only. */
 void thaw__restore_unregister(struct thaw_restore *r);

@@ -45,6 +45,10 @@ enum chunk_state {
  * back; or, for a prefetch run, the count chunks ids[0..count) (a slice of
  * the snapshot's prefetch order, first == ids[0]) stored back to back.
  */
+/* Finished fetches kept for reuse, and the smallest buffer one is given. */
+#define THAW__FETCH_POOL    16
+#define THAW__FETCH_MIN_CAP (64u << 10)
+
 struct fetch {
 	struct thaw__store_req req;
 	struct thaw_restore *r;
@@ -52,6 +56,7 @@ struct fetch {
 	uint32_t count;
 	const uint64_t *ids;
 	atomic_int refs; /* the manager's hold + one per chunk queued, put by whoever decodes it */
+	uint64_t cap;	 /* bytes data holds (req.len is this read's) */
 	unsigned char data[];
 };
 
@@ -153,6 +158,13 @@ struct thaw_restore {
 	bool finished;
 	bool warned_unplaced; /* a fault no segment holds has been logged */
 	atomic_int fetches_alive[THAW__LANES];
+
+	/* Fetches whose reads are over, kept with their buffers for the next ones: a fresh
+	 * MiB-sized buffer is fresh pages, each faulted in on the first write into it. */
+	pthread_mutex_t pool_lock;
+	struct fetch *pool[THAW__FETCH_POOL];
+	unsigned npool;
+	bool pool_closed; /* resident: no more fetches, the pool's memory goes back */
 
 	/* Chunks to fetch again (hash mismatch in a worker), drained by the manager. */
 	pthread_mutex_t redo_lock;

@@ -65,6 +65,9 @@ static void ra_win_done(struct thaw__store_req *wreq, int err)
 		if (!err) {
 			ra_copy(w, r);
 			r->done(r, 0);
+			/* A window is MiBs of copies and installs handed out: faults go between. */
+			if (next)
+				ra->interlude(ra->ctx);
 		} else if (err == -THAW_E_CHANGED || err == -ECANCELED || ra->closing) {
 			r->done(r, err);
 		} else {
@@ -402,12 +405,15 @@ bool thaw__http_ra_fault(struct thaw__http_ra *ra, struct thaw__store_req *req)
 
 void thaw__http_ra_init(struct thaw__http_ra *ra, const struct thaw__store *store,
 			int (*submit)(void *ctx, struct thaw__store_req *req),
-			void (*kick)(void *ctx),
+			void (*kick)(void *ctx), void (*interlude)(void *ctx),
 			uint64_t (*got)(void *ctx, const struct thaw__store_req *req), void *ctx)
 {
-	*ra = (struct thaw__http_ra){
-		.store = store, .submit = submit, .kick = kick, .got = got, .ctx = ctx
-	};
+	*ra = (struct thaw__http_ra){ .store = store,
+				      .submit = submit,
+				      .kick = kick,
+				      .interlude = interlude,
+				      .got = got,
+				      .ctx = ctx };
 	ra->ready_tail = &ra->ready;
 	ra->size = store->bg_min ? store->bg_min : 64u << 10;
 }

@@ -15,6 +15,7 @@
  * then does the request fail.
  */
 #include <errno.h>
+#include <poll.h>
 #include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,68 @@ static void unmerge(struct thaw__hlane *ln, struct xfer *x)
 	}
 }
 
+/* How often, at most, a background transfer's bytes pause for faults. */
+#define INTERLUDE_GAP_NS 30000ull
+
+static void socket_action(struct thaw__hlane *ln, curl_socket_t fd, int ev);
+
+/*
+ * Fault-lane replies that arrived while the manager was busy with
+ * background bytes: read them now (one poll(2) over the lane's sockets
+ * says which), so a fault's reply is not left waiting for the background
+ * transfer to end. Their ring polls fire later and find nothing.
+ */
+static void fault_lane_progress(struct thaw__hstream *st)
+{
+	struct thaw__hlane *fl = &st->lanes[THAW__LANE_FAULT];
+	struct pollfd p[2 * THAW__HTTP_FAULT_TRANSFERS];
+	nfds_t n = 0;
+	if (!fl->running || fl->receiving)
+		return;
+	for (struct thaw__list_node *nd = st->socks.first; nd && n < sizeof(p) / sizeof(p[0]);
+	     nd = nd->next) {
+		struct thaw__hsock *sk = container_of(nd, struct thaw__hsock, node);
+		if (sk->lane == fl && !sk->removed && (sk->want & POLLIN))
+			p[n++] = (struct pollfd){ .fd = sk->fd, .events = POLLIN };
+	}
+	if (!n || poll(p, n, 0) <= 0)
+		return;
+	/* By fd, not by socket: curl may drop a socket (and we free it) on the way. */
+	for (nfds_t i = 0; i < n && !st->closing; i++)
+		if (p[i].revents)
+			socket_action(fl, p[i].fd, CURL_CSELECT_IN);
+}
+
+/*
+ * In the middle of background work on the manager thread (a large
+ * transfer's bytes, a window handed out): faults read from the uffd go out
+ * on the fault lane, and fault replies that are in are taken, before the
+ * background work carries on. Without this, a fault waited for whole
+ * background completions (MiBs received and copied) to be read at all.
+ */
+static void interlude(void *ctx)
+{
+	struct thaw__hstream *st = ctx;
+	uint64_t now = thaw__now_ns();
+	if (st->closing || st->in_interlude || now - st->interlude_ns < INTERLUDE_GAP_NS)
+		return;
+	st->interlude_ns = now;
+	st->in_interlude = true;
+	thaw__engine_poll_faults(st->e);
+	fault_lane_progress(st);
+	st->in_interlude = false;
+}
+
+/* A background transfer's bytes: placed, then, while the ring delivers them, faults go between. */
+static size_t bg_write_cb(char *data, size_t size, size_t n, void *userdata)
+{
+	struct xfer *x = userdata;
+	size_t took = thaw__http_write_cb(data, size, n, &x->resp);
+	if (took == size * n && x->st->lanes[THAW__LANE_BACKGROUND].receiving)
+		interlude(x->st);
+	return took;
+}
+
 /* Start x's next attempt on its lane (a slot is free). 0 or -err. */
 static int start(struct xfer *x)
 {
@@ -303,7 +366,10 @@ static int start(struct xfer *x)
 		x->resp.iov = x->iov;
 		x->resp.iovcnt = n;
 	}
+	bool bg = x->lane == THAW__LANE_BACKGROUND && !x->probing;
 	if (thaw__http_easy_setup(s, x->easy, x->url, &x->resp, x->errbuf) ||
+	    (bg && (curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, bg_write_cb) != CURLE_OK ||
+		    curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x) != CURLE_OK)) ||
 	    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x) != CURLE_OK) {
 		lane_easy_put(ln, x->easy);
 		x->easy = NULL;
@@ -506,7 +572,9 @@ static void reap(struct thaw__hlane *ln, bool defer)
 static void socket_action(struct thaw__hlane *ln, curl_socket_t fd, int ev)
 {
 	int running;
+	ln->receiving = true;
 	curl_multi_socket_action(ln->multi, fd, ev, &running);
+	ln->receiving = false;
 	reap(ln, false);
 	pump(ln);
 }
@@ -674,7 +742,7 @@ int thaw__http_stream_open(struct thaw__store *store, struct thaw__engine *e,
 	st->kick.done = kick_done;
 	st->action = socket_action;
 	st->completed = completed;
-	thaw__http_ra_init(&st->ra, store, ra_send, ra_kick, ra_got, st);
+	thaw__http_ra_init(&st->ra, store, ra_send, ra_kick, interlude, ra_got, st);
 	st->seed = thaw__now_us() ^ (uint64_t)(uintptr_t)st;
 	for (int l = 0; l < THAW__LANES; l++) {
 		struct thaw__hlane *ln = &st->lanes[l];

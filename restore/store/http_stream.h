@@ -25,6 +25,8 @@ struct thaw__http_ra {
 	 * thaw__http_ra_deliver from the ring soon, never inside a submit. */
 	int (*submit)(void *ctx, struct thaw__store_req *req);
 	void (*kick)(void *ctx);
+	/* Between pieces of a long copy-out: let faults that arrived meanwhile go first. */
+	void (*interlude)(void *ctx);
 	/* How many of req's first bytes are in its buffer (a submitted request in flight). */
 	uint64_t (*got)(void *ctx, const struct thaw__store_req *req);
 	void *ctx;
@@ -39,7 +41,7 @@ struct thaw__http_ra {
 
 void thaw__http_ra_init(struct thaw__http_ra *ra, const struct thaw__store *store,
 			int (*submit)(void *ctx, struct thaw__store_req *req),
-			void (*kick)(void *ctx),
+			void (*kick)(void *ctx), void (*interlude)(void *ctx),
 			uint64_t (*got)(void *ctx, const struct thaw__store_req *req), void *ctx);
 void thaw__http_ra_free(struct thaw__http_ra *ra);
 /* Serve a background request from a window or the repeat cache: 0 when taken, 1 to send
@@ -73,7 +75,8 @@ struct thaw__hlane {
 	/* curl's timer: one ring timeout, moved earlier by cancel + re-arm. */
 	struct thaw__ring_req timer;
 	bool timer_armed, timer_cancelling, timer_rearm;
-	bool in_submit, kick_now;		/* submit() runs curl's immediate timeout itself */
+	bool in_submit, kick_now; /* submit() runs curl's immediate timeout itself */
+	bool receiving; /* inside curl_multi_socket_action from the ring: bytes may arrive */
 	uint64_t timer_want_us, timer_armed_us; /* 0: none */
 	CURL *pool[16];
 	unsigned npool;
@@ -95,6 +98,8 @@ struct thaw__hstream {
 	uint64_t seed;
 	uint64_t requests, bytes, retries, failures;
 	struct thaw__http_ra ra; /* background read-ahead, the repeat cache (http_readahead.c) */
+	uint64_t interlude_ns;	 /* faults were last let in between background work */
+	bool in_interlude;
 	/* http_stream.c's, for http_ring.c: curl_multi_socket_action and what follows
 	 * it; the end of every ring completion (re-arms, and the last one frees st). */
 	void (*action)(struct thaw__hlane *ln, curl_socket_t fd, int ev);
