@@ -380,6 +380,7 @@ static void *touch_zeros(void *arg)
  * it, and the ranges are unregistered under them. Every such fault must
  * be woken (a lost wake-up left a thread asleep for good, about once in
  * 50 restores of make bench's mixed256); the case's timeout catches it.
+ * 100 restores, or as many as 25 s hold (a sanitizer build is ~10x slower).
  */
 static int late_faults_woken_at_finish(void)
 {
@@ -394,7 +395,8 @@ static int late_faults_woken_at_finish(void)
 	size_t len = 2 * half;
 	write_snapshot(test_path("s.thaw"), &srcp, &addr, &len, 1, 0);
 	struct thaw_snapshot *s = open_snap(test_path("s.thaw"));
-	for (int round = 0; round < 100; round++) {
+	uint64_t t0 = test_now_ns();
+	for (int round = 0; round < 100 && test_now_ns() - t0 < 25000000000ull; round++) {
 		struct thaw_restore_opts ro = { .sz = sizeof(ro) };
 		struct thaw_restore *r;
 		CHECK_OK(thaw_restore_start(s, &ro, &r));
