@@ -1247,6 +1247,129 @@ static int t_events_unhandled(void)
 	return 0;
 }
 
+/*
+ * Keeps the manager awake as workers answering a stream of faults do
+ * (thaw__engine_keep_awake): it spins, reaping completions, and never sleeps.
+ */
+struct awake {
+	pthread_t th;
+	struct thaw__engine *e;
+	atomic_bool on;
+};
+
+static void *awake_main(void *arg)
+{
+	struct awake *a = arg;
+	while (atomic_load(&a->on)) {
+		thaw__engine_keep_awake(a->e);
+		usleep(5);
+	}
+	return NULL;
+}
+
+static void awake_start(struct awake *a, struct thaw__engine *e)
+{
+	a->e = e;
+	atomic_init(&a->on, true);
+	CHECK_EQ(pthread_create(&a->th, NULL, awake_main, a), 0);
+}
+
+static void awake_stop(struct awake *a)
+{
+	atomic_store(&a->on, false);
+	pthread_join(a->th, NULL);
+}
+
+/*
+ * A watchdog for cases whose failure is a hang somewhere a CHECK cannot
+ * reach (fork() waiting for a parked manager): it fails the case with what.
+ */
+struct watchdog {
+	pthread_t th;
+	uint64_t deadline;
+	const char *what;
+	atomic_bool done;
+};
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	while (!atomic_load(&w->done)) {
+		CHECK_MSG(test_now_ns() < w->deadline, "still waiting for %s", w->what);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+static void watchdog_start(struct watchdog *w, unsigned seconds, const char *what)
+{
+	w->deadline = test_now_ns() + seconds * 1000000000ull;
+	w->what = what;
+	atomic_init(&w->done, false);
+	CHECK_EQ(pthread_create(&w->th, NULL, watchdog_main, w), 0);
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+	atomic_store(&w->done, true);
+	pthread_join(w->th, NULL);
+}
+
+/*
+ * While the manager stays awake after faults (THAW__SPIN_NS) it reaps
+ * completions as it spins, the eventfd's among them. A stop asked for then
+ * must still end the loop: the wake-up it came with is gone, and no other
+ * follows. A fault first wakes the manager into the spin.
+ */
+static int t_stop_while_awake(void)
+{
+	struct tsrc s;
+	const size_t rounds = 200;
+	tsrc_init(&s, rounds, 24);
+	for (size_t i = 0; i < rounds; i++) {
+		struct awake a;
+		tsrc_start(&s, &min_ops, 0);
+		awake_start(&a, s.e);
+		sink = s.base[i * PAGE];
+		thaw__engine_request_stop(s.e);
+		wait_atomic(&s.stops, 1, "stop() after a stop asked for while the manager spins");
+		awake_stop(&a);
+		tsrc_finish(&s);
+		atomic_store(&s.stops, 0);
+	}
+	CHECK(memcmp(s.base, s.data, s.len) == 0);
+	return 0;
+}
+
+/* The same for a fork's request to park (fork.c): fork() waits until the manager parks. */
+static int t_fork_while_awake(void)
+{
+	struct tsrc s;
+	const size_t rounds = 100;
+	tsrc_init(&s, rounds, 25);
+	tsrc_start(&s, &full_ops, UFFD_FEATURE_EVENT_FORK);
+	struct awake a;
+	awake_start(&a, s.e);
+	struct watchdog w;
+	watchdog_start(&w, 10, "a fork while the manager spins (the manager to park)");
+	for (size_t i = 0; i < rounds; i++) {
+		sink = s.base[i * PAGE];
+		pid_t pid = fork();
+		CHECK_GE(pid, 0);
+		if (pid == 0)
+			_exit(0);
+		int st;
+		CHECK_EQ(waitpid(pid, &st, 0), pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	watchdog_stop(&w);
+	awake_stop(&a);
+	wait_atomic(&s.forks, (long)rounds, "FORK events");
+	CHECK(memcmp(s.base, s.data, s.len) == 0);
+	tsrc_finish(&s);
+	return 0;
+}
+
 static int t_adopt(void)
 {
 	struct tsrc s;
@@ -1430,6 +1553,8 @@ static const struct test_case cases[] = {
 	{ "fault_before_remove", t_fault_before_remove, 10 },
 	{ "events_unhandled", t_events_unhandled },
 	{ "adopt", t_adopt },
+	{ "stop_while_awake", t_stop_while_awake, 20 },
+	{ "fork_while_awake", t_fork_while_awake, 20 },
 	{ "uffd_error_stops", t_uffd_error_stops },
 	{ "user_mode_only", t_user_mode_only },
 	{ "bench_floor", t_bench_floor, 30 },

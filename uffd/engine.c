@@ -493,9 +493,15 @@ static void cancel_own(struct thaw__engine *e, struct thaw__ring_req *req, bool 
 /* Consecutive io_uring_enter failures after which the drain is abandoned. */
 #define THAW__ENTER_RETRIES 64
 
-/* THAW__SPIN_NS (uffd_priv.h): how long the manager stays awake after a fault. */
-static void spin_after_fault(struct thaw__engine *e)
+/*
+ * THAW__SPIN_NS (uffd_priv.h): how long the manager stays awake after a fault.
+ * Returns whether it reaped anything: then the loop must look at its state
+ * again before it sleeps, since what it reaped may have been the eventfd's
+ * wake-up for a stop or a fork's park, and no other wake-up follows.
+ */
+static bool spin_after_fault(struct thaw__engine *e)
 {
+	bool any = false;
 	while (!__atomic_load_n(&e->park, __ATOMIC_RELAXED) && !e->stopping &&
 	       !atomic_load_explicit(&e->stop_requested, memory_order_relaxed) &&
 	       thaw__now_ns() - atomic_load_explicit(&e->last_fault_ns, memory_order_relaxed) <
@@ -503,10 +509,13 @@ static void spin_after_fault(struct thaw__engine *e)
 		/* Submits what tick() queued and runs the ring's task work, never sleeping. */
 		int ret = io_uring_submit_and_get_events(&e->ring);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-			return; /* the blocking wait below meets it again and reports it */
-		if (!reap(e))
+			break; /* the blocking wait in the loop meets it again and reports it */
+		if (reap(e))
+			any = true;
+		else
 			sched_yield();
 	}
+	return any;
 }
 
 /* After a fork the parked manager took part in: what it read meanwhile, in order. */
@@ -542,7 +551,8 @@ static int loop(struct thaw__engine *e)
 		}
 		if (e->polls_cancelled && e->inflight == 0)
 			return e->loop_err;
-		spin_after_fault(e);
+		if (spin_after_fault(e))
+			continue;
 		/* One submit per iteration; with DEFER_TASKRUN, task work (poll wake-ups,
 		 * read completions) only runs inside this wait. */
 		int ret = io_uring_submit_and_wait(&e->ring, 1);
