@@ -495,15 +495,7 @@ static void finish(struct thaw_restore *r)
 {
 	thaw__restore_unregister(r);
 	r->finished = true;
-	pthread_mutex_lock(&r->pool_lock);
-	r->pool_closed = true;
-	unsigned n = r->npool;
-	struct fetch *pool[THAW__FETCH_POOL];
-	memcpy(pool, r->pool, n * sizeof(*pool));
-	r->npool = 0;
-	pthread_mutex_unlock(&r->pool_lock);
-	for (unsigned i = 0; i < n; i++)
-		free(pool[i]);
+	thaw__fetch_pool_close(r);
 	atomic_store(&r->resident_us, (thaw__now_ns() - r->t_start_ns) / 1000 ?: 1);
 	pthread_mutex_lock(&r->done_lock);
 	r->resident = true;

@@ -243,6 +243,19 @@ static void fetch_recycle(struct thaw_restore *r, struct fetch *f)
 	free(f);
 }
 
+void thaw__fetch_pool_close(struct thaw_restore *r)
+{
+	struct fetch *pool[THAW__FETCH_POOL];
+	pthread_mutex_lock(&r->pool_lock);
+	r->pool_closed = true;
+	unsigned n = r->npool;
+	memcpy(pool, r->pool, n * sizeof(*pool));
+	r->npool = 0;
+	pthread_mutex_unlock(&r->pool_lock);
+	for (unsigned i = 0; i < n; i++)
+		free(pool[i]);
+}
+
 struct fetch *thaw__fetch_new(struct thaw_restore *r, uint64_t off, uint64_t len,
 			      enum thaw__lane lane, void (*done)(struct thaw__store_req *, int))
 {

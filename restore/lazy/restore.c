@@ -140,8 +140,7 @@ void thaw__restore_release(struct thaw_restore *r)
 	free(r->segs);
 	free(r->by_addr);
 	free(r->ranges);
-	for (unsigned i = 0; i < r->npool; i++)
-		free(r->pool[i]);
+	thaw__fetch_pool_close(r);
 	pthread_mutex_destroy(&r->pool_lock);
 	pthread_mutex_destroy(&r->redo_lock);
 	pthread_mutex_destroy(&r->q_lock);

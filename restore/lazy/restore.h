@@ -89,6 +89,8 @@ struct fetch *thaw__fetch_new(struct thaw_restore *r, uint64_t off, uint64_t len
 int thaw__fetch_send(struct thaw_restore *r, struct fetch *f);
 /* Drop one hold on a fetch; the last frees it and lets the manager refill. */
 void thaw__fetch_put(struct fetch *f);
+/* No more fetches will be kept: the pool's buffers go back now (resident, or freed). */
+void thaw__fetch_pool_close(struct thaw_restore *r);
 /*
  * Move a QUEUED chunk to DECODING. The winner gets the fetch holding its
  * bytes together with the hold taken when it was queued, and puts it.
